@@ -1,0 +1,92 @@
+//! JSON-RPC 2.0 over the dispatcher: single requests and batches, the envelope as `result`,
+//! and the standard errors for malformed JSON (-32700), invalid requests (-32600), unknown
+//! methods (-32601) and params that are not an object (-32602).
+
+use crate::engine::Inner;
+use crate::error::ErrorCode;
+use crate::limits;
+use serde_json::{json, Value};
+
+/// Parse error.
+pub const PARSE_ERROR: i64 = -32700;
+/// Invalid request.
+pub const INVALID_REQUEST: i64 = -32600;
+/// Method not found.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Invalid params.
+pub const INVALID_PARAMS: i64 = -32602;
+
+fn error(id: Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// Answer a request text. Returns an empty string when every request was a notification.
+pub(crate) fn handle(inner: &Inner, text: &str) -> String {
+    if text.len() > limits::request_size_bytes_max {
+        return error(Value::Null, INVALID_REQUEST, "request too large").to_string();
+    }
+    let parsed: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(_) => return error(Value::Null, PARSE_ERROR, "Parse error").to_string(),
+    };
+    match parsed {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return error(Value::Null, INVALID_REQUEST, "empty batch").to_string();
+            }
+            if items.len() > limits::batch_requests_max {
+                return error(Value::Null, INVALID_REQUEST, "batch too large").to_string();
+            }
+            let replies: Vec<Value> = items.iter().filter_map(|r| one(inner, r)).collect();
+            if replies.is_empty() {
+                String::new()
+            } else {
+                Value::Array(replies).to_string()
+            }
+        }
+        single => one(inner, &single)
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn one(inner: &Inner, req: &Value) -> Option<Value> {
+    let Some(obj) = req.as_object() else {
+        return Some(error(Value::Null, INVALID_REQUEST, "Invalid Request"));
+    };
+    // The vendor's examples omit "jsonrpc"; accept that, but refuse any other version.
+    let version_ok = obj.get("jsonrpc").is_none_or(|v| v == "2.0");
+    let id = obj.get("id").cloned();
+    let id_ok = id
+        .as_ref()
+        .is_none_or(|i| i.is_null() || i.is_string() || i.is_number());
+    let reply_id = if id_ok {
+        id.clone().unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let Some(method) = obj
+        .get("method")
+        .and_then(Value::as_str)
+        .filter(|_| version_ok && id_ok)
+    else {
+        return Some(error(reply_id, INVALID_REQUEST, "Invalid Request"));
+    };
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    let is_notification = id.is_none();
+    if !matches!(params, Value::Object(_) | Value::Null) {
+        return (!is_notification).then(|| {
+            error(
+                reply_id,
+                INVALID_PARAMS,
+                "Invalid params: params must be an object",
+            )
+        });
+    }
+    if inner.registry.get(method).is_none() {
+        return (!is_notification).then(|| error(reply_id, METHOD_NOT_FOUND, "Method not found"));
+    }
+    let env = super::dispatch(inner, None, method, &params);
+    debug_assert!(env.error_code() != Some(ErrorCode::UnknownMethod));
+    (!is_notification).then(|| json!({"jsonrpc": "2.0", "id": reply_id, "result": env.to_json()}))
+}

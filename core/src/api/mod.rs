@@ -1,0 +1,314 @@
+//! The Management API: one registry of methods (name, aliases, permission, argument schema,
+//! handler) and one dispatcher that serves Rust, C, Python and HTTP callers alike.
+
+mod accounts;
+pub mod args;
+mod audit;
+mod auth;
+mod clients;
+mod companies;
+pub mod crud;
+mod currencies;
+mod custom_fields;
+mod envelope;
+pub mod jsonrpc;
+
+pub use args::{ArgDef, ArgKind, ArgValue, Args};
+pub use envelope::{ApiError, Envelope};
+
+use crate::auth::Principal;
+use crate::clock;
+use crate::engine::Inner;
+use crate::error::{Error, Result};
+use crate::rbac::{Permission, Verb};
+use crate::store::{self, AuditRow, StoreTx, TxKind};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A method body: runs inside the call's transaction.
+pub type Handler =
+    Box<dyn Fn(&mut Ctx<'_>, &mut dyn StoreTx, &Args) -> Result<Value> + Send + Sync>;
+
+/// What a method needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any authenticated principal (`auth.login`, `auth.logout`).
+    Authenticated,
+    /// This right.
+    Permission(Permission),
+}
+
+/// One registered method.
+pub struct MethodDef {
+    /// `module.action`.
+    pub name: String,
+    /// Other names it answers to.
+    pub aliases: Vec<String>,
+    /// The right it needs.
+    pub access: Access,
+    /// Argument schema.
+    pub args: Vec<ArgDef>,
+    /// Legacy arguments accepted and ignored.
+    pub ignored: &'static [&'static str],
+    /// Does it change state (write transaction and audit row)?
+    pub writes: bool,
+    /// The body.
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for MethodDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodDef")
+            .field("name", &self.name)
+            .field("access", &self.access)
+            .field("writes", &self.writes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MethodDef {
+    /// `module.action`, needing `verb` on `module`.
+    pub fn new(
+        module: &'static str,
+        action: &str,
+        verb: Verb,
+        writes: bool,
+        args: Vec<ArgDef>,
+        handler: Handler,
+    ) -> MethodDef {
+        MethodDef {
+            name: format!("{module}.{action}"),
+            aliases: Vec::new(),
+            access: Access::Permission(Permission::new(module, verb)),
+            args,
+            ignored: &[],
+            writes,
+            handler,
+        }
+    }
+
+    /// The module part of the name.
+    pub fn module(&self) -> &str {
+        self.name.split('.').next().unwrap_or(&self.name)
+    }
+}
+
+/// Every method, by name and alias.
+#[derive(Default)]
+pub struct Registry {
+    methods: Vec<Arc<MethodDef>>,
+    by_name: HashMap<String, Arc<MethodDef>>,
+}
+
+impl Registry {
+    /// The full registry of this build.
+    pub fn build() -> Registry {
+        let mut r = Registry::default();
+        auth::register(&mut r);
+        companies::register(&mut r);
+        clients::register(&mut r);
+        accounts::register(&mut r);
+        currencies::register(&mut r);
+        custom_fields::register(&mut r);
+        audit::register(&mut r);
+        r
+    }
+
+    /// Add a method. Panics on a duplicate name: that is a programming error caught by tests.
+    pub fn add(&mut self, m: MethodDef) {
+        let m = Arc::new(m);
+        for n in std::iter::once(&m.name).chain(m.aliases.iter()) {
+            let prev = self.by_name.insert(n.clone(), Arc::clone(&m));
+            assert!(prev.is_none(), "method {n} registered twice");
+        }
+        self.methods.push(m);
+    }
+
+    /// Find a method by name or alias.
+    pub fn get(&self, name: &str) -> Option<&Arc<MethodDef>> {
+        self.by_name.get(name)
+    }
+
+    /// Every method, in registration order.
+    pub fn methods(&self) -> &[Arc<MethodDef>] {
+        &self.methods
+    }
+}
+
+/// What a handler sees of its call.
+pub struct Ctx<'a> {
+    /// Who is calling.
+    pub principal: &'a Principal,
+    /// The call's time.
+    pub now: DateTime<Utc>,
+    /// The method name as registered.
+    pub method: &'a str,
+    touched: Vec<(&'static str, i64)>,
+    /// Success or warning messages for the envelope.
+    pub messages: Vec<String>,
+}
+
+impl Ctx<'_> {
+    /// The call's time as stored (`YYYY-MM-DD HH:MM:SS+00`).
+    pub fn now_str(&self) -> String {
+        clock::format_dt(self.now)
+    }
+
+    /// Record an object the call changed (goes into the audit row).
+    pub fn touch(&mut self, module: &'static str, id: i64) {
+        self.touched.push((module, id));
+    }
+}
+
+/// Credentials found in params.
+enum Credentials {
+    Password { login: String, password: String },
+    Sid(String),
+    None,
+}
+
+fn credentials(method: &str, params: &Map<String, Value>) -> Result<Credentials> {
+    if let Some(sid) = params.get("SID") {
+        return match sid.as_str() {
+            Some(s) => Ok(Credentials::Sid(s.to_string())),
+            None => Err(crate::error::AuthError::SessionInvalid.into()),
+        };
+    }
+    let pair = |obj: &Map<String, Value>| -> Option<(String, String)> {
+        Some((
+            obj.get("login")?.as_str()?.to_string(),
+            obj.get("password")?.as_str()?.to_string(),
+        ))
+    };
+    if let Some(auth) = params.get("auth") {
+        return match auth.as_object().and_then(pair) {
+            Some((login, password)) => Ok(Credentials::Password { login, password }),
+            None => Err(crate::error::ValidationError::invalid(
+                "auth",
+                "expected {\"login\": ..., \"password\": ...}",
+            )
+            .into()),
+        };
+    }
+    if method == "auth.login" {
+        if let Some((login, password)) = pair(params) {
+            return Ok(Credentials::Password { login, password });
+        }
+    }
+    Ok(Credentials::None)
+}
+
+/// Run one Management API call. `as_principal` skips authentication (trusted callers).
+pub(crate) fn dispatch(
+    inner: &Inner,
+    as_principal: Option<Principal>,
+    method: &str,
+    params: &Value,
+) -> Envelope {
+    let mut env = Envelope::default();
+    match dispatch_inner(inner, as_principal, method, params, &mut env) {
+        Ok(ret) => {
+            env.code = true;
+            env.ret = ret;
+        }
+        Err(e) => env.push_error(&e),
+    }
+    env
+}
+
+fn dispatch_inner(
+    inner: &Inner,
+    as_principal: Option<Principal>,
+    method: &str,
+    params: &Value,
+    env: &mut Envelope,
+) -> Result<Value> {
+    let empty = Map::new();
+    let params = match params {
+        Value::Object(m) => m,
+        Value::Null => &empty,
+        _ => return Err(Error::Malformed("params must be an object".into())),
+    };
+    let def = inner
+        .registry
+        .get(method)
+        .ok_or_else(|| Error::UnknownMethod(truncate(method)))?;
+    let principal = match as_principal {
+        Some(p) => p,
+        None => {
+            let (p, sid) = match credentials(&def.name, params)? {
+                Credentials::Sid(sid) => {
+                    (crate::auth::session::authenticate_sid(inner, &sid)?, sid)
+                }
+                Credentials::Password { login, password } => {
+                    crate::auth::session::login(inner, &login, &password)?
+                }
+                Credentials::None => return Err(crate::error::AuthError::Required.into()),
+            };
+            env.session_id = Some(sid);
+            p
+        }
+    };
+    if let Access::Permission(p) = def.access {
+        if !principal.can(p) {
+            return Err(crate::error::AuthError::PermissionDenied {
+                module: p.module.into(),
+                verb: p.verb.as_str().into(),
+            }
+            .into());
+        }
+    }
+    let args = args::check(&def.args, def.ignored, params)?;
+    let now = inner.clock.now();
+    let kind = if def.writes {
+        TxKind::Write
+    } else {
+        TxKind::Read
+    };
+    let (value, messages) = store::run(inner.store.as_ref(), kind, |tx| {
+        let mut ctx = Ctx {
+            principal: &principal,
+            now,
+            method: &def.name,
+            touched: Vec::new(),
+            messages: Vec::new(),
+        };
+        let value = (def.handler)(&mut ctx, tx, &args)?;
+        if def.writes {
+            write_audit(&ctx, tx)?;
+        }
+        Ok((value, ctx.messages))
+    })?;
+    env.messages = messages;
+    Ok(value)
+}
+
+fn write_audit(ctx: &Ctx<'_>, tx: &mut dyn StoreTx) -> Result<()> {
+    let objects: Vec<Value> = ctx
+        .touched
+        .iter()
+        .map(|(m, id)| serde_json::json!({"module": m, "id": id}))
+        .collect();
+    let objects = Value::Array(objects).to_string();
+    let dt = ctx.now_str();
+    tx.audit(&AuditRow {
+        dt: &dt,
+        id_users: ctx.principal.user_id(),
+        login: ctx.principal.login(),
+        id_sessions: ctx.principal.session_row(),
+        id_companies: ctx.principal.company(),
+        method: ctx.method,
+        objects: &objects,
+        outcome: "ok",
+    })
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() > 64 {
+        format!("{}...", s.chars().take(64).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}

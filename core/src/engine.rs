@@ -1,0 +1,185 @@
+//! The engine: one database, one registry, any number of threads.
+
+use crate::api::{self, Envelope, Registry};
+use crate::auth::{password, Principal};
+use crate::clock::{self, Clock, SystemClock};
+use crate::error::{Result, ValidationError};
+use crate::limits;
+use crate::store::{self, SqliteStore, Store, TxKind};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The operator's company: the root of the reseller tree.
+pub const OPERATOR_COMPANY: i64 = 1;
+
+/// Settings an embedder may change.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// A session unused this long expires, in seconds.
+    pub session_idle_seconds: i64,
+    /// A session expires this long after login whatever its use, in seconds.
+    pub session_lifetime_seconds: i64,
+    /// Consecutive failed logins that lock a login.
+    pub login_failures_max: i64,
+    /// How long a locked login stays locked, in seconds.
+    pub login_lock_seconds: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            session_idle_seconds: limits::session_idle_seconds_default,
+            session_lifetime_seconds: limits::session_lifetime_seconds_default,
+            login_failures_max: 10,
+            login_lock_seconds: 15 * 60,
+        }
+    }
+}
+
+/// How to build an engine: clock and settings.
+#[derive(Clone)]
+pub struct EngineOptions {
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub config: EngineConfig,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            clock: Arc::new(SystemClock),
+            config: EngineConfig::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Box<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
+    pub(crate) registry: Registry,
+}
+
+/// A Tollgate engine. Cheap to clone (clones share the engine); `Send + Sync`.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Create a new database at `path` (or `":memory:"`) with one administrator.
+    pub fn create(path: &str, admin_login: &str, admin_password: &str) -> Result<Engine> {
+        Engine::create_with(path, admin_login, admin_password, EngineOptions::default())
+    }
+
+    /// [`Engine::create`] with a chosen clock and settings.
+    pub fn create_with(
+        path: &str,
+        admin_login: &str,
+        admin_password: &str,
+        opts: EngineOptions,
+    ) -> Result<Engine> {
+        if admin_login.is_empty() || admin_login.len() > limits::login_length_max {
+            return Err(ValidationError::invalid(
+                "admin_login",
+                format!("must be 1 to {} characters", limits::login_length_max),
+            )
+            .into());
+        }
+        password::check_new("admin_password", admin_password)?;
+        let hash = password::hash(admin_password)?;
+        let store = SqliteStore::create(path)?;
+        let now = clock::format_dt(opts.clock.now());
+        let created = store::run(&store, TxKind::Write, |tx| {
+            use crate::model::{Record, Val, COMPANIES, CURRENCIES};
+            let mut company = Record::new();
+            company.insert("name", Val::Text("Operator".into()));
+            company.insert("status", Val::Text("active".into()));
+            company.insert("c_dt", Val::Text(now.clone()));
+            let id = tx.insert(&COMPANIES, &company)?;
+            debug_assert_eq!(id, OPERATOR_COMPANY);
+            let mut usd = Record::new();
+            usd.insert("code", Val::Text("USD".into()));
+            usd.insert("name", Val::Text("US Dollar".into()));
+            usd.insert("rates_precision", Val::Int(4));
+            usd.insert("details_precision", Val::Int(4));
+            usd.insert("totals_precision", Val::Int(2));
+            usd.insert("c_dt", Val::Text(now.clone()));
+            tx.insert(&CURRENCIES, &usd)?;
+            tx.insert_user(admin_login, &hash, 1, OPERATOR_COMPANY, &now)?;
+            tx.set_meta("created_at", &now)?;
+            Ok(())
+        });
+        if let Err(e) = created {
+            drop(store);
+            if path != ":memory:" {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+        Ok(Engine::from_store(Box::new(store), opts))
+    }
+
+    /// Open an existing database.
+    pub fn open(path: &str) -> Result<Engine> {
+        Engine::open_with(path, EngineOptions::default())
+    }
+
+    /// [`Engine::open`] with a chosen clock and settings.
+    pub fn open_with(path: &str, opts: EngineOptions) -> Result<Engine> {
+        let store = SqliteStore::open(path)?;
+        Ok(Engine::from_store(Box::new(store), opts))
+    }
+
+    fn from_store(store: Box<dyn Store>, opts: EngineOptions) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock: opts.clock,
+                config: opts.config,
+                registry: Registry::build(),
+            }),
+        }
+    }
+
+    /// Call a Management API method (`clients.add`, ...) with params carrying `auth` or `SID`.
+    pub fn call(&self, method: &str, params: Value) -> Envelope {
+        api::dispatch(&self.inner, None, method, &params)
+    }
+
+    /// Call a method as the embedding process itself (every right, whole tree), for trusted
+    /// in-process callers such as a softswitch plugin or the CLI's local commands.
+    pub fn call_as_system(&self, method: &str, params: Value) -> Envelope {
+        api::dispatch(&self.inner, Some(Principal::System), method, &params)
+    }
+
+    /// Answer a JSON-RPC 2.0 request (single or batch) given as text.
+    pub fn call_jsonrpc(&self, text: &str) -> String {
+        api::jsonrpc::handle(&self.inner, text)
+    }
+
+    /// The method registry (for documentation and tests).
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+}

@@ -1,0 +1,381 @@
+//! Errors: one enum per concern, rolled into [`Error`]. Every error has a stable machine code
+//! ([`ErrorCode`]) from one table that also fixes its C result number and Python class name.
+
+use std::fmt;
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $c:literal, $py:literal), )*) => {
+        /// Stable machine codes. The string, the C number and the Python class never change
+        /// once released; retired codes keep their numbers reserved.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode { $( $(#[$doc])* $variant, )* }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )* ];
+
+            /// The machine code carried in `errors[].code`, e.g. `validation.required`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $code, )* }
+            }
+
+            /// The `tg_result` number for the C API (block-numbered by concern).
+            pub fn c_code(self) -> u32 {
+                match self { $( ErrorCode::$variant => $c, )* }
+            }
+
+            /// The Python exception class name for the `tollgate` package.
+            pub fn python_class(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $py, )* }
+            }
+
+            /// Look a code up by its machine string.
+            pub fn from_str_code(s: &str) -> Option<ErrorCode> {
+                match s { $( $code => Some(ErrorCode::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // 1000 block: the request itself.
+    /// The method name is not registered.
+    UnknownMethod = ("api.unknown_method", 1000, "UnknownMethodError"),
+    /// The request is not well formed (bad JSON, params not an object).
+    MalformedRequest = ("api.malformed_request", 1001, "MalformedRequestError"),
+    /// A required argument is missing.
+    ValidationRequired = ("validation.required", 1100, "RequiredError"),
+    /// An argument has the wrong type or an invalid value.
+    ValidationInvalid = ("validation.invalid", 1101, "InvalidError"),
+    /// An argument is not known to the method.
+    ValidationUnknownArgument = ("validation.unknown_argument", 1102, "UnknownArgumentError"),
+    /// A string is longer than its limit.
+    ValidationTooLong = ("validation.too_long", 1103, "TooLongError"),
+    /// A number is outside its allowed range.
+    ValidationOutOfRange = ("validation.out_of_range", 1104, "OutOfRangeError"),
+    /// A value that must be unique is already taken.
+    ValidationDuplicate = ("validation.duplicate", 1105, "DuplicateError"),
+    // 2000 block: who is calling.
+    /// No credentials were given.
+    AuthRequired = ("auth.required", 2000, "AuthRequiredError"),
+    /// Login or password is wrong.
+    AuthFailed = ("auth.failed", 2001, "AuthFailedError"),
+    /// The session id is unknown or was logged out.
+    AuthSessionInvalid = ("auth.session_invalid", 2002, "SessionInvalidError"),
+    /// The session passed its idle timeout or absolute lifetime.
+    AuthSessionExpired = ("auth.session_expired", 2003, "SessionExpiredError"),
+    /// The login is locked after too many failures.
+    AuthLocked = ("auth.locked", 2004, "AuthLockedError"),
+    /// An access token was refused.
+    AuthTokenInvalid = ("auth.token_invalid", 2005, "TokenInvalidError"),
+    /// The principal lacks the permission the method needs.
+    PermissionDenied = ("permission.denied", 2100, "PermissionDeniedError"),
+    // 3000 block: objects.
+    /// The object does not exist (or is outside the caller's tenant).
+    NotFound = ("not_found", 3000, "NotFoundError"),
+    /// The object is archived and can no longer change.
+    ObjectArchived = ("object.archived", 3001, "ArchivedError"),
+    /// The object is still referenced and cannot be deleted.
+    ObjectInUse = ("object.in_use", 3002, "InUseError"),
+    // 4000 block: money.
+    /// Arithmetic overflowed.
+    MoneyOverflow = ("money.overflow", 4000, "MoneyOverflowError"),
+    /// An amount is not a valid decimal.
+    MoneyInvalid = ("money.invalid", 4001, "MoneyInvalidError"),
+    /// An amount has more decimals than allowed.
+    MoneyPrecision = ("money.precision", 4002, "MoneyPrecisionError"),
+    /// No exchange rate between two currencies.
+    MoneyNoExchangeRate = ("money.no_exchange_rate", 4003, "NoExchangeRateError"),
+    // 5000 block: storage.
+    /// The database file is owned by another engine.
+    StoreInUse = ("store.in_use", 5000, "DatabaseInUseError"),
+    /// The file is not a Tollgate database.
+    StoreNotTollgate = ("store.not_tollgate", 5001, "NotTollgateDatabaseError"),
+    /// The database was written by a newer Tollgate.
+    StoreSchemaNewer = ("store.schema_newer", 5002, "SchemaNewerError"),
+    /// The database file does not exist, or already exists on create.
+    StoreNotFound = ("store.not_found", 5003, "DatabaseNotFoundError"),
+    /// The database already exists.
+    StoreExists = ("store.exists", 5004, "DatabaseExistsError"),
+    /// An I/O or SQLite failure.
+    StoreIo = ("store.io", 5005, "StorageError"),
+    // 9000 block: bugs.
+    /// A bug: an invariant did not hold.
+    Internal = ("internal", 9000, "InternalError"),
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Bad arguments.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// A required argument is missing.
+    #[error("missing required argument '{0}'")]
+    Required(String),
+    /// Wrong type or value.
+    #[error("invalid value for '{field}': {reason}")]
+    Invalid { field: String, reason: String },
+    /// Not an argument of this method.
+    #[error("unknown argument '{0}'")]
+    UnknownArgument(String),
+    /// Over the length limit.
+    #[error("'{field}' is longer than {max} characters")]
+    TooLong { field: String, max: usize },
+    /// Outside the allowed range.
+    #[error("'{field}' is out of range: {reason}")]
+    OutOfRange { field: String, reason: String },
+    /// Unique value already used.
+    #[error("'{field}' must be unique: {value} is already used")]
+    Duplicate { field: String, value: String },
+}
+
+impl ValidationError {
+    /// Shorthand for [`ValidationError::Invalid`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ValidationError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn code(&self) -> ErrorCode {
+        match self {
+            ValidationError::Required(_) => ErrorCode::ValidationRequired,
+            ValidationError::Invalid { .. } => ErrorCode::ValidationInvalid,
+            ValidationError::UnknownArgument(_) => ErrorCode::ValidationUnknownArgument,
+            ValidationError::TooLong { .. } => ErrorCode::ValidationTooLong,
+            ValidationError::OutOfRange { .. } => ErrorCode::ValidationOutOfRange,
+            ValidationError::Duplicate { .. } => ErrorCode::ValidationDuplicate,
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            ValidationError::Required(f) | ValidationError::UnknownArgument(f) => Some(f),
+            ValidationError::Invalid { field, .. }
+            | ValidationError::TooLong { field, .. }
+            | ValidationError::OutOfRange { field, .. }
+            | ValidationError::Duplicate { field, .. } => Some(field),
+        }
+    }
+}
+
+/// Authentication and authorization failures.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No credentials.
+    #[error("authentication required: send auth {{login, password}} or SID")]
+    Required,
+    /// Wrong login or password (never says which).
+    #[error("login or password is incorrect")]
+    Failed,
+    /// Unknown or logged-out session.
+    #[error("session is not valid; log in again")]
+    SessionInvalid,
+    /// Idle or absolute limit passed.
+    #[error("session expired; log in again")]
+    SessionExpired,
+    /// Too many failures.
+    #[error("login is locked after too many failed attempts; try again later")]
+    Locked,
+    /// Token refused.
+    #[error("access token refused: {0}")]
+    TokenInvalid(String),
+    /// Missing permission.
+    #[error("permission denied: {module}.{verb} is required")]
+    PermissionDenied { module: String, verb: String },
+}
+
+impl AuthError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            AuthError::Required => ErrorCode::AuthRequired,
+            AuthError::Failed => ErrorCode::AuthFailed,
+            AuthError::SessionInvalid => ErrorCode::AuthSessionInvalid,
+            AuthError::SessionExpired => ErrorCode::AuthSessionExpired,
+            AuthError::Locked => ErrorCode::AuthLocked,
+            AuthError::TokenInvalid(_) => ErrorCode::AuthTokenInvalid,
+            AuthError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+        }
+    }
+}
+
+/// Money failures.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MoneyError {
+    /// Checked arithmetic overflowed.
+    #[error("amount overflow")]
+    Overflow,
+    /// Not a decimal number.
+    #[error("'{field}' is not a valid amount: {reason}")]
+    Invalid { field: String, reason: String },
+    /// Too many decimals.
+    #[error("'{field}' has more than {max} decimal places")]
+    Precision { field: String, max: u32 },
+    /// No exchange rate.
+    #[error("no exchange rate from {from} to {to}")]
+    NoExchangeRate { from: String, to: String },
+}
+
+impl MoneyError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            MoneyError::Overflow => ErrorCode::MoneyOverflow,
+            MoneyError::Invalid { .. } => ErrorCode::MoneyInvalid,
+            MoneyError::Precision { .. } => ErrorCode::MoneyPrecision,
+            MoneyError::NoExchangeRate { .. } => ErrorCode::MoneyNoExchangeRate,
+        }
+    }
+}
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another engine (in this or another process) has the file open.
+    #[error("database is in use by another Tollgate engine: {0}")]
+    InUse(String),
+    /// Not a Tollgate database.
+    #[error("not a Tollgate database: {0}")]
+    NotTollgate(String),
+    /// Written by a newer schema.
+    #[error("database schema version {found} is newer than this Tollgate supports ({supported}); upgrade Tollgate")]
+    SchemaNewer { found: i64, supported: i64 },
+    /// No file at the path.
+    #[error("no Tollgate database at {0}")]
+    NotFound(String),
+    /// A file already exists at the path.
+    #[error("a file already exists at {0}")]
+    Exists(String),
+    /// SQLite or I/O failure.
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+impl StoreError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::InUse(_) => ErrorCode::StoreInUse,
+            StoreError::NotTollgate(_) => ErrorCode::StoreNotTollgate,
+            StoreError::SchemaNewer { .. } => ErrorCode::StoreSchemaNewer,
+            StoreError::NotFound(_) => ErrorCode::StoreNotFound,
+            StoreError::Exists(_) => ErrorCode::StoreExists,
+            StoreError::Io(_) => ErrorCode::StoreIo,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+/// The umbrella error of every Tollgate operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Unknown method.
+    #[error("unknown method '{0}'")]
+    UnknownMethod(String),
+    /// Malformed request.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// Bad arguments.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// Auth failures.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// Object missing or outside the tenant.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// Archived object.
+    #[error("{what} is archived and cannot be changed")]
+    Archived { what: String },
+    /// Still referenced.
+    #[error("{what} is still in use: {reason}")]
+    InUse { what: String, reason: String },
+    /// Money.
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(StoreError::from(e))
+    }
+}
+
+impl Error {
+    /// The stable machine code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::UnknownMethod(_) => ErrorCode::UnknownMethod,
+            Error::Malformed(_) => ErrorCode::MalformedRequest,
+            Error::Validation(e) => e.code(),
+            Error::Auth(e) => e.code(),
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::Archived { .. } => ErrorCode::ObjectArchived,
+            Error::InUse { .. } => ErrorCode::ObjectInUse,
+            Error::Money(e) => e.code(),
+            Error::Store(e) => e.code(),
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The argument the error is about, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Validation(e) => e.field(),
+            Error::Money(
+                MoneyError::Invalid { field, .. } | MoneyError::Precision { field, .. },
+            ) => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Shorthand for a not-found error.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound { what: what.into() }
+    }
+}
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_in_every_column() {
+        let mut s = HashSet::new();
+        let mut c = HashSet::new();
+        let mut p = HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(s.insert(code.as_str()), "duplicate string {code}");
+            assert!(c.insert(code.c_code()), "duplicate C number for {code}");
+            assert!(
+                p.insert(code.python_class()),
+                "duplicate Python class for {code}"
+            );
+            assert_eq!(ErrorCode::from_str_code(code.as_str()), Some(*code));
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! # Tollgate
+//!
+//! An embedded telecom billing engine: companies (a reseller tree), clients, accounts,
+//! currencies and balances behind JeraSoft's Management API, for Rust programs, C softswitch
+//! plugins and Python scripts.
+//!
+//! ```
+//! use serde_json::json;
+//! use tollgate::Engine;
+//!
+//! let engine = Engine::create(":memory:", "admin", "s3cret-passw0rd")?;
+//! let r = engine.call("clients.add", json!({
+//!     "auth": {"login": "admin", "password": "s3cret-passw0rd"},
+//!     "name": "Customer A",
+//!     "credit": "100.00",
+//! }));
+//! assert!(r.code);
+//! let sid = r.session_id.clone().unwrap();
+//! let id = r.ret["id"].as_i64().unwrap();
+//!
+//! let r = engine.call("clients.editForm", json!({"SID": sid, "id_clients": id}));
+//! assert_eq!(r.ret["client"]["name"], "Customer A");
+//! assert_eq!(r.ret["client"]["credit"].to_string(), "100.00");
+//! # Ok::<(), tollgate::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod limits;
+pub mod model;
+pub mod money;
+pub mod rbac;
+pub mod store;
+
+pub use api::{Envelope, Registry};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{Engine, EngineConfig, EngineOptions};
+pub use error::{Error, ErrorCode, Result};
+pub use rust_decimal::Decimal;

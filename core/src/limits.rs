@@ -1,0 +1,47 @@
+#![allow(non_upper_case_globals)]
+//! Every bound Tollgate enforces, named once, unit last.
+
+/// Largest JSON-RPC request text accepted, in bytes.
+pub const request_size_bytes_max: usize = 4 * 1024 * 1024;
+/// Most requests in one JSON-RPC batch.
+pub const batch_requests_max: usize = 1000;
+/// Most arguments in one call's params object.
+pub const arguments_count_max: usize = 256;
+/// Deepest JSON nesting accepted in params.
+pub const json_depth_max: usize = 32;
+/// Largest `limit` a `list` call may ask for.
+pub const list_page_size_max: u64 = 1000;
+/// `limit` used by `list` when none is given.
+pub const list_page_size_default: u64 = 100;
+/// Longest name (companies, clients, accounts, fields), in characters.
+pub const name_length_max: usize = 128;
+/// Longest ordinary text field, in characters.
+pub const text_length_max: usize = 255;
+/// Longest free-text field (addresses, notes), in characters.
+pub const long_text_length_max: usize = 4096;
+/// Longest login, in characters.
+pub const login_length_max: usize = 64;
+/// Longest password accepted, in bytes (Argon2 takes any length; this bounds the work).
+pub const password_length_max: usize = 1024;
+/// Shortest password accepted for new users, in characters.
+pub const password_length_min: usize = 8;
+/// Custom fields defined per module.
+pub const custom_fields_per_module_max: usize = 64;
+/// Longest custom field value, in characters.
+pub const custom_field_value_length_max: usize = 1024;
+/// Options of one enum custom field.
+pub const custom_field_options_max: usize = 64;
+/// Idle time after which a session expires, in seconds (default; configurable).
+pub const session_idle_seconds_default: i64 = 60 * 60;
+/// Absolute lifetime of a session, in seconds (default; configurable).
+pub const session_lifetime_seconds_default: i64 = 24 * 60 * 60;
+/// A session's last-seen time is written at most this often, in seconds.
+pub const session_touch_interval_seconds: i64 = 60;
+/// Open sessions kept per user; the oldest beyond this are closed.
+pub const sessions_per_user_max: usize = 100;
+/// Depth of the reseller tree.
+pub const company_depth_max: usize = 16;
+/// Largest number of decimal places accepted in an amount.
+pub const amount_scale_max: u32 = 12;
+/// Largest precision a currency may declare.
+pub const currency_precision_max: i64 = 10;

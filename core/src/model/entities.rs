@@ -1,0 +1,361 @@
+//! The entities of the Management API. One description per table: the API derives argument
+//! schemas from it and the store derives columns from it.
+
+use super::{Access, Default, EntityDef, FieldDef, FieldKind, Tenancy};
+use crate::limits;
+
+const NAME: FieldKind = FieldKind::Text {
+    max: limits::name_length_max,
+};
+const TEXT: FieldKind = FieldKind::Text {
+    max: limits::text_length_max,
+};
+const LONG_TEXT: FieldKind = FieldKind::Text {
+    max: limits::long_text_length_max,
+};
+const CAPACITY: FieldKind = FieldKind::Int {
+    min: 0,
+    max: 1_000_000,
+};
+const RATE_TABLE_ID: FieldKind = FieldKind::Int {
+    min: 1,
+    max: i64::MAX,
+};
+
+const fn id() -> FieldDef {
+    FieldDef::new("id", FieldKind::Id)
+        .access(Access::ReadOnly)
+        .filterable()
+}
+const fn c_dt() -> FieldDef {
+    FieldDef::new("c_dt", FieldKind::DateTime)
+        .access(Access::ReadOnly)
+        .default(Default::Now)
+}
+
+/// Statuses of a company.
+pub const COMPANY_STATUSES: &[&str] = &["active", "blocked"];
+/// Statuses of a client (`archived` is reached only through `clients.archive`).
+pub const CLIENT_STATUSES: &[&str] = &["active", "blocked", "suspended", "archived"];
+/// Statuses of an account.
+pub const ACCOUNT_STATUSES: &[&str] = &["active", "blocked"];
+/// How an account is recognised at call time.
+pub const ACCOUNT_AUTH_TYPES: &[&str] = &["ip", "login", "ani", "tech_prefix"];
+/// Types of custom fields.
+pub const CUSTOM_FIELD_TYPES: &[&str] = &["text", "number", "bool", "enum"];
+/// Modules that carry custom fields.
+pub const CUSTOM_FIELD_MODULES: &[&str] = &["clients"];
+
+/// Companies: the reseller tree. Company 1 is the operator.
+pub static COMPANIES: EntityDef = EntityDef {
+    table: "companies",
+    module: "companies",
+    singular: "company",
+    fields: &[
+        id(),
+        // `id_companies` on companies.add is the parent, as in the vendor's web form.
+        FieldDef::new("parent_id", FieldKind::Ref("companies"))
+            .aliases(&["parent_companies_id", "id_companies"])
+            .access(Access::CreateOnly)
+            .default(Default::CallerCompany)
+            .required()
+            .filterable(),
+        FieldDef::new("name", NAME).required().filterable(),
+        FieldDef::new("status", FieldKind::Enum(COMPANY_STATUSES))
+            .default(Default::Text("active"))
+            .filterable(),
+        c_dt(),
+    ],
+    tenancy: Tenancy::SelfCompany,
+    ignored: &["apply", "type", "prepaid", "credit", "_preload"],
+    archivable: false,
+};
+
+/// Clients: the customers (and vendors) that hold balances.
+pub static CLIENTS: EntityDef = EntityDef {
+    table: "clients",
+    module: "clients",
+    singular: "client",
+    fields: &[
+        id(),
+        FieldDef::new("id_companies", FieldKind::Ref("companies"))
+            .aliases(&["companies_id"])
+            .default(Default::CallerCompany)
+            .required()
+            .filterable(),
+        FieldDef::new("name", NAME).required().filterable(),
+        FieldDef::new("type", FieldKind::Int { min: 0, max: 255 })
+            .default(Default::Int(0))
+            .filterable(),
+        FieldDef::new("groups", TEXT).default(Default::Text("Customers")),
+        FieldDef::new("status", FieldKind::Enum(CLIENT_STATUSES))
+            .default(Default::Text("active"))
+            .filterable(),
+        FieldDef::new("id_currencies", FieldKind::Ref("currencies"))
+            .aliases(&["currencies_id"])
+            .access(Access::CreateOnly)
+            .default(Default::Int(1))
+            .required()
+            .filterable(),
+        FieldDef::new(
+            "balance",
+            FieldKind::Money {
+                non_negative: false,
+            },
+        )
+        .access(Access::ReadOnly)
+        .default(Default::Money("0")),
+        FieldDef::new("credit", FieldKind::Money { non_negative: true })
+            .default(Default::Money("0")),
+        FieldDef::new("c_company", TEXT),
+        FieldDef::new("c_address", LONG_TEXT),
+        FieldDef::new("c_email", FieldKind::Email),
+        FieldDef::new("c_email_tech", FieldKind::Email),
+        FieldDef::new("c_email_billing", FieldKind::Email),
+        FieldDef::new("c_email_rates", FieldKind::Email),
+        FieldDef::new("capacity", CAPACITY).aliases(&["orig_capacity"]),
+        FieldDef::new("orig_rate_table", RATE_TABLE_ID),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Column("id_companies"),
+    ignored: &[
+        "apply",
+        "_preload",
+        "autoinvoice_last",
+        "bill_by_time",
+        "c_account",
+        "cc_serial",
+        "cp_login",
+        "cp_modules",
+        "cp_password",
+        "id_dr_plans",
+        "id_invoices_templates",
+        "id_payment_terms",
+        "id_taxes_profiles",
+        "locale",
+        "low_balance_athreshold",
+        "low_balance_threshold",
+        "rates_notify_format",
+        "rates_notify_type",
+        "reg_id",
+        "tax_id",
+        "term_capacity",
+        "term_rate_table",
+        "tz",
+    ],
+    archivable: true,
+};
+
+/// Accounts: how a client is recognised on a call (IP, login, ANI or tech prefix).
+pub static ACCOUNTS: EntityDef = EntityDef {
+    table: "accounts",
+    module: "accounts",
+    singular: "account",
+    fields: &[
+        id(),
+        FieldDef::new("id_clients", FieldKind::Ref("clients"))
+            .aliases(&["clients_id"])
+            .access(Access::CreateOnly)
+            .required()
+            .filterable(),
+        FieldDef::new("name", NAME).required().filterable(),
+        FieldDef::new("auth_type", FieldKind::Enum(ACCOUNT_AUTH_TYPES))
+            .default(Default::Text("login"))
+            .required()
+            .filterable(),
+        FieldDef::new("ident", NAME).required().filterable(),
+        FieldDef::new("password", FieldKind::Secret).access(Access::WriteOnly),
+        FieldDef::new("status", FieldKind::Enum(ACCOUNT_STATUSES))
+            .default(Default::Text("active"))
+            .filterable(),
+        FieldDef::new("capacity", CAPACITY).aliases(&["orig_capacity"]),
+        FieldDef::new("orig_rate_table", RATE_TABLE_ID),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Via {
+        fk: "id_clients",
+        table: "clients",
+        column: "id_companies",
+    },
+    ignored: &[
+        "apply",
+        "_preload",
+        "protocol",
+        "orig_enabled",
+        "term_capacity",
+        "term_tags",
+        "dr_plans_id",
+    ],
+    archivable: false,
+};
+
+/// Currencies with their three precisions.
+pub static CURRENCIES: EntityDef = EntityDef {
+    table: "currencies",
+    module: "currencies",
+    singular: "currency",
+    fields: &[
+        id(),
+        FieldDef::new("code", FieldKind::Text { max: 3 })
+            .aliases(&["iso_4217"])
+            .access(Access::CreateOnly)
+            .required()
+            .unique()
+            .filterable(),
+        FieldDef::new("name", NAME).required().filterable(),
+        FieldDef::new(
+            "rates_precision",
+            FieldKind::Int {
+                min: 0,
+                max: limits::currency_precision_max,
+            },
+        )
+        .default(Default::Int(4)),
+        FieldDef::new(
+            "details_precision",
+            FieldKind::Int {
+                min: 0,
+                max: limits::currency_precision_max,
+            },
+        )
+        .default(Default::Int(4)),
+        FieldDef::new(
+            "totals_precision",
+            FieldKind::Int {
+                min: 0,
+                max: limits::currency_precision_max,
+            },
+        )
+        .default(Default::Int(2)),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Global,
+    ignored: &["apply", "_preload"],
+    archivable: false,
+};
+
+/// Exchange rates: `1 <from> = rate <to>` from `effective_from` on.
+pub static EXCHANGE_RATES: EntityDef = EntityDef {
+    table: "exchange_rates",
+    module: "exchange_rates",
+    singular: "exchange_rate",
+    fields: &[
+        id(),
+        FieldDef::new("id_currencies", FieldKind::Ref("currencies"))
+            .aliases(&["currencies_id", "from"])
+            .access(Access::CreateOnly)
+            .required()
+            .filterable(),
+        FieldDef::new("id_currencies_to", FieldKind::Ref("currencies"))
+            .aliases(&["currencies_to_id", "to"])
+            .access(Access::CreateOnly)
+            .required()
+            .filterable(),
+        FieldDef::new("rate", FieldKind::Money { non_negative: true })
+            .access(Access::CreateOnly)
+            .required(),
+        FieldDef::new("effective_from", FieldKind::DateTime)
+            .access(Access::CreateOnly)
+            .default(Default::Now),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Global,
+    ignored: &["apply"],
+    archivable: false,
+};
+
+/// Custom field definitions.
+pub static CUSTOM_FIELDS: EntityDef = EntityDef {
+    table: "custom_fields",
+    module: "customFields",
+    singular: "custom_field",
+    fields: &[
+        id(),
+        FieldDef::new("module", FieldKind::Enum(CUSTOM_FIELD_MODULES))
+            .access(Access::CreateOnly)
+            .default(Default::Text("clients"))
+            .required()
+            .filterable(),
+        FieldDef::new("name", FieldKind::Text { max: 64 })
+            .required()
+            .filterable(),
+        FieldDef::new("type", FieldKind::Enum(CUSTOM_FIELD_TYPES))
+            .access(Access::CreateOnly)
+            .default(Default::Text("text"))
+            .required()
+            .filterable(),
+        FieldDef::new("required", FieldKind::Bool).default(Default::Int(0)),
+        // Enum choices, as a JSON array of strings (or a comma-separated list on input).
+        FieldDef::new("options", LONG_TEXT),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Global,
+    ignored: &["apply", "_preload"],
+    archivable: false,
+};
+
+/// The audit trail: one row per successful state-changing call.
+pub static AUDIT: EntityDef = EntityDef {
+    table: "audit",
+    module: "audit",
+    singular: "entry",
+    fields: &[
+        id(),
+        FieldDef::new("dt", FieldKind::DateTime).access(Access::ReadOnly),
+        FieldDef::new(
+            "id_users",
+            FieldKind::Int {
+                min: 0,
+                max: i64::MAX,
+            },
+        )
+        .access(Access::ReadOnly)
+        .filterable(),
+        FieldDef::new("login", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new(
+            "id_sessions",
+            FieldKind::Int {
+                min: 0,
+                max: i64::MAX,
+            },
+        )
+        .access(Access::ReadOnly),
+        FieldDef::new(
+            "id_companies",
+            FieldKind::Int {
+                min: 0,
+                max: i64::MAX,
+            },
+        )
+        .access(Access::ReadOnly)
+        .filterable(),
+        FieldDef::new("method", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("objects", LONG_TEXT).access(Access::ReadOnly),
+        FieldDef::new("outcome", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+    ],
+    tenancy: Tenancy::Column("id_companies"),
+    ignored: &["_preload"],
+    archivable: false,
+};
+
+/// Every entity, for tests that walk them.
+pub static ALL_ENTITIES: &[&EntityDef] = &[
+    &COMPANIES,
+    &CLIENTS,
+    &ACCOUNTS,
+    &CURRENCIES,
+    &EXCHANGE_RATES,
+    &CUSTOM_FIELDS,
+    &AUDIT,
+];
+
+/// The entity stored in `table`.
+pub fn entity_by_table(table: &str) -> Option<&'static EntityDef> {
+    ALL_ENTITIES.iter().copied().find(|e| e.table == table)
+}

@@ -1,0 +1,162 @@
+//! Numbered schema migrations, applied in order in one transaction at open.
+
+/// `PRAGMA application_id` of a Tollgate database ("TGLT").
+pub const APPLICATION_ID: i64 = 0x5447_4C54;
+
+/// One migration.
+pub struct Migration {
+    /// Version reached after it runs.
+    pub version: i64,
+    /// What it does.
+    pub name: &'static str,
+    /// The SQL.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Never edit a released one: add the next number.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: V1,
+}];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE companies (
+    id        INTEGER PRIMARY KEY,
+    parent_id INTEGER REFERENCES companies(id),
+    name      TEXT NOT NULL,
+    status    TEXT NOT NULL DEFAULT 'active',
+    c_dt      TEXT NOT NULL
+);
+CREATE INDEX companies_parent ON companies(parent_id);
+
+CREATE TABLE currencies (
+    id                INTEGER PRIMARY KEY,
+    code              TEXT NOT NULL UNIQUE,
+    name              TEXT NOT NULL,
+    rates_precision   INTEGER NOT NULL DEFAULT 4,
+    details_precision INTEGER NOT NULL DEFAULT 4,
+    totals_precision  INTEGER NOT NULL DEFAULT 2,
+    c_dt              TEXT NOT NULL
+);
+
+CREATE TABLE exchange_rates (
+    id               INTEGER PRIMARY KEY,
+    id_currencies    INTEGER NOT NULL REFERENCES currencies(id),
+    id_currencies_to INTEGER NOT NULL REFERENCES currencies(id),
+    rate             TEXT NOT NULL,
+    effective_from   TEXT NOT NULL,
+    c_dt             TEXT NOT NULL
+);
+CREATE INDEX exchange_rates_pair ON exchange_rates(id_currencies, id_currencies_to, effective_from);
+
+CREATE TABLE clients (
+    id              INTEGER PRIMARY KEY,
+    id_companies    INTEGER NOT NULL REFERENCES companies(id),
+    name            TEXT NOT NULL,
+    type            INTEGER NOT NULL DEFAULT 0,
+    groups          TEXT,
+    status          TEXT NOT NULL DEFAULT 'active',
+    id_currencies   INTEGER NOT NULL REFERENCES currencies(id),
+    balance         TEXT NOT NULL DEFAULT '0',
+    credit          TEXT NOT NULL DEFAULT '0',
+    c_company       TEXT,
+    c_address       TEXT,
+    c_email         TEXT,
+    c_email_tech    TEXT,
+    c_email_billing TEXT,
+    c_email_rates   TEXT,
+    capacity        INTEGER,
+    orig_rate_table INTEGER,
+    c_dt            TEXT NOT NULL
+);
+CREATE INDEX clients_company ON clients(id_companies);
+
+CREATE TABLE accounts (
+    id              INTEGER PRIMARY KEY,
+    id_clients      INTEGER NOT NULL REFERENCES clients(id),
+    name            TEXT NOT NULL,
+    auth_type       TEXT NOT NULL,
+    ident           TEXT NOT NULL,
+    password        TEXT,
+    status          TEXT NOT NULL DEFAULT 'active',
+    capacity        INTEGER,
+    orig_rate_table INTEGER,
+    c_dt            TEXT NOT NULL,
+    UNIQUE (auth_type, ident)
+);
+CREATE INDEX accounts_client ON accounts(id_clients);
+
+CREATE TABLE custom_fields (
+    id       INTEGER PRIMARY KEY,
+    module   TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    type     TEXT NOT NULL,
+    required INTEGER NOT NULL DEFAULT 0,
+    options  TEXT,
+    c_dt     TEXT NOT NULL,
+    UNIQUE (module, name)
+);
+
+CREATE TABLE custom_field_values (
+    id_custom_fields INTEGER NOT NULL REFERENCES custom_fields(id) ON DELETE CASCADE,
+    object_id        INTEGER NOT NULL,
+    value            TEXT NOT NULL,
+    PRIMARY KEY (id_custom_fields, object_id)
+);
+CREATE INDEX custom_field_values_object ON custom_field_values(object_id);
+
+CREATE TABLE roles (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    permissions TEXT NOT NULL,
+    builtin     INTEGER NOT NULL DEFAULT 0,
+    c_dt        TEXT NOT NULL
+);
+INSERT INTO roles (id, name, permissions, builtin, c_dt)
+VALUES (1, 'Administrator', '{"*":["read","write","execute","delete","billing"]}', 1, '1970-01-01 00:00:00+00');
+
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    login         TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    id_roles      INTEGER NOT NULL REFERENCES roles(id),
+    id_companies  INTEGER NOT NULL REFERENCES companies(id),
+    status        TEXT NOT NULL DEFAULT 'active',
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until  TEXT,
+    c_dt          TEXT NOT NULL
+);
+
+CREATE TABLE sessions (
+    id         INTEGER PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    id_users   INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_user ON sessions(id_users);
+
+CREATE TABLE audit (
+    id           INTEGER PRIMARY KEY,
+    dt           TEXT NOT NULL,
+    id_users     INTEGER NOT NULL,
+    login        TEXT NOT NULL,
+    id_sessions  INTEGER,
+    id_companies INTEGER NOT NULL,
+    method       TEXT NOT NULL,
+    objects      TEXT NOT NULL,
+    outcome      TEXT NOT NULL
+);
+CREATE INDEX audit_company ON audit(id_companies);
+"#;

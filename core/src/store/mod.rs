@@ -1,0 +1,230 @@
+//! Storage. Domain code talks to a [`Store`] through [`StoreTx`]; every SQL string lives
+//! under this module, so another backend (PostgreSQL for operators who outgrow one machine)
+//! can be added without touching the domain logic.
+
+mod migrations;
+mod sqlite;
+
+pub use migrations::SCHEMA_VERSION;
+pub use sqlite::SqliteStore;
+
+use crate::error::Result;
+use crate::model::{EntityDef, Record, Val};
+
+/// A list request, already validated against the entity's fields.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// Equality filters on filterable columns.
+    pub filters: Vec<(&'static str, Val)>,
+    /// Substring search on `name`.
+    pub search: Option<String>,
+    /// Restrict to this company's subtree (None: everything).
+    pub scope: Option<i64>,
+    /// Page size.
+    pub limit: u64,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Sort column (always followed by `id` so the order is stable).
+    pub order: &'static str,
+    /// Descending order.
+    pub descending: bool,
+}
+
+/// A user as the login path needs it.
+#[derive(Debug, Clone)]
+pub struct UserAuth {
+    /// User id.
+    pub id: i64,
+    /// Login.
+    pub login: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub id_roles: i64,
+    /// Scope root company.
+    pub id_companies: i64,
+    /// `active` or `blocked`.
+    pub status: String,
+    /// Consecutive failed logins.
+    pub failed_logins: i64,
+    /// Locked until this time (`YYYY-MM-DD HH:MM:SS+00`), if locked.
+    pub locked_until: Option<String>,
+}
+
+/// A stored session (the SID itself is never stored, only its hash).
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    /// Row id (safe to log and audit).
+    pub id: i64,
+    /// Owner.
+    pub id_users: i64,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+    /// Unix seconds of last use.
+    pub last_seen: i64,
+    /// Unix seconds of the absolute expiry.
+    pub expires_at: i64,
+    /// Logged out.
+    pub revoked: bool,
+}
+
+/// An audit row to write.
+#[derive(Debug, Clone)]
+pub struct AuditRow<'a> {
+    /// When.
+    pub dt: &'a str,
+    /// Who (0 for the embedding process).
+    pub id_users: i64,
+    /// Login, or `system`.
+    pub login: &'a str,
+    /// Session row id, if any.
+    pub id_sessions: Option<i64>,
+    /// The caller's company.
+    pub id_companies: i64,
+    /// Method called.
+    pub method: &'a str,
+    /// Touched objects, as JSON.
+    pub objects: &'a str,
+    /// `ok`.
+    pub outcome: &'a str,
+}
+
+/// One transaction's view of the store. Reads see a consistent snapshot; writes commit
+/// together or not at all.
+pub trait StoreTx {
+    // --- generic entity rows ---
+    /// Insert a row; returns its id.
+    fn insert(&mut self, e: &EntityDef, rec: &Record) -> Result<i64>;
+    /// A row by id, if it exists and (when `scope` is set) lies in that company subtree.
+    fn get(&self, e: &EntityDef, id: i64, scope: Option<i64>) -> Result<Option<Record>>;
+    /// Update some columns of a row.
+    fn update(&mut self, e: &EntityDef, id: i64, changes: &Record) -> Result<()>;
+    /// Delete a row.
+    fn delete(&mut self, e: &EntityDef, id: i64) -> Result<()>;
+    /// A page of rows and the total matching count.
+    fn list(&self, e: &EntityDef, q: &ListQuery) -> Result<(Vec<Record>, u64)>;
+    /// Does another row (not `except_id`) have `column = value`?
+    fn exists_other(
+        &self,
+        table: &str,
+        column: &str,
+        value: &Val,
+        except_id: Option<i64>,
+    ) -> Result<bool>;
+    /// How many rows of `table` have `column = id`.
+    fn count_refs(&self, table: &str, column: &str, id: i64) -> Result<u64>;
+
+    // --- companies ---
+    /// The company and its ancestors up to the root, nearest first.
+    fn company_ancestors(&self, id: i64) -> Result<Vec<i64>>;
+
+    // --- users, roles, sessions ---
+    /// A user by login.
+    fn user_by_login(&self, login: &str) -> Result<Option<UserAuth>>;
+    /// A user by id.
+    fn user_by_id(&self, id: i64) -> Result<Option<UserAuth>>;
+    /// Insert a user; returns its id.
+    fn insert_user(
+        &mut self,
+        login: &str,
+        password_hash: &str,
+        id_roles: i64,
+        id_companies: i64,
+        c_dt: &str,
+    ) -> Result<i64>;
+    /// Count a failed login; from `lock_after` consecutive failures on, lock until `locked_until`.
+    /// A lock that has already run out (before `now`) starts the count again. Returns the count.
+    fn login_failed(
+        &mut self,
+        id_users: i64,
+        now: &str,
+        lock_after: i64,
+        locked_until: &str,
+    ) -> Result<i64>;
+    /// A successful login clears the failure counter and any lock.
+    fn login_succeeded(&mut self, id_users: i64) -> Result<()>;
+    /// The newest exchange rate from one currency to another effective at `at`:
+    /// (rate row id, rate, effective_from).
+    fn exchange_rate(
+        &self,
+        from: i64,
+        to: i64,
+        at: &str,
+    ) -> Result<Option<(i64, rust_decimal::Decimal, String)>>;
+    /// A role's permissions JSON.
+    fn role_permissions(&self, id_roles: i64) -> Result<Option<String>>;
+    /// Store a new session.
+    fn insert_session(
+        &mut self,
+        token_hash: &str,
+        id_users: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<i64>;
+    /// A session by token hash.
+    fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionRow>>;
+    /// Update last use.
+    fn touch_session(&mut self, id: i64, now: i64) -> Result<()>;
+    /// Log a session out.
+    fn revoke_session(&mut self, id: i64) -> Result<()>;
+    /// Drop a user's expired sessions and keep at most `keep` open ones.
+    fn prune_sessions(
+        &mut self,
+        id_users: i64,
+        now: i64,
+        idle_seconds: i64,
+        keep: usize,
+    ) -> Result<()>;
+
+    // --- custom field values ---
+    /// Values of an object's custom fields: (field id, value).
+    fn custom_values(&self, object_id: i64) -> Result<Vec<(i64, String)>>;
+    /// Set (or with `None`, clear) a custom field value.
+    fn set_custom_value(
+        &mut self,
+        id_custom_fields: i64,
+        object_id: i64,
+        value: Option<&str>,
+    ) -> Result<()>;
+
+    // --- audit and settings ---
+    /// Append an audit row.
+    fn audit(&mut self, row: &AuditRow<'_>) -> Result<()>;
+    /// A setting.
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    /// Set a setting.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+}
+
+/// Kind of transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxKind {
+    /// Read only.
+    Read,
+    /// Read and write (`BEGIN IMMEDIATE`).
+    Write,
+}
+
+/// A storage backend.
+pub trait Store: Send + Sync {
+    /// Run `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    fn run(&self, kind: TxKind, f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>) -> Result<()>;
+}
+
+/// Run `f` in a transaction of `kind` and return its value.
+pub fn run<R>(
+    store: &dyn Store,
+    kind: TxKind,
+    f: impl FnOnce(&mut dyn StoreTx) -> Result<R>,
+) -> Result<R> {
+    let mut f = Some(f);
+    let mut out = None;
+    store.run(kind, &mut |tx| {
+        let f = f
+            .take()
+            .ok_or_else(|| crate::Error::Internal("transaction body ran twice".into()))?;
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| crate::Error::Internal("transaction produced no value".into()))
+}
