@@ -228,3 +228,14 @@ pub fn run<R>(
     })?;
     out.ok_or_else(|| crate::Error::Internal("transaction produced no value".into()))
 }
+
+/// Helpers for tests that need to shape a database file by hand.
+#[doc(hidden)]
+pub mod testing {
+    /// Record `version` as applied in the database at `path` (simulates a newer Tollgate).
+    pub fn set_schema_version(path: &str, version: i64) -> crate::Result<()> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?1, 'from the future')", [version])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! Database files: persistence across reopen, exclusive ownership, and clear errors for
+//! files that are not ours.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use tollgate::{Engine, ErrorCode};
+
+fn code(r: Result<Engine, tollgate::Error>) -> ErrorCode {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.code(),
+    }
+}
+
+#[test]
+fn close_and_reopen_finds_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billing.db");
+    let path = path.to_str().unwrap();
+    let (client, sid) = {
+        let e = Engine::create(path, ADMIN, PASSWORD).unwrap();
+        let sid = e.call("auth.login", json!({"login": ADMIN, "password": PASSWORD})).session_id.unwrap();
+        let id = ok(&e, &sid, "clients.add", json!({"name": "Persisted", "credit": "12.3400"}))["id"].as_i64().unwrap();
+        ok(&e, &sid, "accounts.add", json!({"id_clients": id, "name": "a", "auth_type": "ani", "ident": "123"}));
+        (id, sid)
+    };
+    let e = Engine::open(path).unwrap();
+    // The session survives too (it is stored, hashed).
+    let c = ok(&e, &sid, "clients.editForm", json!({"id": client}));
+    assert_eq!(c["client"]["name"], "Persisted");
+    assert_eq!(c["client"]["credit"].to_string(), "12.3400");
+    assert_eq!(ok(&e, &sid, "accounts.list", json!({"id_clients": client}))["total"], 1);
+    assert_eq!(ok(&e, &sid, "audit.list", json!({"method": "clients.add"}))["total"], 1);
+}
+
+#[test]
+fn a_second_engine_on_the_same_file_gets_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billing.db");
+    let path = path.to_str().unwrap();
+    let first = Engine::create(path, ADMIN, PASSWORD).unwrap();
+    assert_eq!(code(Engine::open(path)), ErrorCode::StoreInUse);
+    drop(first);
+    Engine::open(path).expect("free again after close");
+}
+
+/// Not a test on its own: when TOLLGATE_HOLD is set, open that database, say so, and wait.
+#[test]
+fn child_holder() {
+    let Ok(path) = std::env::var("TOLLGATE_HOLD") else { return };
+    let _e = Engine::open(&path).unwrap();
+    println!("HOLDING");
+    std::thread::sleep(std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn another_process_holding_the_file_gives_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billing.db");
+    let path = path.to_str().unwrap();
+    drop(Engine::create(path, ADMIN, PASSWORD).unwrap());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_holder", "--nocapture", "--test-threads=1"])
+        .env("TOLLGATE_HOLD", path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.map(|l| l.contains("HOLDING")).unwrap_or(false)), "child did not open the database");
+    let got = code(Engine::open(path));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(got, ErrorCode::StoreInUse);
+    Engine::open(path).expect("free after the other process died");
+}
+
+#[test]
+fn files_that_are_not_tollgate_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    let content = "this is not a database, just some text that is long enough to have a header";
+    std::fs::write(&text, content).unwrap();
+    assert_eq!(code(Engine::open(text.to_str().unwrap())), ErrorCode::StoreNotTollgate);
+
+    let other = dir.path().join("other.db");
+    foreign_sqlite(&other);
+    assert_eq!(code(Engine::open(other.to_str().unwrap())), ErrorCode::StoreNotTollgate);
+
+    assert_eq!(code(Engine::open(dir.path().join("missing.db").to_str().unwrap())), ErrorCode::StoreNotFound);
+    assert_eq!(code(Engine::create(text.to_str().unwrap(), ADMIN, PASSWORD)), ErrorCode::StoreExists);
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), content, "create must not touch an existing file");
+}
+
+// An ordinary SQLite database made by "another application": Tollgate's own store, but with
+// the application id cleared, is the simplest way without a second SQLite binding.
+fn foreign_sqlite(path: &std::path::Path) {
+    let p = path.to_str().unwrap();
+    drop(Engine::create(p, ADMIN, PASSWORD).unwrap());
+    let mut bytes = std::fs::read(path).unwrap();
+    // The application id lives at offset 68 of the header.
+    bytes[68..72].copy_from_slice(&[0, 0, 0, 0]);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    let p = path.to_str().unwrap();
+    drop(Engine::create(p, ADMIN, PASSWORD).unwrap());
+    tollgate::store::testing::set_schema_version(p, tollgate::store::SCHEMA_VERSION + 1).unwrap();
+    let err = Engine::open(p).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StoreSchemaNewer);
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn create_checks_its_arguments() {
+    assert_eq!(code(Engine::create(":memory:", "", PASSWORD)), ErrorCode::ValidationInvalid);
+    assert_eq!(code(Engine::create(":memory:", ADMIN, "short")), ErrorCode::ValidationInvalid);
+    assert_eq!(code(Engine::open(":memory:")), ErrorCode::StoreNotFound);
+}
