@@ -26,6 +26,11 @@
 
 #![forbid(unsafe_code)]
 
+/// The README's quick start, compiled as a doc test.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod api;
 pub mod auth;
 pub mod clock;

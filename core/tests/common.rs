@@ -10,10 +10,18 @@ pub const PASSWORD: &str = "admin-password-1";
 
 /// A fresh in-memory engine on a manual clock, with an admin session id.
 pub fn engine() -> (Engine, Arc<ManualClock>, String) {
-    let clock = Arc::new(ManualClock::new(tollgate::clock::parse_dt("2026-01-15 12:00:00").expect("date")));
-    let opts = EngineOptions { clock: clock.clone(), ..EngineOptions::default() };
+    let clock = Arc::new(ManualClock::new(
+        tollgate::clock::parse_dt("2026-01-15 12:00:00").expect("date"),
+    ));
+    let opts = EngineOptions {
+        clock: clock.clone(),
+        ..EngineOptions::default()
+    };
     let e = Engine::create_with(":memory:", ADMIN, PASSWORD, opts).expect("create");
-    let r = e.call("auth.login", json!({"auth": {"login": ADMIN, "password": PASSWORD}}));
+    let r = e.call(
+        "auth.login",
+        json!({"auth": {"login": ADMIN, "password": PASSWORD}}),
+    );
     assert!(r.code, "{:?}", r.errors);
     let sid = r.session_id.expect("sid");
     (e, clock, sid)
@@ -21,7 +29,10 @@ pub fn engine() -> (Engine, Arc<ManualClock>, String) {
 
 /// Call with the SID added.
 pub fn call(e: &Engine, sid: &str, method: &str, mut params: Value) -> Envelope {
-    params.as_object_mut().expect("object params").insert("SID".into(), json!(sid));
+    params
+        .as_object_mut()
+        .expect("object params")
+        .insert("SID".into(), json!(sid));
     e.call(method, params)
 }
 
@@ -36,12 +47,19 @@ pub fn ok(e: &Engine, sid: &str, method: &str, params: Value) -> Value {
 pub fn fails(e: &Engine, sid: &str, method: &str, params: Value, code: &str) -> Envelope {
     let r = call(e, sid, method, params.clone());
     assert!(!r.code, "{method} {params} should fail with {code}");
-    assert_eq!(r.errors[0].code.as_str(), code, "{method} {params}: {:?}", r.errors);
+    assert_eq!(
+        r.errors[0].code.as_str(),
+        code,
+        "{method} {params}: {:?}",
+        r.errors
+    );
     assert_eq!(r.ret, json!([]));
     r
 }
 
 /// Add a client and return its id.
 pub fn client(e: &Engine, sid: &str, name: &str) -> i64 {
-    ok(e, sid, "clients.add", json!({"name": name}))["id"].as_i64().expect("id")
+    ok(e, sid, "clients.add", json!({"name": name}))["id"]
+        .as_i64()
+        .expect("id")
 }

@@ -22,9 +22,24 @@ fn close_and_reopen_finds_everything() {
     let path = path.to_str().unwrap();
     let (client, sid) = {
         let e = Engine::create(path, ADMIN, PASSWORD).unwrap();
-        let sid = e.call("auth.login", json!({"login": ADMIN, "password": PASSWORD})).session_id.unwrap();
-        let id = ok(&e, &sid, "clients.add", json!({"name": "Persisted", "credit": "12.3400"}))["id"].as_i64().unwrap();
-        ok(&e, &sid, "accounts.add", json!({"id_clients": id, "name": "a", "auth_type": "ani", "ident": "123"}));
+        let sid = e
+            .call("auth.login", json!({"login": ADMIN, "password": PASSWORD}))
+            .session_id
+            .unwrap();
+        let id = ok(
+            &e,
+            &sid,
+            "clients.add",
+            json!({"name": "Persisted", "credit": "12.3400"}),
+        )["id"]
+            .as_i64()
+            .unwrap();
+        ok(
+            &e,
+            &sid,
+            "accounts.add",
+            json!({"id_clients": id, "name": "a", "auth_type": "ani", "ident": "123"}),
+        );
         (id, sid)
     };
     let e = Engine::open(path).unwrap();
@@ -32,8 +47,14 @@ fn close_and_reopen_finds_everything() {
     let c = ok(&e, &sid, "clients.editForm", json!({"id": client}));
     assert_eq!(c["client"]["name"], "Persisted");
     assert_eq!(c["client"]["credit"].to_string(), "12.3400");
-    assert_eq!(ok(&e, &sid, "accounts.list", json!({"id_clients": client}))["total"], 1);
-    assert_eq!(ok(&e, &sid, "audit.list", json!({"method": "clients.add"}))["total"], 1);
+    assert_eq!(
+        ok(&e, &sid, "accounts.list", json!({"id_clients": client}))["total"],
+        1
+    );
+    assert_eq!(
+        ok(&e, &sid, "audit.list", json!({"method": "clients.add"}))["total"],
+        1
+    );
 }
 
 #[test]
@@ -50,7 +71,9 @@ fn a_second_engine_on_the_same_file_gets_in_use() {
 /// Not a test on its own: when TOLLGATE_HOLD is set, open that database, say so, and wait.
 #[test]
 fn child_holder() {
-    let Ok(path) = std::env::var("TOLLGATE_HOLD") else { return };
+    let Ok(path) = std::env::var("TOLLGATE_HOLD") else {
+        return;
+    };
     let _e = Engine::open(&path).unwrap();
     println!("HOLDING");
     std::thread::sleep(std::time::Duration::from_secs(30));
@@ -69,7 +92,10 @@ fn another_process_holding_the_file_gives_in_use() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(lines.any(|l| l.map(|l| l.contains("HOLDING")).unwrap_or(false)), "child did not open the database");
+    assert!(
+        lines.any(|l| l.map(|l| l.contains("HOLDING")).unwrap_or(false)),
+        "child did not open the database"
+    );
     let got = code(Engine::open(path));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -83,15 +109,33 @@ fn files_that_are_not_tollgate_databases() {
     let text = dir.path().join("notes.txt");
     let content = "this is not a database, just some text that is long enough to have a header";
     std::fs::write(&text, content).unwrap();
-    assert_eq!(code(Engine::open(text.to_str().unwrap())), ErrorCode::StoreNotTollgate);
+    assert_eq!(
+        code(Engine::open(text.to_str().unwrap())),
+        ErrorCode::StoreNotTollgate
+    );
 
     let other = dir.path().join("other.db");
     foreign_sqlite(&other);
-    assert_eq!(code(Engine::open(other.to_str().unwrap())), ErrorCode::StoreNotTollgate);
+    assert_eq!(
+        code(Engine::open(other.to_str().unwrap())),
+        ErrorCode::StoreNotTollgate
+    );
 
-    assert_eq!(code(Engine::open(dir.path().join("missing.db").to_str().unwrap())), ErrorCode::StoreNotFound);
-    assert_eq!(code(Engine::create(text.to_str().unwrap(), ADMIN, PASSWORD)), ErrorCode::StoreExists);
-    assert_eq!(std::fs::read_to_string(&text).unwrap(), content, "create must not touch an existing file");
+    assert_eq!(
+        code(Engine::open(
+            dir.path().join("missing.db").to_str().unwrap()
+        )),
+        ErrorCode::StoreNotFound
+    );
+    assert_eq!(
+        code(Engine::create(text.to_str().unwrap(), ADMIN, PASSWORD)),
+        ErrorCode::StoreExists
+    );
+    assert_eq!(
+        std::fs::read_to_string(&text).unwrap(),
+        content,
+        "create must not touch an existing file"
+    );
 }
 
 // An ordinary SQLite database made by "another application": Tollgate's own store, but with
@@ -119,7 +163,13 @@ fn a_newer_schema_is_refused() {
 
 #[test]
 fn create_checks_its_arguments() {
-    assert_eq!(code(Engine::create(":memory:", "", PASSWORD)), ErrorCode::ValidationInvalid);
-    assert_eq!(code(Engine::create(":memory:", ADMIN, "short")), ErrorCode::ValidationInvalid);
+    assert_eq!(
+        code(Engine::create(":memory:", "", PASSWORD)),
+        ErrorCode::ValidationInvalid
+    );
+    assert_eq!(
+        code(Engine::create(":memory:", ADMIN, "short")),
+        ErrorCode::ValidationInvalid
+    );
     assert_eq!(code(Engine::open(":memory:")), ErrorCode::StoreNotFound);
 }

@@ -1,1 +1,1 @@
-//! placeholder
+//! Cross-crate scenarios, simulations and crash tests for Tollgate live in `tests/tests/`.

@@ -1,6 +1,13 @@
 //! Session ids: `1-` + 26 characters of `[a-z0-9]` from the OS-seeded CSPRNG (about 134 bits),
 //! stored only as a SHA-256 hash.
 
+use super::{Principal, UserPrincipal};
+use crate::clock;
+use crate::engine::Inner;
+use crate::error::{AuthError, Error, Result};
+use crate::limits;
+use crate::rbac::Grants;
+use crate::store::{self, AuditRow, StoreTx, TxKind, UserAuth};
 use sha2::{Digest, Sha256};
 
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -43,34 +50,6 @@ pub fn looks_like_sid(s: &str) -> bool {
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-
-    #[test]
-    fn sids_have_the_vendor_shape_and_do_not_repeat() {
-        let mut seen = HashSet::new();
-        for _ in 0..10_000 {
-            let s = new_sid();
-            assert!(looks_like_sid(&s), "{s}");
-            assert!(seen.insert(s));
-        }
-        assert!(looks_like_sid("1-dsglnqr4qnsdihr8djj6da7qr4"));
-        assert!(!looks_like_sid("1-DSGLNQR4QNSDIHR8DJJ6DA7QR4"));
-        assert!(!looks_like_sid("1-short"));
-        assert_ne!(token_hash("a"), token_hash("b"));
-    }
-}
-
-use super::{Principal, UserPrincipal};
-use crate::clock;
-use crate::engine::Inner;
-use crate::error::{AuthError, Error, Result};
-use crate::limits;
-use crate::rbac::Grants;
-use crate::store::{self, AuditRow, StoreTx, TxKind, UserAuth};
 
 fn principal_for(tx: &dyn StoreTx, user: &UserAuth, session_id: Option<i64>) -> Result<Principal> {
     let perms = tx
@@ -192,4 +171,24 @@ pub(crate) fn login(inner: &Inner, login: &str, password: &str) -> Result<(Princ
         principal_for(tx, &user, Some(session_row))
     })?;
     Ok((principal, sid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn sids_have_the_vendor_shape_and_do_not_repeat() {
+        let mut seen = HashSet::new();
+        for _ in 0..10_000 {
+            let s = new_sid();
+            assert!(looks_like_sid(&s), "{s}");
+            assert!(seen.insert(s));
+        }
+        assert!(looks_like_sid("1-dsglnqr4qnsdihr8djj6da7qr4"));
+        assert!(!looks_like_sid("1-DSGLNQR4QNSDIHR8DJJ6DA7QR4"));
+        assert!(!looks_like_sid("1-short"));
+        assert_ne!(token_hash("a"), token_hash("b"));
+    }
 }

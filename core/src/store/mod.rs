@@ -235,7 +235,10 @@ pub mod testing {
     /// Record `version` as applied in the database at `path` (simulates a newer Tollgate).
     pub fn set_schema_version(path: &str, version: i64) -> crate::Result<()> {
         let conn = rusqlite::Connection::open(path)?;
-        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?1, 'from the future')", [version])?;
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (?1, 'from the future')",
+            [version],
+        )?;
         Ok(())
     }
 }
