@@ -34,6 +34,7 @@ pub mod error;
 pub mod limits;
 pub mod model;
 pub mod money;
+pub mod rating;
 pub mod rbac;
 pub mod store;
 
