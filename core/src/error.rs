@@ -87,6 +87,17 @@ error_codes! {
     MoneyPrecision = ("money.precision", 4002, "MoneyPrecisionError"),
     /// No exchange rate between two currencies.
     MoneyNoExchangeRate = ("money.no_exchange_rate", 4003, "NoExchangeRateError"),
+    // 4100 block: rating (rate terms, codes, rate decks).
+    /// Rate terms are invalid (negative rate or setup fee, zero interval…).
+    RatingInvalidTerms = ("rating.invalid_terms", 4100, "InvalidRateTermsError"),
+    /// A rate code is not 1 to `rate_code_digits_max` decimal digits.
+    RatingInvalidCode = ("rating.invalid_code", 4101, "InvalidRateCodeError"),
+    /// The same code was given twice where each code must be unique.
+    RatingDuplicateCode = ("rating.duplicate_code", 4102, "DuplicateRateCodeError"),
+    /// Two rates of one code have overlapping effective periods.
+    RatingPeriodOverlap = ("rating.period_overlap", 4103, "RatePeriodOverlapError"),
+    /// A rate deck file is malformed (names the line and column).
+    RatingDeckInvalid = ("rating.deck_invalid", 4104, "RateDeckError"),
     // 5000 block: storage.
     /// The database file is owned by another engine.
     StoreInUse = ("store.in_use", 5000, "DatabaseInUseError"),
@@ -236,6 +247,48 @@ impl MoneyError {
     }
 }
 
+/// Rating failures: rate terms, rate codes, prefix indexes and rate decks.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RatingError {
+    /// A rate term is out of its domain.
+    #[error("invalid rate terms: '{field}' {reason}")]
+    InvalidTerms { field: String, reason: String },
+    /// A code is empty, too long, or has a non-digit.
+    #[error("invalid rate code '{code}': {reason}")]
+    InvalidCode { code: String, reason: String },
+    /// A code given twice to an index that keeps one value per code.
+    #[error("rate code '{0}' is given more than once")]
+    DuplicateCode(String),
+    /// Two rates of one code are effective at the same time. `first` and `second` name the
+    /// rows (deck line numbers, or input positions for an in-memory build).
+    #[error("rate code '{code}': effective periods overlap (lines {first} and {second})")]
+    PeriodOverlap {
+        code: String,
+        first: u64,
+        second: u64,
+    },
+    /// A deck row (or the header, line 1) is malformed.
+    #[error("rate deck line {line}, column '{column}': {reason}")]
+    Deck {
+        line: u64,
+        column: String,
+        reason: String,
+    },
+}
+
+impl RatingError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            RatingError::InvalidTerms { .. } => ErrorCode::RatingInvalidTerms,
+            RatingError::InvalidCode { .. } => ErrorCode::RatingInvalidCode,
+            RatingError::DuplicateCode(_) => ErrorCode::RatingDuplicateCode,
+            RatingError::PeriodOverlap { .. } => ErrorCode::RatingPeriodOverlap,
+            RatingError::Deck { .. } => ErrorCode::RatingDeckInvalid,
+        }
+    }
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -307,6 +360,9 @@ pub enum Error {
     /// Money.
     #[error(transparent)]
     Money(#[from] MoneyError),
+    /// Rating.
+    #[error(transparent)]
+    Rating(#[from] RatingError),
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -333,6 +389,7 @@ impl Error {
             Error::Archived { .. } => ErrorCode::ObjectArchived,
             Error::InUse { .. } => ErrorCode::ObjectInUse,
             Error::Money(e) => e.code(),
+            Error::Rating(e) => e.code(),
             Error::Store(e) => e.code(),
             Error::Internal(_) => ErrorCode::Internal,
         }
@@ -345,6 +402,8 @@ impl Error {
             Error::Money(
                 MoneyError::Invalid { field, .. } | MoneyError::Precision { field, .. },
             ) => Some(field),
+            Error::Rating(RatingError::InvalidTerms { field, .. }) => Some(field),
+            Error::Rating(RatingError::Deck { column, .. }) => Some(column),
             _ => None,
         }
     }

@@ -39,6 +39,7 @@ pub mod error;
 pub mod limits;
 pub mod model;
 pub mod money;
+pub mod rating;
 pub mod rbac;
 pub mod store;
 

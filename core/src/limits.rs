@@ -45,3 +45,15 @@ pub const company_depth_max: usize = 16;
 pub const amount_scale_max: u32 = 12;
 /// Largest precision a currency may declare.
 pub const currency_precision_max: i64 = 10;
+/// Longest rate code (destination prefix), in digits. E.164 numbers have at most 15 digits;
+/// the rest leaves room for technical prefixes in front of them.
+pub const rate_code_digits_max: usize = 20;
+/// Most data rows in one rate deck file (the header is not counted).
+pub const rate_deck_rows_max: usize = 2_000_000;
+/// Longest value of one rate deck field, in bytes (code names are the long ones).
+pub const rate_deck_field_bytes_max: usize = 1024;
+/// Longest duration the rating formula accepts, in seconds (about 136 years: far beyond any
+/// call cap, and small enough that billed seconds never overflow `u64`).
+pub const rated_duration_seconds_max: u64 = u32::MAX as u64;
+/// Largest details precision the rating formula rounds to, in decimal places.
+pub const rating_precision_max: u32 = 10;

@@ -1,0 +1,11 @@
+//! The pure rating kernel (DESIGN §7): the billing formula, longest-prefix rate lookup and
+//! rate-deck parsing. No storage and no API here: the engine feeds these from the database and
+//! the softswitch calls them through `authorize`/`settle`.
+
+pub mod deck;
+pub mod formula;
+pub mod prefix;
+
+pub use deck::{parse_deck, DeckRow};
+pub use formula::{billed_seconds, cost, max_seconds, RateTerms};
+pub use prefix::{validate_code, PrefixIndex, RateIndex, Timed};
