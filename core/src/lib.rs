@@ -35,6 +35,7 @@ pub mod limits;
 pub mod model;
 pub mod money;
 pub mod rbac;
+pub mod rest;
 pub mod store;
 
 pub use api::{Envelope, Registry};
