@@ -129,14 +129,13 @@ impl Engine {
             tx.set_meta("created_at", &now)?;
             Ok(())
         });
-        if let Err(e) = created {
-            drop(store);
-            if path != ":memory:" {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
+        // The token signing key is made and stored by `from_store`; a failure there also
+        // leaves no half-made database behind.
+        let engine = created.and_then(|()| Engine::from_store(Box::new(store), opts));
+        if engine.is_err() && path != ":memory:" {
+            let _ = std::fs::remove_file(path);
         }
-        Engine::from_store(Box::new(store), opts)
+        engine
     }
 
     /// Open an existing database.
