@@ -403,6 +403,15 @@ fn users_crud_password_change_and_revocation() {
     let carol = sid(&e, "carol", USER_PW);
     let other2 = sid(&e, "carol", USER_PW);
     let r = e.call(
+        "users.edit",
+        with_sid(&carol, json!({"id": id, "password": "new-passw0rd"})),
+    );
+    assert_eq!(
+        err(&r),
+        "validation.invalid",
+        "own password only with the old one"
+    );
+    let r = e.call(
         "users.passwordChange",
         with_sid(
             &carol,

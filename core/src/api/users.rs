@@ -68,6 +68,14 @@ fn validate(
     }
     if mode == Mode::Edit {
         let id = existing.and_then(|r| r.get("id")).and_then(Val::as_int);
+        if id == Some(ctx.principal.user_id()) && rec.contains_key("password") {
+            // A stolen session must not be enough to take the account over.
+            return Err(ValidationError::invalid(
+                "password",
+                "change your own password with users.passwordChange and old_password",
+            )
+            .into());
+        }
         let sensitive = ["password", "id_roles", "status", "id_companies"]
             .iter()
             .any(|k| rec.contains_key(k));
