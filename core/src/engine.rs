@@ -23,6 +23,8 @@ pub struct EngineConfig {
     pub login_failures_max: i64,
     /// How long a locked login stays locked, in seconds.
     pub login_lock_seconds: i64,
+    /// Lifetime of an access token, in seconds (PortaBilling's default: 48 h).
+    pub access_token_lifetime_seconds: i64,
 }
 
 impl Default for EngineConfig {
@@ -32,6 +34,7 @@ impl Default for EngineConfig {
             session_lifetime_seconds: limits::session_lifetime_seconds_default,
             login_failures_max: 10,
             login_lock_seconds: 15 * 60,
+            access_token_lifetime_seconds: limits::access_token_lifetime_seconds_default,
         }
     }
 }
@@ -67,6 +70,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
     pub(crate) registry: Registry,
+    pub(crate) tokens: crate::auth::token::Keys,
 }
 
 /// A Tollgate engine. Cheap to clone (clones share the engine); `Send + Sync`.
@@ -125,14 +129,13 @@ impl Engine {
             tx.set_meta("created_at", &now)?;
             Ok(())
         });
-        if let Err(e) = created {
-            drop(store);
-            if path != ":memory:" {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
+        // The token signing key is made and stored by `from_store`; a failure there also
+        // leaves no half-made database behind.
+        let engine = created.and_then(|()| Engine::from_store(Box::new(store), opts));
+        if engine.is_err() && path != ":memory:" {
+            let _ = std::fs::remove_file(path);
         }
-        Ok(Engine::from_store(Box::new(store), opts))
+        engine
     }
 
     /// Open an existing database.
@@ -143,18 +146,20 @@ impl Engine {
     /// [`Engine::open`] with a chosen clock and settings.
     pub fn open_with(path: &str, opts: EngineOptions) -> Result<Engine> {
         let store = SqliteStore::open(path)?;
-        Ok(Engine::from_store(Box::new(store), opts))
+        Engine::from_store(Box::new(store), opts)
     }
 
-    fn from_store(store: Box<dyn Store>, opts: EngineOptions) -> Engine {
-        Engine {
+    fn from_store(store: Box<dyn Store>, opts: EngineOptions) -> Result<Engine> {
+        let tokens = crate::auth::token::load_or_create(store.as_ref())?;
+        Ok(Engine {
             inner: Arc::new(Inner {
                 store,
                 clock: opts.clock,
                 config: opts.config,
                 registry: Registry::build(),
+                tokens,
             }),
-        }
+        })
     }
 
     /// Call a Management API method (`clients.add`, ...) with params carrying `auth` or `SID`.
@@ -166,6 +171,41 @@ impl Engine {
     /// in-process callers such as a softswitch plugin or the CLI's local commands.
     pub fn call_as_system(&self, method: &str, params: Value) -> Envelope {
         api::dispatch(&self.inner, Some(Principal::System), method, &params)
+    }
+
+    /// Call a Management API method authenticated by an access token, as HTTP servers do
+    /// with `Authorization: Bearer <token>`.
+    pub fn call_with_bearer(&self, method: &str, params: Value, bearer: &str) -> Envelope {
+        match crate::auth::session::authenticate_token(&self.inner, bearer) {
+            Ok(p) => api::dispatch(&self.inner, Some(p), method, &params),
+            Err(e) => {
+                let mut env = Envelope::default();
+                env.push_error(&e);
+                env
+            }
+        }
+    }
+
+    /// Answer a PortaBilling-style REST call `/rest/<service>/<method>`: returns the HTTP
+    /// status and the JSON body (DESIGN §10).
+    pub fn rest(
+        &self,
+        service: &str,
+        method: &str,
+        body: &Value,
+        bearer: Option<&str>,
+    ) -> (u16, Value) {
+        crate::rest::handle(&self.inner, service, method, body, bearer)
+    }
+
+    /// The public key that verifies access tokens, as PEM (SubjectPublicKeyInfo).
+    pub fn token_public_key_pem(&self) -> String {
+        self.inner.tokens.public_pem().to_string()
+    }
+
+    /// The public key that verifies access tokens, as a JSON Web Key Set.
+    pub fn token_jwks(&self) -> Value {
+        self.inner.tokens.jwks().clone()
     }
 
     /// Answer a JSON-RPC 2.0 request (single or batch) given as text.

@@ -71,6 +71,8 @@ error_codes! {
     AuthTokenInvalid = ("auth.token_invalid", 2005, "TokenInvalidError"),
     /// The principal lacks the permission the method needs.
     PermissionDenied = ("permission.denied", 2100, "PermissionDeniedError"),
+    /// The call would grant rights the caller does not hold.
+    PermissionEscalation = ("permission.escalation", 2101, "PermissionEscalationError"),
     // 3000 block: objects.
     /// The object does not exist (or is outside the caller's tenant).
     NotFound = ("not_found", 3000, "NotFoundError"),
@@ -202,6 +204,9 @@ pub enum AuthError {
     /// Missing permission.
     #[error("permission denied: {module}.{verb} is required")]
     PermissionDenied { module: String, verb: String },
+    /// Granting or using a role with rights the caller does not hold.
+    #[error("permission denied: {0}")]
+    Escalation(String),
 }
 
 impl AuthError {
@@ -214,6 +219,7 @@ impl AuthError {
             AuthError::Locked => ErrorCode::AuthLocked,
             AuthError::TokenInvalid(_) => ErrorCode::AuthTokenInvalid,
             AuthError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+            AuthError::Escalation(_) => ErrorCode::PermissionEscalation,
         }
     }
 }

@@ -41,6 +41,7 @@ pub mod model;
 pub mod money;
 pub mod rating;
 pub mod rbac;
+pub mod rest;
 pub mod store;
 
 pub use api::{Envelope, Registry};

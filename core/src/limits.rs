@@ -57,3 +57,13 @@ pub const rate_deck_field_bytes_max: usize = 1024;
 pub const rated_duration_seconds_max: u64 = u32::MAX as u64;
 /// Largest details precision the rating formula rounds to, in decimal places.
 pub const rating_precision_max: u32 = 10;
+/// Lifetime of an access token, in seconds (default; configurable): PortaBilling's 48 h.
+pub const access_token_lifetime_seconds_default: i64 = 48 * 60 * 60;
+/// Longest access token accepted, in bytes.
+pub const access_token_length_max: usize = 8 * 1024;
+/// Clock difference tolerated on a token's `nbf` and `iat`, in seconds.
+pub const token_clock_skew_seconds: i64 = 60;
+/// Longest refresh token accepted, in bytes.
+pub const refresh_token_length_max: usize = 256;
+/// Largest REST request body accepted, in bytes (as JSON text).
+pub const rest_body_bytes_max: usize = 1024 * 1024;

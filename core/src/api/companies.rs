@@ -7,13 +7,35 @@ use crate::limits;
 use crate::model::{Record, Val, COMPANIES};
 use crate::store::StoreTx;
 
+/// A reseller's own company is the root of what it sees: it may not change or delete it
+/// (its status, or its place in the tree, belong to the company above).
+fn guard_own_root(ctx: &Ctx<'_>, id: Option<i64>) -> Result<()> {
+    if ctx.principal.scope().is_some() && id == Some(ctx.principal.company()) {
+        return Err(crate::error::AuthError::PermissionDenied {
+            module: "companies".into(),
+            verb: "write (your own company belongs to the company above)".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn after_delete(ctx: &Ctx<'_>, _tx: &mut dyn StoreTx, id: i64) -> Result<()> {
+    // Runs inside the delete's transaction: an error rolls the delete back.
+    guard_own_root(ctx, Some(id))
+}
+
 fn validate(
-    _ctx: &Ctx<'_>,
+    ctx: &Ctx<'_>,
     tx: &mut dyn StoreTx,
     mode: Mode,
     rec: &mut Record,
-    _existing: Option<&Record>,
+    existing: Option<&Record>,
 ) -> Result<()> {
+    guard_own_root(
+        ctx,
+        existing.and_then(|e| e.get("id")).and_then(Val::as_int),
+    )?;
     if mode == Mode::Add {
         if let Some(Val::Int(parent)) = rec.get("parent_id") {
             if tx.company_ancestors(*parent)?.len() >= limits::company_depth_max {
@@ -34,6 +56,7 @@ fn validate(
 pub(super) fn register(r: &mut Registry) {
     let c = Crud {
         validate: Some(validate),
+        after_delete: Some(after_delete),
         ..Crud::new(&COMPANIES)
     };
     crud::register(

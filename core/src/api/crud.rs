@@ -5,7 +5,7 @@ use super::{ArgDef, ArgKind, Args, Ctx, Handler, MethodDef, Registry};
 use crate::auth::password;
 use crate::error::{Error, Result, ValidationError};
 use crate::limits;
-use crate::model::{self, Access, Default, EntityDef, FieldKind, Record, Val};
+use crate::model::{self, Access, Default, EntityDef, FieldKind, Record, Tenancy, Val};
 use crate::rbac::Verb;
 use crate::store::{ListQuery, StoreTx};
 use serde_json::{json, Map, Value};
@@ -310,8 +310,22 @@ fn hash_secrets(e: &EntityDef, rec: &mut Record) -> Result<()> {
     Ok(())
 }
 
+/// Shared (global) rows such as currencies, custom field definitions and roles change only
+/// through operator-level principals: a reseller's change would reach every other tenant.
+pub fn check_global_write(ctx: &Ctx<'_>, e: &EntityDef) -> Result<()> {
+    if e.tenancy == Tenancy::Global && ctx.principal.scope().is_some() {
+        return Err(crate::error::AuthError::PermissionDenied {
+            module: e.module.into(),
+            verb: "write (operator only)".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 fn add(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let e = c.entity;
+    check_global_write(ctx, e)?;
     let mut rec = Record::new();
     for f in e.fields.iter().filter(|f| f.kind != FieldKind::Id) {
         let given = if matches!(f.access, Access::ReadOnly) {
@@ -340,6 +354,7 @@ fn add(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result
 
 fn edit(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let e = c.entity;
+    check_global_write(ctx, e)?;
     let id = args.req_int("id")?;
     let existing = load(ctx, tx, e, id)?;
     if is_archived(e, &existing) {
@@ -421,6 +436,7 @@ fn list(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Resul
 
 fn delete(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let e = c.entity;
+    check_global_write(ctx, e)?;
     let id = args.req_int("id")?;
     load(ctx, tx, e, id)?;
     tx.delete(e, id).map_err(|err| match err {
@@ -439,6 +455,7 @@ fn delete(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Res
 
 fn archive(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let e = c.entity;
+    check_global_write(ctx, e)?;
     let id = args.req_int("id")?;
     let existing = load(ctx, tx, e, id)?;
     if !is_archived(e, &existing) {

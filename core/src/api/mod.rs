@@ -12,6 +12,8 @@ mod currencies;
 mod custom_fields;
 mod envelope;
 pub mod jsonrpc;
+mod roles;
+mod users;
 
 pub use args::{ArgDef, ArgKind, ArgValue, Args};
 pub use envelope::{ApiError, Envelope};
@@ -113,6 +115,8 @@ impl Registry {
         currencies::register(&mut r);
         custom_fields::register(&mut r);
         audit::register(&mut r);
+        users::register(&mut r);
+        roles::register(&mut r);
         r
     }
 
@@ -164,8 +168,13 @@ impl Ctx<'_> {
 
 /// Credentials found in params.
 enum Credentials {
-    Password { login: String, password: String },
+    Password {
+        login: String,
+        password: String,
+    },
     Sid(String),
+    /// An access token (`AUTH`, the newer JeraSoft spelling).
+    Token(String),
     None,
 }
 
@@ -174,6 +183,12 @@ fn credentials(method: &str, params: &Map<String, Value>) -> Result<Credentials>
         return match sid.as_str() {
             Some(s) => Ok(Credentials::Sid(s.to_string())),
             None => Err(crate::error::AuthError::SessionInvalid.into()),
+        };
+    }
+    if let Some(token) = params.get("AUTH") {
+        return match token.as_str() {
+            Some(t) => Ok(Credentials::Token(t.to_string())),
+            None => Err(crate::error::AuthError::TokenInvalid("malformed".into()).into()),
         };
     }
     let pair = |obj: &Map<String, Value>| -> Option<(String, String)> {
@@ -239,15 +254,20 @@ fn dispatch_inner(
         Some(p) => p,
         None => {
             let (p, sid) = match credentials(&def.name, params)? {
-                Credentials::Sid(sid) => {
-                    (crate::auth::session::authenticate_sid(inner, &sid)?, sid)
-                }
+                Credentials::Sid(sid) => (
+                    crate::auth::session::authenticate_sid(inner, &sid)?,
+                    Some(sid),
+                ),
                 Credentials::Password { login, password } => {
-                    crate::auth::session::login(inner, &login, &password)?
+                    let (p, sid) = crate::auth::session::login(inner, &login, &password)?;
+                    (p, Some(sid))
+                }
+                Credentials::Token(t) => {
+                    (crate::auth::session::authenticate_token(inner, &t)?, None)
                 }
                 Credentials::None => return Err(crate::error::AuthError::Required.into()),
             };
-            env.session_id = Some(sid);
+            env.session_id = sid;
             p
         }
     };

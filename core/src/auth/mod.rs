@@ -2,6 +2,7 @@
 
 pub mod password;
 pub mod session;
+pub mod token;
 
 use crate::rbac::{Grants, Permission};
 

@@ -1,13 +1,14 @@
 //! Session ids: `1-` + 26 characters of `[a-z0-9]` from the OS-seeded CSPRNG (about 134 bits),
 //! stored only as a SHA-256 hash.
 
+use super::token::{Claims, AUDIENCE, REALM};
 use super::{Principal, UserPrincipal};
 use crate::clock;
 use crate::engine::Inner;
 use crate::error::{AuthError, Error, Result};
 use crate::limits;
 use crate::rbac::Grants;
-use crate::store::{self, AuditRow, StoreTx, TxKind, UserAuth};
+use crate::store::{self, AuditRow, SessionRow, StoreTx, TxKind, UserAuth};
 use sha2::{Digest, Sha256};
 
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -70,6 +71,39 @@ fn principal_for(tx: &dyn StoreTx, user: &UserAuth, session_id: Option<i64>) -> 
     }))
 }
 
+/// Check a stored session is alive at `now` and build its principal. Returns the session id
+/// to touch, if its last-seen time is due for an update.
+fn check_session(
+    inner: &Inner,
+    tx: &dyn StoreTx,
+    s: &SessionRow,
+    now: i64,
+) -> Result<(Principal, Option<i64>)> {
+    if s.revoked {
+        return Err(AuthError::SessionInvalid.into());
+    }
+    if now >= s.expires_at || now - s.last_seen >= inner.config.session_idle_seconds {
+        return Err(AuthError::SessionExpired.into());
+    }
+    let user = tx
+        .user_by_id(s.id_users)?
+        .ok_or(AuthError::SessionInvalid)?;
+    if user.status != "active" {
+        return Err(AuthError::SessionInvalid.into());
+    }
+    let touch = (now - s.last_seen >= limits::session_touch_interval_seconds).then_some(s.id);
+    Ok((principal_for(tx, &user, Some(s.id))?, touch))
+}
+
+fn touch(inner: &Inner, touch: Option<i64>, now: i64) -> Result<()> {
+    if let Some(id) = touch {
+        store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+            tx.touch_session(id, now)
+        })?;
+    }
+    Ok(())
+}
+
 /// Resolve a session id to its principal, enforcing revocation, idle timeout and absolute
 /// lifetime. Touches the session at most once a minute.
 pub(crate) fn authenticate_sid(inner: &Inner, sid: &str) -> Result<Principal> {
@@ -78,38 +112,127 @@ pub(crate) fn authenticate_sid(inner: &Inner, sid: &str) -> Result<Principal> {
     }
     let hash = token_hash(sid);
     let now = inner.clock.now().timestamp();
-    let cfg = &inner.config;
-    let (principal, touch) = store::run(inner.store.as_ref(), TxKind::Read, |tx| {
+    let (principal, due) = store::run(inner.store.as_ref(), TxKind::Read, |tx| {
         let s = tx
             .session_by_hash(&hash)?
             .ok_or(AuthError::SessionInvalid)?;
-        if s.revoked {
-            return Err(AuthError::SessionInvalid.into());
-        }
-        if now >= s.expires_at || now - s.last_seen >= cfg.session_idle_seconds {
-            return Err(AuthError::SessionExpired.into());
-        }
-        let user = tx
-            .user_by_id(s.id_users)?
-            .ok_or(AuthError::SessionInvalid)?;
-        if user.status != "active" {
-            return Err(AuthError::SessionInvalid.into());
-        }
-        let touch = (now - s.last_seen >= limits::session_touch_interval_seconds).then_some(s.id);
-        Ok((principal_for(tx, &user, Some(s.id))?, touch))
+        check_session(inner, tx, &s, now)
     })?;
-    if let Some(id) = touch {
-        store::run(inner.store.as_ref(), TxKind::Write, |tx| {
-            tx.touch_session(id, now)
-        })?;
-    }
+    touch(inner, due, now)?;
     Ok(principal)
+}
+
+/// Resolve an access token to its principal: signature and claims first (offline checks),
+/// then the session named by `jti` must still be alive (logout, expiry and revocation apply).
+pub(crate) fn authenticate_token(inner: &Inner, token: &str) -> Result<Principal> {
+    let now = inner.clock.now().timestamp();
+    let claims = inner.tokens.verify(token, now)?;
+    let (principal, due) = store::run(inner.store.as_ref(), TxKind::Read, |tx| {
+        let s = tx
+            .session_by_jti(&claims.jti)?
+            .ok_or_else(|| AuthError::TokenInvalid("session is not valid".into()))?;
+        if s.id_users != claims.i_user {
+            return Err(AuthError::TokenInvalid("session is not valid".into()).into());
+        }
+        check_session(inner, tx, &s, now).map_err(|e| match e {
+            Error::Auth(AuthError::SessionExpired) => {
+                AuthError::TokenInvalid("session expired".into()).into()
+            }
+            Error::Auth(AuthError::SessionInvalid) => {
+                AuthError::TokenInvalid("session is not valid".into()).into()
+            }
+            other => other,
+        })
+    })?;
+    touch(inner, due, now)?;
+    Ok(principal)
+}
+
+/// Tokens handed out by `Session/login` and `Session/refresh_access_token`.
+#[derive(Clone)]
+pub struct Issued {
+    /// The RS256 JWT.
+    pub access_token: String,
+    /// Single-use refresh token.
+    pub refresh_token: String,
+    /// Unix seconds at which the access token expires.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// 256 random bits as 64 hex characters.
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::fill(&mut b[..]);
+    hex::encode(b)
+}
+
+fn scopes(g: &Grants) -> String {
+    let mut words = Vec::new();
+    if let Some(m) = g.to_json().as_object() {
+        for (module, verbs) in m {
+            for v in verbs.as_array().into_iter().flatten() {
+                if let Some(v) = v.as_str() {
+                    words.push(format!("{module}:{v}"));
+                }
+            }
+        }
+    }
+    words.join(" ")
+}
+
+fn claims_for(p: &Principal, jti: &str, now: i64, exp: i64) -> Claims {
+    let (i_user, login, grants, company) = match p {
+        Principal::User(u) => (u.id, u.login.clone(), u.grants.clone(), u.company),
+        Principal::System => (0, "system".to_string(), Grants::all(), 1),
+    };
+    let is_super = grants == Grants::all() && company == crate::engine::OPERATOR_COMPANY;
+    Claims {
+        exp,
+        iat: now,
+        nbf: None,
+        jti: jti.to_string(),
+        i_user,
+        login,
+        realm: REALM.into(),
+        aud: AUDIENCE.iter().map(|s| s.to_string()).collect(),
+        scopes: scopes(&grants),
+        is_super_user: u8::from(is_super),
+    }
 }
 
 /// Check a login and password and open a session. The password hash is checked outside the
 /// store lock; unknown logins do the same work as wrong passwords; consecutive failures lock
 /// the login. Returns the principal and the new session id.
 pub(crate) fn login(inner: &Inner, login: &str, password: &str) -> Result<(Principal, String)> {
+    let (p, sid, _) = open_session(inner, login, password, false)?;
+    Ok((p, sid))
+}
+
+/// [`login`], also issuing an access token and a refresh token (REST `Session/login`).
+pub(crate) fn login_with_tokens(
+    inner: &Inner,
+    login: &str,
+    password: &str,
+) -> Result<(Principal, String, Issued)> {
+    let (p, sid, issued) = open_session(inner, login, password, true)?;
+    let issued = issued.ok_or_else(|| Error::Internal("no tokens issued".into()))?;
+    Ok((p, sid, issued))
+}
+
+fn open_session(
+    inner: &Inner,
+    login: &str,
+    password: &str,
+    with_tokens: bool,
+) -> Result<(Principal, String, Option<Issued>)> {
     let now = inner.clock.now();
     let now_s = clock::format_dt(now);
     let cfg = &inner.config;
@@ -147,7 +270,16 @@ pub(crate) fn login(inner: &Inner, login: &str, password: &str) -> Result<(Princ
     let sid = new_sid();
     let hash = token_hash(&sid);
     let ts = now.timestamp();
-    let principal = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+    // A token session lives at least as long as its first access token.
+    let lifetime = if with_tokens {
+        cfg.session_lifetime_seconds
+            .max(cfg.access_token_lifetime_seconds)
+    } else {
+        cfg.session_lifetime_seconds
+    };
+    let jti = random_hex(16);
+    let refresh = random_hex(32);
+    let (principal, expires_at) = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
         tx.login_succeeded(user.id)?;
         tx.prune_sessions(
             user.id,
@@ -155,8 +287,12 @@ pub(crate) fn login(inner: &Inner, login: &str, password: &str) -> Result<(Princ
             cfg.session_idle_seconds,
             limits::sessions_per_user_max - 1,
         )?;
-        let session_row =
-            tx.insert_session(&hash, user.id, ts, ts + cfg.session_lifetime_seconds)?;
+        let expires_at = ts.saturating_add(lifetime);
+        let session_row = tx.insert_session(&hash, user.id, ts, expires_at)?;
+        if with_tokens {
+            tx.set_session_jti(session_row, &jti)?;
+            tx.insert_refresh_token(session_row, &token_hash(&refresh), ts)?;
+        }
         let objects = serde_json::json!([{"module": "sessions", "id": session_row}]).to_string();
         tx.audit(&AuditRow {
             dt: &now_s,
@@ -168,9 +304,79 @@ pub(crate) fn login(inner: &Inner, login: &str, password: &str) -> Result<(Princ
             objects: &objects,
             outcome: "ok",
         })?;
-        principal_for(tx, &user, Some(session_row))
+        Ok((principal_for(tx, &user, Some(session_row))?, expires_at))
     })?;
-    Ok((principal, sid))
+    let issued = if with_tokens {
+        let exp = ts
+            .saturating_add(cfg.access_token_lifetime_seconds)
+            .min(expires_at);
+        let access_token = inner.tokens.sign(&claims_for(&principal, &jti, ts, exp))?;
+        Some(Issued {
+            access_token,
+            refresh_token: refresh,
+            expires_at: exp,
+        })
+    } else {
+        None
+    };
+    Ok((principal, sid, issued))
+}
+
+enum Refreshed {
+    Issued(Principal, String, i64, i64),
+    Replayed,
+}
+
+/// Trade a refresh token for a new access token and a new refresh token. Each refresh token
+/// works once; presenting a spent one revokes its whole session (RFC 9700 §4.14.2).
+pub(crate) fn refresh(inner: &Inner, refresh_token: &str) -> Result<Issued> {
+    let refuse = || AuthError::TokenInvalid("refresh failed".into());
+    if refresh_token.is_empty() || refresh_token.len() > limits::refresh_token_length_max {
+        return Err(refuse().into());
+    }
+    let now = inner.clock.now();
+    let ts = now.timestamp();
+    let old_hash = token_hash(refresh_token);
+    let next = random_hex(32);
+    let next_hash = token_hash(&next);
+    let outcome = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+        let (rt_id, session_id, used) = tx.refresh_token_by_hash(&old_hash)?.ok_or_else(refuse)?;
+        if used || !tx.spend_refresh_token(rt_id, ts)? {
+            tx.revoke_session(session_id)?;
+            tx.audit(&AuditRow {
+                dt: &clock::format_dt(now),
+                id_users: 0,
+                login: "system",
+                id_sessions: Some(session_id),
+                id_companies: crate::engine::OPERATOR_COMPANY,
+                method: "auth.refresh_reuse_revoked",
+                objects: &serde_json::json!([{"module": "sessions", "id": session_id}]).to_string(),
+                outcome: "revoked",
+            })?;
+            // Commit the revocation, then refuse.
+            return Ok(Refreshed::Replayed);
+        }
+        let (row, jti) = tx.session_by_id(session_id)?.ok_or_else(refuse)?;
+        let jti = jti.ok_or_else(refuse)?;
+        let (principal, _) = check_session(inner, tx, &row, ts).map_err(|_| refuse())?;
+        tx.insert_refresh_token(session_id, &next_hash, ts)?;
+        tx.touch_session(session_id, ts)?;
+        Ok(Refreshed::Issued(principal, jti, row.expires_at, ts))
+    })?;
+    match outcome {
+        Refreshed::Replayed => Err(refuse().into()),
+        Refreshed::Issued(principal, jti, session_expires, ts) => {
+            let exp = ts
+                .saturating_add(inner.config.access_token_lifetime_seconds)
+                .min(session_expires);
+            let access_token = inner.tokens.sign(&claims_for(&principal, &jti, ts, exp))?;
+            Ok(Issued {
+                access_token,
+                refresh_token: next,
+                expires_at: exp,
+            })
+        }
+    }
 }
 
 #[cfg(test)]

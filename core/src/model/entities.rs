@@ -344,6 +344,79 @@ pub static AUDIT: EntityDef = EntityDef {
     archivable: false,
 };
 
+/// Statuses of a user.
+pub const USER_STATUSES: &[&str] = &["active", "blocked"];
+
+/// Users of the Management API: a login, a role and the company subtree they see.
+pub static USERS: EntityDef = EntityDef {
+    table: "users",
+    module: "users",
+    singular: "user",
+    fields: &[
+        id(),
+        FieldDef::new(
+            "login",
+            FieldKind::Text {
+                max: limits::login_length_max,
+            },
+        )
+        .required()
+        .unique()
+        .filterable(),
+        FieldDef::new("password", FieldKind::Secret)
+            .access(Access::WriteOnly)
+            .required(),
+        FieldDef::new("id_roles", FieldKind::Ref("roles"))
+            .aliases(&["roles_id"])
+            .required()
+            .filterable(),
+        FieldDef::new("id_companies", FieldKind::Ref("companies"))
+            .aliases(&["companies_id"])
+            .default(Default::CallerCompany)
+            .required()
+            .filterable(),
+        FieldDef::new("status", FieldKind::Enum(USER_STATUSES))
+            .default(Default::Text("active"))
+            .filterable(),
+        FieldDef::new(
+            "failed_logins",
+            FieldKind::Int {
+                min: 0,
+                max: i64::MAX,
+            },
+        )
+        .access(Access::ReadOnly)
+        .default(Default::Int(0)),
+        FieldDef::new("locked_until", FieldKind::DateTime).access(Access::ReadOnly),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Column("id_companies"),
+    ignored: &["apply", "_preload"],
+    archivable: false,
+};
+
+/// Roles: named sets of per-module verbs. Shared by every tenant; only the operator's users
+/// define them, and nobody assigns one holding more than they do.
+pub static ROLES: EntityDef = EntityDef {
+    table: "roles",
+    module: "roles",
+    singular: "role",
+    fields: &[
+        id(),
+        FieldDef::new("name", NAME).required().unique().filterable(),
+        // JSON object: module (or `*`) to a list of verbs.
+        FieldDef::new("permissions", LONG_TEXT).required(),
+        FieldDef::new("builtin", FieldKind::Bool)
+            .access(Access::ReadOnly)
+            .default(Default::Int(0))
+            .filterable(),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Global,
+    ignored: &["apply", "_preload"],
+    archivable: false,
+};
+
 /// Every entity, for tests that walk them.
 pub static ALL_ENTITIES: &[&EntityDef] = &[
     &COMPANIES,
@@ -353,6 +426,8 @@ pub static ALL_ENTITIES: &[&EntityDef] = &[
     &EXCHANGE_RATES,
     &CUSTOM_FIELDS,
     &AUDIT,
+    &USERS,
+    &ROLES,
 ];
 
 /// The entity stored in `table`.

@@ -14,14 +14,21 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Never edit a released one: add the next number.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        name: "security",
+        sql: V2,
+    },
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -159,4 +166,30 @@ CREATE TABLE audit (
     outcome      TEXT NOT NULL
 );
 CREATE INDEX audit_company ON audit(id_companies);
+"#;
+
+/// Security: built-in roles, the users' `password` column under the name the API uses,
+/// access-token sessions (`jti`) and single-use refresh tokens.
+const V2: &str = r#"
+INSERT INTO roles (id, name, permissions, builtin, c_dt) VALUES
+ (2, 'Reseller', '{"companies":["read","write"],"clients":["read","write","delete","billing"],"accounts":["read","write","delete"],"currencies":["read"],"customFields":["read"],"users":["read","write","delete"],"roles":["read"],"audit":["read"],"rateTables":["read","write","delete"],"rates":["read","write","delete"],"transactions":["read","billing"],"packages":["read","write","delete"],"subscriptions":["read","write","execute"],"xdrs":["read"]}', 1, '1970-01-01 00:00:00+00'),
+ (3, 'Monitoring', '{"*":["read"]}', 1, '1970-01-01 00:00:00+00'),
+ (4, 'API Client Portal', '{"clients":["read"],"accounts":["read"]}', 1, '1970-01-01 00:00:00+00');
+
+ALTER TABLE users RENAME COLUMN password_hash TO password;
+CREATE INDEX users_company ON users(id_companies);
+
+-- The public identifier of a session carried as `jti` in access tokens. It is not a
+-- credential: only the SID (hashed in token_hash) and signed tokens authenticate.
+ALTER TABLE sessions ADD COLUMN jti TEXT;
+CREATE UNIQUE INDEX sessions_jti ON sessions(jti);
+
+CREATE TABLE refresh_tokens (
+    id          INTEGER PRIMARY KEY,
+    id_sessions INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    token_hash  TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    used_at     INTEGER
+);
+CREATE INDEX refresh_tokens_session ON refresh_tokens(id_sessions);
 "#;

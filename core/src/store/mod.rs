@@ -176,6 +176,25 @@ pub trait StoreTx {
         keep: usize,
     ) -> Result<()>;
 
+    // --- access tokens (issue 3) ---
+    /// Give a session its public token identifier (`jti`).
+    fn set_session_jti(&mut self, id: i64, jti: &str) -> Result<()>;
+    /// A session by row id, with its public token identifier if it has one.
+    fn session_by_id(&self, id: i64) -> Result<Option<(SessionRow, Option<String>)>>;
+    /// A session by its public token identifier.
+    fn session_by_jti(&self, jti: &str) -> Result<Option<SessionRow>>;
+    /// Store a refresh token's hash for a session; returns its row id.
+    fn insert_refresh_token(&mut self, id_sessions: i64, token_hash: &str, now: i64)
+        -> Result<i64>;
+    /// A refresh token by hash: (row id, session row id, already used).
+    fn refresh_token_by_hash(&self, token_hash: &str) -> Result<Option<(i64, i64, bool)>>;
+    /// Mark a refresh token used; `false` if it was already used (a replay).
+    fn spend_refresh_token(&mut self, id: i64, now: i64) -> Result<bool>;
+    /// Log out every session of a user except `keep` (password, role or status change).
+    fn revoke_user_sessions(&mut self, id_users: i64, keep: Option<i64>) -> Result<()>;
+    /// Delete every session of a user (before the user is deleted).
+    fn delete_user_sessions(&mut self, id_users: i64) -> Result<()>;
+
     // --- custom field values ---
     /// Values of an object's custom fields: (field id, value).
     fn custom_values(&self, object_id: i64) -> Result<Vec<(i64, String)>>;

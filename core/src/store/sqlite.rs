@@ -434,7 +434,7 @@ impl StoreTx for SqliteTx<'_> {
 
     fn user_by_login(&self, login: &str) -> Result<Option<UserAuth>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, login, password_hash, id_roles, id_companies, status, failed_logins, locked_until
+            "SELECT id, login, password, id_roles, id_companies, status, failed_logins, locked_until
              FROM users WHERE login = ?1",
         )?;
         Ok(stmt.query_row(params![login], user_row).optional()?)
@@ -442,7 +442,7 @@ impl StoreTx for SqliteTx<'_> {
 
     fn user_by_id(&self, id: i64) -> Result<Option<UserAuth>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, login, password_hash, id_roles, id_companies, status, failed_logins, locked_until
+            "SELECT id, login, password, id_roles, id_companies, status, failed_logins, locked_until
              FROM users WHERE id = ?1",
         )?;
         Ok(stmt.query_row(params![id], user_row).optional()?)
@@ -457,7 +457,7 @@ impl StoreTx for SqliteTx<'_> {
         c_dt: &str,
     ) -> Result<i64> {
         self.conn
-            .prepare_cached("INSERT INTO users (login, password_hash, id_roles, id_companies, c_dt) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .prepare_cached("INSERT INTO users (login, password, id_roles, id_companies, c_dt) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![login, password_hash, id_roles, id_companies, c_dt])
             .map_err(map_write_error)?;
         Ok(self.conn.last_insert_rowid())
@@ -604,6 +604,78 @@ impl StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn set_session_jti(&mut self, id: i64, jti: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE sessions SET jti = ?2 WHERE id = ?1")?
+            .execute(params![id, jti])?;
+        Ok(())
+    }
+
+    fn session_by_id(&self, id: i64) -> Result<Option<(SessionRow, Option<String>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, id_users, created_at, last_seen, expires_at, revoked, jti FROM sessions WHERE id = ?1",
+        )?;
+        Ok(stmt
+            .query_row(params![id], |r| Ok((session_row(r)?, r.get(6)?)))
+            .optional()?)
+    }
+
+    fn session_by_jti(&self, jti: &str) -> Result<Option<SessionRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, id_users, created_at, last_seen, expires_at, revoked FROM sessions WHERE jti = ?1",
+        )?;
+        Ok(stmt.query_row(params![jti], session_row).optional()?)
+    }
+
+    fn insert_refresh_token(
+        &mut self,
+        id_sessions: i64,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO refresh_tokens (id_sessions, token_hash, created_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id_sessions, token_hash, now])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn refresh_token_by_hash(&self, token_hash: &str) -> Result<Option<(i64, i64, bool)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, id_sessions, used_at IS NOT NULL FROM refresh_tokens WHERE token_hash = ?1",
+        )?;
+        Ok(stmt
+            .query_row(params![token_hash], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?)
+    }
+
+    fn spend_refresh_token(&mut self, id: i64, now: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
+            )?
+            .execute(params![id, now])?;
+        Ok(n == 1)
+    }
+
+    fn revoke_user_sessions(&mut self, id_users: i64, keep: Option<i64>) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE sessions SET revoked = 1 WHERE id_users = ?1 AND id != ?2")?
+            .execute(params![id_users, keep.unwrap_or(-1)])?;
+        Ok(())
+    }
+
+    fn delete_user_sessions(&mut self, id_users: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM sessions WHERE id_users = ?1")?
+            .execute(params![id_users])?;
+        Ok(())
+    }
+
     fn custom_values(&self, object_id: i64) -> Result<Vec<(i64, String)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id_custom_fields, value FROM custom_field_values WHERE object_id = ?1",
@@ -668,6 +740,17 @@ impl StoreTx for SqliteTx<'_> {
             .execute(params![key, value])?;
         Ok(())
     }
+}
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id: r.get(0)?,
+        id_users: r.get(1)?,
+        created_at: r.get(2)?,
+        last_seen: r.get(3)?,
+        expires_at: r.get(4)?,
+        revoked: r.get::<_, i64>(5)? != 0,
+    })
 }
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserAuth> {

@@ -1,0 +1,406 @@
+//! `Account/*` and `Customer/*`: PortaBilling field names mapped onto Tollgate's accounts and
+//! clients, served by the Management API handlers as the caller.
+//!
+//! | PortaBilling      | Tollgate                                   |
+//! |-------------------|--------------------------------------------|
+//! | `i_customer`      | client `id` (account `id_clients`)         |
+//! | `i_account`       | account `id`                               |
+//! | `id`, `login`     | account `ident`                            |
+//! | `credit_limit`    | client `credit`                            |
+//! | `blocked` Y/N     | `status` blocked / active                  |
+//! | `iso_4217`        | the client's currency `code`               |
+//! | `email`           | client `c_email`                           |
+//! | `companyname`     | client `c_company`                         |
+
+use super::{Fault, Reply};
+use crate::api;
+use crate::auth::Principal;
+use crate::engine::Inner;
+use serde_json::{json, Map, Value};
+
+const METHODS: &[(&str, &str)] = &[
+    ("Account", "get_account_info"),
+    ("Account", "get_account_list"),
+    ("Account", "add_account"),
+    ("Account", "update_account"),
+    ("Customer", "get_customer_info"),
+    ("Customer", "get_customer_list"),
+    ("Customer", "add_customer"),
+    ("Customer", "update_customer"),
+    ("Customer", "make_transaction"),
+];
+
+/// Is `service/method` served here?
+pub(super) fn known(service: &str, method: &str) -> bool {
+    METHODS.iter().any(|(s, m)| *s == service && *m == method)
+}
+
+/// One Management API call on behalf of a REST method; its refusal becomes a fault.
+struct Call<'a> {
+    inner: &'a Inner,
+    principal: &'a Principal,
+    service: &'static str,
+    method: &'static str,
+}
+
+impl Call<'_> {
+    fn run(&self, api_method: &str, params: Value) -> Reply {
+        let env = api::dispatch(
+            self.inner,
+            Some(self.principal.clone()),
+            api_method,
+            &params,
+        );
+        match env.errors.first() {
+            None => Ok(env.ret),
+            Some(e) => Err(Fault::from_code(
+                self.service,
+                self.method,
+                e.code,
+                &e.message,
+            )),
+        }
+    }
+
+    fn invalid(&self, reason: &str, message: impl Into<String>) -> Fault {
+        Fault::new(
+            format!("Client.{}.{}.{reason}", self.service, self.method),
+            message,
+        )
+    }
+
+    /// Currency codes by id. Currencies are global, non-tenant data, read as the engine
+    /// itself so a caller without `currencies.read` still sees its customers' `iso_4217`.
+    fn currencies(&self) -> Result<Vec<(i64, String)>, Fault> {
+        let env = api::dispatch(
+            self.inner,
+            Some(Principal::System),
+            "currencies.list",
+            &json!({"limit": crate::limits::list_page_size_max}),
+        );
+        let rows = env.ret["rows"].as_array().cloned().unwrap_or_default();
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r["id"].as_i64()?, r["code"].as_str()?.to_string())))
+            .collect())
+    }
+}
+
+/// Answer an Account or Customer method.
+pub(super) fn call(
+    inner: &Inner,
+    principal: &Principal,
+    service: &str,
+    method: &str,
+    params: &Map<String, Value>,
+) -> Reply {
+    let Some(&(service, method)) = METHODS.iter().find(|(s, m)| *s == service && *m == method)
+    else {
+        return Err(Fault::new(
+            "Client.Request.unknown_method",
+            "unknown method",
+        ));
+    };
+    let c = Call {
+        inner,
+        principal,
+        service,
+        method,
+    };
+    match method {
+        "get_account_info" => get_account_info(&c, params),
+        "get_account_list" => get_account_list(&c, params),
+        "add_account" => add_account(&c, params),
+        "update_account" => update_account(&c, params),
+        "get_customer_info" => get_customer_info(&c, params),
+        "get_customer_list" => get_customer_list(&c, params),
+        "add_customer" => add_customer(&c, params),
+        "update_customer" => update_customer(&c, params),
+        _ => Err(Fault::new(
+            "Server.Customer.make_transaction.not_available",
+            "make_transaction is not available yet: the ledger is not part of this build.",
+        )),
+    }
+}
+
+fn only_keys(c: &Call<'_>, m: &Map<String, Value>, allowed: &[&str]) -> Result<(), Fault> {
+    match m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(c.invalid(
+            "validation_unknown_argument",
+            format!("unknown argument '{}'", super::printable(k)),
+        )),
+    }
+}
+
+fn info<'a>(
+    c: &Call<'_>,
+    params: &'a Map<String, Value>,
+    key: &str,
+) -> Result<&'a Map<String, Value>, Fault> {
+    only_keys(c, params, &[key])?;
+    params.get(key).and_then(Value::as_object).ok_or_else(|| {
+        c.invalid(
+            "validation_required",
+            format!("{key} (an object) is required"),
+        )
+    })
+}
+
+fn blocked_to_status(c: &Call<'_>, v: &Value) -> Result<&'static str, Fault> {
+    match v.as_str() {
+        Some("Y") => Ok("blocked"),
+        Some("N") => Ok("active"),
+        _ => Err(c.invalid("validation_invalid", "blocked must be \"Y\" or \"N\"")),
+    }
+}
+
+fn copy(from: &Map<String, Value>, to: &mut Map<String, Value>, pairs: &[(&str, &str)]) {
+    for (pb, ours) in pairs {
+        if let Some(v) = from.get(*pb) {
+            to.insert((*ours).to_string(), v.clone());
+        }
+    }
+}
+
+// ---- accounts ----
+
+fn account_out(a: &Value) -> Value {
+    json!({
+        "i_account": a["id"],
+        "i_customer": a["id_clients"],
+        "id": a["ident"],
+        "login": a["ident"],
+        "name": a["name"],
+        "auth_type": a["auth_type"],
+        "blocked": if a["status"] == "blocked" { "Y" } else { "N" },
+        "creation_date": a["c_dt"],
+    })
+}
+
+fn get_account_info(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    only_keys(c, p, &["i_account", "id", "login"])?;
+    let row = if let Some(id) = p.get("i_account") {
+        c.run("accounts.editForm", json!({"id": id}))?["account"].clone()
+    } else if let Some(ident) = p.get("id").or_else(|| p.get("login")) {
+        let r = c.run("accounts.list", json!({"ident": ident, "limit": 1}))?;
+        match r["rows"].as_array().and_then(|a| a.first()) {
+            Some(row) => row.clone(),
+            None => return Err(c.invalid("not_found", "account not found")),
+        }
+    } else {
+        return Err(c.invalid("validation_required", "i_account, id or login is required"));
+    };
+    Ok(json!({ "account_info": account_out(&row) }))
+}
+
+fn get_account_list(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    only_keys(c, p, &["i_customer", "limit", "offset"])?;
+    let mut q = Map::new();
+    copy(
+        p,
+        &mut q,
+        &[
+            ("i_customer", "id_clients"),
+            ("limit", "limit"),
+            ("offset", "offset"),
+        ],
+    );
+    let r = c.run("accounts.list", Value::Object(q))?;
+    let list: Vec<Value> = r["rows"]
+        .as_array()
+        .map(|a| a.iter().map(account_out).collect())
+        .unwrap_or_default();
+    Ok(json!({ "account_list": list, "total": r["total"] }))
+}
+
+const ACCOUNT_FIELDS: &[&str] = &[
+    "i_account",
+    "i_customer",
+    "id",
+    "login",
+    "name",
+    "auth_type",
+    "password",
+    "blocked",
+];
+
+fn account_in(c: &Call<'_>, a: &Map<String, Value>) -> Result<Map<String, Value>, Fault> {
+    only_keys(c, a, ACCOUNT_FIELDS)?;
+    let mut q = Map::new();
+    copy(
+        a,
+        &mut q,
+        &[
+            ("i_customer", "id_clients"),
+            ("login", "ident"),
+            ("id", "ident"),
+            ("name", "name"),
+            ("auth_type", "auth_type"),
+            ("password", "password"),
+        ],
+    );
+    if let Some(b) = a.get("blocked") {
+        q.insert("status".into(), Value::from(blocked_to_status(c, b)?));
+    }
+    Ok(q)
+}
+
+fn add_account(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    let a = info(c, p, "account_info")?;
+    if a.contains_key("i_account") {
+        return Err(c.invalid("validation_invalid", "i_account is assigned by the server"));
+    }
+    let mut q = account_in(c, a)?;
+    if !q.contains_key("name") {
+        if let Some(ident) = q.get("ident").cloned() {
+            q.insert("name".into(), ident);
+        }
+    }
+    let r = c.run("accounts.add", Value::Object(q))?;
+    Ok(json!({ "i_account": r["id"] }))
+}
+
+fn update_account(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    let a = info(c, p, "account_info")?;
+    let id = a
+        .get("i_account")
+        .cloned()
+        .ok_or_else(|| c.invalid("validation_required", "i_account is required"))?;
+    if a.contains_key("i_customer") {
+        return Err(c.invalid(
+            "validation_invalid",
+            "an account cannot move to another customer",
+        ));
+    }
+    let mut q = account_in(c, a)?;
+    q.remove("i_account");
+    q.insert("id".into(), id.clone());
+    c.run("accounts.edit", Value::Object(q))?;
+    Ok(json!({ "i_account": id }))
+}
+
+// ---- customers ----
+
+fn customer_out(r: &Value, currencies: &[(i64, String)]) -> Value {
+    let iso = r["id_currencies"]
+        .as_i64()
+        .and_then(|id| currencies.iter().find(|(i, _)| *i == id))
+        .map(|(_, code)| Value::String(code.clone()))
+        .unwrap_or(Value::Null);
+    let status = r["status"].as_str().unwrap_or("active");
+    json!({
+        "i_customer": r["id"],
+        "name": r["name"],
+        "balance": r["balance"],
+        "credit_limit": r["credit"],
+        "iso_4217": iso,
+        "blocked": if status == "blocked" { "Y" } else { "N" },
+        "bill_status": match status { "suspended" => "S", "archived" => "C", _ => "O" },
+        "email": r["c_email"],
+        "companyname": r["c_company"],
+        "creation_date": r["c_dt"],
+    })
+}
+
+fn get_customer_info(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    only_keys(c, p, &["i_customer"])?;
+    let id = p
+        .get("i_customer")
+        .ok_or_else(|| c.invalid("validation_required", "i_customer is required"))?;
+    let row = c.run("clients.editForm", json!({"id": id}))?["client"].clone();
+    Ok(json!({ "customer_info": customer_out(&row, &c.currencies()?) }))
+}
+
+fn get_customer_list(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    only_keys(c, p, &["limit", "offset", "name"])?;
+    let mut q = Map::new();
+    copy(
+        p,
+        &mut q,
+        &[("limit", "limit"), ("offset", "offset"), ("name", "name")],
+    );
+    let r = c.run("clients.list", Value::Object(q))?;
+    let cur = c.currencies()?;
+    let list: Vec<Value> = r["rows"]
+        .as_array()
+        .map(|a| a.iter().map(|row| customer_out(row, &cur)).collect())
+        .unwrap_or_default();
+    Ok(json!({ "customer_list": list, "total": r["total"] }))
+}
+
+const CUSTOMER_FIELDS: &[&str] = &[
+    "i_customer",
+    "name",
+    "credit_limit",
+    "iso_4217",
+    "blocked",
+    "email",
+    "companyname",
+];
+
+fn customer_in(c: &Call<'_>, a: &Map<String, Value>) -> Result<Map<String, Value>, Fault> {
+    only_keys(c, a, CUSTOMER_FIELDS)?;
+    let mut q = Map::new();
+    copy(
+        a,
+        &mut q,
+        &[
+            ("name", "name"),
+            ("credit_limit", "credit"),
+            ("email", "c_email"),
+            ("companyname", "c_company"),
+        ],
+    );
+    if let Some(b) = a.get("blocked") {
+        q.insert("status".into(), Value::from(blocked_to_status(c, b)?));
+    }
+    Ok(q)
+}
+
+fn currency_id(c: &Call<'_>, iso: &Value) -> Result<i64, Fault> {
+    let code = iso
+        .as_str()
+        .ok_or_else(|| c.invalid("validation_invalid", "iso_4217 must be a currency code"))?;
+    c.currencies()?
+        .into_iter()
+        .find(|(_, k)| k == code)
+        .map(|(id, _)| id)
+        .ok_or_else(|| c.invalid("validation_invalid", "iso_4217 is not a known currency"))
+}
+
+fn add_customer(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    let a = info(c, p, "customer_info")?;
+    if a.contains_key("i_customer") {
+        return Err(c.invalid("validation_invalid", "i_customer is assigned by the server"));
+    }
+    let mut q = customer_in(c, a)?;
+    if let Some(iso) = a.get("iso_4217") {
+        q.insert("id_currencies".into(), Value::from(currency_id(c, iso)?));
+    }
+    let r = c.run("clients.add", Value::Object(q))?;
+    Ok(json!({ "i_customer": r["id"] }))
+}
+
+fn update_customer(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    let a = info(c, p, "customer_info")?;
+    let id = a
+        .get("i_customer")
+        .cloned()
+        .ok_or_else(|| c.invalid("validation_required", "i_customer is required"))?;
+    let mut q = customer_in(c, a)?;
+    if let Some(iso) = a.get("iso_4217") {
+        // The currency is fixed after creation; repeating the current one is harmless.
+        let want = currency_id(c, iso)?;
+        let row = c.run("clients.editForm", json!({"id": id}))?;
+        if row["client"]["id_currencies"].as_i64() != Some(want) {
+            return Err(c.invalid(
+                "validation_invalid",
+                "iso_4217 cannot change after creation",
+            ));
+        }
+    }
+    q.insert("id".into(), id.clone());
+    c.run("clients.edit", Value::Object(q))?;
+    Ok(json!({ "i_customer": id }))
+}

@@ -1,0 +1,207 @@
+//! Shared set-up for the security tests: an operator, two sibling resellers (A and B), a
+//! sub-reseller of A (A1), a monitoring user and an API-portal user, each with clients and
+//! accounts of its own.
+#![allow(dead_code)]
+
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tollgate::{Engine, EngineConfig, EngineOptions, Envelope, ManualClock};
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PW: &str = "admin-passw0rd";
+pub const USER_PW: &str = "user-passw0rd";
+
+/// Built-in role ids (migration 2).
+pub const ROLE_ADMINISTRATOR: i64 = 1;
+pub const ROLE_RESELLER: i64 = 2;
+pub const ROLE_MONITORING: i64 = 3;
+pub const ROLE_API_PORTAL: i64 = 4;
+
+pub fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
+    ))
+}
+
+pub fn options(clock: &Arc<ManualClock>, config: EngineConfig) -> EngineOptions {
+    EngineOptions {
+        clock: clock.clone(),
+        config,
+    }
+}
+
+pub fn engine_with(config: EngineConfig) -> (Engine, Arc<ManualClock>) {
+    let c = clock();
+    let e = Engine::create_with(":memory:", ADMIN, ADMIN_PW, options(&c, config)).unwrap();
+    (e, c)
+}
+
+pub fn engine() -> (Engine, Arc<ManualClock>) {
+    engine_with(EngineConfig::default())
+}
+
+/// Call and insist on success.
+pub fn ok(e: &Engine, method: &str, params: Value) -> Value {
+    let r = e.call(method, params.clone());
+    assert!(r.code, "{method} {params} failed: {:?}", r.errors);
+    r.ret
+}
+
+/// Call and return the first error code.
+pub fn err(r: &Envelope) -> &'static str {
+    assert!(!r.code, "expected a refusal, got {}", r.ret);
+    r.errors[0].code.as_str()
+}
+
+/// Log in through the Management API and return the SID.
+pub fn sid(e: &Engine, login: &str, password: &str) -> String {
+    let r = e.call("auth.login", json!({"login": login, "password": password}));
+    assert!(r.code, "login {login}: {:?}", r.errors);
+    r.session_id.unwrap()
+}
+
+pub fn with_sid(sid: &str, mut params: Value) -> Value {
+    params["SID"] = json!(sid);
+    params
+}
+
+/// One tenant's objects.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub company: i64,
+    pub client: i64,
+    pub account: i64,
+    pub user: i64,
+}
+
+/// The reseller tree used across tests.
+pub struct World {
+    pub engine: Engine,
+    pub clock: Arc<ManualClock>,
+    pub admin: String,
+    pub op: Tenant,
+    pub a: Tenant,
+    pub a1: Tenant,
+    pub b: Tenant,
+    /// SIDs of the resellers' admins, the monitoring user (company A) and the API-portal
+    /// user (company A1).
+    pub res_a: String,
+    pub res_a1: String,
+    pub res_b: String,
+    pub monitoring: String,
+    pub monitoring_user: i64,
+    pub api_portal: String,
+    pub api_portal_user: i64,
+}
+
+fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
+    let client = ok(
+        e,
+        "clients.add",
+        with_sid(
+            admin,
+            json!({"name": format!("client {tag}"), "id_companies": company, "credit": "10"}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let account = ok(
+        e,
+        "accounts.add",
+        with_sid(admin, json!({"id_clients": client, "name": format!("acc {tag}"), "auth_type": "login", "ident": format!("acc-{tag}")})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let user = ok(
+        e,
+        "users.add",
+        with_sid(admin, json!({"login": format!("res-{tag}"), "password": USER_PW, "id_roles": ROLE_RESELLER, "id_companies": company})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    Tenant {
+        company,
+        client,
+        account,
+        user,
+    }
+}
+
+pub fn world() -> World {
+    world_with(EngineConfig::default())
+}
+
+pub fn world_with(config: EngineConfig) -> World {
+    let (engine, clock) = engine_with(config);
+    let e = &engine;
+    let admin = sid(e, ADMIN, ADMIN_PW);
+    let company = |name: &str, parent: i64| {
+        ok(
+            e,
+            "companies.add",
+            with_sid(&admin, json!({"name": name, "parent_id": parent})),
+        )["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let ca = company("Reseller A", 1);
+    let ca1 = company("Sub-reseller A1", ca);
+    let cb = company("Reseller B", 1);
+    let client = ok(
+        e,
+        "clients.add",
+        with_sid(&admin, json!({"name": "operator's client"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let account = ok(
+        e,
+        "accounts.add",
+        with_sid(
+            &admin,
+            json!({"id_clients": client, "name": "op acc", "ident": "acc-op"}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let op = Tenant {
+        company: 1,
+        client,
+        account,
+        user: 1,
+    };
+    let a = tenant(e, &admin, ca, "a");
+    let a1 = tenant(e, &admin, ca1, "a1");
+    let b = tenant(e, &admin, cb, "b");
+    let monitoring_user = ok(
+        e,
+        "users.add",
+        with_sid(&admin, json!({"login": "mon-a", "password": USER_PW, "id_roles": ROLE_MONITORING, "id_companies": ca})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let api_portal_user = ok(
+        e,
+        "users.add",
+        with_sid(&admin, json!({"login": "api-a1", "password": USER_PW, "id_roles": ROLE_API_PORTAL, "id_companies": ca1})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    World {
+        res_a: sid(e, "res-a", USER_PW),
+        res_a1: sid(e, "res-a1", USER_PW),
+        res_b: sid(e, "res-b", USER_PW),
+        monitoring: sid(e, "mon-a", USER_PW),
+        api_portal: sid(e, "api-a1", USER_PW),
+        monitoring_user,
+        api_portal_user,
+        engine,
+        clock,
+        admin,
+        op,
+        a,
+        a1,
+        b,
+    }
+}

@@ -1,0 +1,497 @@
+//! Tenant isolation: the authorization matrix of every registered method against every kind
+//! of principal (reliability.md §4c). The figure — cross-tenant operations allowed out of
+//! those tried — must be 0, and a foreign object must answer exactly like a missing one.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// What one attempt tries.
+enum Attempt {
+    /// Reaching a foreign object (or putting something into a foreign company): must be
+    /// refused, with the same answer as the same call naming a missing id in `id_field`.
+    Object {
+        params: Value,
+        id_field: &'static str,
+    },
+    /// A list: no row may lie outside the caller's subtree.
+    List { params: Value, key: ListKey },
+    /// Changing rows shared by every tenant (currencies, custom fields, roles): operator only.
+    Shared { params: Value },
+}
+
+#[derive(Clone, Copy)]
+enum ListKey {
+    SelfId,
+    Company,
+    Client,
+}
+
+struct Actor<'a> {
+    name: &'static str,
+    sid: &'a str,
+    own: &'a Tenant,
+    subtree: Vec<&'a Tenant>,
+    foreign: Vec<&'a Tenant>,
+    operator: bool,
+}
+
+struct Shared {
+    currency: i64,
+    rate: i64,
+    field: i64,
+    role: i64,
+}
+
+fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> Vec<Attempt> {
+    use Attempt::*;
+    *n += 1;
+    let uniq = format!("x{n}");
+    let obj = |params: Value, id_field| Object { params, id_field };
+    match method {
+        "auth.login" | "auth.logout" => vec![], // no tenant object involved
+        "companies.add" => vec![obj(
+            json!({"name": uniq, "parent_id": t.company}),
+            "parent_id",
+        )],
+        "companies.edit" => vec![obj(json!({"id": t.company, "name": uniq}), "id")],
+        "companies.editForm" | "companies.delete" => vec![obj(json!({"id": t.company}), "id")],
+        "companies.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::SelfId,
+            },
+            List {
+                params: json!({"parent_id": t.company}),
+                key: ListKey::SelfId,
+            },
+            List {
+                params: json!({"id": t.company}),
+                key: ListKey::SelfId,
+            },
+        ],
+        "clients.add" => vec![obj(
+            json!({"name": uniq, "id_companies": t.company}),
+            "id_companies",
+        )],
+        "clients.edit" => vec![
+            obj(json!({"id": t.client, "name": uniq}), "id"),
+            obj(
+                json!({"id": own.client, "id_companies": t.company}),
+                "id_companies",
+            ),
+        ],
+        "clients.editForm" | "clients.delete" | "clients.archive" | "clients.fieldsList" => {
+            vec![obj(json!({"id": t.client}), "id")]
+        }
+        "clients.fieldsUpdate" => vec![obj(json!({"id": t.client, "fields": []}), "id")],
+        "clients.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id": t.client}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"q": "client"}),
+                key: ListKey::Company,
+            },
+        ],
+        "accounts.add" => vec![obj(
+            json!({"id_clients": t.client, "name": uniq, "ident": uniq}),
+            "id_clients",
+        )],
+        "accounts.edit" => vec![obj(json!({"id": t.account, "name": uniq}), "id")],
+        "accounts.editForm" | "accounts.delete" => vec![obj(json!({"id": t.account}), "id")],
+        "accounts.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Client,
+            },
+            List {
+                params: json!({"id_clients": t.client}),
+                key: ListKey::Client,
+            },
+            List {
+                params: json!({"ident": "acc-op"}),
+                key: ListKey::Client,
+            },
+        ],
+        "users.add" => vec![obj(
+            json!({"login": uniq, "password": USER_PW, "id_roles": ROLE_API_PORTAL, "id_companies": t.company}),
+            "id_companies",
+        )],
+        "users.edit" => vec![
+            obj(json!({"id": t.user, "status": "blocked"}), "id"),
+            obj(
+                json!({"id": own.user, "id_companies": t.company}),
+                "id_companies",
+            ),
+        ],
+        "users.editForm" | "users.delete" => vec![obj(json!({"id": t.user}), "id")],
+        "users.passwordChange" => {
+            vec![obj(json!({"id": t.user, "password": "new-passw0rd"}), "id")]
+        }
+        "users.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"login": "admin"}),
+                key: ListKey::Company,
+            },
+        ],
+        "audit.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company}),
+                key: ListKey::Company,
+            },
+        ],
+        // Shared rows: reading them crosses no tenant; changing them reaches every tenant.
+        "currencies.editForm"
+        | "currencies.list"
+        | "currencies.ratesList"
+        | "currencies.convert"
+        | "customFields.editForm"
+        | "customFields.list"
+        | "roles.editForm"
+        | "roles.list" => vec![],
+        "currencies.add" => vec![Shared {
+            params: json!({"code": "JPY", "name": uniq}),
+        }],
+        "currencies.edit" => vec![Shared {
+            params: json!({"id": s.currency, "name": uniq}),
+        }],
+        "currencies.delete" => vec![Shared {
+            params: json!({"id": s.currency}),
+        }],
+        "currencies.ratesAdd" => vec![Shared {
+            params: json!({"from": 1, "to": s.currency, "rate": "2"}),
+        }],
+        "currencies.ratesDelete" => vec![Shared {
+            params: json!({"id": s.rate}),
+        }],
+        "customFields.add" => vec![Shared {
+            params: json!({"name": uniq}),
+        }],
+        "customFields.edit" => vec![Shared {
+            params: json!({"id": s.field, "name": uniq}),
+        }],
+        "customFields.delete" => vec![Shared {
+            params: json!({"id": s.field}),
+        }],
+        "roles.add" => vec![Shared {
+            params: json!({"name": uniq, "permissions": {}}),
+        }],
+        "roles.edit" => vec![Shared {
+            params: json!({"id": s.role, "name": uniq}),
+        }],
+        "roles.delete" => vec![Shared {
+            params: json!({"id": s.role}),
+        }],
+        other => panic!("method {other} is missing from the tenant matrix: add its attempts"),
+    }
+}
+
+fn normalize(msg: &str) -> String {
+    let mut out = String::new();
+    for c in msg.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
+#[test]
+fn tenant_matrix_allows_no_cross_tenant_operation() {
+    let w = world();
+    let e = &w.engine;
+    let shared = Shared {
+        currency: ok(
+            e,
+            "currencies.add",
+            with_sid(&w.admin, json!({"code": "EUR", "name": "Euro"})),
+        )["id"]
+            .as_i64()
+            .unwrap(),
+        rate: 0,
+        field: ok(
+            e,
+            "customFields.add",
+            with_sid(&w.admin, json!({"name": "vat"})),
+        )["id"]
+            .as_i64()
+            .unwrap(),
+        role: ok(
+            e,
+            "roles.add",
+            with_sid(
+                &w.admin,
+                json!({"name": "custom", "permissions": {"clients": ["read"]}}),
+            ),
+        )["id"]
+            .as_i64()
+            .unwrap(),
+    };
+    let shared = Shared {
+        rate: ok(
+            e,
+            "currencies.ratesAdd",
+            with_sid(
+                &w.admin,
+                json!({"from": 1, "to": shared.currency, "rate": "0.9"}),
+            ),
+        )["id"]
+            .as_i64()
+            .unwrap(),
+        ..shared
+    };
+    let (op, a, a1, b) = (&w.op, &w.a, &w.a1, &w.b);
+    let actors = [
+        Actor {
+            name: "operator admin",
+            sid: &w.admin,
+            own: op,
+            subtree: vec![op, a, a1, b],
+            foreign: vec![],
+            operator: true,
+        },
+        Actor {
+            name: "reseller A",
+            sid: &w.res_a,
+            own: a,
+            subtree: vec![a, a1],
+            foreign: vec![op, b],
+            operator: false,
+        },
+        Actor {
+            name: "sub-reseller A1",
+            sid: &w.res_a1,
+            own: a1,
+            subtree: vec![a1],
+            foreign: vec![op, a, b],
+            operator: false,
+        },
+        Actor {
+            name: "reseller B",
+            sid: &w.res_b,
+            own: b,
+            subtree: vec![b],
+            foreign: vec![op, a, a1],
+            operator: false,
+        },
+        Actor {
+            name: "monitoring (A)",
+            sid: &w.monitoring,
+            own: a,
+            subtree: vec![a, a1],
+            foreign: vec![op, b],
+            operator: false,
+        },
+        Actor {
+            name: "API portal (A1)",
+            sid: &w.api_portal,
+            own: a1,
+            subtree: vec![a1],
+            foreign: vec![op, a, b],
+            operator: false,
+        },
+    ];
+    let methods: Vec<String> = e
+        .registry()
+        .methods()
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
+    let (mut tried, mut allowed, mut n) = (0u32, Vec::new(), 0u32);
+    let mut methods_covered = BTreeSet::new();
+    for actor in &actors {
+        let companies: BTreeSet<i64> = actor.subtree.iter().map(|t| t.company).collect();
+        let clients: BTreeSet<i64> = actor.subtree.iter().map(|t| t.client).collect();
+        // Companies created by earlier (refused) attempts never exist; the subtree is fixed.
+        for method in &methods {
+            // The operator has no foreign tenant: only shared writes are checked for it
+            // (they are legitimate), so it contributes no cross-tenant attempt.
+            let targets: Vec<&Tenant> = if actor.operator {
+                vec![op]
+            } else {
+                actor.foreign.clone()
+            };
+            for t in targets {
+                for att in attempts(method, actor.own, t, &mut n, &shared) {
+                    methods_covered.insert(method.clone());
+                    if actor.operator {
+                        continue;
+                    }
+                    tried += 1;
+                    match att {
+                        Attempt::Object { params, id_field } => {
+                            let r = e.call(method, with_sid(actor.sid, params.clone()));
+                            if r.code {
+                                allowed.push(format!("{}: {method} {params}", actor.name));
+                                continue;
+                            }
+                            let mut missing = params.clone();
+                            missing[id_field] = json!(999_999);
+                            let m = e.call(method, with_sid(actor.sid, missing));
+                            assert_eq!(
+                                (r.errors[0].code, normalize(&r.errors[0].message)),
+                                (m.errors[0].code, normalize(&m.errors[0].message)),
+                                "{}: {method} {params}: a foreign id must answer like a missing one",
+                                actor.name
+                            );
+                        }
+                        Attempt::List { params, key } => {
+                            let r = e.call(method, with_sid(actor.sid, params.clone()));
+                            if !r.code {
+                                continue; // refused outright (no read right): nothing leaked
+                            }
+                            let rows = r.ret["rows"].as_array().unwrap();
+                            let leaks = rows.iter().any(|row| match key {
+                                ListKey::SelfId => {
+                                    !companies.contains(&row["id"].as_i64().unwrap())
+                                }
+                                ListKey::Company => {
+                                    !companies.contains(&row["id_companies"].as_i64().unwrap())
+                                }
+                                ListKey::Client => {
+                                    !clients.contains(&row["id_clients"].as_i64().unwrap())
+                                }
+                            });
+                            let total = r.ret["total"].as_u64().unwrap();
+                            if leaks || total != rows.len() as u64 {
+                                allowed.push(format!("{}: {method} {params} leaked", actor.name));
+                            }
+                        }
+                        Attempt::Shared { params } => {
+                            let r = e.call(method, with_sid(actor.sid, params.clone()));
+                            if r.code {
+                                allowed.push(format!("{}: {method} {params}", actor.name));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "tenant matrix: cross-tenant operations allowed = {} / {tried} tried",
+        allowed.len()
+    );
+    assert!(tried > 300, "the matrix tried only {tried} operations");
+    assert!(
+        allowed.is_empty(),
+        "cross-tenant operations allowed: {allowed:#?}"
+    );
+    // Every method is either in the matrix or explicitly listed as carrying no tenant object.
+    for m in &methods {
+        let mut k = 0;
+        let listed = !attempts(m, op, a, &mut k, &shared).is_empty()
+            || matches!(m.as_str(), "auth.login" | "auth.logout")
+            || m.ends_with("editForm")
+            || m.ends_with("list")
+            || m.ends_with("List")
+            || m.ends_with("convert");
+        assert!(listed || methods_covered.contains(m), "{m} not covered");
+    }
+}
+
+#[test]
+fn resellers_work_inside_their_subtree() {
+    let w = world();
+    let e = &w.engine;
+    // Reseller A sees and changes its own and its sub-reseller's objects.
+    for id in [w.a.client, w.a1.client] {
+        ok(e, "clients.editForm", with_sid(&w.res_a, json!({"id": id})));
+        ok(
+            e,
+            "clients.edit",
+            with_sid(&w.res_a, json!({"id": id, "credit": "5"})),
+        );
+    }
+    // Moving a client down the subtree works; up and sideways do not.
+    let r = e.call(
+        "clients.edit",
+        with_sid(
+            &w.res_a1,
+            json!({"id": w.a.client, "id_companies": w.a1.company}),
+        ),
+    );
+    assert_eq!(err(&r), "not_found");
+    ok(
+        e,
+        "clients.edit",
+        with_sid(
+            &w.res_a,
+            json!({"id": w.a.client, "id_companies": w.a1.company}),
+        ),
+    );
+    let r = e.call(
+        "clients.edit",
+        with_sid(
+            &w.res_a1,
+            json!({"id": w.a1.client, "id_companies": w.a.company}),
+        ),
+    );
+    assert_eq!(err(&r), "validation.invalid");
+    // Lists show exactly the subtree.
+    let rows = ok(e, "companies.list", with_sid(&w.res_a, json!({})))["rows"].clone();
+    let ids: BTreeSet<i64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from([w.a.company, w.a1.company]));
+    // A reseller cannot change or delete its own company, nor reach its parent.
+    let r = e.call(
+        "companies.edit",
+        with_sid(&w.res_a, json!({"id": w.a.company, "status": "blocked"})),
+    );
+    assert_eq!(err(&r), "permission.denied");
+    let r = e.call(
+        "companies.delete",
+        with_sid(&w.res_a1, json!({"id": w.a1.company})),
+    );
+    assert!(!r.code);
+    let r = e.call(
+        "companies.editForm",
+        with_sid(&w.res_a1, json!({"id": w.a.company})),
+    );
+    assert_eq!(err(&r), "not_found");
+    // Sub-companies may be created under its own company.
+    ok(
+        e,
+        "companies.add",
+        with_sid(&w.res_a, json!({"name": "A2", "parent_id": w.a.company})),
+    );
+    // The audit trail of a reseller shows only its own tenant's rows.
+    let rows = ok(e, "audit.list", with_sid(&w.res_a, json!({"limit": 1000})))["rows"].clone();
+    assert!(!rows.as_array().unwrap().is_empty());
+    for r in rows.as_array().unwrap() {
+        assert!(
+            [w.a.company, w.a1.company].contains(&r["id_companies"].as_i64().unwrap()),
+            "{r}"
+        );
+    }
+}
