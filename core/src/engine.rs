@@ -4,8 +4,12 @@ use crate::api::{self, Envelope, Registry};
 use crate::auth::{password, Principal};
 use crate::clock::{self, Clock, SystemClock};
 use crate::error::{Result, ValidationError};
+use crate::ledger::charging::{
+    Authorization, AuthorizeRequest, Charging, ChargingConfig, SettleRequest, Settlement,
+};
 use crate::limits;
 use crate::store::{self, SqliteStore, Store, TxKind};
+use rust_decimal::Decimal;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -25,6 +29,8 @@ pub struct EngineConfig {
     pub login_lock_seconds: i64,
     /// Lifetime of an access token, in seconds (PortaBilling's default: 48 h).
     pub access_token_lifetime_seconds: i64,
+    /// Real-time charging: call cap, quota, reservation expiry.
+    pub charging: ChargingConfig,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +41,7 @@ impl Default for EngineConfig {
             login_failures_max: 10,
             login_lock_seconds: 15 * 60,
             access_token_lifetime_seconds: limits::access_token_lifetime_seconds_default,
+            charging: ChargingConfig::default(),
         }
     }
 }
@@ -71,6 +78,7 @@ pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     pub(crate) registry: Registry,
     pub(crate) tokens: crate::auth::token::Keys,
+    pub(crate) charging: Charging,
 }
 
 /// A Tollgate engine. Cheap to clone (clones share the engine); `Send + Sync`.
@@ -151,6 +159,7 @@ impl Engine {
 
     fn from_store(store: Box<dyn Store>, opts: EngineOptions) -> Result<Engine> {
         let tokens = crate::auth::token::load_or_create(store.as_ref())?;
+        let charging = Charging::load(store.as_ref(), opts.config.charging.clone())?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
@@ -158,7 +167,62 @@ impl Engine {
                 config: opts.config,
                 registry: Registry::build(),
                 tokens,
+                charging,
             }),
+        })
+    }
+
+    /// May this call go through, and for how long? Runs in memory for trusted in-process
+    /// callers (a softswitch plugin); refusals are errors with their named code
+    /// (`account.not_found`, `balance.insufficient`, `capacity.exceeded`, `rating.no_rate`...).
+    pub fn authorize(&self, req: &AuthorizeRequest) -> Result<Authorization> {
+        self.inner.charging.authorize(req, self.inner.clock.now())
+    }
+
+    /// Extend a reservation by another quota (or up to everything affordable).
+    pub fn update(&self, reservation: u64) -> Result<Authorization> {
+        self.inner
+            .charging
+            .update(reservation, self.inner.clock.now())
+    }
+
+    /// Charge a finished call: exact cost, xDR and ledger entry in one durable transaction.
+    /// The same `call_id` again returns the first result; with different content it is
+    /// `idempotency.conflict`.
+    pub fn settle(&self, req: &SettleRequest) -> Result<Settlement> {
+        self.inner
+            .charging
+            .settle(self.inner.store.as_ref(), req, self.inner.clock.now())
+    }
+
+    /// Close a reservation without charging.
+    pub fn release(&self, reservation: u64) -> Result<()> {
+        self.inner.charging.release(reservation)
+    }
+
+    /// Run what is due at `now`: reservations past their expiry are released. Returns how
+    /// many reservations were released.
+    pub fn tick(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize> {
+        Ok(self.inner.charging.expire(now))
+    }
+
+    /// Open reservations (for monitoring and tests).
+    pub fn open_reservations(&self) -> usize {
+        self.inner.charging.open_reservations()
+    }
+
+    /// A client's in-memory balance and held amount, as the hot path sees them.
+    pub fn client_balance_cached(&self, client: i64) -> Option<(Decimal, Decimal)> {
+        self.inner.charging.balance(client)
+    }
+
+    /// Check the ledger invariant for a client: its stored balance equals the sum of its
+    /// ledger entries and the hot path's balance.
+    pub fn verify_client_ledger(&self, client: i64) -> Result<bool> {
+        let cached = self.inner.charging.balance(client).map(|b| b.0);
+        crate::store::run(self.inner.store.as_ref(), TxKind::Read, |tx| {
+            let stored = tx.client_balance(client)?.map(|b| b.0);
+            Ok(crate::ledger::verify_client(tx, client)? && stored == cached)
         })
     }
 

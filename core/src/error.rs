@@ -100,6 +100,25 @@ error_codes! {
     RatingPeriodOverlap = ("rating.period_overlap", 4103, "RatePeriodOverlapError"),
     /// A rate deck file is malformed (names the line and column).
     RatingDeckInvalid = ("rating.deck_invalid", 4104, "RateDeckError"),
+    // 4200 block: real-time charging and the ledger.
+    /// Not enough available funds (balance + credit - held).
+    BalanceInsufficient = ("balance.insufficient", 4200, "BalanceInsufficientError"),
+    /// An idempotency key or call id was reused for different content.
+    IdempotencyConflict = ("idempotency.conflict", 4201, "IdempotencyConflictError"),
+    /// Too many concurrent calls for an account, client or company.
+    CapacityExceeded = ("capacity.exceeded", 4202, "CapacityExceededError"),
+    /// No rate matches the destination at the call's time.
+    RatingNoRate = ("rating.no_rate", 4203, "NoRateError"),
+    /// The reservation is unknown (settled, released, expired or lost in a restart).
+    ReservationNotFound = ("reservation.not_found", 4204, "ReservationNotFoundError"),
+    /// No account matches the identifier.
+    AccountNotFound = ("account.not_found", 4205, "AccountNotFoundError"),
+    /// The account is blocked.
+    AccountBlocked = ("account.blocked", 4206, "AccountBlockedError"),
+    /// The client is blocked, suspended or archived.
+    ClientBlocked = ("client.blocked", 4207, "ClientBlockedError"),
+    /// The client's company (or a parent) is blocked.
+    CompanyBlocked = ("company.blocked", 4208, "CompanyBlockedError"),
     // 5000 block: storage.
     /// The database file is owned by another engine.
     StoreInUse = ("store.in_use", 5000, "DatabaseInUseError"),
@@ -295,6 +314,55 @@ impl RatingError {
     }
 }
 
+/// Refusals and failures of real-time charging and ledger postings.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChargeError {
+    /// Not enough funds.
+    #[error("insufficient funds: {0}")]
+    BalanceInsufficient(String),
+    /// Same key, different content.
+    #[error("idempotency conflict: {0}")]
+    IdempotencyConflict(String),
+    /// Capacity reached.
+    #[error("capacity exceeded: {0}")]
+    CapacityExceeded(String),
+    /// No rate.
+    #[error("no rate for destination {0}")]
+    NoRate(String),
+    /// Unknown reservation.
+    #[error("reservation {0} not found (settled, released, expired or lost in a restart)")]
+    ReservationNotFound(u64),
+    /// Unknown account.
+    #[error("no account matches {0:?}")]
+    AccountNotFound(String),
+    /// Blocked account.
+    #[error("account {0} is blocked")]
+    AccountBlocked(i64),
+    /// Blocked client.
+    #[error("client {0} is not active")]
+    ClientBlocked(i64),
+    /// Blocked company.
+    #[error("company {0} is blocked")]
+    CompanyBlocked(i64),
+}
+
+impl ChargeError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ChargeError::BalanceInsufficient(_) => ErrorCode::BalanceInsufficient,
+            ChargeError::IdempotencyConflict(_) => ErrorCode::IdempotencyConflict,
+            ChargeError::CapacityExceeded(_) => ErrorCode::CapacityExceeded,
+            ChargeError::NoRate(_) => ErrorCode::RatingNoRate,
+            ChargeError::ReservationNotFound(_) => ErrorCode::ReservationNotFound,
+            ChargeError::AccountNotFound(_) => ErrorCode::AccountNotFound,
+            ChargeError::AccountBlocked(_) => ErrorCode::AccountBlocked,
+            ChargeError::ClientBlocked(_) => ErrorCode::ClientBlocked,
+            ChargeError::CompanyBlocked(_) => ErrorCode::CompanyBlocked,
+        }
+    }
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -369,6 +437,9 @@ pub enum Error {
     /// Rating.
     #[error(transparent)]
     Rating(#[from] RatingError),
+    /// Charging and ledger.
+    #[error(transparent)]
+    Charge(#[from] ChargeError),
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -396,6 +467,7 @@ impl Error {
             Error::InUse { .. } => ErrorCode::ObjectInUse,
             Error::Money(e) => e.code(),
             Error::Rating(e) => e.code(),
+            Error::Charge(e) => e.code(),
             Error::Store(e) => e.code(),
             Error::Internal(_) => ErrorCode::Internal,
         }

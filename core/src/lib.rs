@@ -36,6 +36,7 @@ pub mod auth;
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod ledger;
 pub mod limits;
 pub mod model;
 pub mod money;
@@ -48,4 +49,7 @@ pub use api::{Envelope, Registry};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineConfig, EngineOptions};
 pub use error::{Error, ErrorCode, Result};
+pub use ledger::charging::{
+    Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement,
+};
 pub use rust_decimal::Decimal;

@@ -67,3 +67,16 @@ pub const token_clock_skew_seconds: i64 = 60;
 pub const refresh_token_length_max: usize = 256;
 /// Largest REST request body accepted, in bytes (as JSON text).
 pub const rest_body_bytes_max: usize = 1024 * 1024;
+/// Largest min volume, interval or grace volume of a rate, in seconds.
+pub const rate_seconds_max: i64 = 86_400;
+/// Longest call id accepted, in characters.
+pub const call_id_length_max: usize = 255;
+/// Longest idempotency key, in characters.
+pub const idempotency_key_length_max: usize = 255;
+/// Longest phone number (source or destination) accepted at call time, in characters.
+pub const number_length_max: usize = 64;
+/// Longest call duration that can be granted or settled, in seconds (3 h default cap; a
+/// settle may report up to a day).
+pub const call_duration_seconds_max: u64 = 86_400;
+/// Default cap on one call's granted duration, in seconds.
+pub const call_grant_seconds_default: u64 = 3 * 60 * 60;

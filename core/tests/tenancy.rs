@@ -20,6 +20,9 @@ enum Attempt {
     List { params: Value, key: ListKey },
     /// Changing rows shared by every tenant (currencies, custom fields, roles): operator only.
     Shared { params: Value },
+    /// Reaching a foreign account or reservation by its identifier: must be refused with the
+    /// code a missing one gets.
+    Hidden { params: Value, code: &'static str },
 }
 
 #[derive(Clone, Copy)]
@@ -27,6 +30,7 @@ enum ListKey {
     SelfId,
     Company,
     Client,
+    RateTable,
 }
 
 struct Actor<'a> {
@@ -206,6 +210,82 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
         "roles.delete" => vec![Shared {
             params: json!({"id": s.role}),
         }],
+        "rateTables.add" => vec![obj(
+            json!({"name": uniq, "id_companies": t.company}),
+            "id_companies",
+        )],
+        "rateTables.edit" => vec![obj(json!({"id": t.rate_table, "name": uniq}), "id")],
+        "rateTables.editForm" | "rateTables.delete" => vec![obj(json!({"id": t.rate_table}), "id")],
+        "rateTables.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id": t.rate_table}),
+                key: ListKey::Company,
+            },
+        ],
+        "rates.add" => vec![obj(
+            json!({"id_rate_tables": t.rate_table, "code": "44", "rate": "0.1"}),
+            "id_rate_tables",
+        )],
+        "rates.import" => vec![obj(
+            json!({"id_rate_tables": t.rate_table, "csv": "code,code_name,rate,min_volume,interval,grace_volume,setup_fee,effective_from,effective_till\n49,DE,0.1,0,1,0,0,2020-01-01,\n"}),
+            "id_rate_tables",
+        )],
+        "rates.edit" => vec![obj(json!({"id": t.rate, "rate": "0.2"}), "id")],
+        "rates.editForm" | "rates.delete" => vec![obj(json!({"id": t.rate}), "id")],
+        "rates.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::RateTable,
+            },
+            List {
+                params: json!({"id_rate_tables": t.rate_table}),
+                key: ListKey::RateTable,
+            },
+            List {
+                params: json!({"code": "1"}),
+                key: ListKey::RateTable,
+            },
+        ],
+        "transactions.add" => vec![obj(
+            json!({"id_clients": t.client, "type": "payment", "amount": "1"}),
+            "id_clients",
+        )],
+        "transactions.list" | "xdrs.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Client,
+            },
+            List {
+                params: json!({"id_clients": t.client}),
+                key: ListKey::Client,
+            },
+        ],
+        "core.authorize" => vec![Hidden {
+            params: json!({"account": t.ident, "destination": "15550002"}),
+            code: "account.not_found",
+        }],
+        "core.update" | "core.release" => vec![Hidden {
+            params: json!({"reservation": t.reservation}),
+            code: "reservation.not_found",
+        }],
+        "core.settle" => vec![
+            Hidden {
+                params: json!({"reservation": t.reservation, "call_id": uniq, "duration": 10}),
+                code: "reservation.not_found",
+            },
+            Hidden {
+                params: json!({"account": t.ident, "destination": "15550003", "connect_time": "2026-01-15 11:00:00", "call_id": format!("{uniq}u"), "duration": 10}),
+                code: "account.not_found",
+            },
+        ],
         other => panic!("method {other} is missing from the tenant matrix: add its attempts"),
     }
 }
@@ -328,6 +408,7 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
     for actor in &actors {
         let companies: BTreeSet<i64> = actor.subtree.iter().map(|t| t.company).collect();
         let clients: BTreeSet<i64> = actor.subtree.iter().map(|t| t.client).collect();
+        let tables: BTreeSet<i64> = actor.subtree.iter().map(|t| t.rate_table).collect();
         // Companies created by earlier (refused) attempts never exist; the subtree is fixed.
         for method in &methods {
             // The operator has no foreign tenant: only shared writes are checked for it
@@ -377,10 +458,23 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
                                 ListKey::Client => {
                                     !clients.contains(&row["id_clients"].as_i64().unwrap())
                                 }
+                                ListKey::RateTable => {
+                                    !tables.contains(&row["id_rate_tables"].as_i64().unwrap())
+                                }
                             });
                             let total = r.ret["total"].as_u64().unwrap();
                             if leaks || total != rows.len() as u64 {
                                 allowed.push(format!("{}: {method} {params} leaked", actor.name));
+                            }
+                        }
+                        Attempt::Hidden { params, code } => {
+                            let r = e.call(method, with_sid(actor.sid, params.clone()));
+                            if r.code {
+                                allowed.push(format!("{}: {method} {params}", actor.name));
+                            } else if r.errors[0].code.as_str() != code
+                                && r.errors[0].code.as_str() != "permission.denied"
+                            {
+                                panic!("{}: {method} {params}: answered {:?}, not like a missing one ({code})", actor.name, r.errors[0]);
                             }
                         }
                         Attempt::Shared { params } => {

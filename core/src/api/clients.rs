@@ -39,7 +39,8 @@ pub(crate) fn custom_fields(tx: &dyn StoreTx, module: &str) -> Result<Vec<Record
     Ok(tx.list(&CUSTOM_FIELDS, &q)?.0)
 }
 
-fn after_delete(_ctx: &Ctx<'_>, tx: &mut dyn StoreTx, id: i64) -> Result<()> {
+fn on_delete(_ctx: &Ctx<'_>, tx: &mut dyn StoreTx, rec: &Record) -> Result<()> {
+    let id = rec.get("id").and_then(Val::as_int).unwrap_or_default();
     for f in custom_fields(tx, "clients")? {
         if let Some(fid) = f.get("id").and_then(Val::as_int) {
             tx.set_custom_value(fid, id, None)?;
@@ -186,7 +187,7 @@ fn fields_update(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result
 pub(super) fn register(r: &mut Registry) {
     let c = Crud {
         validate: Some(validate),
-        after_delete: Some(after_delete),
+        on_delete: Some(on_delete),
         ..Crud::new(&CLIENTS)
     };
     crud::register(

@@ -20,9 +20,8 @@ fn guard_own_root(ctx: &Ctx<'_>, id: Option<i64>) -> Result<()> {
     Ok(())
 }
 
-fn after_delete(ctx: &Ctx<'_>, _tx: &mut dyn StoreTx, id: i64) -> Result<()> {
-    // Runs inside the delete's transaction: an error rolls the delete back.
-    guard_own_root(ctx, Some(id))
+fn on_delete(ctx: &Ctx<'_>, _tx: &mut dyn StoreTx, rec: &Record) -> Result<()> {
+    guard_own_root(ctx, rec.get("id").and_then(crate::model::Val::as_int))
 }
 
 fn validate(
@@ -56,7 +55,7 @@ fn validate(
 pub(super) fn register(r: &mut Registry) {
     let c = Crud {
         validate: Some(validate),
-        after_delete: Some(after_delete),
+        on_delete: Some(on_delete),
         ..Crud::new(&COMPANIES)
     };
     crud::register(

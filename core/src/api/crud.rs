@@ -25,8 +25,8 @@ pub enum Mode {
 pub type Validate =
     fn(&Ctx<'_>, &mut dyn StoreTx, Mode, &mut Record, Option<&Record>) -> Result<()>;
 
-/// Runs after a row is deleted, in the same transaction.
-pub type AfterDelete = fn(&Ctx<'_>, &mut dyn StoreTx, i64) -> Result<()>;
+/// Runs just before a row is deleted, in the same transaction: may refuse, or clean up.
+pub type OnDelete = fn(&Ctx<'_>, &mut dyn StoreTx, &Record) -> Result<()>;
 
 /// One entity's CRUD methods.
 #[derive(Clone, Copy)]
@@ -35,8 +35,8 @@ pub struct Crud {
     pub entity: &'static EntityDef,
     /// Module rules.
     pub validate: Option<Validate>,
-    /// Cleanup after delete.
-    pub after_delete: Option<AfterDelete>,
+    /// Checks and cleanup before delete.
+    pub on_delete: Option<OnDelete>,
 }
 
 impl Crud {
@@ -45,7 +45,7 @@ impl Crud {
         Crud {
             entity,
             validate: None,
-            after_delete: None,
+            on_delete: None,
         }
     }
 }
@@ -438,7 +438,10 @@ fn delete(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Res
     let e = c.entity;
     check_global_write(ctx, e)?;
     let id = args.req_int("id")?;
-    load(ctx, tx, e, id)?;
+    let existing = load(ctx, tx, e, id)?;
+    if let Some(on_delete) = c.on_delete {
+        on_delete(ctx, tx, &existing)?;
+    }
     tx.delete(e, id).map_err(|err| match err {
         Error::InUse { reason, .. } => Error::InUse {
             what: format!("{} {id}", e.singular),
@@ -446,9 +449,6 @@ fn delete(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Res
         },
         other => other,
     })?;
-    if let Some(after) = c.after_delete {
-        after(ctx, tx, id)?;
-    }
     ctx.touch(e.module, id);
     Ok(json!({ "id": id }))
 }

@@ -5,6 +5,7 @@ mod accounts;
 pub mod args;
 mod audit;
 mod auth;
+mod charging;
 mod clients;
 mod companies;
 pub mod crud;
@@ -12,7 +13,9 @@ mod currencies;
 mod custom_fields;
 mod envelope;
 pub mod jsonrpc;
+mod rates;
 mod roles;
+mod transactions;
 mod users;
 
 pub use args::{ArgDef, ArgKind, ArgValue, Args};
@@ -25,7 +28,9 @@ use crate::error::{Error, Result};
 use crate::rbac::{Permission, Verb};
 use crate::store::{self, AuditRow, StoreTx, TxKind};
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -117,6 +122,9 @@ impl Registry {
         audit::register(&mut r);
         users::register(&mut r);
         roles::register(&mut r);
+        rates::register(&mut r);
+        transactions::register(&mut r);
+        charging::register(&mut r);
         r
     }
 
@@ -143,13 +151,15 @@ impl Registry {
 
 /// What a handler sees of its call.
 pub struct Ctx<'a> {
+    pub(crate) inner: &'a Inner,
     /// Who is calling.
     pub principal: &'a Principal,
     /// The call's time.
     pub now: DateTime<Utc>,
     /// The method name as registered.
     pub method: &'a str,
-    touched: Vec<(&'static str, i64)>,
+    touched: RefCell<Vec<(&'static str, i64)>>,
+    balances: RefCell<Vec<(i64, Decimal)>>,
     /// Success or warning messages for the envelope.
     pub messages: Vec<String>,
 }
@@ -160,9 +170,15 @@ impl Ctx<'_> {
         clock::format_dt(self.now)
     }
 
-    /// Record an object the call changed (goes into the audit row).
-    pub fn touch(&mut self, module: &'static str, id: i64) {
-        self.touched.push((module, id));
+    /// Record an object the call changed (goes into the audit row, and refreshes the
+    /// engine's in-memory state of it after commit).
+    pub fn touch(&self, module: &'static str, id: i64) {
+        self.touched.borrow_mut().push((module, id));
+    }
+
+    /// Record a ledger posting's balance change (applied to the in-memory balance after commit).
+    pub fn balance_changed(&self, client: i64, delta: Decimal) {
+        self.balances.borrow_mut().push((client, delta));
     }
 }
 
@@ -287,20 +303,37 @@ fn dispatch_inner(
     } else {
         TxKind::Read
     };
-    let (value, messages) = store::run(inner.store.as_ref(), kind, |tx| {
-        let mut ctx = Ctx {
-            principal: &principal,
-            now,
-            method: &def.name,
-            touched: Vec::new(),
-            messages: Vec::new(),
-        };
-        let value = (def.handler)(&mut ctx, tx, &args)?;
-        if def.writes {
-            write_audit(&ctx, tx)?;
-        }
-        Ok((value, ctx.messages))
-    })?;
+    let (value, messages, _) = store::run_then(
+        inner.store.as_ref(),
+        kind,
+        |tx| {
+            let mut ctx = Ctx {
+                inner,
+                principal: &principal,
+                now,
+                method: &def.name,
+                touched: RefCell::new(Vec::new()),
+                balances: RefCell::new(Vec::new()),
+                messages: Vec::new(),
+            };
+            let value = (def.handler)(&mut ctx, tx, &args)?;
+            let refresh = if def.writes {
+                write_audit(&ctx, tx)?;
+                // Read the fresh state of what changed while the transaction still holds it.
+                let touched = ctx.touched.borrow();
+                let balances = ctx.balances.borrow();
+                Some(inner.charging.prepare(tx, &touched, &balances)?)
+            } else {
+                None
+            };
+            Ok((value, ctx.messages, RefCell::new(refresh)))
+        },
+        |(_, _, refresh)| {
+            if let Some(r) = refresh.borrow_mut().take() {
+                inner.charging.apply(r);
+            }
+        },
+    )?;
     env.messages = messages;
     Ok(value)
 }
@@ -308,6 +341,7 @@ fn dispatch_inner(
 fn write_audit(ctx: &Ctx<'_>, tx: &mut dyn StoreTx) -> Result<()> {
     let objects: Vec<Value> = ctx
         .touched
+        .borrow()
         .iter()
         .map(|(m, id)| serde_json::json!({"module": m, "id": id}))
         .collect();

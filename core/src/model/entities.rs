@@ -17,10 +17,6 @@ const CAPACITY: FieldKind = FieldKind::Int {
     min: 0,
     max: 1_000_000,
 };
-const RATE_TABLE_ID: FieldKind = FieldKind::Int {
-    min: 1,
-    max: i64::MAX,
-};
 
 const fn id() -> FieldDef {
     FieldDef::new("id", FieldKind::Id)
@@ -64,6 +60,8 @@ pub static COMPANIES: EntityDef = EntityDef {
         FieldDef::new("status", FieldKind::Enum(COMPANY_STATUSES))
             .default(Default::Text("active"))
             .filterable(),
+        // Concurrent calls of the whole subtree; null = unlimited.
+        FieldDef::new("capacity", CAPACITY),
         c_dt(),
     ],
     tenancy: Tenancy::SelfCompany,
@@ -114,7 +112,7 @@ pub static CLIENTS: EntityDef = EntityDef {
         FieldDef::new("c_email_billing", FieldKind::Email),
         FieldDef::new("c_email_rates", FieldKind::Email),
         FieldDef::new("capacity", CAPACITY).aliases(&["orig_capacity"]),
-        FieldDef::new("orig_rate_table", RATE_TABLE_ID),
+        FieldDef::new("orig_rate_table", FieldKind::Ref("rate_tables")).filterable(),
         c_dt(),
     ],
     tenancy: Tenancy::Column("id_companies"),
@@ -169,7 +167,7 @@ pub static ACCOUNTS: EntityDef = EntityDef {
             .default(Default::Text("active"))
             .filterable(),
         FieldDef::new("capacity", CAPACITY).aliases(&["orig_capacity"]),
-        FieldDef::new("orig_rate_table", RATE_TABLE_ID),
+        FieldDef::new("orig_rate_table", FieldKind::Ref("rate_tables")).filterable(),
         c_dt(),
     ],
     tenancy: Tenancy::Via {
@@ -417,6 +415,212 @@ pub static ROLES: EntityDef = EntityDef {
     archivable: false,
 };
 
+/// Rounding modes a rate table may name (see `money::Rounding`).
+pub const ROUNDING_MODES: &[&str] = &["half_up", "half_even", "ceiling", "floor"];
+/// Ledger entry types.
+pub const TRANSACTION_TYPES: &[&str] = &[
+    "payment",
+    "charge",
+    "call",
+    "package_fee",
+    "refund",
+    "adjustment",
+];
+
+const SECONDS: FieldKind = FieldKind::Int {
+    min: 0,
+    max: limits::rate_seconds_max,
+};
+const NON_NEGATIVE: FieldKind = FieldKind::Money { non_negative: true };
+const SIGNED: FieldKind = FieldKind::Money {
+    non_negative: false,
+};
+const COUNT: FieldKind = FieldKind::Int {
+    min: 0,
+    max: i64::MAX,
+};
+
+/// Rate tables: a currency, a rounding mode and a set of rates.
+pub static RATE_TABLES: EntityDef = EntityDef {
+    table: "rate_tables",
+    module: "rateTables",
+    singular: "rate_table",
+    fields: &[
+        id(),
+        FieldDef::new("id_companies", FieldKind::Ref("companies"))
+            .aliases(&["companies_id"])
+            .default(Default::CallerCompany)
+            .required()
+            .filterable(),
+        FieldDef::new("name", NAME).required().filterable(),
+        FieldDef::new("id_currencies", FieldKind::Ref("currencies"))
+            .aliases(&["currencies_id"])
+            .access(Access::CreateOnly)
+            .default(Default::Int(1))
+            .required()
+            .filterable(),
+        FieldDef::new("rounding", FieldKind::Enum(ROUNDING_MODES))
+            .default(Default::Text("half_up")),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Column("id_companies"),
+    ignored: &["apply", "_preload"],
+    archivable: false,
+};
+
+/// Rates: price per minute for a destination code prefix, with billing increments.
+pub static RATES: EntityDef = EntityDef {
+    table: "rates",
+    module: "rates",
+    singular: "rate",
+    fields: &[
+        id(),
+        FieldDef::new("id_rate_tables", FieldKind::Ref("rate_tables"))
+            .aliases(&["rate_tables_id"])
+            .access(Access::CreateOnly)
+            .required()
+            .filterable(),
+        FieldDef::new(
+            "code",
+            FieldKind::Text {
+                max: limits::rate_code_digits_max,
+            },
+        )
+        .required()
+        .filterable(),
+        FieldDef::new("code_name", NAME).filterable(),
+        FieldDef::new("rate", NON_NEGATIVE)
+            .aliases(&["value"])
+            .required(),
+        FieldDef::new("min_volume", SECONDS).default(Default::Int(0)),
+        FieldDef::new(
+            "interval",
+            FieldKind::Int {
+                min: 1,
+                max: limits::rate_seconds_max,
+            },
+        )
+        .aliases(&["pay_interval"])
+        .default(Default::Int(1)),
+        FieldDef::new("grace_volume", SECONDS).default(Default::Int(0)),
+        FieldDef::new("setup_fee", NON_NEGATIVE)
+            .aliases(&["pay_setup"])
+            .default(Default::Money("0")),
+        FieldDef::new("effective_from", FieldKind::DateTime).default(Default::Now),
+        FieldDef::new("effective_till", FieldKind::DateTime).aliases(&["end_date"]),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Via {
+        fk: "id_rate_tables",
+        table: "rate_tables",
+        column: "id_companies",
+    },
+    ignored: &[
+        "apply",
+        "_preload",
+        "services_id",
+        "policy",
+        "tag",
+        "time_profiles_id",
+        "notes",
+        "status",
+    ],
+    archivable: false,
+};
+
+/// The ledger: every change of a client's balance. Written only by the engine.
+pub static TRANSACTIONS: EntityDef = EntityDef {
+    table: "transactions",
+    module: "transactions",
+    singular: "transaction",
+    fields: &[
+        id(),
+        FieldDef::new("id_clients", FieldKind::Ref("clients"))
+            .aliases(&["clients_id"])
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("type", FieldKind::Enum(TRANSACTION_TYPES))
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("amount", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("id_currencies", FieldKind::Ref("currencies")).access(Access::ReadOnly),
+        FieldDef::new("orig_amount", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("orig_id_currencies", FieldKind::Ref("currencies")).access(Access::ReadOnly),
+        FieldDef::new("exchange_rate", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("balance_after", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("dt", FieldKind::DateTime).access(Access::ReadOnly),
+        FieldDef::new("notes", LONG_TEXT).access(Access::ReadOnly),
+        FieldDef::new("author", COUNT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("idempotency_key", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("reference", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+    ],
+    tenancy: Tenancy::Via {
+        fk: "id_clients",
+        table: "clients",
+        column: "id_companies",
+    },
+    ignored: &["_preload"],
+    archivable: false,
+};
+
+/// Rated calls (xDRs). Written only by the engine.
+pub static XDRS: EntityDef = EntityDef {
+    table: "xdrs",
+    module: "xdrs",
+    singular: "xdr",
+    fields: &[
+        id(),
+        FieldDef::new("call_id", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("id_accounts", FieldKind::Ref("accounts"))
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("id_clients", FieldKind::Ref("clients"))
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("src", TEXT).access(Access::ReadOnly),
+        FieldDef::new("dst", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("code", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("code_name", NAME).access(Access::ReadOnly),
+        FieldDef::new("id_rate_tables", FieldKind::Ref("rate_tables")).access(Access::ReadOnly),
+        FieldDef::new("rate", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("setup_fee", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("min_volume", COUNT).access(Access::ReadOnly),
+        FieldDef::new("interval", COUNT).access(Access::ReadOnly),
+        FieldDef::new("grace_volume", COUNT).access(Access::ReadOnly),
+        FieldDef::new("duration", COUNT).access(Access::ReadOnly),
+        FieldDef::new("billed_seconds", COUNT).access(Access::ReadOnly),
+        FieldDef::new("cost", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("id_currencies", FieldKind::Ref("currencies")).access(Access::ReadOnly),
+        FieldDef::new("connect_time", FieldKind::DateTime).access(Access::ReadOnly),
+        FieldDef::new("end_time", FieldKind::DateTime).access(Access::ReadOnly),
+        FieldDef::new("reservation", COUNT).access(Access::ReadOnly),
+        FieldDef::new("unreserved", FieldKind::Bool)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("id_transactions", COUNT).access(Access::ReadOnly),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Via {
+        fk: "id_clients",
+        table: "clients",
+        column: "id_companies",
+    },
+    ignored: &["_preload"],
+    archivable: false,
+};
+
 /// Every entity, for tests that walk them.
 pub static ALL_ENTITIES: &[&EntityDef] = &[
     &COMPANIES,
@@ -428,6 +632,10 @@ pub static ALL_ENTITIES: &[&EntityDef] = &[
     &AUDIT,
     &USERS,
     &ROLES,
+    &RATE_TABLES,
+    &RATES,
+    &TRANSACTIONS,
+    &XDRS,
 ];
 
 /// The entity stored in `table`.

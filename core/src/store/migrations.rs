@@ -25,10 +25,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "security",
         sql: V2,
     },
+    Migration {
+        version: 3,
+        name: "money engine",
+        sql: V3,
+    },
 ];
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+/// The schema version this build writes: the last migration's.
+pub const SCHEMA_VERSION: i64 = 3;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -192,4 +197,83 @@ CREATE TABLE refresh_tokens (
     used_at     INTEGER
 );
 CREATE INDEX refresh_tokens_session ON refresh_tokens(id_sessions);
+"#;
+
+/// The money engine: rate tables and rates, the ledger, xDRs, company capacity.
+const V3: &str = r#"
+ALTER TABLE companies ADD COLUMN capacity INTEGER;
+
+CREATE TABLE rate_tables (
+    id            INTEGER PRIMARY KEY,
+    id_companies  INTEGER NOT NULL REFERENCES companies(id),
+    name          TEXT NOT NULL,
+    id_currencies INTEGER NOT NULL REFERENCES currencies(id),
+    rounding      TEXT NOT NULL DEFAULT 'half_up',
+    c_dt          TEXT NOT NULL
+);
+CREATE INDEX rate_tables_company ON rate_tables(id_companies);
+
+CREATE TABLE rates (
+    id             INTEGER PRIMARY KEY,
+    id_rate_tables INTEGER NOT NULL REFERENCES rate_tables(id) ON DELETE CASCADE,
+    code           TEXT NOT NULL,
+    code_name      TEXT,
+    rate           TEXT NOT NULL,
+    min_volume     INTEGER NOT NULL DEFAULT 0,
+    interval       INTEGER NOT NULL DEFAULT 1,
+    grace_volume   INTEGER NOT NULL DEFAULT 0,
+    setup_fee      TEXT NOT NULL DEFAULT '0',
+    effective_from TEXT NOT NULL,
+    effective_till TEXT,
+    c_dt           TEXT NOT NULL
+);
+CREATE INDEX rates_table_code ON rates(id_rate_tables, code, effective_from);
+
+CREATE TABLE transactions (
+    id                 INTEGER PRIMARY KEY,
+    id_clients         INTEGER NOT NULL REFERENCES clients(id),
+    type               TEXT NOT NULL,
+    amount             TEXT NOT NULL,
+    id_currencies      INTEGER NOT NULL REFERENCES currencies(id),
+    orig_amount        TEXT,
+    orig_id_currencies INTEGER REFERENCES currencies(id),
+    exchange_rate      TEXT,
+    balance_after      TEXT NOT NULL,
+    dt                 TEXT NOT NULL,
+    notes              TEXT,
+    author             INTEGER NOT NULL DEFAULT 0,
+    idempotency_key    TEXT UNIQUE,
+    request_hash       TEXT,
+    reference          TEXT
+);
+CREATE INDEX transactions_client ON transactions(id_clients, id);
+
+CREATE TABLE xdrs (
+    id              INTEGER PRIMARY KEY,
+    call_id         TEXT NOT NULL UNIQUE,
+    id_accounts     INTEGER NOT NULL REFERENCES accounts(id),
+    id_clients      INTEGER NOT NULL REFERENCES clients(id),
+    src             TEXT,
+    dst             TEXT NOT NULL,
+    code            TEXT NOT NULL,
+    code_name       TEXT,
+    id_rate_tables  INTEGER NOT NULL,
+    rate            TEXT NOT NULL,
+    setup_fee       TEXT NOT NULL,
+    min_volume      INTEGER NOT NULL,
+    interval        INTEGER NOT NULL,
+    grace_volume    INTEGER NOT NULL,
+    duration        INTEGER NOT NULL,
+    billed_seconds  INTEGER NOT NULL,
+    cost            TEXT NOT NULL,
+    id_currencies   INTEGER NOT NULL,
+    connect_time    TEXT NOT NULL,
+    end_time        TEXT NOT NULL,
+    reservation     INTEGER,
+    unreserved      INTEGER NOT NULL DEFAULT 0,
+    id_transactions INTEGER,
+    request_hash    TEXT NOT NULL,
+    c_dt            TEXT NOT NULL
+);
+CREATE INDEX xdrs_client ON xdrs(id_clients, id);
 "#;

@@ -10,6 +10,7 @@ pub use sqlite::SqliteStore;
 
 use crate::error::Result;
 use crate::model::{EntityDef, Record, Val};
+use rust_decimal::Decimal;
 
 /// A list request, already validated against the entity's fields.
 #[derive(Debug, Clone)]
@@ -213,6 +214,53 @@ pub trait StoreTx {
     fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Set a setting.
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+
+    // --- ledger ---
+    /// A client's balance and currency.
+    fn client_balance(&self, id_clients: i64) -> Result<Option<(Decimal, i64)>>;
+    /// Store a client's new balance (the ledger posting computed it).
+    fn set_client_balance(&mut self, id_clients: i64, balance: Decimal) -> Result<()>;
+    /// Append a ledger entry; returns its id.
+    fn insert_transaction(&mut self, row: &TransactionRow<'_>) -> Result<i64>;
+    /// The ledger entry carrying an idempotency key: (id, id_clients, request hash).
+    fn transaction_by_key(&self, key: &str) -> Result<Option<(i64, i64, String)>>;
+    /// The sum of a client's ledger (for invariant checks).
+    fn ledger_amounts(&self, id_clients: i64) -> Result<Vec<Decimal>>;
+    /// The xDR of a call id: (id, request hash).
+    fn xdr_by_call_id(&self, call_id: &str) -> Result<Option<(i64, String)>>;
+}
+
+/// A ledger entry to write.
+#[derive(Debug, Clone)]
+pub struct TransactionRow<'a> {
+    /// Client.
+    pub id_clients: i64,
+    /// payment, charge, call, package_fee, refund, adjustment.
+    pub kind: &'a str,
+    /// Signed amount in the client's currency (+ raises the balance).
+    pub amount: Decimal,
+    /// The client's currency.
+    pub id_currencies: i64,
+    /// The amount as given, when it was in another currency.
+    pub orig_amount: Option<Decimal>,
+    /// That other currency.
+    pub orig_id_currencies: Option<i64>,
+    /// The exchange rate used.
+    pub exchange_rate: Option<Decimal>,
+    /// Balance after this entry.
+    pub balance_after: Decimal,
+    /// When.
+    pub dt: &'a str,
+    /// Free text.
+    pub notes: Option<&'a str>,
+    /// User id (0 = system).
+    pub author: i64,
+    /// Caller's idempotency key.
+    pub idempotency_key: Option<&'a str>,
+    /// Hash of the request content, to tell a replay from a conflict.
+    pub request_hash: Option<&'a str>,
+    /// What the entry is for (e.g. `xdr:12`, `subscription:3:2026-02`).
+    pub reference: Option<&'a str>,
 }
 
 /// Kind of transaction.
@@ -226,8 +274,15 @@ pub enum TxKind {
 
 /// A storage backend.
 pub trait Store: Send + Sync {
-    /// Run `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
-    fn run(&self, kind: TxKind, f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>) -> Result<()>;
+    /// Run `f` in one transaction: committed if it returns `Ok`, rolled back otherwise. After a
+    /// commit, `on_commit` runs while no other transaction can start, so in-memory state it
+    /// updates follows the exact commit order.
+    fn run(
+        &self,
+        kind: TxKind,
+        f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>,
+        on_commit: &mut dyn FnMut(),
+    ) -> Result<()>;
 }
 
 /// Run `f` in a transaction of `kind` and return its value.
@@ -236,16 +291,37 @@ pub fn run<R>(
     kind: TxKind,
     f: impl FnOnce(&mut dyn StoreTx) -> Result<R>,
 ) -> Result<R> {
+    run_then(store, kind, f, |_| {})
+}
+
+/// Run `f` in a transaction, then `on_commit` with its value once it has committed (still
+/// before any other transaction can start).
+pub fn run_then<R>(
+    store: &dyn Store,
+    kind: TxKind,
+    f: impl FnOnce(&mut dyn StoreTx) -> Result<R>,
+    on_commit: impl FnOnce(&R),
+) -> Result<R> {
     let mut f = Some(f);
-    let mut out = None;
-    store.run(kind, &mut |tx| {
-        let f = f
-            .take()
-            .ok_or_else(|| crate::Error::Internal("transaction body ran twice".into()))?;
-        out = Some(f(tx)?);
-        Ok(())
-    })?;
-    out.ok_or_else(|| crate::Error::Internal("transaction produced no value".into()))
+    let mut on_commit = Some(on_commit);
+    let out = std::cell::RefCell::new(None);
+    store.run(
+        kind,
+        &mut |tx| {
+            let f = f
+                .take()
+                .ok_or_else(|| crate::Error::Internal("transaction body ran twice".into()))?;
+            *out.borrow_mut() = Some(f(tx)?);
+            Ok(())
+        },
+        &mut || {
+            if let (Some(c), Some(v)) = (on_commit.take(), out.borrow().as_ref()) {
+                c(v);
+            }
+        },
+    )?;
+    out.into_inner()
+        .ok_or_else(|| crate::Error::Internal("transaction produced no value".into()))
 }
 
 /// Helpers for tests that need to shape a database file by hand.

@@ -3,7 +3,7 @@
 //! corrupting anything.
 
 use super::migrations::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
-use super::{AuditRow, ListQuery, SessionRow, Store, StoreTx, TxKind, UserAuth};
+use super::{AuditRow, ListQuery, SessionRow, Store, StoreTx, TransactionRow, TxKind, UserAuth};
 use crate::error::{Error, Result, StoreError};
 use crate::model::{EntityDef, FieldKind, Record, Tenancy, Val};
 use parking_lot::Mutex;
@@ -147,7 +147,12 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn run(&self, kind: TxKind, f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>) -> Result<()> {
+    fn run(
+        &self,
+        kind: TxKind,
+        f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>,
+        on_commit: &mut dyn FnMut(),
+    ) -> Result<()> {
         let mut conn = self.conn.lock();
         let behavior = match kind {
             TxKind::Read => TransactionBehavior::Deferred,
@@ -157,6 +162,7 @@ impl Store for SqliteStore {
         let mut view = SqliteTx { conn: &tx };
         f(&mut view)?;
         tx.commit()?;
+        on_commit();
         Ok(())
     }
 }
@@ -740,6 +746,85 @@ impl StoreTx for SqliteTx<'_> {
             .execute(params![key, value])?;
         Ok(())
     }
+
+    fn client_balance(&self, id_clients: i64) -> Result<Option<(Decimal, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT balance, id_currencies FROM clients WHERE id = ?1")?;
+        let row = stmt
+            .query_row(params![id_clients], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((b, cur)) => Ok(Some((parse_stored_decimal("clients.balance", &b)?, cur))),
+        }
+    }
+
+    fn set_client_balance(&mut self, id_clients: i64, balance: Decimal) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE clients SET balance = ?2 WHERE id = ?1")?
+            .execute(params![id_clients, balance.to_string()])?;
+        Ok(())
+    }
+
+    fn insert_transaction(&mut self, row: &TransactionRow<'_>) -> Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO transactions (id_clients, type, amount, id_currencies, orig_amount, orig_id_currencies,
+                    exchange_rate, balance_after, dt, notes, author, idempotency_key, request_hash, reference)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                row.id_clients,
+                row.kind,
+                row.amount.to_string(),
+                row.id_currencies,
+                row.orig_amount.map(|d| d.to_string()),
+                row.orig_id_currencies,
+                row.exchange_rate.map(|d| d.to_string()),
+                row.balance_after.to_string(),
+                row.dt,
+                row.notes,
+                row.author,
+                row.idempotency_key,
+                row.request_hash,
+                row.reference,
+            ])
+            .map_err(map_write_error)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn transaction_by_key(&self, key: &str) -> Result<Option<(i64, i64, String)>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id, id_clients, COALESCE(request_hash, '') FROM transactions WHERE idempotency_key = ?1")?;
+        Ok(stmt
+            .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?)
+    }
+
+    fn xdr_by_call_id(&self, call_id: &str) -> Result<Option<(i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, request_hash FROM xdrs WHERE call_id = ?1")?;
+        Ok(stmt
+            .query_row(params![call_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn ledger_amounts(&self, id_clients: i64) -> Result<Vec<Decimal>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT amount FROM transactions WHERE id_clients = ?1 ORDER BY id")?;
+        let texts = stmt
+            .query_map(params![id_clients], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        texts
+            .iter()
+            .map(|t| parse_stored_decimal("transactions.amount", t))
+            .collect()
+    }
 }
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
@@ -764,4 +849,9 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserAuth> {
         failed_logins: r.get(6)?,
         locked_until: r.get(7)?,
     })
+}
+
+fn parse_stored_decimal(what: &str, text: &str) -> Result<Decimal> {
+    Decimal::from_str(text)
+        .map_err(|e| StoreError::Io(format!("{what} holds a bad amount {text:?}: {e}")).into())
 }

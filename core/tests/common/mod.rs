@@ -73,6 +73,52 @@ pub struct Tenant {
     pub client: i64,
     pub account: i64,
     pub user: i64,
+    /// The login ident of `account`.
+    pub ident: String,
+    /// A rate table of the company, used by `client`, with one rate.
+    pub rate_table: i64,
+    pub rate: i64,
+    /// An open reservation of a call by `account`.
+    pub reservation: u64,
+}
+
+/// Give a tenant a rate table (code 1 at 0.6 per minute) used by its client, and open one
+/// call reservation on its account.
+fn money(e: &Engine, admin: &str, company: i64, client: i64, ident: &str) -> (i64, i64, u64) {
+    let table = ok(
+        e,
+        "rateTables.add",
+        with_sid(
+            admin,
+            json!({"name": format!("rt {ident}"), "id_companies": company}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let rate = ok(
+        e,
+        "rates.add",
+        with_sid(admin, json!({"id_rate_tables": table, "code": "1", "rate": "0.6", "effective_from": "2020-01-01"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        e,
+        "clients.edit",
+        with_sid(
+            admin,
+            json!({"id": client, "orig_rate_table": table, "credit": "10"}),
+        ),
+    );
+    let auth = e
+        .authorize(&tollgate::AuthorizeRequest {
+            account: ident.to_string(),
+            auth_type: Some("login".into()),
+            destination: "15550001".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    (table, rate, auth.reservation)
 }
 
 /// The reseller tree used across tests.
@@ -120,11 +166,17 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
     )["id"]
         .as_i64()
         .unwrap();
+    let ident = format!("acc-{tag}");
+    let (rate_table, rate, reservation) = money(e, admin, company, client, &ident);
     Tenant {
         company,
         client,
         account,
         user,
+        ident,
+        rate_table,
+        rate,
+        reservation,
     }
 }
 
@@ -165,11 +217,16 @@ pub fn world_with(config: EngineConfig) -> World {
     )["id"]
         .as_i64()
         .unwrap();
+    let (rate_table, rate, reservation) = money(e, &admin, 1, client, "acc-op");
     let op = Tenant {
         company: 1,
         client,
         account,
         user: 1,
+        ident: "acc-op".into(),
+        rate_table,
+        rate,
+        reservation,
     };
     let a = tenant(e, &admin, ca, "a");
     let a1 = tenant(e, &admin, ca1, "a1");

@@ -1,0 +1,1162 @@
+//! Real-time charging: `authorize` → `update` → `settle` / `release`, answered from memory.
+//!
+//! The hot-path state (clients' balances, credit and held amounts, accounts, companies, rate
+//! tables as prefix indexes, currencies and exchange rates, open reservations) lives here. It
+//! is loaded from the database at open and changed only after a commit, while the store lock
+//! is still held (see `Store::run`), so it follows the database's commit order exactly and
+//! never disagrees with it. Reservations are memory only: a restart loses them, and a settle
+//! that carries the call's details still charges (the xDR says `unreserved`).
+
+use crate::error::{ChargeError, Error, Result, ValidationError};
+use crate::ledger::{self, Posting};
+use crate::limits;
+use crate::model::{
+    Record, Val, ACCOUNTS, CLIENTS, COMPANIES, CURRENCIES, EXCHANGE_RATES, RATES, RATE_TABLES, XDRS,
+};
+use crate::money::{self, Rounding};
+use crate::rating::{self, RateIndex, RateTerms, Timed};
+use crate::store::{self, ListQuery, Store, StoreTx, TxKind};
+use crate::{clock, model::EntityDef};
+use chrono::{DateTime, Duration, Utc};
+use parking_lot::{Mutex, RwLock};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Settings of real-time charging.
+#[derive(Debug, Clone)]
+pub struct ChargingConfig {
+    /// Longest duration one call may be granted, in seconds (default 3 h).
+    pub max_call_seconds: u64,
+    /// Grant at most this many seconds per `authorize`/`update` (Diameter-style quota);
+    /// `None` grants the whole affordable duration at once.
+    pub quota_seconds: Option<u64>,
+    /// A reservation not settled this long after its granted time runs out is released by
+    /// `tick`, in seconds.
+    pub reservation_margin_seconds: u64,
+}
+
+impl Default for ChargingConfig {
+    fn default() -> Self {
+        ChargingConfig {
+            max_call_seconds: limits::call_grant_seconds_default,
+            quota_seconds: None,
+            reservation_margin_seconds: 120,
+        }
+    }
+}
+
+/// What a softswitch asks at call setup.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizeRequest {
+    /// The account identifier (IP, login, ANI or tech prefix).
+    pub account: String,
+    /// Which kind of identifier; `None` tries ip, login, ani, tech_prefix in that order.
+    pub auth_type: Option<String>,
+    /// Called number.
+    pub destination: String,
+    /// Calling number (recorded only).
+    pub source: Option<String>,
+    /// Call start; default now.
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// A granted call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Authorization {
+    /// Reservation to settle or release.
+    pub reservation: u64,
+    /// Longest affordable duration now (capped), in seconds.
+    pub max_seconds: u64,
+    /// Seconds this reservation holds funds for (`max_seconds` unless a quota is set).
+    pub granted_seconds: u64,
+    /// Account.
+    pub account: i64,
+    /// Client.
+    pub client: i64,
+    /// Matched code.
+    pub code: String,
+    /// Its name.
+    pub code_name: String,
+    /// Price per minute in the client's currency.
+    pub rate: Decimal,
+    /// Setup fee in the client's currency.
+    pub setup_fee: Decimal,
+    /// The client's currency.
+    pub currency: i64,
+    /// Amount held for the granted seconds.
+    pub held: Decimal,
+    /// When the reservation expires unless settled or extended.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a softswitch reports at hangup.
+#[derive(Debug, Clone, Default)]
+pub struct SettleRequest {
+    /// The reservation from `authorize` (may be unknown after a restart).
+    pub reservation: Option<u64>,
+    /// The call's unique id: the idempotency key of the settle.
+    pub call_id: String,
+    /// Duration in seconds.
+    pub duration: u64,
+    /// Needed when the reservation is unknown: the account identifier.
+    pub account: Option<String>,
+    /// Its kind.
+    pub auth_type: Option<String>,
+    /// Needed when the reservation is unknown: the called number.
+    pub destination: Option<String>,
+    /// Calling number.
+    pub source: Option<String>,
+    /// Needed when the reservation is unknown: the connect time.
+    pub connect_time: Option<DateTime<Utc>>,
+}
+
+/// A charged call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    /// The xDR.
+    pub xdr: i64,
+    /// Call id.
+    pub call_id: String,
+    /// Client.
+    pub client: i64,
+    /// Duration.
+    pub duration: u64,
+    /// Billed seconds.
+    pub billed_seconds: u64,
+    /// Cost charged (client currency).
+    pub cost: Decimal,
+    /// Balance after the charge.
+    pub balance: Decimal,
+    /// Charged without a known reservation.
+    pub unreserved: bool,
+    /// A repeat of an earlier settle: nothing was charged again.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct ClientState {
+    company: i64,
+    active: bool,
+    balance: Decimal,
+    credit: Decimal,
+    held: Decimal,
+    capacity: Option<u32>,
+    calls: u32,
+    account_calls: HashMap<i64, u32>,
+    currency: i64,
+    rate_table: Option<i64>,
+}
+
+#[derive(Debug)]
+struct AccountState {
+    id: i64,
+    client: i64,
+    active: bool,
+    capacity: Option<u32>,
+    rate_table: Option<i64>,
+}
+
+#[derive(Debug)]
+struct CompanyState {
+    parent: Option<i64>,
+    active: bool,
+    capacity: Option<u32>,
+    calls: AtomicU32,
+}
+
+#[derive(Debug, Clone)]
+struct RateEntry {
+    code_name: String,
+    terms: RateTerms,
+}
+
+#[derive(Debug)]
+struct Table {
+    currency: i64,
+    rounding: Rounding,
+    index: RateIndex<RateEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct ExchangeRow {
+    from: i64,
+    to: i64,
+    rate: Decimal,
+    effective_from: DateTime<Utc>,
+}
+
+/// How one call is priced: everything `settle` needs, fixed at `authorize`.
+#[derive(Debug, Clone)]
+struct Plan {
+    account: i64,
+    client: i64,
+    companies: Vec<i64>,
+    table: i64,
+    code: String,
+    code_name: String,
+    terms: RateTerms,
+    precision: u32,
+    rounding: Rounding,
+    currency: i64,
+    destination: String,
+    source: Option<String>,
+    connect_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+struct Reservation {
+    plan: Plan,
+    granted: u64,
+    hold: Decimal,
+    expires_at: DateTime<Utc>,
+}
+
+/// Fresh rows read inside a committing transaction, applied after its commit.
+#[derive(Debug, Default)]
+pub(crate) struct Refresh {
+    clients: Vec<(i64, Option<Record>)>,
+    accounts: Vec<(i64, Option<Record>)>,
+    companies: Vec<(i64, Option<Record>)>,
+    tables: Vec<(i64, Option<Arc<Table>>)>,
+    currencies: Option<(HashMap<i64, u32>, Vec<ExchangeRow>)>,
+    balances: Vec<(i64, Decimal)>,
+}
+
+const AUTH_TYPES: [&str; 4] = ["ip", "login", "ani", "tech_prefix"];
+
+/// The in-memory charging state of one engine.
+#[derive(Default)]
+pub(crate) struct Charging {
+    config: ChargingConfig,
+    clients: RwLock<HashMap<i64, Arc<Mutex<ClientState>>>>,
+    accounts_by_id: RwLock<HashMap<i64, Arc<AccountState>>>,
+    accounts: RwLock<[HashMap<String, Arc<AccountState>>; 4]>,
+    companies: RwLock<HashMap<i64, Arc<CompanyState>>>,
+    tables: RwLock<HashMap<i64, Arc<Table>>>,
+    precisions: RwLock<HashMap<i64, u32>>,
+    exchange: RwLock<Vec<ExchangeRow>>,
+    reservations: Mutex<HashMap<u64, Reservation>>,
+    next_reservation: AtomicU64,
+}
+
+fn all(tx: &dyn StoreTx, e: &EntityDef) -> Result<Vec<Record>> {
+    let q = ListQuery {
+        filters: Vec::new(),
+        search: None,
+        scope: None,
+        limit: i64::MAX as u64,
+        offset: 0,
+        order: "id",
+        descending: false,
+    };
+    Ok(tx.list(e, &q)?.0)
+}
+
+fn int(r: &Record, k: &str) -> Option<i64> {
+    r.get(k).and_then(Val::as_int)
+}
+
+fn text<'r>(r: &'r Record, k: &str) -> &'r str {
+    r.get(k).and_then(Val::as_text).unwrap_or("")
+}
+
+fn dec(r: &Record, k: &str) -> Decimal {
+    r.get(k).and_then(Val::as_dec).unwrap_or_default()
+}
+
+fn capacity(r: &Record) -> Option<u32> {
+    int(r, "capacity").and_then(|c| u32::try_from(c).ok())
+}
+
+fn seconds(r: &Record, k: &str) -> u32 {
+    int(r, k).and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
+}
+
+fn dt(r: &Record, k: &str) -> Option<DateTime<Utc>> {
+    r.get(k).and_then(Val::as_text).and_then(clock::parse_dt)
+}
+
+fn client_state(r: &Record, old: Option<&ClientState>) -> ClientState {
+    ClientState {
+        company: int(r, "id_companies").unwrap_or(crate::engine::OPERATOR_COMPANY),
+        active: text(r, "status") == "active",
+        // The balance is owned by ledger postings: a refresh keeps the in-memory one.
+        balance: old.map(|o| o.balance).unwrap_or_else(|| dec(r, "balance")),
+        credit: dec(r, "credit"),
+        held: old.map(|o| o.held).unwrap_or_default(),
+        capacity: capacity(r),
+        calls: old.map(|o| o.calls).unwrap_or(0),
+        account_calls: old.map(|o| o.account_calls.clone()).unwrap_or_default(),
+        currency: int(r, "id_currencies").unwrap_or(1),
+        rate_table: int(r, "orig_rate_table"),
+    }
+}
+
+fn account_state(r: &Record) -> AccountState {
+    AccountState {
+        id: int(r, "id").unwrap_or_default(),
+        client: int(r, "id_clients").unwrap_or_default(),
+        active: text(r, "status") == "active",
+        capacity: capacity(r),
+        rate_table: int(r, "orig_rate_table"),
+    }
+}
+
+fn company_state(r: &Record, old: Option<&CompanyState>) -> CompanyState {
+    CompanyState {
+        parent: int(r, "parent_id"),
+        active: text(r, "status") == "active",
+        capacity: capacity(r),
+        calls: AtomicU32::new(old.map(|o| o.calls.load(Ordering::Relaxed)).unwrap_or(0)),
+    }
+}
+
+fn load_table(tx: &dyn StoreTx, table: &Record) -> Result<Table> {
+    let id = int(table, "id").unwrap_or_default();
+    let q = ListQuery {
+        filters: vec![("id_rate_tables", Val::Int(id))],
+        search: None,
+        scope: None,
+        limit: i64::MAX as u64,
+        offset: 0,
+        order: "id",
+        descending: false,
+    };
+    let rows = tx.list(&RATES, &q)?.0;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let terms = RateTerms {
+            rate: dec(r, "rate"),
+            min_volume: seconds(r, "min_volume"),
+            interval: seconds(r, "interval").max(1),
+            grace_volume: seconds(r, "grace_volume"),
+            setup_fee: dec(r, "setup_fee"),
+        };
+        let from = dt(r, "effective_from").ok_or_else(|| {
+            Error::Internal(format!("rate {:?} has no effective_from", int(r, "id")))
+        })?;
+        let timed = Timed {
+            effective_from: from,
+            effective_till: dt(r, "effective_till"),
+            value: RateEntry {
+                code_name: text(r, "code_name").to_string(),
+                terms,
+            },
+        };
+        items.push((text(r, "code").to_string(), timed));
+    }
+    Ok(Table {
+        currency: int(table, "id_currencies").unwrap_or(1),
+        rounding: Rounding::parse(text(table, "rounding")).unwrap_or_default(),
+        index: RateIndex::build(items)?,
+    })
+}
+
+fn load_currencies(tx: &dyn StoreTx) -> Result<(HashMap<i64, u32>, Vec<ExchangeRow>)> {
+    let precisions = all(tx, &CURRENCIES)?
+        .iter()
+        .map(|c| {
+            (
+                int(c, "id").unwrap_or_default(),
+                u32::try_from(int(c, "details_precision").unwrap_or(4)).unwrap_or(4),
+            )
+        })
+        .collect();
+    let mut rows: Vec<ExchangeRow> = all(tx, &EXCHANGE_RATES)?
+        .iter()
+        .filter_map(|r| {
+            Some(ExchangeRow {
+                from: int(r, "id_currencies")?,
+                to: int(r, "id_currencies_to")?,
+                rate: dec(r, "rate"),
+                effective_from: dt(r, "effective_from")?,
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| r.effective_from);
+    Ok((precisions, rows))
+}
+
+impl Charging {
+    /// Load every piece of hot-path state from the database.
+    pub(crate) fn load(store: &dyn Store, config: ChargingConfig) -> Result<Charging> {
+        let c = Charging {
+            config,
+            ..Charging::default()
+        };
+        store::run(store, TxKind::Read, |tx| {
+            for r in all(tx, &COMPANIES)? {
+                c.companies.write().insert(
+                    int(&r, "id").unwrap_or_default(),
+                    Arc::new(company_state(&r, None)),
+                );
+            }
+            for r in all(tx, &CLIENTS)? {
+                c.clients.write().insert(
+                    int(&r, "id").unwrap_or_default(),
+                    Arc::new(Mutex::new(client_state(&r, None))),
+                );
+            }
+            for r in all(tx, &ACCOUNTS)? {
+                c.put_account(&r);
+            }
+            for t in all(tx, &RATE_TABLES)? {
+                c.tables.write().insert(
+                    int(&t, "id").unwrap_or_default(),
+                    Arc::new(load_table(tx, &t)?),
+                );
+            }
+            let (p, x) = load_currencies(tx)?;
+            *c.precisions.write() = p;
+            *c.exchange.write() = x;
+            Ok(())
+        })?;
+        Ok(c)
+    }
+
+    fn put_account(&self, r: &Record) {
+        let a = Arc::new(account_state(r));
+        let kind = AUTH_TYPES
+            .iter()
+            .position(|t| *t == text(r, "auth_type"))
+            .unwrap_or(1);
+        let ident = text(r, "ident").to_string();
+        self.remove_account(a.id);
+        self.accounts.write()[kind].insert(ident, Arc::clone(&a));
+        self.accounts_by_id.write().insert(a.id, a);
+    }
+
+    fn remove_account(&self, id: i64) {
+        if self.accounts_by_id.write().remove(&id).is_some() {
+            for m in self.accounts.write().iter_mut() {
+                m.retain(|_, a| a.id != id);
+            }
+        }
+    }
+
+    /// Read, inside a committing transaction, the fresh state of what a call changed.
+    pub(crate) fn prepare(
+        &self,
+        tx: &dyn StoreTx,
+        touched: &[(&'static str, i64)],
+        balances: &[(i64, Decimal)],
+    ) -> Result<Refresh> {
+        let mut r = Refresh {
+            balances: balances.to_vec(),
+            ..Refresh::default()
+        };
+        for (module, id) in touched {
+            match *module {
+                "clients" => r.clients.push((*id, tx.get(&CLIENTS, *id, None)?)),
+                "accounts" => r.accounts.push((*id, tx.get(&ACCOUNTS, *id, None)?)),
+                "companies" => r.companies.push((*id, tx.get(&COMPANIES, *id, None)?)),
+                "rateTables" => {
+                    let table = match tx.get(&RATE_TABLES, *id, None)? {
+                        Some(t) => Some(Arc::new(load_table(tx, &t)?)),
+                        None => None,
+                    };
+                    r.tables.push((*id, table));
+                }
+                "currencies" | "exchange_rates" if r.currencies.is_none() => {
+                    r.currencies = Some(load_currencies(tx)?)
+                }
+                _ => {}
+            }
+        }
+        Ok(r)
+    }
+
+    /// Apply a [`Refresh`] after its transaction committed (the store lock is still held).
+    pub(crate) fn apply(&self, r: Refresh) {
+        for (id, rec) in r.companies {
+            let mut map = self.companies.write();
+            match rec {
+                Some(rec) => {
+                    let fresh = company_state(&rec, map.get(&id).map(|c| c.as_ref()));
+                    map.insert(id, Arc::new(fresh));
+                }
+                None => {
+                    map.remove(&id);
+                }
+            }
+        }
+        for (id, rec) in r.clients {
+            match rec {
+                Some(rec) => {
+                    let existing = self.clients.read().get(&id).cloned();
+                    match existing {
+                        Some(state) => {
+                            let mut s = state.lock();
+                            let fresh = client_state(&rec, Some(&s));
+                            *s = fresh;
+                        }
+                        None => {
+                            self.clients
+                                .write()
+                                .insert(id, Arc::new(Mutex::new(client_state(&rec, None))));
+                        }
+                    }
+                }
+                None => {
+                    self.clients.write().remove(&id);
+                }
+            }
+        }
+        for (id, rec) in r.accounts {
+            match rec {
+                Some(rec) => self.put_account(&rec),
+                None => self.remove_account(id),
+            }
+        }
+        for (id, table) in r.tables {
+            match table {
+                Some(t) => self.tables.write().insert(id, t),
+                None => self.tables.write().remove(&id),
+            };
+        }
+        if let Some((p, x)) = r.currencies {
+            *self.precisions.write() = p;
+            *self.exchange.write() = x;
+        }
+        for (client, delta) in r.balances {
+            self.add_balance(client, delta);
+        }
+    }
+
+    fn add_balance(&self, client: i64, delta: Decimal) {
+        if let Some(state) = self.clients.read().get(&client) {
+            let mut s = state.lock();
+            // The database computed the same sum with checked arithmetic and committed it.
+            s.balance = s.balance.checked_add(delta).unwrap_or(s.balance);
+        }
+    }
+
+    /// Funds a client may still spend: balance + credit - held.
+    pub(crate) fn available(&self, client: i64) -> Result<Decimal> {
+        let state = self
+            .clients
+            .read()
+            .get(&client)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("client {client}")))?;
+        let s = state.lock();
+        Ok(money::sub(money::add(s.balance, s.credit)?, s.held)?)
+    }
+
+    /// The in-memory balance (tests compare it with the database).
+    pub(crate) fn balance(&self, client: i64) -> Option<(Decimal, Decimal)> {
+        let state = self.clients.read().get(&client).cloned()?;
+        let s = state.lock();
+        Some((s.balance, s.held))
+    }
+
+    /// The client of the account an identifier names (for tenant checks).
+    pub(crate) fn account_client(&self, ident: &str, auth_type: Option<&str>) -> Result<i64> {
+        Ok(self.find_account(ident, auth_type)?.client)
+    }
+
+    /// The client a reservation belongs to (for tenant checks).
+    pub(crate) fn reservation_client(&self, id: u64) -> Option<i64> {
+        self.reservations.lock().get(&id).map(|r| r.plan.client)
+    }
+
+    fn find_account(&self, ident: &str, auth_type: Option<&str>) -> Result<Arc<AccountState>> {
+        let maps = self.accounts.read();
+        let found = match auth_type {
+            Some(t) => {
+                let kind = AUTH_TYPES.iter().position(|k| *k == t).ok_or_else(|| {
+                    ValidationError::invalid(
+                        "auth_type",
+                        format!("must be one of: {}", AUTH_TYPES.join(", ")),
+                    )
+                })?;
+                maps[kind].get(ident).cloned()
+            }
+            None => maps.iter().find_map(|m| m.get(ident).cloned()),
+        };
+        found.ok_or_else(|| ChargeError::AccountNotFound(truncate(ident)).into())
+    }
+
+    fn company_chain(&self, company: i64) -> Result<Vec<i64>> {
+        let map = self.companies.read();
+        let mut chain = Vec::new();
+        let mut at = Some(company);
+        while let Some(id) = at {
+            if chain.len() > limits::company_depth_max {
+                return Err(Error::Internal("company tree has a cycle".into()));
+            }
+            let c = map
+                .get(&id)
+                .ok_or_else(|| Error::Internal(format!("company {id} not loaded")))?;
+            if !c.active {
+                return Err(ChargeError::CompanyBlocked(id).into());
+            }
+            chain.push(id);
+            at = c.parent;
+        }
+        Ok(chain)
+    }
+
+    fn exchange_rate(&self, from: i64, to: i64, at: DateTime<Utc>) -> Result<Decimal> {
+        if from == to {
+            return Ok(Decimal::ONE);
+        }
+        let rows = self.exchange.read();
+        let newest = |f: i64, t: i64| {
+            rows.iter()
+                .rev()
+                .find(|r| r.from == f && r.to == t && r.effective_from <= at)
+                .map(|r| r.rate)
+        };
+        if let Some(r) = newest(from, to) {
+            return Ok(r);
+        }
+        if let Some(r) = newest(to, from) {
+            return Ok(money::div(Decimal::ONE, r)?);
+        }
+        Err(crate::error::MoneyError::NoExchangeRate {
+            from: from.to_string(),
+            to: to.to_string(),
+        }
+        .into())
+    }
+
+    /// Price a call: the plan `settle` will charge by. Runs under the client's lock.
+    fn plan(
+        &self,
+        account: &AccountState,
+        client: &ClientState,
+        destination: &str,
+        source: Option<&str>,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Plan> {
+        check_number("destination", destination)?;
+        let table_id = account
+            .rate_table
+            .or(client.rate_table)
+            .ok_or_else(|| ChargeError::NoRate(format!("{destination} (no rate table)")))?;
+        let table = self.tables.read().get(&table_id).cloned().ok_or_else(|| {
+            ChargeError::NoRate(format!("{destination} (rate table {table_id} missing)"))
+        })?;
+        let (code, timed) = table
+            .index
+            .lookup_at(destination, at)
+            .ok_or_else(|| ChargeError::NoRate(destination.to_string()))?;
+        let entry = &timed.value;
+        let x = self.exchange_rate(table.currency, client.currency, now)?;
+        let terms = RateTerms {
+            rate: money::mul(entry.terms.rate, x)?,
+            setup_fee: money::mul(entry.terms.setup_fee, x)?,
+            ..entry.terms
+        };
+        let precision = self
+            .precisions
+            .read()
+            .get(&client.currency)
+            .copied()
+            .unwrap_or(4);
+        Ok(Plan {
+            account: account.id,
+            client: account.client,
+            companies: Vec::new(),
+            table: table_id,
+            code: code.to_string(),
+            code_name: entry.code_name.clone(),
+            terms,
+            precision,
+            rounding: table.rounding,
+            currency: client.currency,
+            destination: destination.to_string(),
+            source: source.map(str::to_string),
+            connect_time: at,
+        })
+    }
+
+    fn client(&self, id: i64) -> Result<Arc<Mutex<ClientState>>> {
+        self.clients
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("client {id} not loaded")))
+    }
+
+    /// May this call go through, and for how long? Opens a reservation holding the funds.
+    pub(crate) fn authorize(
+        &self,
+        req: &AuthorizeRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Authorization> {
+        let account = self.find_account(&req.account, req.auth_type.as_deref())?;
+        if !account.active {
+            return Err(ChargeError::AccountBlocked(account.id).into());
+        }
+        let state = self.client(account.client)?;
+        let mut client = state.lock();
+        if !client.active {
+            return Err(ChargeError::ClientBlocked(account.client).into());
+        }
+        let companies = self.company_chain(client.company)?;
+        let at = req.time.unwrap_or(now);
+        let mut plan = self.plan(
+            &account,
+            &client,
+            &req.destination,
+            req.source.as_deref(),
+            at,
+            now,
+        )?;
+        let available = money::sub(money::add(client.balance, client.credit)?, client.held)?;
+        if available <= Decimal::ZERO {
+            return Err(ChargeError::BalanceInsufficient(format!(
+                "available funds are {available}"
+            ))
+            .into());
+        }
+        let max = rating::max_seconds(
+            &plan.terms,
+            available,
+            plan.precision,
+            plan.rounding,
+            self.config.max_call_seconds,
+        )?;
+        if max == 0 {
+            return Err(ChargeError::BalanceInsufficient(format!(
+                "available funds {available} do not cover the first billed step"
+            ))
+            .into());
+        }
+        let granted = self.config.quota_seconds.map_or(max, |q| q.min(max));
+        let hold = rating::cost(&plan.terms, granted, plan.precision, plan.rounding)?;
+        // Capacity: account and client under this lock, companies by atomic counters.
+        let account_calls = client.account_calls.get(&account.id).copied().unwrap_or(0);
+        if account.capacity.is_some_and(|c| account_calls >= c) {
+            return Err(ChargeError::CapacityExceeded(format!(
+                "account {} has {account_calls} calls",
+                account.id
+            ))
+            .into());
+        }
+        if client.capacity.is_some_and(|c| client.calls >= c) {
+            return Err(ChargeError::CapacityExceeded(format!(
+                "client {} has {} calls",
+                account.client, client.calls
+            ))
+            .into());
+        }
+        self.take_company_capacity(&companies)?;
+        client.held = money::add(client.held, hold)?;
+        client.calls += 1;
+        *client.account_calls.entry(account.id).or_insert(0) += 1;
+        plan.companies = companies;
+        let id = self.next_reservation.fetch_add(1, Ordering::Relaxed) + 1;
+        let expires_at = now
+            + Duration::seconds(
+                i64::try_from(granted + self.config.reservation_margin_seconds)
+                    .unwrap_or(i64::MAX / 2),
+            );
+        let auth = Authorization {
+            reservation: id,
+            max_seconds: max,
+            granted_seconds: granted,
+            account: account.id,
+            client: account.client,
+            code: plan.code.clone(),
+            code_name: plan.code_name.clone(),
+            rate: plan.terms.rate,
+            setup_fee: plan.terms.setup_fee,
+            currency: plan.currency,
+            held: hold,
+            expires_at,
+        };
+        self.reservations.lock().insert(
+            id,
+            Reservation {
+                plan,
+                granted,
+                hold,
+                expires_at,
+            },
+        );
+        Ok(auth)
+    }
+
+    fn take_company_capacity(&self, chain: &[i64]) -> Result<()> {
+        let map = self.companies.read();
+        for (i, id) in chain.iter().enumerate() {
+            let Some(c) = map.get(id) else { continue };
+            let before = c.calls.fetch_add(1, Ordering::AcqRel);
+            if c.capacity.is_some_and(|cap| before >= cap) {
+                for undo in &chain[..=i] {
+                    if let Some(u) = map.get(undo) {
+                        u.calls.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+                return Err(ChargeError::CapacityExceeded(format!(
+                    "company {id} has {before} calls"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn free_capacity(&self, plan: &Plan, client: &mut ClientState) {
+        client.calls = client.calls.saturating_sub(1);
+        if let Some(n) = client.account_calls.get_mut(&plan.account) {
+            *n = n.saturating_sub(1);
+        }
+        let map = self.companies.read();
+        for id in &plan.companies {
+            if let Some(c) = map.get(id) {
+                let _ = c
+                    .calls
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        Some(n.saturating_sub(1))
+                    });
+            }
+        }
+    }
+
+    /// Extend a reservation by another quota (or to everything affordable).
+    pub(crate) fn update(&self, id: u64, now: DateTime<Utc>) -> Result<Authorization> {
+        let snapshot = self
+            .reservations
+            .lock()
+            .get(&id)
+            .cloned()
+            .ok_or(ChargeError::ReservationNotFound(id))?;
+        let state = self.client(snapshot.plan.client)?;
+        let mut client = state.lock();
+        let mut reservations = self.reservations.lock();
+        let res = reservations
+            .get_mut(&id)
+            .ok_or(ChargeError::ReservationNotFound(id))?;
+        let plan = &res.plan;
+        let available = money::add(
+            money::sub(money::add(client.balance, client.credit)?, client.held)?,
+            res.hold,
+        )?;
+        let max = rating::max_seconds(
+            &plan.terms,
+            available,
+            plan.precision,
+            plan.rounding,
+            self.config.max_call_seconds,
+        )?;
+        let wanted = self
+            .config
+            .quota_seconds
+            .map_or(max, |q| res.granted.saturating_add(q).min(max));
+        if wanted > res.granted {
+            let hold = rating::cost(&plan.terms, wanted, plan.precision, plan.rounding)?;
+            client.held = money::add(money::sub(client.held, res.hold)?, hold)?;
+            res.hold = hold;
+            res.granted = wanted;
+            res.expires_at = now
+                + Duration::seconds(
+                    i64::try_from(wanted + self.config.reservation_margin_seconds)
+                        .unwrap_or(i64::MAX / 2),
+                );
+        }
+        Ok(Authorization {
+            reservation: id,
+            max_seconds: max,
+            granted_seconds: res.granted,
+            account: plan.account,
+            client: plan.client,
+            code: plan.code.clone(),
+            code_name: plan.code_name.clone(),
+            rate: plan.terms.rate,
+            setup_fee: plan.terms.setup_fee,
+            currency: plan.currency,
+            held: res.hold,
+            expires_at: res.expires_at,
+        })
+    }
+
+    /// Close a reservation without charging.
+    pub(crate) fn release(&self, id: u64) -> Result<()> {
+        let res = self
+            .reservations
+            .lock()
+            .remove(&id)
+            .ok_or(ChargeError::ReservationNotFound(id))?;
+        self.drop_hold(&res);
+        Ok(())
+    }
+
+    fn drop_hold(&self, res: &Reservation) {
+        if let Ok(state) = self.client(res.plan.client) {
+            let mut client = state.lock();
+            client.held = client.held.checked_sub(res.hold).unwrap_or(client.held);
+            self.free_capacity(&res.plan, &mut client);
+        }
+    }
+
+    /// Release every reservation that expired by `now`; returns how many.
+    pub(crate) fn expire(&self, now: DateTime<Utc>) -> usize {
+        let expired: Vec<Reservation> = {
+            let mut map = self.reservations.lock();
+            let ids: Vec<u64> = map
+                .iter()
+                .filter(|(_, r)| r.expires_at <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        for r in &expired {
+            self.drop_hold(r);
+        }
+        expired.len()
+    }
+
+    /// Number of open reservations.
+    pub(crate) fn open_reservations(&self) -> usize {
+        self.reservations.lock().len()
+    }
+
+    /// Charge a finished call: the xDR and the ledger entry in one transaction; a repeat of the
+    /// same call id returns the first result.
+    pub(crate) fn settle(
+        &self,
+        store: &dyn Store,
+        req: &SettleRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Settlement> {
+        if req.call_id.is_empty() || req.call_id.len() > limits::call_id_length_max {
+            return Err(ValidationError::invalid(
+                "call_id",
+                format!("must be 1 to {} characters", limits::call_id_length_max),
+            )
+            .into());
+        }
+        if req.duration > limits::call_duration_seconds_max {
+            return Err(ValidationError::OutOfRange {
+                field: "duration".into(),
+                reason: format!("at most {} seconds", limits::call_duration_seconds_max),
+            }
+            .into());
+        }
+        let taken = req
+            .reservation
+            .and_then(|id| self.reservations.lock().remove(&id));
+        let result = self.settle_with(store, req, taken.as_ref(), now);
+        match (&result, taken) {
+            // The call is over whatever the outcome of a replay: free what it held.
+            (Ok(s), Some(res)) if s.replayed => self.drop_hold(&res),
+            (Ok(_), Some(_)) => {}
+            // Nothing was charged: the reservation stays for a retry.
+            (Err(_), Some(res)) => {
+                if let Some(id) = req.reservation {
+                    self.reservations.lock().insert(id, res);
+                }
+            }
+            (_, None) => {}
+        }
+        result
+    }
+
+    fn unreserved_plan(&self, req: &SettleRequest, now: DateTime<Utc>) -> Result<Plan> {
+        let (Some(account), Some(destination), Some(connect)) =
+            (&req.account, &req.destination, req.connect_time)
+        else {
+            return Err(match req.reservation {
+                Some(id) => ChargeError::ReservationNotFound(id).into(),
+                None => ValidationError::Required("reservation".into()).into(),
+            });
+        };
+        let account = self.find_account(account, req.auth_type.as_deref())?;
+        let state = self.client(account.client)?;
+        let client = state.lock();
+        self.plan(
+            &account,
+            &client,
+            destination,
+            req.source.as_deref(),
+            connect,
+            now,
+        )
+    }
+
+    fn settle_with(
+        &self,
+        store: &dyn Store,
+        req: &SettleRequest,
+        res: Option<&Reservation>,
+        now: DateTime<Utc>,
+    ) -> Result<Settlement> {
+        let plan = match res {
+            Some(r) => Ok(r.plan.clone()),
+            None => self.unreserved_plan(req, now),
+        };
+        let plan_ok = plan.as_ref().ok().cloned();
+        let hash_of = |p: &Plan| {
+            ledger::request_hash(&[
+                &req.call_id,
+                &req.duration.to_string(),
+                &p.account.to_string(),
+                &p.destination,
+            ])
+        };
+        let outcome = store::run_then(
+            store,
+            TxKind::Write,
+            |tx| -> Result<(Settlement, Decimal)> {
+                if let Some((id, first_hash)) = tx.xdr_by_call_id(&req.call_id)? {
+                    let same = plan_ok.as_ref().is_none_or(|p| hash_of(p) == first_hash);
+                    if !same {
+                        return Err(ChargeError::IdempotencyConflict(format!(
+                            "call_id {:?} was settled with different content",
+                            req.call_id
+                        ))
+                        .into());
+                    }
+                    return Ok((replay(tx, id)?, Decimal::ZERO));
+                }
+                let plan = plan?;
+                let billed = rating::billed_seconds(&plan.terms, req.duration);
+                let cost = rating::cost(&plan.terms, req.duration, plan.precision, plan.rounding)?;
+                let end =
+                    plan.connect_time + Duration::seconds(i64::try_from(req.duration).unwrap_or(0));
+                let mut x = Record::new();
+                x.insert("call_id", Val::Text(req.call_id.clone()));
+                x.insert("id_accounts", Val::Int(plan.account));
+                x.insert("id_clients", Val::Int(plan.client));
+                x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
+                x.insert("dst", Val::Text(plan.destination.clone()));
+                x.insert("code", Val::Text(plan.code.clone()));
+                x.insert("code_name", Val::Text(plan.code_name.clone()));
+                x.insert("id_rate_tables", Val::Int(plan.table));
+                x.insert("rate", Val::Dec(plan.terms.rate));
+                x.insert("setup_fee", Val::Dec(plan.terms.setup_fee));
+                x.insert("min_volume", Val::Int(i64::from(plan.terms.min_volume)));
+                x.insert("interval", Val::Int(i64::from(plan.terms.interval)));
+                x.insert("grace_volume", Val::Int(i64::from(plan.terms.grace_volume)));
+                x.insert(
+                    "duration",
+                    Val::Int(i64::try_from(req.duration).unwrap_or(0)),
+                );
+                x.insert(
+                    "billed_seconds",
+                    Val::Int(i64::try_from(billed).unwrap_or(0)),
+                );
+                x.insert("cost", Val::Dec(cost));
+                x.insert("id_currencies", Val::Int(plan.currency));
+                x.insert(
+                    "connect_time",
+                    Val::Text(clock::format_dt(plan.connect_time)),
+                );
+                x.insert("end_time", Val::Text(clock::format_dt(end)));
+                x.insert(
+                    "reservation",
+                    req.reservation
+                        .and_then(|r| i64::try_from(r).ok())
+                        .map_or(Val::Null, Val::Int),
+                );
+                x.insert("unreserved", Val::Bool(res.is_none()));
+                x.insert("request_hash", Val::Text(hash_of(&plan)));
+                x.insert("c_dt", Val::Text(clock::format_dt(now)));
+                let xdr = tx.insert(&XDRS, &x)?;
+                let (balance, posted) = if cost.is_zero() {
+                    (
+                        tx.client_balance(plan.client)?
+                            .map(|b| b.0)
+                            .unwrap_or_default(),
+                        None,
+                    )
+                } else {
+                    let reference = format!("xdr:{xdr}");
+                    let now_s = clock::format_dt(now);
+                    let p = ledger::post(
+                        tx,
+                        &Posting {
+                            client: plan.client,
+                            kind: "call",
+                            amount: -cost,
+                            original: None,
+                            dt: &now_s,
+                            notes: None,
+                            author: 0,
+                            idempotency_key: None,
+                            request_hash: None,
+                            reference: Some(&reference),
+                        },
+                    )?;
+                    (p.after, Some(p.id))
+                };
+                if let Some(t) = posted {
+                    let mut link = Record::new();
+                    link.insert("id_transactions", Val::Int(t));
+                    tx.update(&XDRS, xdr, &link)?;
+                }
+                let s = Settlement {
+                    xdr,
+                    call_id: req.call_id.clone(),
+                    client: plan.client,
+                    duration: req.duration,
+                    billed_seconds: billed,
+                    cost,
+                    balance,
+                    unreserved: res.is_none(),
+                    replayed: false,
+                };
+                Ok((s, -cost))
+            },
+            |(s, delta)| {
+                if s.replayed {
+                    return;
+                }
+                if let Ok(state) = self.client(s.client) {
+                    let mut client = state.lock();
+                    client.balance = client.balance.checked_add(*delta).unwrap_or(client.balance);
+                    if let Some(r) = res {
+                        client.held = client.held.checked_sub(r.hold).unwrap_or(client.held);
+                        self.free_capacity(&r.plan, &mut client);
+                    }
+                }
+            },
+        )?;
+        Ok(outcome.0)
+    }
+}
+
+fn replay(tx: &dyn StoreTx, xdr: i64) -> Result<Settlement> {
+    let x = tx
+        .get(&XDRS, xdr, None)?
+        .ok_or_else(|| Error::Internal(format!("xdr {xdr} vanished")))?;
+    let client = int(&x, "id_clients").unwrap_or_default();
+    Ok(Settlement {
+        xdr,
+        call_id: text(&x, "call_id").to_string(),
+        client,
+        duration: int(&x, "duration")
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
+        billed_seconds: int(&x, "billed_seconds")
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
+        cost: dec(&x, "cost"),
+        balance: tx.client_balance(client)?.map(|b| b.0).unwrap_or_default(),
+        unreserved: matches!(x.get("unreserved"), Some(Val::Bool(true))),
+        replayed: true,
+    })
+}
+
+fn check_number(field: &str, n: &str) -> Result<()> {
+    if n.is_empty() || n.len() > limits::number_length_max || !n.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ValidationError::invalid(
+            field,
+            format!("must be 1 to {} digits", limits::number_length_max),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
