@@ -10,7 +10,7 @@ use crate::limits;
 use crate::model::{FieldKind, CLIENTS, XDRS};
 use crate::money;
 use crate::rbac::Verb;
-use crate::store::StoreTx;
+use crate::store::{self, TxKind};
 use serde_json::{json, Value};
 
 const NUMBER: FieldKind = FieldKind::Text {
@@ -52,34 +52,33 @@ fn settlement_json(s: &Settlement) -> Value {
     })
 }
 
-/// A principal limited to a subtree may only charge its own clients' calls: anything else
-/// answers exactly like a missing account or reservation.
-fn check_account_scope(
-    ctx: &Ctx<'_>,
-    tx: &dyn StoreTx,
-    ident: &str,
-    auth_type: Option<&str>,
-) -> Result<()> {
-    let client = ctx.inner.charging.account_client(ident, auth_type)?;
-    if ctx.principal.scope().is_some() && tx.get(&CLIENTS, client, ctx.principal.scope())?.is_none()
-    {
-        return Err(ChargeError::AccountNotFound(ident.chars().take(64).collect()).into());
-    }
-    Ok(())
+/// Is `client` inside the caller's subtree? Only subtree-limited callers pay a lookup.
+fn client_visible(ctx: &Ctx<'_>, client: i64) -> Result<bool> {
+    let Some(scope) = ctx.principal.scope() else {
+        return Ok(true);
+    };
+    store::run(ctx.inner.store.as_ref(), TxKind::Read, |tx| {
+        Ok(tx.get(&CLIENTS, client, Some(scope))?.is_some())
+    })
 }
 
-fn check_reservation_scope(ctx: &Ctx<'_>, tx: &dyn StoreTx, id: u64) -> Result<()> {
-    if ctx.principal.scope().is_none() {
-        return Ok(());
-    }
-    let visible = match ctx.inner.charging.reservation_client(id) {
-        Some(client) => tx.get(&CLIENTS, client, ctx.principal.scope())?.is_some(),
-        None => true,
-    };
-    if visible {
+/// A principal limited to a subtree may only charge its own clients' calls: anything else
+/// answers exactly like a missing account or reservation.
+fn check_account_scope(ctx: &Ctx<'_>, ident: &str, auth_type: Option<&str>) -> Result<()> {
+    let client = ctx.inner.charging.account_client(ident, auth_type)?;
+    if client_visible(ctx, client)? {
         Ok(())
     } else {
-        Err(ChargeError::ReservationNotFound(id).into())
+        Err(ChargeError::AccountNotFound(ident.chars().take(64).collect()).into())
+    }
+}
+
+fn check_reservation_scope(ctx: &Ctx<'_>, id: u64) -> Result<()> {
+    match ctx.inner.charging.reservation_client(id) {
+        Some(client) if !client_visible(ctx, client)? => {
+            Err(ChargeError::ReservationNotFound(id).into())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -91,9 +90,9 @@ fn reservation_arg(args: &Args) -> Option<u64> {
     args.int("reservation").and_then(|r| u64::try_from(r).ok())
 }
 
-// The charging calls do their own transactions (settle) or none (authorize): they run in the
-// dispatcher's read transaction only for the permission check and the audit-free path.
-fn authorize(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
+// The charging calls run outside the dispatcher's transaction: authorize never touches the
+// database, settle commits its own transaction.
+fn authorize(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
     let req = AuthorizeRequest {
         account: args.text("account").unwrap_or_default().to_string(),
         auth_type: args.text("auth_type").map(str::to_string),
@@ -101,23 +100,23 @@ fn authorize(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Val
         source: args.text("source").map(str::to_string),
         time: time_arg(args, "time"),
     };
-    check_account_scope(ctx, tx, &req.account, req.auth_type.as_deref())?;
+    check_account_scope(ctx, &req.account, req.auth_type.as_deref())?;
     Ok(authorization_json(
         &ctx.inner.charging.authorize(&req, ctx.now)?,
     ))
 }
 
-fn update(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
+fn update(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
     let id =
         reservation_arg(args).ok_or_else(|| ValidationError::Required("reservation".into()))?;
-    check_reservation_scope(ctx, tx, id)?;
+    check_reservation_scope(ctx, id)?;
     Ok(authorization_json(&ctx.inner.charging.update(id, ctx.now)?))
 }
 
-fn release(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
+fn release(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
     let id =
         reservation_arg(args).ok_or_else(|| ValidationError::Required("reservation".into()))?;
-    check_reservation_scope(ctx, tx, id)?;
+    check_reservation_scope(ctx, id)?;
     ctx.inner.charging.release(id)?;
     Ok(json!({ "reservation": id, "released": true }))
 }
@@ -165,27 +164,24 @@ pub(super) fn register(r: &mut Registry) {
     {
         a.required = true;
     }
-    r.add(MethodDef::new(
+    r.add(MethodDef::new_direct(
         "core",
         "authorize",
         Verb::Execute,
-        false,
         args,
         Box::new(authorize),
     ));
-    r.add(MethodDef::new(
+    r.add(MethodDef::new_direct(
         "core",
         "update",
         Verb::Execute,
-        false,
         vec![ArgDef::field("reservation", RESERVATION).required()],
         Box::new(update),
     ));
-    r.add(MethodDef::new(
+    r.add(MethodDef::new_direct(
         "core",
         "release",
         Verb::Execute,
-        false,
         vec![ArgDef::field("reservation", RESERVATION).required()],
         Box::new(release),
     ));
@@ -209,22 +205,21 @@ pub(super) fn register(r: &mut Registry) {
         ArgDef::field("connect_time", FieldKind::DateTime),
     ]);
     // Settle commits its own transaction (xDR + ledger entry); the dispatcher's is read-only.
-    r.add(MethodDef::new(
+    r.add(MethodDef::new_direct(
         "core",
         "settle",
         Verb::Execute,
-        false,
         settle_args,
-        Box::new(|ctx, tx, args| {
+        Box::new(|ctx, args| {
             let req = settle_request(args)?;
             if let Some(id) = req.reservation {
-                check_reservation_scope(ctx, tx, id)?;
+                check_reservation_scope(ctx, id)?;
             }
             let reserved = req
                 .reservation
                 .and_then(|id| ctx.inner.charging.reservation_client(id));
             if let (Some(account), None) = (&req.account, reserved) {
-                check_account_scope(ctx, tx, account, req.auth_type.as_deref())?;
+                check_account_scope(ctx, account, req.auth_type.as_deref())?;
             }
             let s = ctx
                 .inner

@@ -38,6 +38,9 @@ use std::sync::Arc;
 pub type Handler =
     Box<dyn Fn(&mut Ctx<'_>, &mut dyn StoreTx, &Args) -> Result<Value> + Send + Sync>;
 
+/// A method body that manages its own transactions (see [`MethodDef::direct`]).
+pub type DirectHandler = Box<dyn Fn(&mut Ctx<'_>, &Args) -> Result<Value> + Send + Sync>;
+
 /// What a method needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -63,6 +66,10 @@ pub struct MethodDef {
     pub writes: bool,
     /// The body.
     pub handler: Handler,
+    /// A body that runs outside any dispatcher transaction because it commits its own (the
+    /// softswitch calls: `core.settle` writes with group-able durable commits, `core.authorize`
+    /// never touches the database). When set, `handler` is not used.
+    pub direct: Option<DirectHandler>,
 }
 
 impl std::fmt::Debug for MethodDef {
@@ -93,6 +100,7 @@ impl MethodDef {
             ignored: &[],
             writes,
             handler,
+            direct: None,
         }
     }
 
@@ -298,6 +306,20 @@ fn dispatch_inner(
     }
     let args = args::check(&def.args, def.ignored, params)?;
     let now = inner.clock.now();
+    if let Some(direct) = &def.direct {
+        let mut ctx = Ctx {
+            inner,
+            principal: &principal,
+            now,
+            method: &def.name,
+            touched: RefCell::new(Vec::new()),
+            balances: RefCell::new(Vec::new()),
+            messages: Vec::new(),
+        };
+        let value = direct(&mut ctx, &args)?;
+        env.messages = ctx.messages;
+        return Ok(value);
+    }
     let kind = if def.writes {
         TxKind::Write
     } else {
@@ -364,5 +386,31 @@ fn truncate(s: &str) -> String {
         format!("{}...", s.chars().take(64).collect::<String>())
     } else {
         s.to_string()
+    }
+}
+
+impl MethodDef {
+    /// A method whose body runs outside the dispatcher's transaction (see [`MethodDef::direct`]).
+    pub fn new_direct(
+        module: &'static str,
+        action: &str,
+        verb: Verb,
+        args: Vec<ArgDef>,
+        body: DirectHandler,
+    ) -> MethodDef {
+        let mut m = MethodDef::new(
+            module,
+            action,
+            verb,
+            false,
+            args,
+            Box::new(|_, _, _| {
+                Err(Error::Internal(
+                    "direct method called through a transaction".into(),
+                ))
+            }),
+        );
+        m.direct = Some(body);
+        m
     }
 }

@@ -708,6 +708,22 @@ impl Charging {
             at,
             now,
         )?;
+        // Capacity: account and client under this lock, companies by atomic counters.
+        let account_calls = client.account_calls.get(&account.id).copied().unwrap_or(0);
+        if account.capacity.is_some_and(|c| account_calls >= c) {
+            return Err(ChargeError::CapacityExceeded(format!(
+                "account {} has {account_calls} calls",
+                account.id
+            ))
+            .into());
+        }
+        if client.capacity.is_some_and(|c| client.calls >= c) {
+            return Err(ChargeError::CapacityExceeded(format!(
+                "client {} has {} calls",
+                account.client, client.calls
+            ))
+            .into());
+        }
         let available = money::sub(money::add(client.balance, client.credit)?, client.held)?;
         if available <= Decimal::ZERO {
             return Err(ChargeError::BalanceInsufficient(format!(
@@ -730,22 +746,6 @@ impl Charging {
         }
         let granted = self.config.quota_seconds.map_or(max, |q| q.min(max));
         let hold = rating::cost(&plan.terms, granted, plan.precision, plan.rounding)?;
-        // Capacity: account and client under this lock, companies by atomic counters.
-        let account_calls = client.account_calls.get(&account.id).copied().unwrap_or(0);
-        if account.capacity.is_some_and(|c| account_calls >= c) {
-            return Err(ChargeError::CapacityExceeded(format!(
-                "account {} has {account_calls} calls",
-                account.id
-            ))
-            .into());
-        }
-        if client.capacity.is_some_and(|c| client.calls >= c) {
-            return Err(ChargeError::CapacityExceeded(format!(
-                "client {} has {} calls",
-                account.client, client.calls
-            ))
-            .into());
-        }
         self.take_company_capacity(&companies)?;
         client.held = money::add(client.held, hold)?;
         client.calls += 1;
@@ -993,20 +993,22 @@ impl Charging {
             None => self.unreserved_plan(req, now),
         };
         let plan_ok = plan.as_ref().ok().cloned();
-        let hash_of = |p: &Plan| {
-            ledger::request_hash(&[
-                &req.call_id,
-                &req.duration.to_string(),
-                &p.account.to_string(),
-                &p.destination,
-            ])
-        };
+        // The content of a settle: its duration, and (when known) the account and number.
+        let hash = ledger::request_hash(&[&req.call_id, &req.duration.to_string()]);
+        let hash_of = |_: &Plan| hash.clone();
         let outcome = store::run_then(
             store,
             TxKind::Write,
             |tx| -> Result<(Settlement, Decimal)> {
                 if let Some((id, first_hash)) = tx.xdr_by_call_id(&req.call_id)? {
-                    let same = plan_ok.as_ref().is_none_or(|p| hash_of(p) == first_hash);
+                    let same = first_hash == hash
+                        && match &plan_ok {
+                            None => true,
+                            Some(p) => tx.get(&XDRS, id, None)?.is_some_and(|x| {
+                                int(&x, "id_accounts") == Some(p.account)
+                                    && text(&x, "dst") == p.destination
+                            }),
+                        };
                     if !same {
                         return Err(ChargeError::IdempotencyConflict(format!(
                             "call_id {:?} was settled with different content",
