@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use std::process::ExitCode;
-use tollgate::Engine;
+use tollgate::{AuthorizeRequest, Engine, SettleRequest};
 
 struct Demo {
     engine: Engine,
@@ -195,8 +195,10 @@ pub fn run() -> Result<ExitCode, String> {
         client["balance"]
     );
 
+    money_steps(&d, alpha, beta)?;
+
     step(
-        9,
+        13,
         "The audit trail records every change, with who and what (never secrets)",
     );
     let audit = d.call("audit.list", json!({"desc": true, "limit": 5}))?;
@@ -212,7 +214,7 @@ pub fn run() -> Result<ExitCode, String> {
     println!("   ({} audit rows in all)", audit["total"]);
 
     step(
-        10,
+        14,
         "Close and reopen the database: everything is still there",
     );
     drop(d);
@@ -221,4 +223,146 @@ pub fn run() -> Result<ExitCode, String> {
     println!("   reopened: {total} clients");
     println!("\nDemo finished; the temporary database is removed.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rating, payments and real-time charging: a deck, two clients, calls through the
+/// softswitch path (authorize at setup, settle at hangup).
+fn money_steps(d: &Demo, alpha: i64, beta: i64) -> Result<(), String> {
+    step(
+        9,
+        "A rate deck: import a CSV into a rate table and give it to Alpha and Beta",
+    );
+    let table = d.id(
+        "rateTables.add",
+        json!({"name": "Retail USD", "rounding": "half_up"}),
+    )?;
+    let deck = "code,code_name,rate,min_volume,interval,grace_volume,setup_fee,effective_from,effective_till\n\
+                44,United Kingdom,1,30,1,2,0.3,2020-01-01,\n\
+                447,United Kingdom - Mobile,0.12,30,6,0,0.01,2020-01-01,\n\
+                1,United States,0.015,60,60,0,0,2020-01-01,\n";
+    let r = d.call(
+        "rates.import",
+        json!({"id_rate_tables": table, "csv": deck}),
+    )?;
+    println!("   imported {} rates into table {table}", r["imported"]);
+    for c in [alpha, beta] {
+        d.call("clients.edit", json!({"id": c, "orig_rate_table": table}))?;
+    }
+    let bad = "code,code_name,rate,min_volume,interval,grace_volume,setup_fee,effective_from,effective_till\n\
+               49,Germany,0.02,60,60,0,0,2020-01-01,\n\
+               4x9,Broken,0.02,60,60,0,0,2020-01-01,\n";
+    let mut p = json!({"id_rate_tables": table, "csv": bad});
+    p["SID"] = json!(d.sid);
+    let r = d.engine.call("rates.import", p);
+    println!(
+        "   a deck with a bad row is refused whole: {} ({})",
+        r.errors[0].code, r.errors[0].message
+    );
+
+    step(
+        10,
+        "Payments: exact decimals, and an idempotency key makes a retry harmless",
+    );
+    let pay = json!({"id_clients": alpha, "type": "payment", "amount": "5.00", "idempotency_key": "bank-ref-0001"});
+    let first = d.call("transactions.add", pay.clone())?;
+    let again = d.call("transactions.add", pay)?;
+    println!(
+        "   Alpha pays 5.00 -> balance {}; the same payment sent again is replayed: {} (balance still {})",
+        first["transaction"]["balance_after"], again["transaction"]["replayed"], again["transaction"]["balance_after"]
+    );
+    d.call(
+        "transactions.add",
+        json!({"id_clients": beta, "type": "payment", "amount": "0.50"}),
+    )?;
+    println!("   Beta pays 0.50 (no credit)");
+
+    step(
+        11,
+        "Calls: the softswitch asks before each call and reports each hangup",
+    );
+    let e = &d.engine;
+    let calls = [
+        ("192.0.2.10", "447911123456", 73u64, "call-001"),
+        ("192.0.2.10", "442071234567", 2, "call-002"),
+        ("192.0.2.10", "12125550100", 61, "call-003"),
+    ];
+    for (ident, dst, seconds, call_id) in calls {
+        let a = e
+            .authorize(&AuthorizeRequest {
+                account: ident.into(),
+                destination: dst.into(),
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())?;
+        let s = e
+            .settle(&SettleRequest {
+                reservation: Some(a.reservation),
+                call_id: call_id.into(),
+                duration: seconds,
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())?;
+        println!(
+            "   {call_id} to {dst} ({}, {}/min): allowed up to {} s, held {}; lasted {seconds} s, billed {} s, cost {}, balance {}",
+            a.code_name, a.rate, a.max_seconds, a.held, s.billed_seconds, s.cost, s.balance
+        );
+    }
+    let replay = e
+        .settle(&SettleRequest {
+            reservation: None,
+            call_id: "call-001".into(),
+            duration: 73,
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+    println!(
+        "   the switch reports call-001 twice: replayed {}, cost {} charged once",
+        replay.replayed, replay.cost
+    );
+    let b = e
+        .authorize(&AuthorizeRequest {
+            account: "442071234567".into(),
+            destination: "447700900123".into(),
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+    println!(
+        "   Beta (0.50 available) to a UK mobile: allowed up to {} s",
+        b.max_seconds
+    );
+    e.settle(&SettleRequest {
+        reservation: Some(b.reservation),
+        call_id: "call-004".into(),
+        duration: b.max_seconds,
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())?;
+    match e.authorize(&AuthorizeRequest {
+        account: "442071234567".into(),
+        destination: "447700900123".into(),
+        ..Default::default()
+    }) {
+        Ok(a) => println!("   Beta still has {} s", a.max_seconds),
+        Err(err) => println!("   Beta's next call is refused: {} ({err})", err.code()),
+    }
+
+    step(
+        12,
+        "The ledger: every balance equals the sum of its entries",
+    );
+    for (name, c) in [("Alpha", alpha), ("Beta", beta)] {
+        let ok = e.verify_client_ledger(c).map_err(|e| e.to_string())?;
+        let list = d.call("transactions.list", json!({"id_clients": c}))?;
+        let kinds: Vec<String> = list["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| format!("{} {}", r["type"].as_str().unwrap_or(""), r["amount"]))
+            .collect();
+        println!(
+            "   {name}: balance = ledger sum: {ok}; entries: {}",
+            kinds.join(", ")
+        );
+    }
+    Ok(())
 }
