@@ -141,6 +141,11 @@ fn demo_runs_and_tells_its_story() {
         "Acme North (sub-reseller)",
         "North Dialers",
         "validation.required",
+        "rating.deck_invalid",
+        "replayed true",
+        "balance.insufficient",
+        "Alpha: balance = ledger sum: true",
+        "Beta: balance = ledger sum: true",
         "reopened: 3 clients",
         "Demo finished",
     ] {
