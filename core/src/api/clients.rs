@@ -27,15 +27,8 @@ fn validate(
 
 /// The custom field definitions of a module.
 pub(crate) fn custom_fields(tx: &dyn StoreTx, module: &str) -> Result<Vec<Record>> {
-    let q = ListQuery {
-        filters: vec![("module", Val::Text(module.into()))],
-        search: None,
-        scope: None,
-        limit: limits::custom_fields_per_module_max as u64,
-        offset: 0,
-        order: "id",
-        descending: false,
-    };
+    let mut q = ListQuery::everything(vec![("module", Val::Text(module.into()))]);
+    q.limit = limits::custom_fields_per_module_max as u64;
     Ok(tx.list(&CUSTOM_FIELDS, &q)?.0)
 }
 

@@ -172,7 +172,24 @@ pub struct Ctx<'a> {
     pub messages: Vec<String>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(
+        inner: &'a Inner,
+        principal: &'a Principal,
+        now: DateTime<Utc>,
+        method: &'a str,
+    ) -> Ctx<'a> {
+        Ctx {
+            inner,
+            principal,
+            now,
+            method,
+            touched: RefCell::new(Vec::new()),
+            balances: RefCell::new(Vec::new()),
+            messages: Vec::new(),
+        }
+    }
+
     /// The call's time as stored (`YYYY-MM-DD HH:MM:SS+00`).
     pub fn now_str(&self) -> String {
         clock::format_dt(self.now)
@@ -307,15 +324,7 @@ fn dispatch_inner(
     let args = args::check(&def.args, def.ignored, params)?;
     let now = inner.clock.now();
     if let Some(direct) = &def.direct {
-        let mut ctx = Ctx {
-            inner,
-            principal: &principal,
-            now,
-            method: &def.name,
-            touched: RefCell::new(Vec::new()),
-            balances: RefCell::new(Vec::new()),
-            messages: Vec::new(),
-        };
+        let mut ctx = Ctx::new(inner, &principal, now, &def.name);
         let value = direct(&mut ctx, &args)?;
         env.messages = ctx.messages;
         return Ok(value);
@@ -329,15 +338,7 @@ fn dispatch_inner(
         inner.store.as_ref(),
         kind,
         |tx| {
-            let mut ctx = Ctx {
-                inner,
-                principal: &principal,
-                now,
-                method: &def.name,
-                touched: RefCell::new(Vec::new()),
-                balances: RefCell::new(Vec::new()),
-                messages: Vec::new(),
-            };
+            let mut ctx = Ctx::new(inner, &principal, now, &def.name);
             let value = (def.handler)(&mut ctx, tx, &args)?;
             let refresh = if def.writes {
                 write_audit(&ctx, tx)?;

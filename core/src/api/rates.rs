@@ -18,15 +18,7 @@ fn rates_of(tx: &dyn StoreTx, table: i64, code: Option<&str>) -> Result<Vec<Reco
     if let Some(c) = code {
         filters.push(("code", Val::Text(c.to_string())));
     }
-    let q = ListQuery {
-        filters,
-        search: None,
-        scope: None,
-        limit: i64::MAX as u64,
-        offset: 0,
-        order: "id",
-        descending: false,
-    };
+    let q = ListQuery::everything(filters);
     Ok(tx.list(&RATES, &q)?.0)
 }
 

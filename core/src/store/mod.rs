@@ -31,6 +31,21 @@ pub struct ListQuery {
     pub descending: bool,
 }
 
+impl ListQuery {
+    /// Every row matching `filters`, in id order, unscoped (engine-internal reads).
+    pub fn everything(filters: Vec<(&'static str, Val)>) -> ListQuery {
+        ListQuery {
+            filters,
+            search: None,
+            scope: None,
+            limit: i64::MAX as u64,
+            offset: 0,
+            order: "id",
+            descending: false,
+        }
+    }
+}
+
 /// A user as the login path needs it.
 #[derive(Debug, Clone)]
 pub struct UserAuth {
