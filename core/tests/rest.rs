@@ -163,16 +163,70 @@ fn customers_and_accounts_with_portabilling_fields() {
         assert_eq!(s, 200, "{b}");
         assert_eq!(b["total"], 1);
     }
-    // make_transaction waits for the ledger, and says so clearly.
+    // make_transaction moves money on the ledger, exactly, idempotent on transaction_id.
+    let pay = json!({"i_customer": i_customer, "action": "Manual payment", "amount": "12.34",
+        "visible_comment": "top-up", "transaction_id": "pb-1"});
+    let r = call(&e, &t, "Customer", "make_transaction", pay.clone());
+    assert_eq!(r["balance"].to_string(), "12.34");
+    let again = call(&e, &t, "Customer", "make_transaction", pay);
     assert_eq!(
-        fault(
+        (again["transaction_id"].clone(), again["replayed"].clone()),
+        (r["transaction_id"].clone(), json!(true))
+    );
+    let r = call(
+        &e,
+        &t,
+        "Customer",
+        "make_transaction",
+        json!({"i_customer": i_customer, "action": "Manual charge", "amount": "0.34"}),
+    );
+    assert_eq!(r["balance"].to_string(), "12.00");
+    let info = call(
+        &e,
+        &t,
+        "Customer",
+        "get_customer_info",
+        json!({"i_customer": i_customer}),
+    );
+    assert_eq!(info["customer_info"]["balance"].to_string(), "12.00");
+    for (params, code) in [
+        (
+            json!({"i_customer": i_customer, "amount": "1"}),
+            "Client.Customer.make_transaction.validation_required",
+        ),
+        (
+            json!({"i_customer": i_customer, "action": "Gift", "amount": "1"}),
+            "Client.Customer.make_transaction.validation_invalid",
+        ),
+        (
+            json!({"i_customer": i_customer, "action": "Manual charge", "amount": "1000"}),
+            "Client.Customer.make_transaction.balance_insufficient",
+        ),
+        (
+            json!({"i_customer": i_customer, "action": "Manual payment", "amount": "12.34", "transaction_id": "pb-1"}),
+            "Client.Customer.make_transaction.idempotency_conflict",
+        ),
+    ] {
+        let got = fault(
             &e,
             Some(&t),
             "Customer",
             "make_transaction",
-            json!({"params": {"i_customer": i_customer, "amount": "1"}})
-        ),
-        "Server.Customer.make_transaction.not_available"
+            json!({ "params": params }),
+        );
+        assert_eq!(got, code);
+    }
+    assert_eq!(
+        call(
+            &e,
+            &t,
+            "Customer",
+            "get_customer_info",
+            json!({"i_customer": i_customer})
+        )["customer_info"]["balance"]
+            .to_string(),
+        "12.00",
+        "refused transactions changed nothing"
     );
 }
 

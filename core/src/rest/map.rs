@@ -116,11 +116,81 @@ pub(super) fn call(
         "get_customer_list" => get_customer_list(&c, params),
         "add_customer" => add_customer(&c, params),
         "update_customer" => update_customer(&c, params),
-        _ => Err(Fault::new(
-            "Server.Customer.make_transaction.not_available",
-            "make_transaction is not available yet: the ledger is not part of this build.",
-        )),
+        _ => make_transaction(&c, params),
     }
+}
+
+/// PortaBilling's `Customer/make_transaction`: a payment, charge, credit or refund on the
+/// ledger, through `transactions.add` (so billing rights, tenancy, idempotency and the
+/// balance checks are the Management API's own).
+fn make_transaction(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    only_keys(
+        c,
+        p,
+        &[
+            "i_customer",
+            "action",
+            "amount",
+            "visible_comment",
+            "internal_comment",
+            "transaction_id",
+            "iso_4217",
+            "force",
+        ],
+    )?;
+    let id = p
+        .get("i_customer")
+        .cloned()
+        .ok_or_else(|| c.invalid("validation_required", "i_customer is required"))?;
+    let action = p
+        .get("action")
+        .and_then(Value::as_str)
+        .ok_or_else(|| c.invalid("validation_required", "action is required"))?;
+    let kind = match action.to_ascii_lowercase().as_str() {
+        "manual payment" | "payment" => "payment",
+        "manual charge" | "charge" => "charge",
+        "manual credit" | "refund" | "credit" => "refund",
+        "adjustment" => "adjustment",
+        _ => {
+            return Err(c.invalid(
+                "validation_invalid",
+                "action must be one of: Manual payment, Manual charge, Manual credit, Refund, Adjustment",
+            ))
+        }
+    };
+    let amount = p
+        .get("amount")
+        .cloned()
+        .ok_or_else(|| c.invalid("validation_required", "amount is required"))?;
+    let mut q = Map::new();
+    q.insert("id_clients".into(), id.clone());
+    q.insert("type".into(), json!(kind));
+    q.insert("amount".into(), amount);
+    let notes: Vec<&str> = ["visible_comment", "internal_comment"]
+        .iter()
+        .filter_map(|k| p.get(*k).and_then(Value::as_str))
+        .collect();
+    if !notes.is_empty() {
+        q.insert("notes".into(), json!(notes.join("\n")));
+    }
+    if let Some(key) = p.get("transaction_id") {
+        q.insert("idempotency_key".into(), key.clone());
+    }
+    if let Some(iso) = p.get("iso_4217") {
+        q.insert("id_currencies".into(), json!(currency_id(c, iso)?));
+    }
+    if let Some(force) = p.get("force") {
+        q.insert("force".into(), force.clone());
+    }
+    let r = c.run("transactions.add", Value::Object(q))?;
+    let t = &r["transaction"];
+    Ok(json!({
+        "i_customer": id,
+        "transaction_id": t["id"],
+        "balance": t["balance_after"],
+        "amount": t["amount"],
+        "replayed": t["replayed"],
+    }))
 }
 
 fn only_keys(c: &Call<'_>, m: &Map<String, Value>, allowed: &[&str]) -> Result<(), Fault> {
