@@ -8,6 +8,7 @@ use crate::ledger::charging::{
     Authorization, AuthorizeRequest, Charging, ChargingConfig, SettleRequest, Settlement,
 };
 use crate::limits;
+use crate::packages::SubscriptionTick;
 use crate::store::{self, SqliteStore, Store, TxKind};
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -15,6 +16,17 @@ use std::sync::Arc;
 
 /// The operator's company: the root of the reseller tree.
 pub const OPERATOR_COMPANY: i64 = 1;
+
+/// What one [`Engine::tick`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Reservations released after their expiry.
+    pub reservations_released: usize,
+    /// Subscriptions activated, renewed, deactivated and closed.
+    pub subscriptions: SubscriptionTick,
+    /// Subscriptions that could not be processed (id, error); retried on the next tick.
+    pub errors: Vec<(i64, String)>,
+}
 
 /// Settings an embedder may change.
 #[derive(Debug, Clone)]
@@ -202,8 +214,75 @@ impl Engine {
 
     /// Run what is due at `now`: reservations past their expiry are released. Returns how
     /// many reservations were released.
-    pub fn tick(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize> {
-        Ok(self.inner.charging.expire(now))
+    pub fn tick(&self, now: chrono::DateTime<chrono::Utc>) -> Result<TickReport> {
+        let released = self.inner.charging.expire(now);
+        let store = self.inner.store.as_ref();
+        let charging = &self.inner.charging;
+        let mut report = TickReport {
+            reservations_released: released,
+            ..TickReport::default()
+        };
+        let due = store::run(store, TxKind::Read, |tx| crate::packages::due(tx, now))?;
+        // One transaction per subscription: one that cannot be processed never holds up the rest.
+        for sub in due {
+            let id = sub
+                .get("id")
+                .and_then(crate::model::Val::as_int)
+                .unwrap_or_default();
+            let outcome = store::run_then(
+                store,
+                TxKind::Write,
+                |tx| {
+                    // Re-read inside the transaction: the list may be stale.
+                    let Some(sub) = tx.get(&crate::model::SUBSCRIPTIONS, id, None)? else {
+                        return Ok((SubscriptionTick::default(), None));
+                    };
+                    let client = sub
+                        .get("id_clients")
+                        .and_then(crate::model::Val::as_int)
+                        .unwrap_or_default();
+                    let mut available = charging.available(client)?;
+                    let (mut deltas, mut t) = (Vec::new(), SubscriptionTick::default());
+                    match sub.get("status").and_then(crate::model::Val::as_text) {
+                        Some("pending") => {
+                            let after =
+                                crate::packages::activate(tx, id, now, available, &mut deltas)?;
+                            if after.get("status").and_then(crate::model::Val::as_text)
+                                == Some("active")
+                            {
+                                t.activated += 1;
+                            }
+                        }
+                        Some("active") => crate::packages::advance(
+                            tx,
+                            &sub,
+                            now,
+                            &mut available,
+                            &mut deltas,
+                            &mut t,
+                        )?,
+                        _ => {}
+                    }
+                    let refresh = charging.prepare(tx, &[], &deltas)?;
+                    Ok((t, Some(std::cell::RefCell::new(Some(refresh)))))
+                },
+                |(_, refresh)| {
+                    if let Some(r) = refresh.as_ref().and_then(|c| c.borrow_mut().take()) {
+                        charging.apply(r);
+                    }
+                },
+            );
+            match outcome {
+                Ok((t, _)) => {
+                    report.subscriptions.activated += t.activated;
+                    report.subscriptions.renewed += t.renewed;
+                    report.subscriptions.deactivated += t.deactivated;
+                    report.subscriptions.closed += t.closed;
+                }
+                Err(e) => report.errors.push((id, e.to_string())),
+            }
+        }
+        Ok(report)
     }
 
     /// Open reservations (for monitoring and tests).

@@ -40,6 +40,7 @@ pub mod ledger;
 pub mod limits;
 pub mod model;
 pub mod money;
+pub mod packages;
 pub mod rating;
 pub mod rbac;
 pub mod rest;
@@ -47,7 +48,7 @@ pub mod store;
 
 pub use api::{Envelope, Registry};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Engine, EngineConfig, EngineOptions};
+pub use engine::{Engine, EngineConfig, EngineOptions, TickReport};
 pub use error::{Error, ErrorCode, Result};
 pub use ledger::charging::{
     Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement,

@@ -80,3 +80,7 @@ pub const number_length_max: usize = 64;
 pub const call_duration_seconds_max: u64 = 86_400;
 /// Default cap on one call's granted duration, in seconds.
 pub const call_grant_seconds_default: u64 = 3 * 60 * 60;
+/// Missed periods one tick renews for one subscription (the next tick goes on).
+pub const renewals_per_tick_max: usize = 1000;
+/// Included-volume entries of one package.
+pub const package_volumes_max: usize = 32;

@@ -331,8 +331,8 @@ fn tick_releases_expired_reservations() {
     let (client, _) = vendor_setup(&e, &sid, "10");
     let a = auth(&e, "44").unwrap();
     assert!(e.client_balance_cached(client).unwrap().1 > Decimal::ZERO);
-    assert_eq!(e.tick(clock.now_plus(60)).unwrap(), 0);
-    assert_eq!(e.tick(a.expires_at).unwrap(), 1);
+    assert_eq!(e.tick(clock.now_plus(60)).unwrap().reservations_released, 0);
+    assert_eq!(e.tick(a.expires_at).unwrap().reservations_released, 1);
     assert_eq!(
         e.client_balance_cached(client),
         Some((d("10"), Decimal::ZERO))

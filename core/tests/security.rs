@@ -20,6 +20,11 @@ const VERB_EXCEPTIONS: &[(&str, Verb)] = &[
     ("core.update", Verb::Execute),
     ("core.settle", Verb::Execute),
     ("core.release", Verb::Execute),
+    // Subscription lifecycle steps change the subscription.
+    ("subscriptions.activate", Verb::Write),
+    ("subscriptions.deactivate", Verb::Write),
+    ("subscriptions.renew", Verb::Write),
+    ("subscriptions.close", Verb::Write),
 ];
 
 /// The rule of issue 3: reads, writes, deletes, money and services by action name.

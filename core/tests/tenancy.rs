@@ -286,6 +286,48 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
                 code: "account.not_found",
             },
         ],
+        "packages.add" => vec![obj(
+            json!({"name": uniq, "id_companies": t.company}),
+            "id_companies",
+        )],
+        "packages.edit" => vec![obj(json!({"id": t.package, "name": uniq}), "id")],
+        "packages.editForm" | "packages.delete" => vec![obj(json!({"id": t.package}), "id")],
+        "packages.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company}),
+                key: ListKey::Company,
+            },
+        ],
+        "clients.packagesAdd" => vec![
+            obj(
+                json!({"id_clients": t.client, "id_packages": own.package}),
+                "id_clients",
+            ),
+            obj(
+                json!({"id_clients": own.client, "id_packages": t.package}),
+                "id_packages",
+            ),
+        ],
+        "clients.packagesList" => vec![obj(json!({"id": t.client}), "id")],
+        "subscriptions.editForm"
+        | "subscriptions.activate"
+        | "subscriptions.deactivate"
+        | "subscriptions.renew"
+        | "subscriptions.close" => vec![obj(json!({"id": t.subscription}), "id")],
+        "subscriptions.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Client,
+            },
+            List {
+                params: json!({"id_clients": t.client}),
+                key: ListKey::Client,
+            },
+        ],
         other => panic!("method {other} is missing from the tenant matrix: add its attempts"),
     }
 }

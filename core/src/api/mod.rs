@@ -13,6 +13,7 @@ mod currencies;
 mod custom_fields;
 mod envelope;
 pub mod jsonrpc;
+mod packages;
 mod rates;
 mod roles;
 mod transactions;
@@ -132,6 +133,7 @@ impl Registry {
         roles::register(&mut r);
         rates::register(&mut r);
         transactions::register(&mut r);
+        packages::register(&mut r);
         charging::register(&mut r);
         r
     }
@@ -414,4 +416,32 @@ impl MethodDef {
         m.direct = Some(body);
         m
     }
+}
+
+/// Convert `amount` between currencies at the rate in force at `at`, rounded half-up to the
+/// target currency's details precision (the rule for fees and payments in another currency).
+pub(crate) fn convert_amount(
+    tx: &dyn StoreTx,
+    amount: Decimal,
+    from: i64,
+    to: i64,
+    at: &str,
+) -> Result<Decimal> {
+    if from == to {
+        return Ok(amount);
+    }
+    let c = currencies::convert(tx, amount, from, to, at)?;
+    let precision = tx
+        .get(&crate::model::CURRENCIES, to, None)?
+        .and_then(|r| {
+            r.get("details_precision")
+                .and_then(crate::model::Val::as_int)
+        })
+        .and_then(|p| u32::try_from(p).ok())
+        .unwrap_or(4);
+    Ok(crate::money::round(
+        c.amount,
+        precision,
+        crate::money::Rounding::HalfUp,
+    ))
 }

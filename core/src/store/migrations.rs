@@ -30,10 +30,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "money engine",
         sql: V3,
     },
+    Migration {
+        version: 4,
+        name: "packages",
+        sql: V4,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -276,4 +281,39 @@ CREATE TABLE xdrs (
     c_dt            TEXT NOT NULL
 );
 CREATE INDEX xdrs_client ON xdrs(id_clients, id);
+"#;
+
+/// Packages and subscriptions.
+const V4: &str = r#"
+CREATE TABLE packages (
+    id             INTEGER PRIMARY KEY,
+    id_companies   INTEGER NOT NULL REFERENCES companies(id),
+    name           TEXT NOT NULL,
+    id_currencies  INTEGER NOT NULL REFERENCES currencies(id),
+    activation_fee TEXT NOT NULL DEFAULT '0',
+    periodical_fee TEXT NOT NULL DEFAULT '0',
+    period         TEXT NOT NULL,
+    status         TEXT NOT NULL DEFAULT 'active',
+    volumes        TEXT,
+    c_dt           TEXT NOT NULL
+);
+CREATE INDEX packages_company ON packages(id_companies);
+
+CREATE TABLE subscriptions (
+    id              INTEGER PRIMARY KEY,
+    id_clients      INTEGER NOT NULL REFERENCES clients(id),
+    id_packages     INTEGER NOT NULL REFERENCES packages(id),
+    status          TEXT NOT NULL DEFAULT 'pending',
+    quantity        INTEGER NOT NULL DEFAULT 1,
+    start_dt        TEXT,
+    stop_dt         TEXT,
+    next_renewal_dt TEXT,
+    anchor_dt       TEXT,
+    runs            INTEGER NOT NULL DEFAULT 0,
+    periods         INTEGER NOT NULL DEFAULT 0,
+    reason          TEXT,
+    c_dt            TEXT NOT NULL
+);
+CREATE INDEX subscriptions_client ON subscriptions(id_clients);
+CREATE INDEX subscriptions_due ON subscriptions(status, next_renewal_dt);
 "#;

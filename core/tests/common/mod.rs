@@ -80,11 +80,20 @@ pub struct Tenant {
     pub rate: i64,
     /// An open reservation of a call by `account`.
     pub reservation: u64,
+    /// A free package of the company, and `client`'s subscription to it.
+    pub package: i64,
+    pub subscription: i64,
 }
 
 /// Give a tenant a rate table (code 1 at 0.6 per minute) used by its client, and open one
 /// call reservation on its account.
-fn money(e: &Engine, admin: &str, company: i64, client: i64, ident: &str) -> (i64, i64, u64) {
+fn money(
+    e: &Engine,
+    admin: &str,
+    company: i64,
+    client: i64,
+    ident: &str,
+) -> (i64, i64, u64, i64, i64) {
     let table = ok(
         e,
         "rateTables.add",
@@ -118,7 +127,24 @@ fn money(e: &Engine, admin: &str, company: i64, client: i64, ident: &str) -> (i6
             ..Default::default()
         })
         .unwrap();
-    (table, rate, auth.reservation)
+    let package = ok(
+        e,
+        "packages.add",
+        with_sid(
+            admin,
+            json!({"name": format!("free {ident}"), "id_companies": company}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let subscription = ok(
+        e,
+        "clients.packagesAdd",
+        with_sid(admin, json!({"id_clients": client, "id_packages": package})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    (table, rate, auth.reservation, package, subscription)
 }
 
 /// The reseller tree used across tests.
@@ -167,7 +193,8 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
         .as_i64()
         .unwrap();
     let ident = format!("acc-{tag}");
-    let (rate_table, rate, reservation) = money(e, admin, company, client, &ident);
+    let (rate_table, rate, reservation, package, subscription) =
+        money(e, admin, company, client, &ident);
     Tenant {
         company,
         client,
@@ -177,6 +204,8 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
         rate_table,
         rate,
         reservation,
+        package,
+        subscription,
     }
 }
 
@@ -217,7 +246,8 @@ pub fn world_with(config: EngineConfig) -> World {
     )["id"]
         .as_i64()
         .unwrap();
-    let (rate_table, rate, reservation) = money(e, &admin, 1, client, "acc-op");
+    let (rate_table, rate, reservation, package, subscription) =
+        money(e, &admin, 1, client, "acc-op");
     let op = Tenant {
         company: 1,
         client,
@@ -227,6 +257,8 @@ pub fn world_with(config: EngineConfig) -> World {
         rate_table,
         rate,
         reservation,
+        package,
+        subscription,
     };
     let a = tenant(e, &admin, ca, "a");
     let a1 = tenant(e, &admin, ca1, "a1");
