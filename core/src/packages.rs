@@ -90,7 +90,7 @@ fn fee(tx: &dyn StoreTx, sub: &Record, pkg: &Record, field: &str, at: &str) -> R
         .get(&CLIENTS, int(sub, "id_clients"), None)?
         .ok_or_else(|| Error::not_found("client"))?;
     let (from, to) = (int(pkg, "id_currencies"), int(&client, "id_currencies"));
-    Ok(crate::api::convert_amount(tx, amount, from, to, at)?)
+    crate::api::convert_amount(tx, amount, from, to, at)
 }
 
 /// Balance changes made by fee postings, for the in-memory state after commit.
