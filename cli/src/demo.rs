@@ -198,7 +198,7 @@ pub fn run() -> Result<ExitCode, String> {
     money_steps(&d, alpha, beta)?;
 
     step(
-        13,
+        14,
         "The audit trail records every change, with who and what (never secrets)",
     );
     let audit = d.call("audit.list", json!({"desc": true, "limit": 5}))?;
@@ -214,7 +214,7 @@ pub fn run() -> Result<ExitCode, String> {
     println!("   ({} audit rows in all)", audit["total"]);
 
     step(
-        14,
+        15,
         "Close and reopen the database: everything is still there",
     );
     drop(d);
@@ -348,6 +348,39 @@ fn money_steps(d: &Demo, alpha: i64, beta: i64) -> Result<(), String> {
 
     step(
         12,
+        "A monthly plan: Alpha buys it, and the next period renews",
+    );
+    let plan = d.id(
+        "packages.add",
+        json!({"name": "UK Bundle", "activation_fee": "1.00", "periodical_fee": "2.50", "period": "P1M",
+               "volumes": "[{\"prefixes\": [\"44\"], \"seconds\": 600}]"}),
+    )?;
+    let sub = d.call(
+        "clients.packagesAdd",
+        json!({"id_clients": alpha, "id_packages": plan}),
+    )?;
+    let s = &sub["subscription"];
+    println!(
+        "   subscription {}: {} (activation 1.00 + first month 2.50 charged), next renewal {}",
+        sub["id"],
+        s["status"].as_str().unwrap_or(""),
+        s["next_renewal_dt"].as_str().unwrap_or("")
+    );
+    let next = s["next_renewal_dt"]
+        .as_str()
+        .and_then(tollgate::clock::parse_dt)
+        .ok_or("no renewal date")?;
+    let t = e.tick(next).map_err(|e| e.to_string())?;
+    let again = e.tick(next).map_err(|e| e.to_string())?;
+    println!(
+        "   tick at {}: {} renewed; the same tick again renews {} (each period is charged once)",
+        tollgate::clock::format_dt(next),
+        t.subscriptions.renewed,
+        again.subscriptions.renewed
+    );
+
+    step(
+        13,
         "The ledger: every balance equals the sum of its entries",
     );
     for (name, c) in [("Alpha", alpha), ("Beta", beta)] {

@@ -142,6 +142,7 @@ fn demo_runs_and_tells_its_story() {
         "North Dialers",
         "validation.required",
         "rating.deck_invalid",
+        "1 renewed; the same tick again renews 0",
         "replayed true",
         "balance.insufficient",
         "Alpha: balance = ledger sum: true",
