@@ -80,3 +80,6 @@ pub const number_length_max: usize = 64;
 pub const call_duration_seconds_max: u64 = 86_400;
 /// Default cap on one call's granted duration, in seconds.
 pub const call_grant_seconds_default: u64 = 3 * 60 * 60;
+/// Most settles one group commit writes in one transaction (and one fsync); callers beyond
+/// it wait for the next batch.
+pub const settle_batch_size_max: usize = 512;
