@@ -241,6 +241,9 @@ pub(crate) struct Charging {
     reservations: Mutex<HashMap<u64, Reservation>>,
     next_reservation: AtomicU64,
     settles: Batcher<SettleJob, Result<Settlement>>,
+    /// Group commits written, and the settles they carried (for monitoring and tests).
+    settle_batches: AtomicU64,
+    settles_batched: AtomicU64,
 }
 
 fn all(tx: &dyn StoreTx, e: &EntityDef) -> Result<Vec<Record>> {
@@ -915,6 +918,14 @@ impl Charging {
         expired.len()
     }
 
+    /// Group commits of settles written so far, and the settles they carried.
+    pub(crate) fn settle_batches(&self) -> (u64, u64) {
+        (
+            self.settle_batches.load(Ordering::Relaxed),
+            self.settles_batched.load(Ordering::Relaxed),
+        )
+    }
+
     /// Number of open reservations.
     pub(crate) fn open_reservations(&self) -> usize {
         self.reservations.lock().len()
@@ -1080,6 +1091,9 @@ impl Charging {
     /// settle to memory in commit order while the store lock is still held.
     fn settle_batch(&self, store: &dyn Store, jobs: Vec<SettleJob>) -> Vec<Result<Settlement>> {
         let count = jobs.len();
+        self.settle_batches.fetch_add(1, Ordering::Relaxed);
+        self.settles_batched
+            .fetch_add(u64::try_from(count).unwrap_or(0), Ordering::Relaxed);
         let jobs = std::cell::RefCell::new(jobs);
         let outcomes = std::cell::RefCell::new(Vec::with_capacity(count));
         let batch = store.run(
