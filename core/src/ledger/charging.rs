@@ -169,7 +169,9 @@ struct CompanyState {
 
 #[derive(Debug, Clone)]
 struct RateEntry {
-    code_name: String,
+    /// The code this rate is indexed under (shared by every call that matches it).
+    code: Arc<str>,
+    code_name: Arc<str>,
     terms: RateTerms,
 }
 
@@ -193,10 +195,10 @@ struct ExchangeRow {
 struct Plan {
     account: i64,
     client: i64,
-    companies: Vec<i64>,
+    companies: Chain,
     table: i64,
-    code: String,
-    code_name: String,
+    code: Arc<str>,
+    code_name: Arc<str>,
     terms: RateTerms,
     precision: u32,
     rounding: Rounding,
@@ -204,6 +206,29 @@ struct Plan {
     destination: String,
     source: Option<String>,
     connect_time: DateTime<Utc>,
+}
+
+/// A company and its ancestors, nearest first, without a heap allocation per call.
+#[derive(Debug, Clone, Copy, Default)]
+struct Chain {
+    ids: [i64; limits::company_depth_max + 1],
+    len: usize,
+}
+
+impl Chain {
+    fn push(&mut self, id: i64) -> Result<()> {
+        let slot = self
+            .ids
+            .get_mut(self.len)
+            .ok_or_else(|| Error::Internal("company tree is too deep".into()))?;
+        *slot = id;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn as_slice(&self) -> &[i64] {
+        &self.ids[..self.len]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -346,7 +371,8 @@ fn load_table(tx: &dyn StoreTx, table: &Record) -> Result<Table> {
             effective_from: from,
             effective_till: dt(r, "effective_till"),
             value: RateEntry {
-                code_name: text(r, "code_name").to_string(),
+                code: Arc::from(text(r, "code")),
+                code_name: Arc::from(text(r, "code_name")),
                 terms,
             },
         };
@@ -584,12 +610,12 @@ impl Charging {
         found.ok_or_else(|| ChargeError::AccountNotFound(truncate(ident)).into())
     }
 
-    fn company_chain(&self, company: i64) -> Result<Vec<i64>> {
+    fn company_chain(&self, company: i64) -> Result<Chain> {
         let map = self.companies.read();
-        let mut chain = Vec::new();
+        let mut chain = Chain::default();
         let mut at = Some(company);
         while let Some(id) = at {
-            if chain.len() > limits::company_depth_max {
+            if chain.len > limits::company_depth_max {
                 return Err(Error::Internal("company tree has a cycle".into()));
             }
             let c = map
@@ -598,7 +624,7 @@ impl Charging {
             if !c.active {
                 return Err(ChargeError::CompanyBlocked(id).into());
             }
-            chain.push(id);
+            chain.push(id)?;
             at = c.parent;
         }
         Ok(chain)
@@ -646,10 +672,11 @@ impl Charging {
         let table = self.tables.read().get(&table_id).cloned().ok_or_else(|| {
             ChargeError::NoRate(format!("{destination} (rate table {table_id} missing)"))
         })?;
-        let (code, timed) = table
+        let (_code, timed) = table
             .index
             .lookup_at(destination, at)
             .ok_or_else(|| ChargeError::NoRate(destination.to_string()))?;
+        debug_assert_eq!(&*timed.value.code, _code);
         let entry = &timed.value;
         let x = self.exchange_rate(table.currency, client.currency, now)?;
         let terms = RateTerms {
@@ -666,10 +693,10 @@ impl Charging {
         Ok(Plan {
             account: account.id,
             client: account.client,
-            companies: Vec::new(),
+            companies: Chain::default(),
             table: table_id,
-            code: code.to_string(),
-            code_name: entry.code_name.clone(),
+            code: Arc::clone(&entry.code),
+            code_name: Arc::clone(&entry.code_name),
             terms,
             precision,
             rounding: table.rounding,
@@ -751,7 +778,7 @@ impl Charging {
         }
         let granted = self.config.quota_seconds.map_or(max, |q| q.min(max));
         let hold = rating::cost(&plan.terms, granted, plan.precision, plan.rounding)?;
-        self.take_company_capacity(&companies)?;
+        self.take_company_capacity(companies.as_slice())?;
         client.held = money::add(client.held, hold)?;
         client.calls += 1;
         *client.account_calls.entry(account.id).or_insert(0) += 1;
@@ -768,8 +795,8 @@ impl Charging {
             granted_seconds: granted,
             account: account.id,
             client: account.client,
-            code: plan.code.clone(),
-            code_name: plan.code_name.clone(),
+            code: plan.code.to_string(),
+            code_name: plan.code_name.to_string(),
             rate: plan.terms.rate,
             setup_fee: plan.terms.setup_fee,
             currency: plan.currency,
@@ -814,7 +841,7 @@ impl Charging {
             *n = n.saturating_sub(1);
         }
         let map = self.companies.read();
-        for id in &plan.companies {
+        for id in plan.companies.as_slice() {
             if let Some(c) = map.get(id) {
                 let _ = c
                     .calls
@@ -872,8 +899,8 @@ impl Charging {
             granted_seconds: res.granted,
             account: plan.account,
             client: plan.client,
-            code: plan.code.clone(),
-            code_name: plan.code_name.clone(),
+            code: plan.code.to_string(),
+            code_name: plan.code_name.to_string(),
             rate: plan.terms.rate,
             setup_fee: plan.terms.setup_fee,
             currency: plan.currency,
@@ -1036,8 +1063,8 @@ impl Charging {
             x.insert("id_clients", Val::Int(plan.client));
             x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
             x.insert("dst", Val::Text(plan.destination.clone()));
-            x.insert("code", Val::Text(plan.code.clone()));
-            x.insert("code_name", Val::Text(plan.code_name.clone()));
+            x.insert("code", Val::Text(plan.code.to_string()));
+            x.insert("code_name", Val::Text(plan.code_name.to_string()));
             x.insert("id_rate_tables", Val::Int(plan.table));
             x.insert("rate", Val::Dec(plan.terms.rate));
             x.insert("setup_fee", Val::Dec(plan.terms.setup_fee));
