@@ -290,6 +290,12 @@ impl Engine {
         self.inner.charging.open_reservations()
     }
 
+    /// Group commits of settles written since open, and the settles they carried (their
+    /// ratio is the mean batch size: how many settles share one fsync).
+    pub fn settle_batches(&self) -> (u64, u64) {
+        self.inner.charging.settle_batches()
+    }
+
     /// A client's in-memory balance and held amount, as the hot path sees them.
     pub fn client_balance_cached(&self, client: i64) -> Option<(Decimal, Decimal)> {
         self.inner.charging.balance(client)

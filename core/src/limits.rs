@@ -84,3 +84,6 @@ pub const call_grant_seconds_default: u64 = 3 * 60 * 60;
 pub const renewals_per_tick_max: usize = 1000;
 /// Included-volume entries of one package.
 pub const package_volumes_max: usize = 32;
+/// Most settles one group commit writes in one transaction (and one fsync); callers beyond
+/// it wait for the next batch.
+pub const settle_batch_size_max: usize = 512;

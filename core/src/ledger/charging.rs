@@ -8,6 +8,7 @@
 //! that carries the call's details still charges (the xDR says `unreserved`).
 
 use crate::error::{ChargeError, Error, Result, ValidationError};
+use crate::ledger::batch::Batcher;
 use crate::ledger::{self, Posting};
 use crate::limits;
 use crate::model::{
@@ -168,7 +169,9 @@ struct CompanyState {
 
 #[derive(Debug, Clone)]
 struct RateEntry {
-    code_name: String,
+    /// The code this rate is indexed under (shared by every call that matches it).
+    code: Arc<str>,
+    code_name: Arc<str>,
     terms: RateTerms,
 }
 
@@ -192,10 +195,10 @@ struct ExchangeRow {
 struct Plan {
     account: i64,
     client: i64,
-    companies: Vec<i64>,
+    companies: Chain,
     table: i64,
-    code: String,
-    code_name: String,
+    code: Arc<str>,
+    code_name: Arc<str>,
     terms: RateTerms,
     precision: u32,
     rounding: Rounding,
@@ -205,9 +208,32 @@ struct Plan {
     connect_time: DateTime<Utc>,
 }
 
+/// A company and its ancestors, nearest first, without a heap allocation per call.
+#[derive(Debug, Clone, Copy, Default)]
+struct Chain {
+    ids: [i64; limits::company_depth_max + 1],
+    len: usize,
+}
+
+impl Chain {
+    fn push(&mut self, id: i64) -> Result<()> {
+        let slot = self
+            .ids
+            .get_mut(self.len)
+            .ok_or_else(|| Error::Internal("company tree is too deep".into()))?;
+        *slot = id;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn as_slice(&self) -> &[i64] {
+        &self.ids[..self.len]
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Reservation {
-    plan: Plan,
+    plan: Arc<Plan>,
     granted: u64,
     hold: Decimal,
     expires_at: DateTime<Utc>,
@@ -239,6 +265,10 @@ pub(crate) struct Charging {
     exchange: RwLock<Vec<ExchangeRow>>,
     reservations: Mutex<HashMap<u64, Reservation>>,
     next_reservation: AtomicU64,
+    settles: Batcher<SettleJob, Result<Settlement>>,
+    /// Group commits written, and the settles they carried (for monitoring and tests).
+    settle_batches: AtomicU64,
+    settles_batched: AtomicU64,
 }
 
 fn all(tx: &dyn StoreTx, e: &EntityDef) -> Result<Vec<Record>> {
@@ -341,7 +371,8 @@ fn load_table(tx: &dyn StoreTx, table: &Record) -> Result<Table> {
             effective_from: from,
             effective_till: dt(r, "effective_till"),
             value: RateEntry {
-                code_name: text(r, "code_name").to_string(),
+                code: Arc::from(text(r, "code")),
+                code_name: Arc::from(text(r, "code_name")),
                 terms,
             },
         };
@@ -579,12 +610,12 @@ impl Charging {
         found.ok_or_else(|| ChargeError::AccountNotFound(truncate(ident)).into())
     }
 
-    fn company_chain(&self, company: i64) -> Result<Vec<i64>> {
+    fn company_chain(&self, company: i64) -> Result<Chain> {
         let map = self.companies.read();
-        let mut chain = Vec::new();
+        let mut chain = Chain::default();
         let mut at = Some(company);
         while let Some(id) = at {
-            if chain.len() > limits::company_depth_max {
+            if chain.len > limits::company_depth_max {
                 return Err(Error::Internal("company tree has a cycle".into()));
             }
             let c = map
@@ -593,7 +624,7 @@ impl Charging {
             if !c.active {
                 return Err(ChargeError::CompanyBlocked(id).into());
             }
-            chain.push(id);
+            chain.push(id)?;
             at = c.parent;
         }
         Ok(chain)
@@ -641,10 +672,11 @@ impl Charging {
         let table = self.tables.read().get(&table_id).cloned().ok_or_else(|| {
             ChargeError::NoRate(format!("{destination} (rate table {table_id} missing)"))
         })?;
-        let (code, timed) = table
+        let (_code, timed) = table
             .index
             .lookup_at(destination, at)
             .ok_or_else(|| ChargeError::NoRate(destination.to_string()))?;
+        debug_assert_eq!(&*timed.value.code, _code);
         let entry = &timed.value;
         let x = self.exchange_rate(table.currency, client.currency, now)?;
         let terms = RateTerms {
@@ -661,10 +693,10 @@ impl Charging {
         Ok(Plan {
             account: account.id,
             client: account.client,
-            companies: Vec::new(),
+            companies: Chain::default(),
             table: table_id,
-            code: code.to_string(),
-            code_name: entry.code_name.clone(),
+            code: Arc::clone(&entry.code),
+            code_name: Arc::clone(&entry.code_name),
             terms,
             precision,
             rounding: table.rounding,
@@ -746,7 +778,7 @@ impl Charging {
         }
         let granted = self.config.quota_seconds.map_or(max, |q| q.min(max));
         let hold = rating::cost(&plan.terms, granted, plan.precision, plan.rounding)?;
-        self.take_company_capacity(&companies)?;
+        self.take_company_capacity(companies.as_slice())?;
         client.held = money::add(client.held, hold)?;
         client.calls += 1;
         *client.account_calls.entry(account.id).or_insert(0) += 1;
@@ -763,8 +795,8 @@ impl Charging {
             granted_seconds: granted,
             account: account.id,
             client: account.client,
-            code: plan.code.clone(),
-            code_name: plan.code_name.clone(),
+            code: plan.code.to_string(),
+            code_name: plan.code_name.to_string(),
             rate: plan.terms.rate,
             setup_fee: plan.terms.setup_fee,
             currency: plan.currency,
@@ -774,7 +806,7 @@ impl Charging {
         self.reservations.lock().insert(
             id,
             Reservation {
-                plan,
+                plan: Arc::new(plan),
                 granted,
                 hold,
                 expires_at,
@@ -809,7 +841,7 @@ impl Charging {
             *n = n.saturating_sub(1);
         }
         let map = self.companies.read();
-        for id in &plan.companies {
+        for id in plan.companies.as_slice() {
             if let Some(c) = map.get(id) {
                 let _ = c
                     .calls
@@ -867,8 +899,8 @@ impl Charging {
             granted_seconds: res.granted,
             account: plan.account,
             client: plan.client,
-            code: plan.code.clone(),
-            code_name: plan.code_name.clone(),
+            code: plan.code.to_string(),
+            code_name: plan.code_name.to_string(),
             rate: plan.terms.rate,
             setup_fee: plan.terms.setup_fee,
             currency: plan.currency,
@@ -913,6 +945,14 @@ impl Charging {
         expired.len()
     }
 
+    /// Group commits of settles written so far, and the settles they carried.
+    pub(crate) fn settle_batches(&self) -> (u64, u64) {
+        (
+            self.settle_batches.load(Ordering::Relaxed),
+            self.settles_batched.load(Ordering::Relaxed),
+        )
+    }
+
     /// Number of open reservations.
     pub(crate) fn open_reservations(&self) -> usize {
         self.reservations.lock().len()
@@ -920,6 +960,10 @@ impl Charging {
 
     /// Charge a finished call: the xDR and the ledger entry in one transaction; a repeat of the
     /// same call id returns the first result.
+    ///
+    /// Group commit: concurrent settles are written together, each inside its own savepoint of
+    /// one transaction, committed with one fsync; every caller returns once the batch holding
+    /// its settle is durable, with exactly the result it would have had alone.
     pub(crate) fn settle(
         &self,
         store: &dyn Store,
@@ -943,7 +987,17 @@ impl Charging {
         let taken = req
             .reservation
             .and_then(|id| self.reservations.lock().remove(&id));
-        let result = self.settle_with(store, req, taken.as_ref(), now);
+        // Everything but the SQL is done here, on the caller's thread, with no lock held
+        // while the batch is written.
+        let job = self.prepare_settle(req, taken.as_ref(), now);
+        let result = self
+            .settles
+            .submit(job, &|jobs| self.settle_batch(store, jobs))
+            .unwrap_or_else(|| {
+                Err(Error::Internal(
+                    "the group commit holding this settle failed".into(),
+                ))
+            });
         match (&result, taken) {
             // The call is over whatever the outcome of a replay: free what it held.
             (Ok(s), Some(res)) if s.replayed => self.drop_hold(&res),
@@ -981,147 +1035,239 @@ impl Charging {
         )
     }
 
-    fn settle_with(
+    /// Price a settle and build its xDR: everything that needs no database.
+    fn prepare_settle(
         &self,
-        store: &dyn Store,
         req: &SettleRequest,
         res: Option<&Reservation>,
         now: DateTime<Utc>,
-    ) -> Result<Settlement> {
+    ) -> SettleJob {
         let plan = match res {
-            Some(r) => Ok(r.plan.clone()),
-            None => self.unreserved_plan(req, now),
+            Some(r) => Ok(Arc::clone(&r.plan)),
+            None => self.unreserved_plan(req, now).map(Arc::new),
         };
-        let plan_ok = plan.as_ref().ok().cloned();
         // The content of a settle: its duration, and (when known) the account and number.
         let hash = ledger::request_hash(&[&req.call_id, &req.duration.to_string()]);
-        let hash_of = |_: &Plan| hash.clone();
-        let outcome = store::run_then(
-            store,
+        let checked = plan
+            .as_ref()
+            .ok()
+            .map(|p| (p.account, p.destination.clone()));
+        let priced = plan.and_then(|plan| {
+            let billed = rating::billed_seconds(&plan.terms, req.duration);
+            let cost = rating::cost(&plan.terms, req.duration, plan.precision, plan.rounding)?;
+            let end =
+                plan.connect_time + Duration::seconds(i64::try_from(req.duration).unwrap_or(0));
+            let mut x = Record::new();
+            x.insert("call_id", Val::Text(req.call_id.clone()));
+            x.insert("id_accounts", Val::Int(plan.account));
+            x.insert("id_clients", Val::Int(plan.client));
+            x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
+            x.insert("dst", Val::Text(plan.destination.clone()));
+            x.insert("code", Val::Text(plan.code.to_string()));
+            x.insert("code_name", Val::Text(plan.code_name.to_string()));
+            x.insert("id_rate_tables", Val::Int(plan.table));
+            x.insert("rate", Val::Dec(plan.terms.rate));
+            x.insert("setup_fee", Val::Dec(plan.terms.setup_fee));
+            x.insert("min_volume", Val::Int(i64::from(plan.terms.min_volume)));
+            x.insert("interval", Val::Int(i64::from(plan.terms.interval)));
+            x.insert("grace_volume", Val::Int(i64::from(plan.terms.grace_volume)));
+            x.insert(
+                "duration",
+                Val::Int(i64::try_from(req.duration).unwrap_or(0)),
+            );
+            x.insert(
+                "billed_seconds",
+                Val::Int(i64::try_from(billed).unwrap_or(0)),
+            );
+            x.insert("cost", Val::Dec(cost));
+            x.insert("id_currencies", Val::Int(plan.currency));
+            x.insert(
+                "connect_time",
+                Val::Text(clock::format_dt(plan.connect_time)),
+            );
+            x.insert("end_time", Val::Text(clock::format_dt(end)));
+            x.insert(
+                "reservation",
+                req.reservation
+                    .and_then(|r| i64::try_from(r).ok())
+                    .map_or(Val::Null, Val::Int),
+            );
+            x.insert("unreserved", Val::Bool(res.is_none()));
+            x.insert("request_hash", Val::Text(hash.clone()));
+            x.insert("c_dt", Val::Text(clock::format_dt(now)));
+            Ok(Priced {
+                xdr: x,
+                client: plan.client,
+                billed,
+                cost,
+            })
+        });
+        SettleJob {
+            call_id: req.call_id.clone(),
+            duration: req.duration,
+            hash,
+            checked,
+            priced,
+            now: clock::format_dt(now),
+            reservation: res.map(|r| (r.hold, Arc::clone(&r.plan))),
+        }
+    }
+
+    /// Write a batch of settles in one transaction, each in its own savepoint (a failing one
+    /// undoes only itself and gets its own error), commit once, then apply every charged
+    /// settle to memory in commit order while the store lock is still held.
+    fn settle_batch(&self, store: &dyn Store, jobs: Vec<SettleJob>) -> Vec<Result<Settlement>> {
+        let count = jobs.len();
+        self.settle_batches.fetch_add(1, Ordering::Relaxed);
+        self.settles_batched
+            .fetch_add(u64::try_from(count).unwrap_or(0), Ordering::Relaxed);
+        let jobs = std::cell::RefCell::new(jobs);
+        let outcomes = std::cell::RefCell::new(Vec::with_capacity(count));
+        let batch = store.run(
             TxKind::Write,
-            |tx| -> Result<(Settlement, Decimal)> {
-                if let Some((id, first_hash)) = tx.xdr_by_call_id(&req.call_id)? {
-                    let same = first_hash == hash
-                        && match &plan_ok {
-                            None => true,
-                            Some(p) => tx.get(&XDRS, id, None)?.is_some_and(|x| {
-                                int(&x, "id_accounts") == Some(p.account)
-                                    && text(&x, "dst") == p.destination
-                            }),
-                        };
-                    if !same {
-                        return Err(ChargeError::IdempotencyConflict(format!(
-                            "call_id {:?} was settled with different content",
-                            req.call_id
-                        ))
-                        .into());
+            &mut |tx| {
+                let mut outcomes = outcomes.borrow_mut();
+                outcomes.clear();
+                for job in jobs.borrow_mut().iter_mut() {
+                    tx.savepoint()?;
+                    let outcome = settle_in_tx(tx, job);
+                    if outcome.is_ok() {
+                        tx.release_savepoint()?;
+                    } else {
+                        tx.rollback_to_savepoint()?;
                     }
-                    return Ok((replay(tx, id)?, Decimal::ZERO));
+                    outcomes.push(outcome);
                 }
-                let plan = plan?;
-                let billed = rating::billed_seconds(&plan.terms, req.duration);
-                let cost = rating::cost(&plan.terms, req.duration, plan.precision, plan.rounding)?;
-                let end =
-                    plan.connect_time + Duration::seconds(i64::try_from(req.duration).unwrap_or(0));
-                let mut x = Record::new();
-                x.insert("call_id", Val::Text(req.call_id.clone()));
-                x.insert("id_accounts", Val::Int(plan.account));
-                x.insert("id_clients", Val::Int(plan.client));
-                x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
-                x.insert("dst", Val::Text(plan.destination.clone()));
-                x.insert("code", Val::Text(plan.code.clone()));
-                x.insert("code_name", Val::Text(plan.code_name.clone()));
-                x.insert("id_rate_tables", Val::Int(plan.table));
-                x.insert("rate", Val::Dec(plan.terms.rate));
-                x.insert("setup_fee", Val::Dec(plan.terms.setup_fee));
-                x.insert("min_volume", Val::Int(i64::from(plan.terms.min_volume)));
-                x.insert("interval", Val::Int(i64::from(plan.terms.interval)));
-                x.insert("grace_volume", Val::Int(i64::from(plan.terms.grace_volume)));
-                x.insert(
-                    "duration",
-                    Val::Int(i64::try_from(req.duration).unwrap_or(0)),
-                );
-                x.insert(
-                    "billed_seconds",
-                    Val::Int(i64::try_from(billed).unwrap_or(0)),
-                );
-                x.insert("cost", Val::Dec(cost));
-                x.insert("id_currencies", Val::Int(plan.currency));
-                x.insert(
-                    "connect_time",
-                    Val::Text(clock::format_dt(plan.connect_time)),
-                );
-                x.insert("end_time", Val::Text(clock::format_dt(end)));
-                x.insert(
-                    "reservation",
-                    req.reservation
-                        .and_then(|r| i64::try_from(r).ok())
-                        .map_or(Val::Null, Val::Int),
-                );
-                x.insert("unreserved", Val::Bool(res.is_none()));
-                x.insert("request_hash", Val::Text(hash_of(&plan)));
-                x.insert("c_dt", Val::Text(clock::format_dt(now)));
-                let xdr = tx.insert(&XDRS, &x)?;
-                let (balance, posted) = if cost.is_zero() {
-                    (
-                        tx.client_balance(plan.client)?
-                            .map(|b| b.0)
-                            .unwrap_or_default(),
-                        None,
-                    )
-                } else {
-                    let reference = format!("xdr:{xdr}");
-                    let now_s = clock::format_dt(now);
-                    let p = ledger::post(
-                        tx,
-                        &Posting {
-                            client: plan.client,
-                            kind: "call",
-                            amount: -cost,
-                            original: None,
-                            dt: &now_s,
-                            notes: None,
-                            author: 0,
-                            idempotency_key: None,
-                            request_hash: None,
-                            reference: Some(&reference),
-                        },
-                    )?;
-                    (p.after, Some(p.id))
-                };
-                if let Some(t) = posted {
-                    let mut link = Record::new();
-                    link.insert("id_transactions", Val::Int(t));
-                    tx.update(&XDRS, xdr, &link)?;
-                }
-                let s = Settlement {
-                    xdr,
-                    call_id: req.call_id.clone(),
-                    client: plan.client,
-                    duration: req.duration,
-                    billed_seconds: billed,
-                    cost,
-                    balance,
-                    unreserved: res.is_none(),
-                    replayed: false,
-                };
-                Ok((s, -cost))
+                Ok(())
             },
-            |(s, delta)| {
-                if s.replayed {
-                    return;
-                }
-                if let Ok(state) = self.client(s.client) {
-                    let mut client = state.lock();
-                    client.balance = client.balance.checked_add(*delta).unwrap_or(client.balance);
-                    if let Some(r) = res {
-                        client.held = client.held.checked_sub(r.hold).unwrap_or(client.held);
-                        self.free_capacity(&r.plan, &mut client);
+            &mut || {
+                for (job, outcome) in jobs.borrow().iter().zip(outcomes.borrow().iter()) {
+                    if let Ok((s, delta)) = outcome {
+                        self.apply_settle(job, s, *delta);
                     }
                 }
+            },
+        );
+        match batch {
+            Ok(()) => outcomes
+                .into_inner()
+                .into_iter()
+                .map(|o| o.map(|(s, _)| s))
+                .collect(),
+            // Nothing of the batch committed: every settle in it fails (and may be retried).
+            Err(e) => (0..count).map(|_| Err(batch_error(&e))).collect(),
+        }
+    }
+
+    /// A committed settle's effect on memory: the balance moves by the charge, the hold and
+    /// the call's capacity are freed.
+    fn apply_settle(&self, job: &SettleJob, s: &Settlement, delta: Decimal) {
+        if s.replayed {
+            return;
+        }
+        if let Ok(state) = self.client(s.client) {
+            let mut client = state.lock();
+            client.balance = client.balance.checked_add(delta).unwrap_or(client.balance);
+            if let Some((hold, plan)) = &job.reservation {
+                client.held = client.held.checked_sub(*hold).unwrap_or(client.held);
+                self.free_capacity(plan, &mut client);
+            }
+        }
+    }
+}
+
+/// A settle waiting for its group commit: priced, its xDR built.
+struct SettleJob {
+    call_id: String,
+    duration: u64,
+    /// The content hash that tells a replay from a conflict.
+    hash: String,
+    /// The account and number of the call, when known (also checked on a replay).
+    checked: Option<(i64, String)>,
+    /// The xDR to write, or why it cannot be (surfaced only when this is no replay).
+    priced: Result<Priced>,
+    /// `now`, formatted.
+    now: String,
+    /// The reservation's hold and plan, freed once the charge commits.
+    reservation: Option<(Decimal, Arc<Plan>)>,
+}
+
+struct Priced {
+    xdr: Record,
+    client: i64,
+    billed: u64,
+    cost: Decimal,
+}
+
+/// One settle inside the batch transaction (within its savepoint).
+fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<(Settlement, Decimal)> {
+    if let Some((id, first_hash)) = tx.xdr_by_call_id(&job.call_id)? {
+        let same = first_hash == job.hash
+            && match &job.checked {
+                None => true,
+                Some((account, destination)) => tx.get(&XDRS, id, None)?.is_some_and(|x| {
+                    int(&x, "id_accounts") == Some(*account) && text(&x, "dst") == destination
+                }),
+            };
+        if !same {
+            return Err(ChargeError::IdempotencyConflict(format!(
+                "call_id {:?} was settled with different content",
+                job.call_id
+            ))
+            .into());
+        }
+        return Ok((replay(tx, id)?, Decimal::ZERO));
+    }
+    let p = std::mem::replace(
+        &mut job.priced,
+        Err(Error::Internal("settle written twice".into())),
+    )?;
+    let xdr = tx.insert(&XDRS, &p.xdr)?;
+    let balance = if p.cost.is_zero() {
+        tx.client_balance(p.client)?
+            .map(|b| b.0)
+            .unwrap_or_default()
+    } else {
+        let reference = format!("xdr:{xdr}");
+        let posted = ledger::post(
+            tx,
+            &Posting {
+                client: p.client,
+                kind: "call",
+                amount: -p.cost,
+                original: None,
+                dt: &job.now,
+                notes: None,
+                author: 0,
+                idempotency_key: None,
+                request_hash: None,
+                reference: Some(&reference),
             },
         )?;
-        Ok(outcome.0)
+        let mut link = Record::new();
+        link.insert("id_transactions", Val::Int(posted.id));
+        tx.update(&XDRS, xdr, &link)?;
+        posted.after
+    };
+    let s = Settlement {
+        xdr,
+        call_id: job.call_id.clone(),
+        client: p.client,
+        duration: job.duration,
+        billed_seconds: p.billed,
+        cost: p.cost,
+        balance,
+        unreserved: job.reservation.is_none(),
+        replayed: false,
+    };
+    Ok((s, -p.cost))
+}
+
+/// The error each settle of a failed batch gets (the batch error is not `Clone`).
+fn batch_error(e: &Error) -> Error {
+    match e {
+        Error::Store(_) => crate::error::StoreError::Io(e.to_string()).into(),
+        _ => Error::Internal(format!("group commit failed: {e}")),
     }
 }
 

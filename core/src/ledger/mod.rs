@@ -1,6 +1,7 @@
 //! The ledger: every change of a client's balance is one entry, and the balance always equals
 //! the sum of the entries. Postings are the only code that moves a balance.
 
+mod batch;
 pub mod charging;
 
 use crate::error::{Error, Result};

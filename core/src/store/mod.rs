@@ -243,6 +243,16 @@ pub trait StoreTx {
     fn ledger_amounts(&self, id_clients: i64) -> Result<Vec<Decimal>>;
     /// The xDR of a call id: (id, request hash).
     fn xdr_by_call_id(&self, call_id: &str) -> Result<Option<(i64, String)>>;
+
+    // --- savepoints (group commit: many callers' changes in one transaction) ---
+    /// Mark a point inside this transaction that [`StoreTx::rollback_to_savepoint`] can undo
+    /// back to. Savepoints do not nest: each one is released or rolled back before the next.
+    fn savepoint(&mut self) -> Result<()>;
+    /// Keep the changes made since the savepoint (they commit with the transaction).
+    fn release_savepoint(&mut self) -> Result<()>;
+    /// Undo every change made since the savepoint, and drop it; the rest of the transaction
+    /// is untouched. An error here means the whole transaction is lost.
+    fn rollback_to_savepoint(&mut self) -> Result<()>;
 }
 
 /// A ledger entry to write.

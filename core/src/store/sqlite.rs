@@ -813,6 +813,31 @@ impl StoreTx for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn savepoint(&mut self) -> Result<()> {
+        self.conn
+            .prepare_cached("SAVEPOINT tollgate_item")?
+            .execute([])?;
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.conn
+            .prepare_cached("RELEASE tollgate_item")?
+            .execute([])?;
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<()> {
+        // ROLLBACK TO keeps the savepoint open; RELEASE then drops it (with nothing in it).
+        self.conn
+            .prepare_cached("ROLLBACK TO tollgate_item")?
+            .execute([])?;
+        self.conn
+            .prepare_cached("RELEASE tollgate_item")?
+            .execute([])?;
+        Ok(())
+    }
+
     fn ledger_amounts(&self, id_clients: i64) -> Result<Vec<Decimal>> {
         let mut stmt = self
             .conn

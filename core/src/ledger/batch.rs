@@ -1,0 +1,145 @@
+//! Group commit: a leader/follower batcher.
+//!
+//! Every caller queues its job. The first caller to find no batch in flight becomes the
+//! leader: it drains up to `max` queued jobs, runs them together (one transaction, one fsync)
+//! and hands each follower its own result. Callers that arrive while a batch is being written
+//! queue up for the next one, so the more callers wait on the disk, the more each fsync
+//! carries. A leader whose own job was not in the batch it wrote (the queue was longer than
+//! `max`) writes the next one too; once its job is done it steps down and a waiting follower
+//! takes over. No background thread: nothing to stop when the engine drops.
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::collections::{HashMap, VecDeque};
+
+struct State<J, R> {
+    queue: VecDeque<(u64, J)>,
+    done: HashMap<u64, Option<R>>,
+    leading: bool,
+    next_ticket: u64,
+}
+
+/// A leader/follower batcher of jobs `J` giving results `R`.
+pub(crate) struct Batcher<J, R> {
+    state: Mutex<State<J, R>>,
+    wake: Condvar,
+    max: usize,
+}
+
+impl<J, R> Default for Batcher<J, R> {
+    fn default() -> Self {
+        Batcher::new(crate::limits::settle_batch_size_max)
+    }
+}
+
+impl<J, R> Batcher<J, R> {
+    /// A batcher writing at most `max` jobs per batch.
+    pub(crate) fn new(max: usize) -> Batcher<J, R> {
+        Batcher {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                done: HashMap::new(),
+                leading: false,
+                next_ticket: 0,
+            }),
+            wake: Condvar::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// Queue `job` and return its result once the batch holding it has run. `run` gets a
+    /// batch in queue order and must return one result per job, in the same order; it runs on
+    /// whichever caller leads, with no lock of the batcher held. `None` means the batch
+    /// holding the job failed without results (its leader panicked).
+    pub(crate) fn submit(&self, job: J, run: &(dyn Fn(Vec<J>) -> Vec<R> + Sync)) -> Option<R> {
+        let mut st = self.state.lock();
+        let ticket = st.next_ticket;
+        st.next_ticket = st.next_ticket.wrapping_add(1);
+        st.queue.push_back((ticket, job));
+        loop {
+            if let Some(r) = st.done.remove(&ticket) {
+                return r;
+            }
+            if !st.leading {
+                st.leading = true;
+                return self.lead(st, ticket, run);
+            }
+            self.wake.wait(&mut st);
+        }
+    }
+
+    fn lead(
+        &self,
+        mut st: MutexGuard<'_, State<J, R>>,
+        ticket: u64,
+        run: &(dyn Fn(Vec<J>) -> Vec<R> + Sync),
+    ) -> Option<R> {
+        loop {
+            let n = st.queue.len().min(self.max);
+            let (tickets, jobs): (Vec<u64>, Vec<J>) = st.queue.drain(..n).unzip();
+            let results = MutexGuard::unlocked(&mut st, || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(jobs))).ok()
+            });
+            match results {
+                Some(results) if results.len() == tickets.len() => {
+                    for (t, r) in tickets.into_iter().zip(results) {
+                        st.done.insert(t, Some(r));
+                    }
+                }
+                _ => {
+                    for t in tickets {
+                        st.done.insert(t, None);
+                    }
+                }
+            }
+            if let Some(r) = st.done.remove(&ticket) {
+                st.leading = false;
+                // Followers with results return; one with a queued job becomes the leader.
+                self.wake.notify_all();
+                return r;
+            }
+            self.wake.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Batcher;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn every_caller_gets_its_own_result_and_batches_are_bounded() {
+        let b = Arc::new(Batcher::<u64, u64>::new(4));
+        let batches = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..16u64)
+            .map(|t| {
+                let b = Arc::clone(&b);
+                let batches = Arc::clone(&batches);
+                std::thread::spawn(move || {
+                    for i in 0..200u64 {
+                        let job = t * 1000 + i;
+                        let r = b.submit(job, &|jobs: Vec<u64>| {
+                            assert!(jobs.len() <= 4);
+                            batches.fetch_add(1, Ordering::Relaxed);
+                            jobs.into_iter().map(|j| j * 2).collect()
+                        });
+                        assert_eq!(r, Some(job * 2));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(batches.load(Ordering::Relaxed) <= 16 * 200);
+    }
+
+    #[test]
+    fn a_panicking_batch_fails_its_callers_and_the_next_one_runs() {
+        let b = Batcher::<u64, u64>::new(8);
+        let r = b.submit(1, &|_: Vec<u64>| panic!("boom"));
+        assert_eq!(r, None);
+        assert_eq!(b.submit(2, &|jobs: Vec<u64>| jobs), Some(2));
+    }
+}
