@@ -80,3 +80,6 @@ pub const number_length_max: usize = 64;
 pub const call_duration_seconds_max: u64 = 86_400;
 /// Default cap on one call's granted duration, in seconds.
 pub const call_grant_seconds_default: u64 = 3 * 60 * 60;
+/// Rows read from the store per page while streaming a file (`xdrs.download`): memory
+/// stays bounded by one page whatever the file's size.
+pub const file_page_rows: u64 = 1000;

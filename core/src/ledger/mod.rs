@@ -2,6 +2,7 @@
 //! the sum of the entries. Postings are the only code that moves a balance.
 
 pub mod charging;
+pub mod rate_file;
 
 use crate::error::{Error, Result};
 use crate::money;
