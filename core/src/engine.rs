@@ -234,6 +234,32 @@ impl Engine {
         crate::ledger::rate_file::rate(&self.inner.charging, req, self.inner.clock.now())
     }
 
+    /// Currency codes by id (read once per rated file, never per call).
+    pub(crate) fn currency_codes(&self) -> Result<std::collections::HashMap<i64, String>> {
+        use crate::model::{Val, CURRENCIES};
+        let q = crate::store::ListQuery {
+            filters: Vec::new(),
+            search: None,
+            scope: None,
+            limit: i64::MAX as u64,
+            offset: 0,
+            order: "id",
+            descending: false,
+        };
+        store::run(self.inner.store.as_ref(), TxKind::Read, |tx| {
+            Ok(tx
+                .list(&CURRENCIES, &q)?
+                .0
+                .iter()
+                .filter_map(|c| {
+                    let id = c.get("id").and_then(Val::as_int)?;
+                    let code = c.get("code").and_then(Val::as_text)?;
+                    Some((id, code.to_string()))
+                })
+                .collect())
+        })
+    }
+
     /// Load a CSV rate deck from a reader into rate table `table`, all or nothing, by the
     /// same validation as `rates.import` (which takes the deck as text in a request). Runs as
     /// the embedding process (`System`); writes an audit row. Returns the rates imported.
