@@ -228,9 +228,14 @@ fn rate_row(
     at: &[usize; 5],
 ) -> std::result::Result<Rated, String> {
     let field = |i: usize| record.get(at[i]).unwrap_or("");
-    let connect_time = crate::clock::parse_dt(field(3)).ok_or_else(|| {
-        "validation.invalid: connect_time must be YYYY-MM-DD HH:MM:SS".to_string()
-    })?;
+    // The usual spelling first (one parse instead of parse_dt's chain of attempts).
+    let connect_time = chrono::NaiveDateTime::parse_from_str(field(3), "%Y-%m-%d %H:%M:%S")
+        .map(|t| t.and_utc())
+        .ok()
+        .or_else(|| crate::clock::parse_dt(field(3)))
+        .ok_or_else(|| {
+            "validation.invalid: connect_time must be YYYY-MM-DD HH:MM:SS".to_string()
+        })?;
     let duration: u64 = field(4)
         .parse()
         .map_err(|_| "validation.invalid: duration must be whole seconds".to_string())?;
