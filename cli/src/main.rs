@@ -3,6 +3,7 @@
 mod demo;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,38 @@ enum Command {
         /// Params as a JSON object (default {}).
         params: Option<String>,
     },
+    /// Load a CSV rate deck into a rate table, all or nothing.
+    ///
+    /// Columns: code,code_name,rate,min_volume,interval,grace_volume,setup_fee,
+    /// effective_from,effective_till (header required). Exit 0: imported; 1: the deck was
+    /// refused (the message names the line and column; nothing was imported); 2: usage or
+    /// I/O error.
+    ImportRates {
+        /// Database file.
+        db: PathBuf,
+        /// Rate table id.
+        table: i64,
+        /// The deck.
+        file: PathBuf,
+        /// Delete the table's rates first (in the same transaction).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Rate a CSV file of calls without charging anything.
+    ///
+    /// Input columns: call_id,account,destination,connect_time,duration (header required;
+    /// account is the account identifier). Output: the input columns, then code, code_name,
+    /// billed_seconds, cost, currency, error. Exit 0: every row rated; 1: some rows carry an
+    /// error, or the file is malformed; 2: usage or I/O error.
+    Rate {
+        /// Database file.
+        db: PathBuf,
+        /// Calls file.
+        xdrs: PathBuf,
+        /// Where to write the rated file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Build a small operator in a temporary database and show what happens, step by step.
     Demo,
 }
@@ -58,6 +91,13 @@ fn main() -> ExitCode {
             password_file,
         } => init(&db, &login, password_file.as_deref()),
         Command::Call { db, method, params } => call(&db, &method, params.as_deref()),
+        Command::ImportRates {
+            db,
+            table,
+            file,
+            replace,
+        } => import_rates(&db, table, &file, replace),
+        Command::Rate { db, xdrs, out } => rate(&db, &xdrs, out.as_deref()),
         Command::Demo => demo::run(),
     };
     match result {
@@ -131,4 +171,101 @@ fn call(db: &std::path::Path, method: &str, params: Option<&str>) -> Result<Exit
     } else {
         ExitCode::from(1)
     })
+}
+
+fn open(db: &std::path::Path) -> Result<Engine, String> {
+    Engine::open(path_str(db)?).map_err(|e| format!("{} ({})", e, e.code()))
+}
+
+/// A progress bar over the bytes of `file`, drawn on standard error when it is a terminal.
+fn progress(file: &std::fs::File, what: &str) -> ProgressBar {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn open_input(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// A refusal of the input (exit 1) as opposed to an environment failure (exit 2).
+fn refused(e: &tollgate::Error) -> bool {
+    !matches!(e, tollgate::Error::Store(_) | tollgate::Error::Internal(_))
+}
+
+fn import_rates(
+    db: &std::path::Path,
+    table: i64,
+    file: &std::path::Path,
+    replace: bool,
+) -> Result<ExitCode, String> {
+    let engine = open(db)?;
+    let input = open_input(file)?;
+    let bar = progress(&input, "importing");
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, bar.wrap_read(input));
+    let result = engine.import_rates(table, &mut reader, replace);
+    bar.finish_and_clear();
+    match result {
+        Ok(n) => {
+            println!("imported {n} rates into rate table {table}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if refused(&e) => {
+            eprintln!(
+                "tollgate: {}: {e} ({}); nothing was imported",
+                file.display(),
+                e.code()
+            );
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(format!("{e} ({})", e.code())),
+    }
+}
+
+fn rate(
+    db: &std::path::Path,
+    xdrs: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    let engine = open(db)?;
+    let input = open_input(xdrs)?;
+    let bar = progress(&input, "rating");
+    let started = std::time::Instant::now();
+    let input = bar.wrap_read(input);
+    let result = match out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            tollgate::ledger::rate_file::rate_csv(&engine, input, file)
+        }
+        None => tollgate::ledger::rate_file::rate_csv(&engine, input, std::io::stdout().lock()),
+    };
+    bar.finish_and_clear();
+    match result {
+        Ok(s) => {
+            eprintln!(
+                "rated {} of {} calls ({} with errors) in {:.2} s",
+                s.rated,
+                s.rows,
+                s.errors,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(if s.errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Err(e) if refused(&e) => {
+            eprintln!("tollgate: {}: {e} ({})", xdrs.display(), e.code());
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(format!("{e} ({})", e.code())),
+    }
 }

@@ -1,12 +1,13 @@
 //! The engine: one database, one registry, any number of threads.
 
-use crate::api::{self, Envelope, Registry};
+use crate::api::{self, Envelope, FileMeta, Registry};
 use crate::auth::{password, Principal};
 use crate::clock::{self, Clock, SystemClock};
 use crate::error::{Result, ValidationError};
 use crate::ledger::charging::{
     Authorization, AuthorizeRequest, Charging, ChargingConfig, SettleRequest, Settlement,
 };
+use crate::ledger::rate_file::{RateRequest, Rated};
 use crate::limits;
 use crate::packages::SubscriptionTick;
 use crate::store::{self, SqliteStore, Store, TxKind};
@@ -309,6 +310,93 @@ impl Engine {
             let stored = tx.client_balance(client)?.map(|b| b.0);
             Ok(crate::ledger::verify_client(tx, client)? && stored == cached)
         })
+    }
+
+    /// What a call would cost, by the same plan and formula as [`Engine::settle`], charging
+    /// nothing: no reservation, no xDR, no ledger entry, no database access. For trusted
+    /// in-process callers (re-rating files of calls, price quotes).
+    pub fn rate(&self, req: &RateRequest<'_>) -> Result<Rated> {
+        crate::ledger::rate_file::rate(&self.inner.charging, req, self.inner.clock.now())
+    }
+
+    /// Currency codes by id (read once per rated file, never per call).
+    pub(crate) fn currency_codes(&self) -> Result<std::collections::HashMap<i64, String>> {
+        use crate::model::{Val, CURRENCIES};
+        let q = crate::store::ListQuery {
+            filters: Vec::new(),
+            search: None,
+            scope: None,
+            limit: i64::MAX as u64,
+            offset: 0,
+            order: "id",
+            descending: false,
+        };
+        store::run(self.inner.store.as_ref(), TxKind::Read, |tx| {
+            Ok(tx
+                .list(&CURRENCIES, &q)?
+                .0
+                .iter()
+                .filter_map(|c| {
+                    let id = c.get("id").and_then(Val::as_int)?;
+                    let code = c.get("code").and_then(Val::as_text)?;
+                    Some((id, code.to_string()))
+                })
+                .collect())
+        })
+    }
+
+    /// Load a CSV rate deck from a reader into rate table `table`, all or nothing, by the
+    /// same validation as `rates.import` (which takes the deck as text in a request). Runs as
+    /// the embedding process (`System`); writes an audit row. Returns the rates imported.
+    /// A bad deck is `rating.deck_invalid` naming the line and column.
+    pub fn import_rates(
+        &self,
+        table: i64,
+        deck: &mut dyn std::io::Read,
+        replace: bool,
+    ) -> Result<u64> {
+        api::import_reader(&self.inner, &Principal::System, table, deck, replace)
+    }
+
+    /// Call a file method (`xdrs.download`): the same authentication, permission and
+    /// argument checks as [`Engine::call`], then the file is streamed to `out`. A refused
+    /// call writes nothing and returns the envelope; a failure after the first bytes also
+    /// returns an envelope, and the caller must discard what `out` received.
+    pub fn call_file(
+        &self,
+        method: &str,
+        params: Value,
+        out: &mut dyn std::io::Write,
+    ) -> std::result::Result<FileMeta, Box<Envelope>> {
+        api::dispatch_file(&self.inner, None, method, &params, out)
+    }
+
+    /// [`Engine::call_file`] as the embedding process itself (every right, whole tree).
+    pub fn call_file_as_system(
+        &self,
+        method: &str,
+        params: Value,
+        out: &mut dyn std::io::Write,
+    ) -> std::result::Result<FileMeta, Box<Envelope>> {
+        api::dispatch_file(&self.inner, Some(Principal::System), method, &params, out)
+    }
+
+    /// [`Engine::call_file`] authenticated by an access token (`Authorization: Bearer`).
+    pub fn call_file_with_bearer(
+        &self,
+        method: &str,
+        params: Value,
+        bearer: &str,
+        out: &mut dyn std::io::Write,
+    ) -> std::result::Result<FileMeta, Box<Envelope>> {
+        match crate::auth::session::authenticate_token(&self.inner, bearer) {
+            Ok(p) => api::dispatch_file(&self.inner, Some(p), method, &params, out),
+            Err(e) => {
+                let mut env = Envelope::default();
+                env.push_error(&e);
+                Err(Box::new(env))
+            }
+        }
     }
 
     /// Call a Management API method (`clients.add`, ...) with params carrying `auth` or `SID`.

@@ -44,6 +44,9 @@ error_codes! {
     UnknownMethod = ("api.unknown_method", 1000, "UnknownMethodError"),
     /// The request is not well formed (bad JSON, params not an object).
     MalformedRequest = ("api.malformed_request", 1001, "MalformedRequestError"),
+    /// The method answers with a file and was called through the JSON entry point, or the
+    /// other way round.
+    WrongEndpoint = ("api.wrong_endpoint", 1002, "WrongEndpointError"),
     /// A required argument is missing.
     ValidationRequired = ("validation.required", 1100, "RequiredError"),
     /// An argument has the wrong type or an invalid value.
@@ -416,6 +419,9 @@ pub enum Error {
     /// Malformed request.
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// A file method called as a JSON one, or a JSON method called as a file one.
+    #[error("{0}")]
+    WrongEndpoint(String),
     /// Bad arguments.
     #[error(transparent)]
     Validation(#[from] ValidationError),
@@ -460,6 +466,7 @@ impl Error {
         match self {
             Error::UnknownMethod(_) => ErrorCode::UnknownMethod,
             Error::Malformed(_) => ErrorCode::MalformedRequest,
+            Error::WrongEndpoint(_) => ErrorCode::WrongEndpoint,
             Error::Validation(e) => e.code(),
             Error::Auth(e) => e.code(),
             Error::NotFound { .. } => ErrorCode::NotFound,

@@ -46,11 +46,12 @@ pub mod rbac;
 pub mod rest;
 pub mod store;
 
-pub use api::{Envelope, Registry};
+pub use api::{Envelope, FileMeta, Registry};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineConfig, EngineOptions, TickReport};
 pub use error::{Error, ErrorCode, Result};
 pub use ledger::charging::{
     Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement,
 };
+pub use ledger::rate_file::{RateRequest, Rated};
 pub use rust_decimal::Decimal;

@@ -34,7 +34,7 @@ fn expected_verb(method: &str) -> Verb {
     }
     let action = method.split_once('.').map(|(_, a)| a).unwrap_or(method);
     match action {
-        "list" | "editForm" | "fieldsList" | "convert" => Verb::Read,
+        "list" | "editForm" | "fieldsList" | "convert" | "download" => Verb::Read,
         a if a.ends_with("Form") || a.ends_with("List") => Verb::Read,
         "add" | "edit" | "archive" | "fieldsUpdate" | "passwordChange" => Verb::Write,
         a if a.ends_with("Add") || a.ends_with("Update") => Verb::Write,

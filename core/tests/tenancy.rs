@@ -18,6 +18,11 @@ enum Attempt {
     },
     /// A list: no row may lie outside the caller's subtree.
     List { params: Value, key: ListKey },
+    /// A CSV download (file method): no row may lie outside the caller's subtree.
+    File {
+        params: Value,
+        client_column: &'static str,
+    },
     /// Changing rows shared by every tenant (currencies, custom fields, roles): operator only.
     Shared { params: Value },
     /// Reaching a foreign account or reservation by its identifier: must be refused with the
@@ -268,6 +273,20 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
                 key: ListKey::Client,
             },
         ],
+        "xdrs.download" => vec![
+            File {
+                params: json!({}),
+                client_column: "id_clients",
+            },
+            File {
+                params: json!({"id_clients": t.client}),
+                client_column: "id_clients",
+            },
+            File {
+                params: json!({"id_accounts": t.account}),
+                client_column: "id_clients",
+            },
+        ],
         "core.authorize" => vec![Hidden {
             params: json!({"account": t.ident, "destination": "15550002"}),
             code: "account.not_found",
@@ -389,6 +408,18 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
         ..shared
     };
     let (op, a, a1, b) = (&w.op, &w.a, &w.a1, &w.b);
+    // One charged call per tenant, so that xDR lists and downloads have rows to leak.
+    for t in [op, a, a1, b] {
+        e.settle(&tollgate::SettleRequest {
+            call_id: format!("matrix-{}", t.ident),
+            duration: 30,
+            account: Some(t.ident.clone()),
+            destination: Some("15550004".into()),
+            connect_time: tollgate::clock::parse_dt("2026-01-15 10:00:00"),
+            ..Default::default()
+        })
+        .unwrap();
+    }
     let actors = [
         Actor {
             name: "operator admin",
@@ -506,6 +537,31 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
                             });
                             let total = r.ret["total"].as_u64().unwrap();
                             if leaks || total != rows.len() as u64 {
+                                allowed.push(format!("{}: {method} {params} leaked", actor.name));
+                            }
+                        }
+                        Attempt::File {
+                            params,
+                            client_column,
+                        } => {
+                            let mut out = Vec::new();
+                            let r =
+                                e.call_file(method, with_sid(actor.sid, params.clone()), &mut out);
+                            if r.is_err() {
+                                assert!(out.is_empty(), "{method}: a refusal wrote bytes");
+                                continue; // refused outright (no read right): nothing leaked
+                            }
+                            let mut rows = csv::Reader::from_reader(out.as_slice());
+                            let at = rows
+                                .headers()
+                                .unwrap()
+                                .iter()
+                                .position(|h| h == client_column)
+                                .unwrap();
+                            let leaks = rows.records().any(|row| {
+                                !clients.contains(&row.unwrap()[at].parse::<i64>().unwrap())
+                            });
+                            if leaks {
                                 allowed.push(format!("{}: {method} {params} leaked", actor.name));
                             }
                         }

@@ -18,9 +18,11 @@ mod rates;
 mod roles;
 mod transactions;
 mod users;
+mod xdrs;
 
 pub use args::{ArgDef, ArgKind, ArgValue, Args};
 pub use envelope::{ApiError, Envelope};
+pub(crate) use rates::import_reader;
 
 use crate::auth::Principal;
 use crate::clock;
@@ -41,6 +43,22 @@ pub type Handler =
 
 /// A method body that manages its own transactions (see [`MethodDef::direct`]).
 pub type DirectHandler = Box<dyn Fn(&mut Ctx<'_>, &Args) -> Result<Value> + Send + Sync>;
+
+/// A method body that answers with a file streamed to `out` (see [`MethodDef::file`]).
+pub type FileHandler =
+    Box<dyn Fn(&mut Ctx<'_>, &Args, &mut dyn std::io::Write) -> Result<FileMeta> + Send + Sync>;
+
+/// What a file method wrote: how to name and label it (an HTTP server sends these as
+/// `Content-Disposition` and `Content-Type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Suggested file name, e.g. `xdrs-2026-01-15.csv`.
+    pub name: String,
+    /// MIME type, e.g. `text/csv`.
+    pub content_type: String,
+    /// The session a password login in params opened (send it as `SID` next time).
+    pub session_id: Option<String>,
+}
 
 /// What a method needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +89,12 @@ pub struct MethodDef {
     /// softswitch calls: `core.settle` writes with group-able durable commits, `core.authorize`
     /// never touches the database). When set, `handler` is not used.
     pub direct: Option<DirectHandler>,
+    /// A body that streams a file to the caller's writer instead of returning JSON
+    /// (`xdrs.download`, later invoices). It runs outside any dispatcher transaction and
+    /// reads in short transactions of its own, so no lock is held while the writer blocks.
+    /// Such a method is reached only through the file entry point (`Engine::call_file`);
+    /// the JSON one answers `api.wrong_endpoint`. When set, `handler` is not used.
+    pub file: Option<FileHandler>,
 }
 
 impl std::fmt::Debug for MethodDef {
@@ -102,6 +126,7 @@ impl MethodDef {
             writes,
             handler,
             direct: None,
+            file: None,
         }
     }
 
@@ -135,6 +160,7 @@ impl Registry {
         transactions::register(&mut r);
         packages::register(&mut r);
         charging::register(&mut r);
+        xdrs::register(&mut r);
         r
     }
 
@@ -180,7 +206,7 @@ impl<'a> Ctx<'a> {
         principal: &'a Principal,
         now: DateTime<Utc>,
         method: &'a str,
-    ) -> Ctx<'a> {
+    ) -> Self {
         Ctx {
             inner,
             principal,
@@ -276,13 +302,24 @@ pub(crate) fn dispatch(
     env
 }
 
-fn dispatch_inner(
-    inner: &Inner,
+/// A call that passed every check of the dispatcher: method found, caller authenticated,
+/// permission held, arguments valid.
+struct Admitted<'a> {
+    def: &'a MethodDef,
+    principal: Principal,
+    args: Args,
+}
+
+/// The checks every call passes before its body runs, whichever entry point it came by
+/// (`file` tells which): the same for JSON and file methods.
+fn admit<'a>(
+    inner: &'a Inner,
     as_principal: Option<Principal>,
     method: &str,
     params: &Value,
     env: &mut Envelope,
-) -> Result<Value> {
+    file: bool,
+) -> Result<Admitted<'a>> {
     let empty = Map::new();
     let params = match params {
         Value::Object(m) => m,
@@ -324,6 +361,42 @@ fn dispatch_inner(
         }
     }
     let args = args::check(&def.args, def.ignored, params)?;
+    // Last, so that every entry point checks credentials, rights and arguments the same way.
+    match (def.file.is_some(), file) {
+        (true, false) => {
+            return Err(Error::WrongEndpoint(format!(
+                "{} returns a file; use the file endpoint (Engine::call_file, /admin/{})",
+                def.name,
+                def.name.replacen('.', "/", 1)
+            )))
+        }
+        (false, true) => {
+            return Err(Error::WrongEndpoint(format!(
+                "{} does not return a file; use the JSON entry point",
+                def.name
+            )))
+        }
+        _ => {}
+    }
+    Ok(Admitted {
+        def,
+        principal,
+        args,
+    })
+}
+
+fn dispatch_inner(
+    inner: &Inner,
+    as_principal: Option<Principal>,
+    method: &str,
+    params: &Value,
+    env: &mut Envelope,
+) -> Result<Value> {
+    let Admitted {
+        def,
+        principal,
+        args,
+    } = admit(inner, as_principal, method, params, env, false)?;
     let now = inner.clock.now();
     if let Some(direct) = &def.direct {
         let mut ctx = Ctx::new(inner, &principal, now, &def.name);
@@ -331,18 +404,36 @@ fn dispatch_inner(
         env.messages = ctx.messages;
         return Ok(value);
     }
-    let kind = if def.writes {
-        TxKind::Write
-    } else {
-        TxKind::Read
-    };
+    let (value, messages) = run_body(inner, &principal, &def.name, def.writes, now, |ctx, tx| {
+        (def.handler)(ctx, tx, &args)
+    })?;
+    env.messages = messages;
+    Ok(value)
+}
+
+/// Run a method body in one store transaction: for writes, with its audit row, and the
+/// engine's in-memory state refreshed after commit. Returns the value and the messages.
+pub(crate) fn run_body(
+    inner: &Inner,
+    principal: &Principal,
+    method: &str,
+    writes: bool,
+    now: DateTime<Utc>,
+    body: impl FnOnce(&mut Ctx<'_>, &mut dyn StoreTx) -> Result<Value>,
+) -> Result<(Value, Vec<String>)> {
+    let kind = if writes { TxKind::Write } else { TxKind::Read };
+    let body = RefCell::new(Some(body));
     let (value, messages, _) = store::run_then(
         inner.store.as_ref(),
         kind,
         |tx| {
-            let mut ctx = Ctx::new(inner, &principal, now, &def.name);
-            let value = (def.handler)(&mut ctx, tx, &args)?;
-            let refresh = if def.writes {
+            let mut ctx = Ctx::new(inner, principal, now, method);
+            let body = body
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| Error::Internal("method body run twice".into()))?;
+            let value = body(&mut ctx, tx)?;
+            let refresh = if writes {
                 write_audit(&ctx, tx)?;
                 // Read the fresh state of what changed while the transaction still holds it.
                 let touched = ctx.touched.borrow();
@@ -359,8 +450,43 @@ fn dispatch_inner(
             }
         },
     )?;
-    env.messages = messages;
-    Ok(value)
+    Ok((value, messages))
+}
+
+/// Run a file method: the same checks as [`dispatch`], then the body streams to `out`.
+/// Nothing is written to `out` unless every check passed. A failure after the first bytes
+/// (a storage error, the writer failing) is still an `Err`: the caller must discard what
+/// it received (an HTTP server aborts the response).
+pub(crate) fn dispatch_file(
+    inner: &Inner,
+    as_principal: Option<Principal>,
+    method: &str,
+    params: &Value,
+    out: &mut dyn std::io::Write,
+) -> std::result::Result<FileMeta, Box<Envelope>> {
+    let mut env = Envelope::default();
+    let run = |env: &mut Envelope| -> Result<FileMeta> {
+        let Admitted {
+            def,
+            principal,
+            args,
+        } = admit(inner, as_principal, method, params, env, true)?;
+        let body = def
+            .file
+            .as_ref()
+            .ok_or_else(|| Error::Internal(format!("{} has no file body", def.name)))?;
+        let mut ctx = Ctx::new(inner, &principal, inner.clock.now(), &def.name);
+        let mut meta = body(&mut ctx, &args, out)?;
+        meta.session_id = env.session_id.clone();
+        Ok(meta)
+    };
+    match run(&mut env) {
+        Ok(meta) => Ok(meta),
+        Err(e) => {
+            env.push_error(&e);
+            Err(Box::new(env))
+        }
+    }
 }
 
 fn write_audit(ctx: &Ctx<'_>, tx: &mut dyn StoreTx) -> Result<()> {
@@ -414,6 +540,31 @@ impl MethodDef {
             }),
         );
         m.direct = Some(body);
+        m
+    }
+
+    /// A method that answers with a file streamed to the caller's writer (see
+    /// [`MethodDef::file`]).
+    pub fn new_file(
+        module: &'static str,
+        action: &str,
+        verb: Verb,
+        args: Vec<ArgDef>,
+        body: FileHandler,
+    ) -> MethodDef {
+        let mut m = MethodDef::new(
+            module,
+            action,
+            verb,
+            false,
+            args,
+            Box::new(|_, _, _| {
+                Err(Error::Internal(
+                    "file method called through a transaction".into(),
+                ))
+            }),
+        );
+        m.file = Some(body);
         m
     }
 }

@@ -159,6 +159,69 @@ fn import(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value>
     let precision = rates_precision(tx, table)?;
     let deck = rating::parse_deck(text.as_bytes(), precision)?;
     let replace = args.bool("replace").unwrap_or(false);
+    import_deck(ctx, tx, table, &deck, replace)
+}
+
+/// `rates.import` from a reader, for decks larger than a request (the CLI's `import-rates`):
+/// the deck is parsed outside any transaction, then written by the same [`import_deck`] as
+/// the JSON method, as `principal`, with its audit row. All or nothing.
+pub(crate) fn import_reader(
+    inner: &crate::engine::Inner,
+    principal: &crate::auth::Principal,
+    table: i64,
+    input: &mut dyn std::io::Read,
+    replace: bool,
+) -> Result<u64> {
+    let write = crate::rbac::Permission::new("rates", Verb::Write);
+    if !principal.can(write) {
+        return Err(crate::error::AuthError::PermissionDenied {
+            module: "rates".into(),
+            verb: "write".into(),
+        }
+        .into());
+    }
+    let now = inner.clock.now();
+    let read = |ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx| -> Result<Value> {
+        crud::load(ctx, tx, &RATE_TABLES, table)?;
+        Ok(json!(rates_precision(tx, table)?))
+    };
+    let (precision, _) = super::run_body(inner, principal, "rates.import", false, now, read)?;
+    let precision = precision
+        .as_u64()
+        .and_then(|p| u32::try_from(p).ok())
+        .unwrap_or(4);
+    let deck = rating::parse_deck(input, precision)?;
+    let (value, _) = super::run_body(inner, principal, "rates.import", true, now, |ctx, tx| {
+        crud::load(ctx, tx, &RATE_TABLES, table)?;
+        import_deck(ctx, tx, table, &deck, replace)
+    })?;
+    Ok(value["imported"].as_u64().unwrap_or(0))
+}
+
+/// Write a parsed deck into `table` (the caller loaded it in scope): checks every period
+/// against the table's rates and the rest of the deck, naming lines, then inserts.
+fn import_deck(
+    ctx: &mut Ctx<'_>,
+    tx: &mut dyn StoreTx,
+    table: i64,
+    deck: &[rating::DeckRow],
+    replace: bool,
+) -> Result<Value> {
+    // The deck may have been parsed before this transaction: check its amounts against the
+    // precision the table's currency has now.
+    let precision = rates_precision(tx, table)?;
+    for row in deck {
+        for (column, amount) in [("rate", row.terms.rate), ("setup_fee", row.terms.setup_fee)] {
+            if money::check_scale(column, amount, precision).is_err() {
+                return Err(RatingError::Deck {
+                    line: row.line,
+                    column: column.into(),
+                    reason: format!("more than {precision} decimal places"),
+                }
+                .into());
+            }
+        }
+    }
     let existing = if replace {
         for r in rates_of(tx, table, None)? {
             if let Some(id) = r.get("id").and_then(Val::as_int) {
@@ -222,7 +285,7 @@ fn import(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value>
         .into());
     }
     let now = ctx.now_str();
-    for row in &deck {
+    for row in deck {
         let mut rec = Record::new();
         rec.insert("id_rate_tables", Val::Int(table));
         rec.insert("code", Val::Text(row.code.clone()));

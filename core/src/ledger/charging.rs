@@ -707,6 +707,32 @@ impl Charging {
         })
     }
 
+    /// Price a call by the same plan `settle` charges by, reserving and charging nothing
+    /// (pure rating: `Engine::rate`).
+    pub(crate) fn quote(
+        &self,
+        account: &str,
+        auth_type: Option<&str>,
+        destination: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<crate::ledger::rate_file::Quote> {
+        let account = self.find_account(account, auth_type)?;
+        let state = self.client(account.client)?;
+        let client = state.lock();
+        let p = self.plan(&account, &client, destination, None, at, now)?;
+        Ok(crate::ledger::rate_file::Quote {
+            account: p.account,
+            client: p.client,
+            code: p.code.to_string(),
+            code_name: p.code_name.to_string(),
+            terms: p.terms,
+            precision: p.precision,
+            rounding: p.rounding,
+            currency: p.currency,
+        })
+    }
+
     fn client(&self, id: i64) -> Result<Arc<Mutex<ClientState>>> {
         self.clients
             .read()

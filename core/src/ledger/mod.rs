@@ -3,6 +3,7 @@
 
 mod batch;
 pub mod charging;
+pub mod rate_file;
 
 use crate::error::{Error, Result};
 use crate::money;

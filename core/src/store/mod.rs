@@ -46,6 +46,19 @@ impl ListQuery {
     }
 }
 
+/// A half-open range filter on one column: `from <= column < till` (either side optional).
+/// Values compare as stored (times are stored as `YYYY-MM-DD HH:MM:SS+00` text, which
+/// sorts chronologically).
+#[derive(Debug, Clone)]
+pub struct Range {
+    /// The column (from a static entity definition).
+    pub column: &'static str,
+    /// Inclusive lower bound.
+    pub from: Option<Val>,
+    /// Exclusive upper bound.
+    pub till: Option<Val>,
+}
+
 /// A user as the login path needs it.
 #[derive(Debug, Clone)]
 pub struct UserAuth {
@@ -119,6 +132,17 @@ pub trait StoreTx {
     fn delete(&mut self, e: &EntityDef, id: i64) -> Result<()>;
     /// A page of rows and the total matching count.
     fn list(&self, e: &EntityDef, q: &ListQuery) -> Result<(Vec<Record>, u64)>;
+    /// A keyset page for streaming exports: up to `q.limit` rows with `id > after_id` that
+    /// match `q`'s filters, search and scope and every range, in ascending id order.
+    /// `q.order`, `q.descending` and `q.offset` are ignored and no total is counted, so
+    /// every page costs the same however deep the export is.
+    fn list_page(
+        &self,
+        e: &EntityDef,
+        q: &ListQuery,
+        after_id: i64,
+        ranges: &[Range],
+    ) -> Result<Vec<Record>>;
     /// Does another row (not `except_id`) have `column = value`?
     fn exists_other(
         &self,

@@ -3,7 +3,9 @@
 //! corrupting anything.
 
 use super::migrations::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
-use super::{AuditRow, ListQuery, SessionRow, Store, StoreTx, TransactionRow, TxKind, UserAuth};
+use super::{
+    AuditRow, ListQuery, Range, SessionRow, Store, StoreTx, TransactionRow, TxKind, UserAuth,
+};
 use crate::error::{Error, Result, StoreError};
 use crate::model::{EntityDef, FieldKind, Record, Tenancy, Val};
 use parking_lot::Mutex;
@@ -228,6 +230,58 @@ fn tenancy_condition(e: &EntityDef) -> Option<String> {
     }
 }
 
+/// The `WHERE` of a list: scope, equality filters, name search, ranges and (for keyset
+/// pages) `id > after`. Returns the CTE prefix, the clause and its arguments.
+fn list_where(
+    e: &EntityDef,
+    q: &ListQuery,
+    ranges: &[Range],
+    after_id: Option<i64>,
+) -> Result<(&'static str, String, Vec<Val>)> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<Val> = Vec::new();
+    let mut prefix = "";
+    if let (Some(scope), Some(c)) = (q.scope, tenancy_condition(e)) {
+        prefix = SCOPE_CTE;
+        args.push(Val::Int(scope));
+        conds.push(c);
+    }
+    for (col, val) in &q.filters {
+        check_ident(col)?;
+        args.push(val.clone());
+        conds.push(format!("{col} = ?{}", args.len()));
+    }
+    if let Some(s) = &q.search {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        args.push(Val::Text(format!("%{escaped}%")));
+        conds.push(format!("name LIKE ?{} ESCAPE '\\'", args.len()));
+    }
+    for r in ranges {
+        check_ident(r.column)?;
+        if let Some(v) = &r.from {
+            args.push(v.clone());
+            conds.push(format!("{} >= ?{}", r.column, args.len()));
+        }
+        if let Some(v) = &r.till {
+            args.push(v.clone());
+            conds.push(format!("{} < ?{}", r.column, args.len()));
+        }
+    }
+    if let Some(after) = after_id {
+        args.push(Val::Int(after));
+        conds.push(format!("id > ?{}", args.len()));
+    }
+    let where_sql = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    Ok((prefix, where_sql, args))
+}
+
 fn check_ident(name: &str) -> Result<()> {
     // Table and column names come from static entity definitions; this guards against a
     // programming mistake ever letting caller text into SQL.
@@ -341,32 +395,7 @@ impl StoreTx for SqliteTx<'_> {
     fn list(&self, e: &EntityDef, q: &ListQuery) -> Result<(Vec<Record>, u64)> {
         check_ident(e.table)?;
         check_ident(q.order)?;
-        let mut conds: Vec<String> = Vec::new();
-        let mut args: Vec<Val> = Vec::new();
-        let mut prefix = "";
-        if let (Some(scope), Some(c)) = (q.scope, tenancy_condition(e)) {
-            prefix = SCOPE_CTE;
-            args.push(Val::Int(scope));
-            conds.push(c);
-        }
-        for (col, val) in &q.filters {
-            check_ident(col)?;
-            args.push(val.clone());
-            conds.push(format!("{col} = ?{}", args.len()));
-        }
-        if let Some(s) = &q.search {
-            let escaped = s
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            args.push(Val::Text(format!("%{escaped}%")));
-            conds.push(format!("name LIKE ?{} ESCAPE '\\'", args.len()));
-        }
-        let where_sql = if conds.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conds.join(" AND "))
-        };
+        let (prefix, where_sql, args) = list_where(e, q, &[], None)?;
         let sql_args: Vec<SqlVal<'_>> = args.iter().map(SqlVal).collect();
         let arg_refs: Vec<&dyn ToSql> = sql_args.iter().map(|v| v as &dyn ToSql).collect();
 
@@ -392,6 +421,30 @@ impl StoreTx for SqliteTx<'_> {
             .query_map(arg_refs.as_slice(), |r| row_to_record(e, r))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok((rows, u64::try_from(total).unwrap_or(0)))
+    }
+
+    fn list_page(
+        &self,
+        e: &EntityDef,
+        q: &ListQuery,
+        after_id: i64,
+        ranges: &[Range],
+    ) -> Result<Vec<Record>> {
+        check_ident(e.table)?;
+        let (prefix, where_sql, args) = list_where(e, q, ranges, Some(after_id))?;
+        let sql_args: Vec<SqlVal<'_>> = args.iter().map(SqlVal).collect();
+        let arg_refs: Vec<&dyn ToSql> = sql_args.iter().map(|v| v as &dyn ToSql).collect();
+        let sql = format!(
+            "{prefix}SELECT {} FROM {}{where_sql} ORDER BY id ASC LIMIT {}",
+            column_list(e),
+            e.table,
+            q.limit.min(i64::MAX as u64)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(arg_refs.as_slice(), |r| row_to_record(e, r))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     fn exists_other(
