@@ -12,27 +12,11 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use tollgate::ledger::rate_file::rate_csv;
 use tollgate::Engine;
+use tollgate_benches::SplitMix;
 
 const LINES: usize = 100_000;
 const CODES: usize = 10_000;
 const ACCOUNTS: usize = 100;
-
-/// A small deterministic generator: every run rates the same file.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn ok(e: &Engine, method: &str, params: serde_json::Value) -> serde_json::Value {
     let r = e.call_as_system(method, params);

@@ -8,63 +8,10 @@ use tollgate::clock::parse_dt;
 use tollgate::money::Rounding;
 use tollgate::rating::{cost, max_seconds, parse_deck, PrefixIndex, RateIndex, RateTerms};
 use tollgate::Decimal;
+use tollgate_benches::{deck_codes, SplitMix};
 
 const CODES: usize = 100_000;
 const NUMBERS: usize = 8192;
-
-/// A small deterministic generator: the benchmark must see the same deck every run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn digits(&mut self, out: &mut String, count: usize) {
-        for _ in 0..count {
-            out.push(char::from(b'0' + self.below(10) as u8));
-        }
-    }
-}
-
-/// A deck shaped like a carrier's: ~250 country codes of 1–3 digits, and under them codes of
-/// 4–9 digits (area codes, mobile ranges), 100,000 distinct codes in all.
-fn deck_codes() -> Vec<String> {
-    let mut rng = SplitMix(42);
-    let mut countries = Vec::new();
-    while countries.len() < 250 {
-        let mut c = String::new();
-        let len = 1 + rng.below(3) as usize;
-        rng.digits(&mut c, len);
-        if !c.starts_with('0') && !countries.contains(&c) {
-            countries.push(c);
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut codes = Vec::with_capacity(CODES);
-    for c in &countries {
-        if seen.insert(c.clone()) {
-            codes.push(c.clone());
-        }
-    }
-    while codes.len() < CODES {
-        let mut code = countries[rng.below(countries.len() as u64) as usize].clone();
-        let extra = 1 + rng.below(6) as usize;
-        rng.digits(&mut code, extra);
-        if code.len() >= 4 && seen.insert(code.clone()) {
-            codes.push(code);
-        }
-    }
-    codes
-}
 
 /// Dialled numbers: 90% start with a deck code (then random digits up to 11–13 digits), 10%
 /// are random digits that may match only a short code or nothing.
@@ -86,7 +33,7 @@ fn numbers(codes: &[String]) -> Vec<String> {
 }
 
 fn prefix_lookup(c: &mut Criterion) {
-    let codes = deck_codes();
+    let codes = deck_codes(CODES);
     let index = PrefixIndex::build(codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)))
         .expect("deck codes are valid");
     let numbers = numbers(&codes);
@@ -173,7 +120,7 @@ fn formula(c: &mut Criterion) {
 }
 
 fn deck_parse(c: &mut Criterion) {
-    let codes = deck_codes();
+    let codes = deck_codes(CODES);
     let mut text = String::from(
         "code,code_name,rate,min_volume,interval,grace_volume,setup_fee,effective_from,effective_till\n",
     );

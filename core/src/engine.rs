@@ -322,15 +322,7 @@ impl Engine {
     /// Currency codes by id (read once per rated file, never per call).
     pub(crate) fn currency_codes(&self) -> Result<std::collections::HashMap<i64, String>> {
         use crate::model::{Val, CURRENCIES};
-        let q = crate::store::ListQuery {
-            filters: Vec::new(),
-            search: None,
-            scope: None,
-            limit: i64::MAX as u64,
-            offset: 0,
-            order: "id",
-            descending: false,
-        };
+        let q = crate::store::ListQuery::everything(Vec::new());
         store::run(self.inner.store.as_ref(), TxKind::Read, |tx| {
             Ok(tx
                 .list(&CURRENCIES, &q)?

@@ -272,16 +272,7 @@ pub(crate) struct Charging {
 }
 
 fn all(tx: &dyn StoreTx, e: &EntityDef) -> Result<Vec<Record>> {
-    let q = ListQuery {
-        filters: Vec::new(),
-        search: None,
-        scope: None,
-        limit: i64::MAX as u64,
-        offset: 0,
-        order: "id",
-        descending: false,
-    };
-    Ok(tx.list(e, &q)?.0)
+    Ok(tx.list(e, &ListQuery::everything(Vec::new()))?.0)
 }
 
 fn int(r: &Record, k: &str) -> Option<i64> {
@@ -345,16 +336,12 @@ fn company_state(r: &Record, old: Option<&CompanyState>) -> CompanyState {
 
 fn load_table(tx: &dyn StoreTx, table: &Record) -> Result<Table> {
     let id = int(table, "id").unwrap_or_default();
-    let q = ListQuery {
-        filters: vec![("id_rate_tables", Val::Int(id))],
-        search: None,
-        scope: None,
-        limit: i64::MAX as u64,
-        offset: 0,
-        order: "id",
-        descending: false,
-    };
-    let rows = tx.list(&RATES, &q)?.0;
+    let rows = tx
+        .list(
+            &RATES,
+            &ListQuery::everything(vec![("id_rate_tables", Val::Int(id))]),
+        )?
+        .0;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
         let terms = RateTerms {
