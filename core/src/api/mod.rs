@@ -84,17 +84,23 @@ pub struct MethodDef {
     /// Does it change state (write transaction and audit row)?
     pub writes: bool,
     /// The body.
-    pub handler: Handler,
-    /// A body that runs outside any dispatcher transaction because it commits its own (the
-    /// softswitch calls: `core.settle` writes with group-able durable commits, `core.authorize`
-    /// never touches the database). When set, `handler` is not used.
-    pub direct: Option<DirectHandler>,
-    /// A body that streams a file to the caller's writer instead of returning JSON
-    /// (`xdrs.download`, later invoices). It runs outside any dispatcher transaction and
-    /// reads in short transactions of its own, so no lock is held while the writer blocks.
-    /// Such a method is reached only through the file entry point (`Engine::call_file`);
-    /// the JSON one answers `api.wrong_endpoint`. When set, `handler` is not used.
-    pub file: Option<FileHandler>,
+    pub body: Body,
+}
+
+/// How a method's body runs.
+pub enum Body {
+    /// Inside one dispatcher transaction (write or read, per `writes`), with the audit row
+    /// and the in-memory refresh.
+    Tx(Handler),
+    /// Outside any dispatcher transaction, because it commits its own (the softswitch calls:
+    /// `core.settle` writes through group commit, `core.authorize` never touches the
+    /// database).
+    Direct(DirectHandler),
+    /// Streams a file to the caller's writer instead of returning JSON (`xdrs.download`,
+    /// later invoices). It reads in short transactions of its own, so no lock is held while
+    /// the writer blocks. Reached only through the file entry point (`Engine::call_file`);
+    /// the JSON one answers `api.wrong_endpoint`.
+    File(FileHandler),
 }
 
 impl std::fmt::Debug for MethodDef {
@@ -117,6 +123,17 @@ impl MethodDef {
         args: Vec<ArgDef>,
         handler: Handler,
     ) -> MethodDef {
+        MethodDef::with_body(module, action, verb, writes, args, Body::Tx(handler))
+    }
+
+    fn with_body(
+        module: &'static str,
+        action: &str,
+        verb: Verb,
+        writes: bool,
+        args: Vec<ArgDef>,
+        body: Body,
+    ) -> MethodDef {
         MethodDef {
             name: format!("{module}.{action}"),
             aliases: Vec::new(),
@@ -124,9 +141,7 @@ impl MethodDef {
             args,
             ignored: &[],
             writes,
-            handler,
-            direct: None,
-            file: None,
+            body,
         }
     }
 
@@ -362,7 +377,7 @@ fn admit<'a>(
     }
     let args = args::check(&def.args, def.ignored, params)?;
     // Last, so that every entry point checks credentials, rights and arguments the same way.
-    match (def.file.is_some(), file) {
+    match (matches!(def.body, Body::File(_)), file) {
         (true, false) => {
             return Err(Error::WrongEndpoint(format!(
                 "{} returns a file; use the file endpoint (Engine::call_file, /admin/{})",
@@ -398,15 +413,17 @@ fn dispatch_inner(
         args,
     } = admit(inner, as_principal, method, params, env, false)?;
     let now = inner.clock.now();
-    if let Some(direct) = &def.direct {
-        let mut ctx = Ctx::new(inner, &principal, now, &def.name);
-        let value = direct(&mut ctx, &args)?;
-        env.messages = ctx.messages;
-        return Ok(value);
-    }
-    let (value, messages) = run_body(inner, &principal, &def.name, def.writes, now, |ctx, tx| {
-        (def.handler)(ctx, tx, &args)
-    })?;
+    let (value, messages) = match &def.body {
+        Body::Tx(handler) => run_body(inner, &principal, &def.name, def.writes, now, |ctx, tx| {
+            handler(ctx, tx, &args)
+        })?,
+        Body::Direct(direct) => {
+            let mut ctx = Ctx::new(inner, &principal, now, &def.name);
+            let value = direct(&mut ctx, &args)?;
+            (value, ctx.messages)
+        }
+        Body::File(_) => return Err(Error::Internal(format!("{} is a file method", def.name))),
+    };
     env.messages = messages;
     Ok(value)
 }
@@ -471,10 +488,9 @@ pub(crate) fn dispatch_file(
             principal,
             args,
         } = admit(inner, as_principal, method, params, env, true)?;
-        let body = def
-            .file
-            .as_ref()
-            .ok_or_else(|| Error::Internal(format!("{} has no file body", def.name)))?;
+        let Body::File(body) = &def.body else {
+            return Err(Error::Internal(format!("{} has no file body", def.name)));
+        };
         let mut ctx = Ctx::new(inner, &principal, inner.clock.now(), &def.name);
         let mut meta = body(&mut ctx, &args, out)?;
         meta.session_id = env.session_id.clone();
@@ -490,6 +506,11 @@ pub(crate) fn dispatch_file(
 }
 
 fn write_audit(ctx: &Ctx<'_>, tx: &mut dyn StoreTx) -> Result<()> {
+    // A write call that changed nothing (an idempotent replay, archiving what is already
+    // archived) leaves no audit row: the trail records changes.
+    if ctx.touched.borrow().is_empty() {
+        return Ok(());
+    }
     let objects: Vec<Value> = ctx
         .touched
         .borrow()
@@ -527,20 +548,7 @@ impl MethodDef {
         args: Vec<ArgDef>,
         body: DirectHandler,
     ) -> MethodDef {
-        let mut m = MethodDef::new(
-            module,
-            action,
-            verb,
-            false,
-            args,
-            Box::new(|_, _, _| {
-                Err(Error::Internal(
-                    "direct method called through a transaction".into(),
-                ))
-            }),
-        );
-        m.direct = Some(body);
-        m
+        MethodDef::with_body(module, action, verb, false, args, Body::Direct(body))
     }
 
     /// A method that answers with a file streamed to the caller's writer (see
@@ -552,20 +560,7 @@ impl MethodDef {
         args: Vec<ArgDef>,
         body: FileHandler,
     ) -> MethodDef {
-        let mut m = MethodDef::new(
-            module,
-            action,
-            verb,
-            false,
-            args,
-            Box::new(|_, _, _| {
-                Err(Error::Internal(
-                    "file method called through a transaction".into(),
-                ))
-            }),
-        );
-        m.file = Some(body);
-        m
+        MethodDef::with_body(module, action, verb, false, args, Body::File(body))
     }
 }
 
