@@ -453,9 +453,11 @@ fn two_settles_of_one_call_in_flight_together_charge_once() {
     assert_eq!(r.ret["total"], 50);
 }
 
-/// Not a test on its own: when TOLLGATE_SETTLE_CHILD is set, settle concurrently on that
-/// database, printing each acknowledged call id, until killed.
+/// Not a test on its own: the child process of the crash test (run with `--ignored`); it
+/// settles concurrently on the database in TOLLGATE_SETTLE_CHILD, printing each acknowledged
+/// call id, until killed.
 #[test]
+#[ignore = "helper process of the crash test"]
 fn child_settler() {
     let Ok(path) = std::env::var("TOLLGATE_SETTLE_CHILD") else {
         return;
@@ -498,6 +500,7 @@ fn every_acknowledged_settle_survives_a_killed_process() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
+            "--ignored",
             "child_settler",
             "--nocapture",
             "--test-threads=1",

@@ -378,6 +378,15 @@ fn transactions_payments_charges_refunds_and_keys() {
         pay(json!({"id_clients": c, "type": "payment", "amount": "0.10", "idempotency_key": "k1"}));
     assert_eq!(again.ret["transaction"]["id"], r.ret["transaction"]["id"]);
     assert_eq!(again.ret["transaction"]["replayed"], true);
+    // A replay changed nothing, so it leaves no audit row.
+    let audited = ok(
+        &e,
+        &sid,
+        "audit.list",
+        json!({"method": "transactions.add"}),
+    )["total"]
+        .clone();
+    assert_eq!(audited, 3);
     assert_eq!(
         pay(json!({"id_clients": c, "type": "payment", "amount": "0.2", "idempotency_key": "k1"}))
             .errors[0]
@@ -722,4 +731,49 @@ fn a_rate_table_in_another_currency_is_converted() {
     assert_eq!(a.max_seconds, 600);
     let s = settle(&e, a.reservation, "fx", 61);
     assert_eq!(s.cost, d("1.8"));
+}
+
+#[test]
+fn a_quota_grants_in_steps_and_update_extends_while_funds_last() {
+    let clock = std::sync::Arc::new(tollgate::ManualClock::new(
+        tollgate::clock::parse_dt("2026-01-15 12:00:00").unwrap(),
+    ));
+    let mut config = tollgate::EngineConfig::default();
+    config.charging.quota_seconds = Some(30);
+    let opts = tollgate::EngineOptions { clock, config };
+    let e = Engine::create_with(":memory:", ADMIN, PASSWORD, opts).unwrap();
+    let sid = e
+        .call("auth.login", json!({"login": ADMIN, "password": PASSWORD}))
+        .session_id
+        .unwrap();
+    let (client, _) = vendor_setup(&e, &sid, "1.3");
+    let a = auth(&e, "4420").unwrap();
+    // Affordable: 60 s; granted: one quota of 30 s, holding its cost (0.3 + 30/60).
+    assert_eq!(
+        (a.max_seconds, a.granted_seconds, a.held),
+        (60, 30, d("0.8"))
+    );
+    let u = e.update(a.reservation).unwrap();
+    assert_eq!((u.granted_seconds, u.held), (60, d("1.3")));
+    // Nothing more is affordable: the grant stays.
+    let u = e.update(a.reservation).unwrap();
+    assert_eq!((u.granted_seconds, u.held), (60, d("1.3")));
+    assert_eq!(e.client_balance_cached(client), Some((d("1.3"), d("1.3"))));
+    let r = ok(
+        &e,
+        &sid,
+        "core.update",
+        json!({"reservation": a.reservation}),
+    );
+    assert_eq!(r["granted_seconds"], 60);
+    let s = settle(&e, a.reservation, "quota", 45);
+    assert_eq!(s.cost, d("1.05"));
+    assert_eq!(
+        e.client_balance_cached(client),
+        Some((d("0.25"), Decimal::ZERO))
+    );
+    assert_eq!(
+        e.update(a.reservation).unwrap_err().code().as_str(),
+        "reservation.not_found"
+    );
 }

@@ -68,8 +68,9 @@ fn a_second_engine_on_the_same_file_gets_in_use() {
     Engine::open(path).expect("free again after close");
 }
 
-/// Not a test on its own: when TOLLGATE_HOLD is set, open that database, say so, and wait.
+/// Not a test on its own: the child process of the test below (run with `--ignored`).
 #[test]
+#[ignore = "helper process of another_process_holding_the_file_gives_in_use"]
 fn child_holder() {
     let Ok(path) = std::env::var("TOLLGATE_HOLD") else {
         return;
@@ -86,7 +87,13 @@ fn another_process_holding_the_file_gives_in_use() {
     let path = path.to_str().unwrap();
     drop(Engine::create(path, ADMIN, PASSWORD).unwrap());
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_holder", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_holder",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("TOLLGATE_HOLD", path)
         .stdout(Stdio::piped())
         .spawn()
