@@ -65,16 +65,11 @@ pub struct SubscriptionTick {
     pub closed: usize,
 }
 
+use crate::model::{dec, text};
+
+/// An id column (0 when unset: ids are positive).
 fn int(r: &Record, k: &str) -> i64 {
-    r.get(k).and_then(Val::as_int).unwrap_or_default()
-}
-
-fn text<'r>(r: &'r Record, k: &str) -> &'r str {
-    r.get(k).and_then(Val::as_text).unwrap_or("")
-}
-
-fn dec(r: &Record, k: &str) -> Decimal {
-    r.get(k).and_then(Val::as_dec).unwrap_or_default()
+    crate::model::int(r, k).unwrap_or_default()
 }
 
 fn period_of(pkg: &Record) -> Result<Period> {

@@ -275,17 +275,7 @@ fn all(tx: &dyn StoreTx, e: &EntityDef) -> Result<Vec<Record>> {
     Ok(tx.list(e, &ListQuery::everything(Vec::new()))?.0)
 }
 
-fn int(r: &Record, k: &str) -> Option<i64> {
-    r.get(k).and_then(Val::as_int)
-}
-
-fn text<'r>(r: &'r Record, k: &str) -> &'r str {
-    r.get(k).and_then(Val::as_text).unwrap_or("")
-}
-
-fn dec(r: &Record, k: &str) -> Decimal {
-    r.get(k).and_then(Val::as_dec).unwrap_or_default()
-}
+use crate::model::{dec, int, text};
 
 fn capacity(r: &Record) -> Option<u32> {
     int(r, "capacity").and_then(|c| u32::try_from(c).ok())

@@ -5,7 +5,7 @@ mod entities;
 mod value;
 
 pub use entities::*;
-pub use value::{Record, Val};
+pub use value::{dec, int, text, Record, Val};
 
 /// How a field is parsed and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,3 +64,18 @@ impl Val {
 
 /// A row: column name to value.
 pub type Record = BTreeMap<&'static str, Val>;
+
+/// An integer column of a row, if set.
+pub fn int(r: &Record, k: &str) -> Option<i64> {
+    r.get(k).and_then(Val::as_int)
+}
+
+/// A text column of a row, or "" when unset.
+pub fn text<'r>(r: &'r Record, k: &str) -> &'r str {
+    r.get(k).and_then(Val::as_text).unwrap_or("")
+}
+
+/// An amount column of a row, or zero when unset.
+pub fn dec(r: &Record, k: &str) -> Decimal {
+    r.get(k).and_then(Val::as_dec).unwrap_or_default()
+}
