@@ -264,7 +264,8 @@ impl Engine {
                         )?,
                         _ => {}
                     }
-                    let refresh = charging.prepare(tx, &[], &deltas)?;
+                    // Renewed periods start their included volumes afresh.
+                    let refresh = charging.prepare(tx, &[("subscriptions", id)], &deltas)?;
                     Ok((t, Some(std::cell::RefCell::new(Some(refresh)))))
                 },
                 |(_, refresh)| {

@@ -34,6 +34,8 @@ fn authorization_json(a: &Authorization) -> Value {
         "setup_fee": money::to_json(a.setup_fee),
         "id_currencies": a.currency,
         "held": money::to_json(a.held),
+        "volume_seconds": a.volume_seconds,
+        "id_subscriptions": a.subscription,
         "expires_at": clock::format_dt(a.expires_at),
     })
 }
@@ -46,6 +48,8 @@ fn settlement_json(s: &Settlement) -> Value {
         "duration": s.duration,
         "billed_seconds": s.billed_seconds,
         "cost": money::to_json(s.cost),
+        "volume_seconds": s.volume_seconds,
+        "id_subscriptions": s.subscription,
         "balance": money::to_json(s.balance),
         "unreserved": s.unreserved,
         "replayed": s.replayed,

@@ -86,6 +86,19 @@ fn subscription_json(tx: &dyn StoreTx, rec: &Record) -> Result<Value> {
                 p.get(k).map(Val::to_json).unwrap_or(Value::Null),
             );
         }
+        // Included volumes of the period now running (empty unless active).
+        let volumes: Vec<Value> = crate::ledger::volumes::of_subscription(tx, rec)?
+            .iter()
+            .map(|v| {
+                json!({
+                    "prefixes": v.prefixes,
+                    "seconds": v.allowance,
+                    "used_seconds": v.used,
+                    "remaining_seconds": v.allowance.saturating_sub(v.used),
+                })
+            })
+            .collect();
+        o.insert("volumes".into(), Value::Array(volumes));
     }
     Ok(v)
 }

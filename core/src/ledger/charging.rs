@@ -9,10 +9,12 @@
 
 use crate::error::{ChargeError, Error, Result, ValidationError};
 use crate::ledger::batch::Batcher;
+use crate::ledger::volumes::{self, Claim, Volume};
 use crate::ledger::{self, Posting};
 use crate::limits;
 use crate::model::{
-    Record, Val, ACCOUNTS, CLIENTS, COMPANIES, CURRENCIES, EXCHANGE_RATES, RATES, RATE_TABLES, XDRS,
+    Record, Val, ACCOUNTS, CLIENTS, COMPANIES, CURRENCIES, EXCHANGE_RATES, RATES, RATE_TABLES,
+    SUBSCRIPTIONS, XDRS,
 };
 use crate::money::{self, Rounding};
 use crate::rating::{self, RateIndex, RateTerms, Timed};
@@ -88,6 +90,10 @@ pub struct Authorization {
     pub currency: i64,
     /// Amount held for the granted seconds.
     pub held: Decimal,
+    /// Included (bundled) seconds held for the granted seconds; `max_seconds` counts them.
+    pub volume_seconds: u64,
+    /// The subscription whose included volume the call draws on.
+    pub subscription: Option<i64>,
     /// When the reservation expires unless settled or extended.
     pub expires_at: DateTime<Utc>,
 }
@@ -128,6 +134,10 @@ pub struct Settlement {
     pub billed_seconds: u64,
     /// Cost charged (client currency).
     pub cost: Decimal,
+    /// Billed seconds an included volume covered (not charged in money).
+    pub volume_seconds: u64,
+    /// The subscription whose volume covered them.
+    pub subscription: Option<i64>,
     /// Balance after the charge.
     pub balance: Decimal,
     /// Charged without a known reservation.
@@ -148,6 +158,10 @@ struct ClientState {
     account_calls: HashMap<i64, u32>,
     currency: i64,
     rate_table: Option<i64>,
+    /// Live subscriptions' included volumes for the period now running.
+    volumes: Vec<Volume>,
+    /// Included seconds held by open reservations.
+    volume_held: volumes::Held,
 }
 
 #[derive(Debug)]
@@ -236,6 +250,8 @@ struct Reservation {
     plan: Arc<Plan>,
     granted: u64,
     hold: Decimal,
+    /// The included volume drawn on, `limit` being the seconds held from it.
+    volume: Option<Claim>,
     expires_at: DateTime<Utc>,
 }
 
@@ -248,6 +264,7 @@ pub(crate) struct Refresh {
     tables: Vec<(i64, Option<Arc<Table>>)>,
     currencies: Option<(HashMap<i64, u32>, Vec<ExchangeRow>)>,
     balances: Vec<(i64, Decimal)>,
+    volumes: Vec<(i64, Vec<Volume>)>,
 }
 
 const AUTH_TYPES: [&str; 4] = ["ip", "login", "ani", "tech_prefix"];
@@ -302,6 +319,8 @@ fn client_state(r: &Record, old: Option<&ClientState>) -> ClientState {
         account_calls: old.map(|o| o.account_calls.clone()).unwrap_or_default(),
         currency: int(r, "id_currencies").unwrap_or(1),
         rate_table: int(r, "orig_rate_table"),
+        volumes: old.map(|o| o.volumes.clone()).unwrap_or_default(),
+        volume_held: old.map(|o| o.volume_held.clone()).unwrap_or_default(),
     }
 }
 
@@ -410,6 +429,11 @@ impl Charging {
             for r in all(tx, &ACCOUNTS)? {
                 c.put_account(&r);
             }
+            for (client, v) in volumes::all(tx)? {
+                if let Some(state) = c.clients.read().get(&client) {
+                    state.lock().volumes = v;
+                }
+            }
             for t in all(tx, &RATE_TABLES)? {
                 c.tables.write().insert(
                     int(&t, "id").unwrap_or_default(),
@@ -469,6 +493,28 @@ impl Charging {
                 }
                 "currencies" | "exchange_rates" if r.currencies.is_none() => {
                     r.currencies = Some(load_currencies(tx)?)
+                }
+                // A subscription changed state or period, or a package its volumes: reload
+                // the live volumes of every client concerned.
+                "subscriptions" => {
+                    if let Some(s) = tx.get(&SUBSCRIPTIONS, *id, None)? {
+                        let client = int(&s, "id_clients").unwrap_or_default();
+                        r.volumes.push((client, volumes::of_client(tx, client)?));
+                    }
+                }
+                "packages" => {
+                    let subs = tx
+                        .list(
+                            &SUBSCRIPTIONS,
+                            &ListQuery::everything(vec![("id_packages", Val::Int(*id))]),
+                        )?
+                        .0;
+                    for s in subs {
+                        let client = int(&s, "id_clients").unwrap_or_default();
+                        if !r.volumes.iter().any(|(c, _)| *c == client) {
+                            r.volumes.push((client, volumes::of_client(tx, client)?));
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -530,6 +576,11 @@ impl Charging {
         }
         for (client, delta) in r.balances {
             self.add_balance(client, delta);
+        }
+        for (client, v) in r.volumes {
+            if let Some(state) = self.clients.read().get(&client) {
+                state.lock().volumes = v;
+            }
         }
     }
 
@@ -760,15 +811,19 @@ impl Charging {
             .into());
         }
         let available = money::sub(money::add(client.balance, client.credit)?, client.held)?;
-        if available <= Decimal::ZERO {
+        // Included seconds of a live subscription come before money.
+        let claim = volumes::pick(&client.volumes, &client.volume_held, &req.destination);
+        let bundled = claim.map_or(0, |c| c.limit);
+        if available <= Decimal::ZERO && bundled == 0 {
             return Err(ChargeError::BalanceInsufficient(format!(
                 "available funds are {available}"
             ))
             .into());
         }
-        let max = rating::max_seconds(
+        let max = rating::max_seconds_with_volume(
             &plan.terms,
             available,
+            bundled,
             plan.precision,
             plan.rounding,
             self.config.max_call_seconds,
@@ -780,9 +835,22 @@ impl Charging {
             .into());
         }
         let granted = self.config.quota_seconds.map_or(max, |q| q.min(max));
-        let hold = rating::cost(&plan.terms, granted, plan.precision, plan.rounding)?;
+        let hold = rating::cost_after_volume(
+            &plan.terms,
+            granted,
+            bundled,
+            plan.precision,
+            plan.rounding,
+        )?;
+        let claim = claim.map(|c| Claim {
+            limit: rating::volume_covered(&plan.terms, granted, bundled),
+            ..c
+        });
         self.take_company_capacity(companies.as_slice())?;
         client.held = money::add(client.held, hold)?;
+        if let Some(c) = &claim {
+            volumes::hold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+        }
         client.calls += 1;
         *client.account_calls.entry(account.id).or_insert(0) += 1;
         plan.companies = companies;
@@ -804,6 +872,8 @@ impl Charging {
             setup_fee: plan.terms.setup_fee,
             currency: plan.currency,
             held: hold,
+            volume_seconds: claim.map_or(0, |c| c.limit),
+            subscription: claim.map(|c| c.subscription),
             expires_at,
         };
         self.reservations.lock().insert(
@@ -812,6 +882,7 @@ impl Charging {
                 plan: Arc::new(plan),
                 granted,
                 hold,
+                volume: claim,
                 expires_at,
             },
         );
@@ -869,14 +940,24 @@ impl Charging {
         let res = reservations
             .get_mut(&id)
             .ok_or(ChargeError::ReservationNotFound(id))?;
-        let plan = &res.plan;
+        let plan = Arc::clone(&res.plan);
         let available = money::add(
             money::sub(money::add(client.balance, client.credit)?, client.held)?,
             res.hold,
         )?;
-        let max = rating::max_seconds(
+        // The volume this call draws on: what it holds plus what is still free.
+        let bundled = res.volume.map_or(0, |c| {
+            let free = client
+                .volumes
+                .iter()
+                .find(|v| v.subscription == c.subscription && v.entry == c.entry)
+                .map_or(0, |v| volumes::free(v, &client.volume_held));
+            free.saturating_add(c.limit)
+        });
+        let max = rating::max_seconds_with_volume(
             &plan.terms,
             available,
+            bundled,
             plan.precision,
             plan.rounding,
             self.config.max_call_seconds,
@@ -886,7 +967,19 @@ impl Charging {
             .quota_seconds
             .map_or(max, |q| res.granted.saturating_add(q).min(max));
         if wanted > res.granted {
-            let hold = rating::cost(&plan.terms, wanted, plan.precision, plan.rounding)?;
+            let hold = rating::cost_after_volume(
+                &plan.terms,
+                wanted,
+                bundled,
+                plan.precision,
+                plan.rounding,
+            )?;
+            if let Some(c) = res.volume.as_mut() {
+                let more = rating::volume_covered(&plan.terms, wanted, bundled);
+                volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+                volumes::hold(&mut client.volume_held, c.subscription, c.entry, more);
+                c.limit = more;
+            }
             client.held = money::add(money::sub(client.held, res.hold)?, hold)?;
             res.hold = hold;
             res.granted = wanted;
@@ -908,6 +1001,8 @@ impl Charging {
             setup_fee: plan.terms.setup_fee,
             currency: plan.currency,
             held: res.hold,
+            volume_seconds: res.volume.map_or(0, |c| c.limit),
+            subscription: res.volume.map(|c| c.subscription),
             expires_at: res.expires_at,
         })
     }
@@ -927,6 +1022,9 @@ impl Charging {
         if let Ok(state) = self.client(res.plan.client) {
             let mut client = state.lock();
             client.held = client.held.checked_sub(res.hold).unwrap_or(client.held);
+            if let Some(c) = &res.volume {
+                volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+            }
             self.free_capacity(&res.plan, &mut client);
         }
     }
@@ -1016,7 +1114,13 @@ impl Charging {
         result
     }
 
-    fn unreserved_plan(&self, req: &SettleRequest, now: DateTime<Utc>) -> Result<Plan> {
+    /// The plan of a call whose reservation is unknown, and the volume it may draw on (what
+    /// is free of it now; the settle's transaction bounds it by the database's count).
+    fn unreserved_plan(
+        &self,
+        req: &SettleRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Plan, Option<Claim>)> {
         let (Some(account), Some(destination), Some(connect)) =
             (&req.account, &req.destination, req.connect_time)
         else {
@@ -1028,14 +1132,16 @@ impl Charging {
         let account = self.find_account(account, req.auth_type.as_deref())?;
         let state = self.client(account.client)?;
         let client = state.lock();
-        self.plan(
+        let plan = self.plan(
             &account,
             &client,
             destination,
             req.source.as_deref(),
             connect,
             now,
-        )
+        )?;
+        let claim = volumes::pick(&client.volumes, &client.volume_held, destination);
+        Ok((plan, claim))
     }
 
     /// Price a settle and build its xDR: everything that needs no database.
@@ -1046,16 +1152,18 @@ impl Charging {
         now: DateTime<Utc>,
     ) -> SettleJob {
         let plan = match res {
-            Some(r) => Ok(Arc::clone(&r.plan)),
-            None => self.unreserved_plan(req, now).map(Arc::new),
+            Some(r) => Ok((Arc::clone(&r.plan), r.volume)),
+            None => self
+                .unreserved_plan(req, now)
+                .map(|(p, claim)| (Arc::new(p), claim)),
         };
         // The content of a settle: its duration, and (when known) the account and number.
         let hash = ledger::request_hash(&[&req.call_id, &req.duration.to_string()]);
         let checked = plan
             .as_ref()
             .ok()
-            .map(|p| (p.account, p.destination.clone()));
-        let priced = plan.and_then(|plan| {
+            .map(|(p, _)| (p.account, p.destination.clone()));
+        let priced = plan.and_then(|(plan, claim)| {
             let billed = rating::billed_seconds(&plan.terms, req.duration);
             let cost = rating::cost(&plan.terms, req.duration, plan.precision, plan.rounding)?;
             let end =
@@ -1103,6 +1211,8 @@ impl Charging {
                 client: plan.client,
                 billed,
                 cost,
+                plan,
+                claim,
             })
         });
         SettleJob {
@@ -1112,7 +1222,7 @@ impl Charging {
             checked,
             priced,
             now: clock::format_dt(now),
-            reservation: res.map(|r| (r.hold, Arc::clone(&r.plan))),
+            reservation: res.map(|r| (r.hold, Arc::clone(&r.plan), r.volume)),
         }
     }
 
@@ -1145,8 +1255,8 @@ impl Charging {
             },
             &mut || {
                 for (job, outcome) in jobs.borrow().iter().zip(outcomes.borrow().iter()) {
-                    if let Ok((s, delta)) = outcome {
-                        self.apply_settle(job, s, *delta);
+                    if let Ok((s, delta, used)) = outcome {
+                        self.apply_settle(job, s, *delta, used.as_ref());
                     }
                 }
             },
@@ -1155,7 +1265,7 @@ impl Charging {
             Ok(()) => outcomes
                 .into_inner()
                 .into_iter()
-                .map(|o| o.map(|(s, _)| s))
+                .map(|o| o.map(|(s, _, _)| s))
                 .collect(),
             // Nothing of the batch committed: every settle in it fails (and may be retried).
             Err(e) => (0..count).map(|_| Err(batch_error(&e))).collect(),
@@ -1164,15 +1274,27 @@ impl Charging {
 
     /// A committed settle's effect on memory: the balance moves by the charge, the hold and
     /// the call's capacity are freed.
-    fn apply_settle(&self, job: &SettleJob, s: &Settlement, delta: Decimal) {
+    fn apply_settle(
+        &self,
+        job: &SettleJob,
+        s: &Settlement,
+        delta: Decimal,
+        used: Option<&volumes::Used>,
+    ) {
         if s.replayed {
             return;
         }
         if let Ok(state) = self.client(s.client) {
             let mut client = state.lock();
             client.balance = client.balance.checked_add(delta).unwrap_or(client.balance);
-            if let Some((hold, plan)) = &job.reservation {
+            if let Some(u) = used {
+                volumes::record(&mut client.volumes, u);
+            }
+            if let Some((hold, plan, claim)) = &job.reservation {
                 client.held = client.held.checked_sub(*hold).unwrap_or(client.held);
+                if let Some(c) = claim {
+                    volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+                }
                 self.free_capacity(plan, &mut client);
             }
         }
@@ -1191,19 +1313,26 @@ struct SettleJob {
     priced: Result<Priced>,
     /// `now`, formatted.
     now: String,
-    /// The reservation's hold and plan, freed once the charge commits.
-    reservation: Option<(Decimal, Arc<Plan>)>,
+    /// The reservation's hold, plan and held volume, freed once the charge commits.
+    reservation: Option<(Decimal, Arc<Plan>, Option<Claim>)>,
 }
 
 struct Priced {
     xdr: Record,
     client: i64,
     billed: u64,
+    /// The cost without an included volume.
     cost: Decimal,
+    plan: Arc<Plan>,
+    /// The included volume the call may draw on.
+    claim: Option<Claim>,
 }
 
+/// What one settle did inside the batch: the result, the balance change, the volume used.
+type SettleOutcome = (Settlement, Decimal, Option<volumes::Used>);
+
 /// One settle inside the batch transaction (within its savepoint).
-fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<(Settlement, Decimal)> {
+fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutcome> {
     if let Some((id, first_hash)) = tx.xdr_by_call_id(&job.call_id)? {
         let same = first_hash == job.hash
             && match &job.checked {
@@ -1219,13 +1348,51 @@ fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<(Settlement
             ))
             .into());
         }
-        return Ok((replay(tx, id)?, Decimal::ZERO));
+        return Ok((replay(tx, id)?, Decimal::ZERO, None));
     }
-    let p = std::mem::replace(
+    let mut p = std::mem::replace(
         &mut job.priced,
         Err(Error::Internal("settle written twice".into())),
     )?;
+    // Included seconds first, as many as the period has left by the database's own count.
+    let mut used = None;
+    if let Some(claim) = p.claim.filter(|_| p.billed > 0) {
+        let (free, run, period) = volumes::available_in_tx(tx, &claim)?;
+        if free > 0 {
+            let covered = p.billed.min(free);
+            p.cost = rating::cost_after_volume(
+                &p.plan.terms,
+                job.duration,
+                free,
+                p.plan.precision,
+                p.plan.rounding,
+            )?;
+            p.xdr.insert("cost", Val::Dec(p.cost));
+            p.xdr
+                .insert("id_subscriptions", Val::Int(claim.subscription));
+            p.xdr.insert(
+                "volume_seconds",
+                Val::Int(i64::try_from(covered).unwrap_or(i64::MAX)),
+            );
+            used = Some(volumes::Used {
+                subscription: claim.subscription,
+                run,
+                period,
+                entry: claim.entry,
+                seconds: covered,
+            });
+        }
+    }
     let xdr = tx.insert(&XDRS, &p.xdr)?;
+    if let Some(u) = &used {
+        tx.add_volume_usage(
+            u.subscription,
+            u.run,
+            u.period,
+            u.entry,
+            i64::try_from(u.seconds).unwrap_or(i64::MAX),
+        )?;
+    }
     let balance = if p.cost.is_zero() {
         tx.client_balance(p.client)?
             .map(|b| b.0)
@@ -1259,11 +1426,13 @@ fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<(Settlement
         duration: job.duration,
         billed_seconds: p.billed,
         cost: p.cost,
+        volume_seconds: used.map_or(0, |u| u.seconds),
+        subscription: used.map(|u| u.subscription),
         balance,
         unreserved: job.reservation.is_none(),
         replayed: false,
     };
-    Ok((s, -p.cost))
+    Ok((s, -p.cost, used))
 }
 
 /// The error each settle of a failed batch gets (the batch error is not `Clone`).
@@ -1290,6 +1459,10 @@ fn replay(tx: &dyn StoreTx, xdr: i64) -> Result<Settlement> {
             .and_then(|d| u64::try_from(d).ok())
             .unwrap_or(0),
         cost: dec(&x, "cost"),
+        volume_seconds: int(&x, "volume_seconds")
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
+        subscription: int(&x, "id_subscriptions"),
         balance: tx.client_balance(client)?.map(|b| b.0).unwrap_or_default(),
         unreserved: matches!(x.get("unreserved"), Some(Val::Bool(true))),
         replayed: true,

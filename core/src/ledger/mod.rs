@@ -4,6 +4,7 @@
 mod batch;
 pub mod charging;
 pub mod rate_file;
+pub(crate) mod volumes;
 
 use crate::error::{Error, Result};
 use crate::money;

@@ -610,6 +610,10 @@ pub static XDRS: EntityDef = EntityDef {
             .access(Access::ReadOnly)
             .filterable(),
         FieldDef::new("id_transactions", COUNT).access(Access::ReadOnly),
+        FieldDef::new("id_subscriptions", FieldKind::Ref("subscriptions"))
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("volume_seconds", COUNT).access(Access::ReadOnly),
         c_dt(),
     ],
     tenancy: Tenancy::Via {

@@ -112,10 +112,31 @@ pub fn cost(
     precision: u32,
     rounding: Rounding,
 ) -> Result<Decimal> {
+    cost_after_volume(terms, duration_s, 0, precision, rounding)
+}
+
+/// The money part of a call that draws on `volume_s` included (bundled) seconds: the bundle
+/// covers the first `min(billed, volume_s)` billed seconds and the rest costs
+/// `rate · (billed − covered) / 60`, rounded once. A call that draws on a bundle pays no setup
+/// fee. `volume_s = 0` is exactly [`cost`].
+///
+/// Errors as [`cost`].
+pub fn cost_after_volume(
+    terms: &RateTerms,
+    duration_s: u64,
+    volume_s: u64,
+    precision: u32,
+    rounding: Rounding,
+) -> Result<Decimal> {
     check_duration("duration", duration_s)?;
-    let pricer = Pricer::new(terms, precision, rounding)?;
+    let pricer = Pricer::new(terms, precision, rounding)?.with_volume(volume_s);
     let units = pricer.units(billed_seconds(terms, duration_s))?;
     Ok(pricer.to_decimal(units)?)
+}
+
+/// Billed seconds of a call of `duration_s` that a bundle of `volume_s` seconds covers.
+pub fn volume_covered(terms: &RateTerms, duration_s: u64, volume_s: u64) -> u64 {
+    billed_seconds(terms, duration_s).min(volume_s)
 }
 
 /// The longest duration `d ≤ cap_seconds` whose [`cost`] (rounded, as charged) is at most
@@ -144,8 +165,28 @@ pub fn max_seconds(
     rounding: Rounding,
     cap_seconds: u64,
 ) -> Result<u64> {
+    max_seconds_with_volume(terms, available, 0, precision, rounding, cap_seconds)
+}
+
+/// [`max_seconds`] for a call that may draw on `volume_s` included seconds first: the
+/// longest `d ≤ cap_seconds` with `cost_after_volume(d, volume_s) ≤ available`. Included
+/// seconds are prepaid, so with `volume_s > 0` a negative `available` counts as zero: the
+/// bundle alone still carries a call.
+pub fn max_seconds_with_volume(
+    terms: &RateTerms,
+    available: Decimal,
+    volume_s: u64,
+    precision: u32,
+    rounding: Rounding,
+    cap_seconds: u64,
+) -> Result<u64> {
     check_duration("cap_seconds", cap_seconds)?;
-    let pricer = Pricer::new(terms, precision, rounding)?;
+    let pricer = Pricer::new(terms, precision, rounding)?.with_volume(volume_s);
+    let available = if volume_s > 0 && available.is_sign_negative() {
+        Decimal::ZERO
+    } else {
+        available
+    };
     if available.is_sign_negative() && !available.is_zero() {
         return Ok(0);
     }
@@ -269,6 +310,8 @@ struct Pricer {
     den: i128,
     precision: u32,
     rounding: Rounding,
+    /// Included seconds the call draws on first (0: none, and the setup fee applies).
+    volume: u64,
 }
 
 impl Pricer {
@@ -301,7 +344,12 @@ impl Pricer {
             den,
             precision,
             rounding,
+            volume: 0,
         })
+    }
+
+    fn with_volume(self, volume: u64) -> Pricer {
+        Pricer { volume, ..self }
     }
 
     /// The rounded cost of `billed` seconds, in units of `10^-precision`.
@@ -309,10 +357,16 @@ impl Pricer {
         if billed == 0 {
             return Ok(0); // Within the grace: no setup fee either.
         }
+        // A call on a bundle pays only for what the bundle does not cover, and no setup fee.
+        let (paid, setup60) = if self.volume > 0 {
+            (billed.saturating_sub(self.volume), 0)
+        } else {
+            (billed, self.setup60)
+        };
         let num = self
             .rate
-            .checked_mul(i128::from(billed))
-            .and_then(|v| v.checked_add(self.setup60))
+            .checked_mul(i128::from(paid))
+            .and_then(|v| v.checked_add(setup60))
             .and_then(|v| v.checked_mul(self.num_factor))
             .ok_or(MoneyError::Overflow)?;
         round_div(num, self.den, self.rounding)
@@ -345,9 +399,14 @@ impl Pricer {
             return None;
         }
         let limit = budget.checked_mul(self.den)? / self.num_factor;
-        let fixed = self
-            .setup60
-            .checked_add(self.rate.checked_mul(i128::from(a))?)?;
+        let fixed = if self.volume > 0 {
+            self.rate
+                .checked_mul(i128::from(a))?
+                .checked_sub(self.rate.checked_mul(i128::from(self.volume))?)?
+        } else {
+            self.setup60
+                .checked_add(self.rate.checked_mul(i128::from(a))?)?
+        };
         let spare = limit.checked_sub(fixed)?;
         if spare < 0 {
             return Some(0);
@@ -735,6 +794,50 @@ mod tests {
                     prop_assert!(next > avail, "cost({}) = {next} <= {avail}", max + 1);
                 }
                 prop_assert!(max >= cap.min(u64::from(t.grace_volume)));
+            }
+        }
+
+        #[test]
+        fn a_bundle_never_costs_more_and_never_decreases_with_duration(
+            t in arb_terms(), d1 in 0u64..20_000, extra in 0u64..5_000, v in 1u64..5_000,
+            p in 0u32..=6, r in arb_rounding(),
+        ) {
+            let c1 = cost_after_volume(&t, d1, v, p, r).unwrap();
+            let c2 = cost_after_volume(&t, d1 + extra, v, p, r).unwrap();
+            prop_assert!(c1 <= c2, "{c1} > {c2}");
+            prop_assert!(c1 <= cost(&t, d1, p, r).unwrap());
+            // Wholly covered: free. Otherwise the rate on what the bundle left over.
+            let billed = billed_seconds(&t, d1);
+            let paid = billed - volume_covered(&t, d1, v);
+            let naive = t.rate * Decimal::from(paid) / Decimal::from(60);
+            prop_assert_eq!(c1, money::round(naive, p, r));
+        }
+
+        #[test]
+        fn max_seconds_with_a_bundle_is_the_exact_boundary(
+            t in arb_terms(), avail_units in -1_000i64..5_000_000, avail_dp in 0u32..=6,
+            v in 0u64..5_000, p in 0u32..=6, r in arb_rounding(), cap in 0u64..20_000,
+        ) {
+            let avail = Decimal::new(avail_units, avail_dp);
+            let max = max_seconds_with_volume(&t, avail, v, p, r, cap).unwrap();
+            prop_assert!(max <= cap);
+            prop_assert!(max >= max_seconds(&t, avail, p, r, cap).unwrap());
+            let budget = if v > 0 { avail.max(Decimal::ZERO) } else { avail };
+            if budget >= Decimal::ZERO {
+                let c = cost_after_volume(&t, max, v, p, r).unwrap();
+                prop_assert!(c <= budget, "cost({max}) = {c} > {budget}");
+                if max < cap {
+                    let next = cost_after_volume(&t, max + 1, v, p, r).unwrap();
+                    prop_assert!(next > budget, "cost({}) = {next} <= {budget}", max + 1);
+                }
+            }
+            // The bundle alone carries at least what it covers.
+            if v > 0 {
+                let mut covered_only = 0;
+                for d in [max, max + 1] {
+                    if d <= cap && billed_seconds(&t, d) <= v { covered_only = d; }
+                }
+                prop_assert!(max >= covered_only);
             }
         }
 

@@ -7,5 +7,8 @@ pub mod formula;
 pub mod prefix;
 
 pub use deck::{parse_deck, DeckRow};
-pub use formula::{billed_seconds, cost, max_seconds, RateTerms};
+pub use formula::{
+    billed_seconds, cost, cost_after_volume, max_seconds, max_seconds_with_volume, volume_covered,
+    RateTerms,
+};
 pub use prefix::{validate_code, PrefixIndex, RateIndex, Timed};

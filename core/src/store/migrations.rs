@@ -35,10 +35,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "packages",
         sql: V4,
     },
+    Migration {
+        version: 5,
+        name: "included volumes",
+        sql: V5,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -316,4 +321,20 @@ CREATE TABLE subscriptions (
 );
 CREATE INDEX subscriptions_client ON subscriptions(id_clients);
 CREATE INDEX subscriptions_due ON subscriptions(status, next_renewal_dt);
+"#;
+
+/// Included volumes: seconds used per subscription, run, period and volume entry; which
+/// subscription's bundle an xDR drew on, and how many seconds.
+const V5: &str = r#"
+CREATE TABLE subscription_usage (
+    id_subscriptions INTEGER NOT NULL REFERENCES subscriptions(id),
+    run              INTEGER NOT NULL,
+    period           INTEGER NOT NULL,
+    entry            INTEGER NOT NULL,
+    used_seconds     INTEGER NOT NULL,
+    PRIMARY KEY (id_subscriptions, run, period, entry)
+) WITHOUT ROWID;
+
+ALTER TABLE xdrs ADD COLUMN id_subscriptions INTEGER REFERENCES subscriptions(id);
+ALTER TABLE xdrs ADD COLUMN volume_seconds INTEGER NOT NULL DEFAULT 0;
 "#;

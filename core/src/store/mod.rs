@@ -267,6 +267,18 @@ pub trait StoreTx {
     fn ledger_amounts(&self, id_clients: i64) -> Result<Vec<Decimal>>;
     /// The xDR of a call id: (id, request hash).
     fn xdr_by_call_id(&self, call_id: &str) -> Result<Option<(i64, String)>>;
+    /// Included seconds used in one period of a subscription: (volume entry, seconds).
+    fn volume_usage(&self, id_subscriptions: i64, run: i64, period: i64)
+        -> Result<Vec<(i64, i64)>>;
+    /// Add `seconds` to what one volume entry of a subscription's period has used.
+    fn add_volume_usage(
+        &mut self,
+        id_subscriptions: i64,
+        run: i64,
+        period: i64,
+        entry: i64,
+        seconds: i64,
+    ) -> Result<()>;
 
     // --- savepoints (group commit: many callers' changes in one transaction) ---
     /// Mark a point inside this transaction that [`StoreTx::rollback_to_savepoint`] can undo

@@ -891,6 +891,43 @@ impl StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn volume_usage(
+        &self,
+        id_subscriptions: i64,
+        run: i64,
+        period: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT entry, used_seconds FROM subscription_usage \
+             WHERE id_subscriptions = ?1 AND run = ?2 AND period = ?3 ORDER BY entry",
+        )?;
+        let rows = stmt
+            .query_map(params![id_subscriptions, run, period], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn add_volume_usage(
+        &mut self,
+        id_subscriptions: i64,
+        run: i64,
+        period: i64,
+        entry: i64,
+        seconds: i64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO subscription_usage \
+                 (id_subscriptions, run, period, entry, used_seconds) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (id_subscriptions, run, period, entry) \
+                 DO UPDATE SET used_seconds = used_seconds + excluded.used_seconds",
+            )?
+            .execute(params![id_subscriptions, run, period, entry, seconds])?;
+        Ok(())
+    }
+
     fn ledger_amounts(&self, id_clients: i64) -> Result<Vec<Decimal>> {
         let mut stmt = self
             .conn
