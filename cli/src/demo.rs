@@ -348,7 +348,7 @@ fn money_steps(d: &Demo, alpha: i64, beta: i64) -> Result<(), String> {
 
     step(
         12,
-        "A monthly plan: Alpha buys it, and the next period renews",
+        "A monthly plan with 10 UK minutes: Alpha buys it, calls on the bundle then on money, and the next period renews",
     );
     let plan = d.id(
         "packages.add",
@@ -366,6 +366,33 @@ fn money_steps(d: &Demo, alpha: i64, beta: i64) -> Result<(), String> {
         s["status"].as_str().unwrap_or(""),
         s["next_renewal_dt"].as_str().unwrap_or("")
     );
+    for (seconds, call_id) in [(500u64, "call-101"), (150, "call-102")] {
+        let a = e
+            .authorize(&AuthorizeRequest {
+                account: "192.0.2.10".into(),
+                destination: "442079460000".into(),
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())?;
+        let s = e
+            .settle(&SettleRequest {
+                reservation: Some(a.reservation),
+                call_id: call_id.into(),
+                duration: seconds,
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())?;
+        println!(
+            "   {call_id} to London: allowed up to {} s ({} bundled); lasted {seconds} s, {} s from the bundle, cost {}, balance {}",
+            a.max_seconds, a.volume_seconds, s.volume_seconds, s.cost, s.balance
+        );
+    }
+    let bundle = |d: &Demo| -> Result<String, String> {
+        let list = d.call("clients.packagesList", json!({"id_clients": alpha}))?;
+        let v = &list["rows"][0]["volumes"][0];
+        Ok(format!("{} of {} s used", v["used_seconds"], v["seconds"]))
+    };
+    println!("   the bundle this month: {}", bundle(d)?);
     let next = s["next_renewal_dt"]
         .as_str()
         .and_then(tollgate::clock::parse_dt)
@@ -378,6 +405,7 @@ fn money_steps(d: &Demo, alpha: i64, beta: i64) -> Result<(), String> {
         t.subscriptions.renewed,
         again.subscriptions.renewed
     );
+    println!("   the bundle after renewal: {}", bundle(d)?);
 
     step(
         13,

@@ -78,6 +78,17 @@ fn activation_needs_the_activation_fee_and_the_first_period() {
     assert_eq!(r["subscription"]["status"], "active");
     assert_eq!(balance(&e, &sid, c), d("0"));
     assert!(e.verify_client_ledger(c).unwrap());
+    // Assigned and activated in one call: one audit row naming the subscription once.
+    let audit = ok(
+        &e,
+        &sid,
+        "audit.list",
+        json!({"method": "clients.packagesAdd"}),
+    );
+    assert_eq!(
+        audit["rows"][0]["objects"],
+        json!([{"module": "subscriptions", "id": r["id"]}]).to_string()
+    );
     // One cent short: stays pending with the reason; nothing charged.
     let (c2, p2) = setup(&e, &sid, "10.99", "0", "P1M");
     let r = call(

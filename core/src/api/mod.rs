@@ -511,12 +511,14 @@ fn write_audit(ctx: &Ctx<'_>, tx: &mut dyn StoreTx) -> Result<()> {
     if ctx.touched.borrow().is_empty() {
         return Ok(());
     }
-    let objects: Vec<Value> = ctx
-        .touched
-        .borrow()
-        .iter()
-        .map(|(m, id)| serde_json::json!({"module": m, "id": id}))
-        .collect();
+    let mut objects: Vec<Value> = Vec::new();
+    for (m, id) in ctx.touched.borrow().iter() {
+        let o = serde_json::json!({"module": m, "id": id});
+        // An object touched twice by one call (added, then activated) is listed once.
+        if !objects.contains(&o) {
+            objects.push(o);
+        }
+    }
     let objects = Value::Array(objects).to_string();
     let dt = ctx.now_str();
     tx.audit(&AuditRow {
