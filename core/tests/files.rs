@@ -9,7 +9,7 @@ use std::io::Write;
 use tollgate::{AuthorizeRequest, Engine, SettleRequest};
 
 /// The columns of the download, in order.
-const COLUMNS: [&str; 17] = [
+const COLUMNS: [&str; 19] = [
     "id",
     "call_id",
     "id_accounts",
@@ -27,6 +27,8 @@ const COLUMNS: [&str; 17] = [
     "connect_time",
     "end_time",
     "unreserved",
+    "id_subscriptions",
+    "volume_seconds",
 ];
 
 /// Parse a download: header and rows.
@@ -176,6 +178,28 @@ fn the_download_matches_the_settled_calls_exactly() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("\"call,31\""));
     assert!(text.contains("\"UK, \"\"all\"\"\""));
+}
+
+#[test]
+fn cells_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+    let (e, _) = engine();
+    let admin = sid(&e, ADMIN, ADMIN_PW);
+    vendor(&e, &admin);
+    settle_unreserved(
+        &e,
+        "100",
+        "441234",
+        "=HYPERLINK(\"x\")",
+        "2026-01-10 10:00:00",
+        31,
+    );
+    settle_unreserved(&e, "100", "441234", "@SUM(A1)", "2026-01-10 10:00:00", 31);
+    settle_unreserved(&e, "100", "441234", "plain-1", "2026-01-10 10:00:00", 31);
+    let rows = download(&e, &admin, json!({}));
+    let ids: Vec<&str> = rows.iter().map(|r| r[col("call_id")].as_str()).collect();
+    assert_eq!(ids, ["'=HYPERLINK(\"x\")", "'@SUM(A1)", "plain-1"]);
+    // Numbers are never touched.
+    assert!(rows.iter().all(|r| !r[col("cost")].starts_with('\'')));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::store::{self, Range, TxKind};
 use std::io::Write;
 
 /// The columns of the file, in order: each is a field of [`XDRS`].
-pub const XDR_COLUMNS: [&str; 17] = [
+pub const XDR_COLUMNS: [&str; 19] = [
     "id",
     "call_id",
     "id_accounts",
@@ -28,6 +28,8 @@ pub const XDR_COLUMNS: [&str; 17] = [
     "connect_time",
     "end_time",
     "unreserved",
+    "id_subscriptions",
+    "volume_seconds",
 ];
 
 /// `list` arguments that make no sense for a whole-file export.
@@ -47,11 +49,14 @@ fn write_error(e: impl std::fmt::Display) -> Error {
     StoreError::Io(format!("writing the file: {e}")).into()
 }
 
-/// A cell as exact text: amounts keep their stored scale, NULL is empty.
+/// A cell as exact text: amounts keep their stored scale, NULL is empty. A text cell that a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`
+/// (OWASP's CSV-injection rule); numbers are written as they are.
 fn cell(v: Option<&Val>) -> String {
     match v {
         None | Some(Val::Null) => String::new(),
         Some(Val::Int(i)) => i.to_string(),
+        Some(Val::Text(s)) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
         Some(Val::Text(s)) => s.clone(),
         Some(Val::Dec(d)) => d.to_string(),
         Some(Val::Bool(b)) => b.to_string(),
