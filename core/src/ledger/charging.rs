@@ -23,7 +23,8 @@ use crate::{clock, model::EntityDef};
 use chrono::{DateTime, Duration, Utc};
 use parking_lot::{Mutex, RwLock};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+/// The hot path's maps: foldhash (fast, seeded per process) instead of SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -211,7 +212,9 @@ struct Plan {
     client: i64,
     companies: Chain,
     table: i64,
-    code: Arc<str>,
+    /// The matched code is the first `code_len` digits of `destination` (no shared string
+    /// touched per call).
+    code_len: usize,
     code_name: Arc<str>,
     terms: RateTerms,
     precision: u32,
@@ -220,6 +223,12 @@ struct Plan {
     destination: String,
     source: Option<String>,
     connect_time: DateTime<Utc>,
+}
+
+impl Plan {
+    fn code(&self) -> &str {
+        self.destination.get(..self.code_len).unwrap_or_default()
+    }
 }
 
 /// A company and its ancestors, nearest first, without a heap allocation per call.
@@ -700,17 +709,21 @@ impl Charging {
         let table = self.tables.read().get(&table_id).cloned().ok_or_else(|| {
             ChargeError::NoRate(format!("{destination} (rate table {table_id} missing)"))
         })?;
-        let (_code, timed) = table
+        let (code, timed) = table
             .index
             .lookup_at(destination, at)
             .ok_or_else(|| ChargeError::NoRate(destination.to_string()))?;
-        debug_assert_eq!(&*timed.value.code, _code);
+        debug_assert_eq!(&*timed.value.code, code);
         let entry = &timed.value;
-        let x = self.exchange_rate(table.currency, client.currency, now)?;
-        let terms = RateTerms {
-            rate: money::mul(entry.terms.rate, x)?,
-            setup_fee: money::mul(entry.terms.setup_fee, x)?,
-            ..entry.terms
+        let terms = if table.currency == client.currency {
+            entry.terms
+        } else {
+            let x = self.exchange_rate(table.currency, client.currency, now)?;
+            RateTerms {
+                rate: money::mul(entry.terms.rate, x)?,
+                setup_fee: money::mul(entry.terms.setup_fee, x)?,
+                ..entry.terms
+            }
         };
         let precision = self
             .precisions
@@ -723,7 +736,7 @@ impl Charging {
             client: account.client,
             companies: Chain::default(),
             table: table_id,
-            code: Arc::clone(&entry.code),
+            code_len: code.len(),
             code_name: Arc::clone(&entry.code_name),
             terms,
             precision,
@@ -752,7 +765,7 @@ impl Charging {
         Ok(crate::ledger::rate_file::Quote {
             account: p.account,
             client: p.client,
-            code: p.code.to_string(),
+            code: p.code().to_string(),
             code_name: p.code_name.to_string(),
             terms: p.terms,
             precision: p.precision,
@@ -866,7 +879,7 @@ impl Charging {
             granted_seconds: granted,
             account: account.id,
             client: account.client,
-            code: plan.code.to_string(),
+            code: plan.code().to_string(),
             code_name: plan.code_name.to_string(),
             rate: plan.terms.rate,
             setup_fee: plan.terms.setup_fee,
@@ -995,7 +1008,7 @@ impl Charging {
             granted_seconds: res.granted,
             account: plan.account,
             client: plan.client,
-            code: plan.code.to_string(),
+            code: plan.code().to_string(),
             code_name: plan.code_name.to_string(),
             rate: plan.terms.rate,
             setup_fee: plan.terms.setup_fee,
@@ -1174,7 +1187,7 @@ impl Charging {
             x.insert("id_clients", Val::Int(plan.client));
             x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
             x.insert("dst", Val::Text(plan.destination.clone()));
-            x.insert("code", Val::Text(plan.code.to_string()));
+            x.insert("code", Val::Text(plan.code().to_string()));
             x.insert("code_name", Val::Text(plan.code_name.to_string()));
             x.insert("id_rate_tables", Val::Int(plan.table));
             x.insert("rate", Val::Dec(plan.terms.rate));

@@ -12,6 +12,9 @@ use crate::model::{int, text, Record, Val, PACKAGES, SUBSCRIPTIONS};
 use crate::store::{ListQuery, StoreTx};
 use std::collections::HashMap;
 
+/// Seconds held by open reservations, per (subscription, entry).
+pub(crate) type Held = HashMap<(i64, i64), u64, foldhash::fast::RandomState>;
+
 /// One included volume of a live subscription, for the period now running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Volume {
@@ -48,9 +51,6 @@ pub(crate) struct Used {
     pub entry: i64,
     pub seconds: u64,
 }
-
-/// Seconds held by open reservations, per (subscription, entry).
-pub(crate) type Held = HashMap<(i64, i64), u64>;
 
 /// The volumes of one subscription row (empty unless it is active).
 pub(crate) fn of_subscription(tx: &dyn StoreTx, sub: &Record) -> Result<Vec<Volume>> {
