@@ -1,4 +1,4 @@
-//! Delivering the outbox to `after` handlers: at least once, in order per (handler, object),
+//! Delivering the outbox to `after` handlers: at least once, in order per (receiver, object),
 //! with exponential backoff and a bounded number of attempts, each attempt logged.
 
 use super::catalog;
@@ -96,7 +96,7 @@ struct Pending {
     event: Event,
 }
 
-/// Load up to one page of pending deliveries, grouped by (handler, object) in id order.
+/// Load up to one page of pending deliveries, grouped by (receiver, object) in id order.
 fn load(inner: &Inner) -> Result<Vec<Vec<Pending>>> {
     store::run(inner.store.as_ref(), TxKind::Read, |tx| {
         let mut q = ListQuery::everything(vec![("status", Val::Text("pending".into()))]);
@@ -105,7 +105,7 @@ fn load(inner: &Inner) -> Result<Vec<Vec<Pending>>> {
         let mut handlers: HashMap<i64, Option<HandlerRow>> = HashMap::new();
         let mut events: HashMap<i64, Option<Event>> = HashMap::new();
         let mut groups: Vec<Vec<Pending>> = Vec::new();
-        let mut index: HashMap<(i64, String), usize> = HashMap::new();
+        let mut index: HashMap<(String, String), usize> = HashMap::new();
         for d in &rows {
             let hid = model::int(d, "id_handlers").unwrap_or_default();
             let eid = model::int(d, "id_events").unwrap_or_default();
@@ -118,7 +118,12 @@ fn load(inner: &Inner) -> Result<Vec<Vec<Pending>>> {
             let (Some(Some(h)), Some(Some(ev))) = (handlers.get(&hid), events.get(&eid)) else {
                 continue;
             };
-            let key = (hid, model::text(d, "object_key").to_string());
+            // One line per (receiver, object): the same URL, script or callback gets an
+            // object's events in the order they happened, whichever handlers carry them.
+            let key = (
+                format!("{}:{}", h.kind, h.target),
+                model::text(d, "object_key").to_string(),
+            );
             let at = *index.entry(key).or_insert_with(|| {
                 groups.push(Vec::new());
                 groups.len() - 1
@@ -249,7 +254,12 @@ pub(crate) fn log_row(
     r.insert("stage", Val::Text(stage.as_str().into()));
     r.insert("attempt", Val::Int(attempt));
     r.insert("dt", Val::Text(dt.into()));
-    r.insert("outcome", Val::Text(run.outcome().into()));
+    // After the change, a refusal is just a failed delivery (retried).
+    let outcome = match (stage, run.outcome()) {
+        (Stage::After, "forbidden") => "failed",
+        (_, o) => o,
+    };
+    r.insert("outcome", Val::Text(outcome.into()));
     r.insert("status_code", run.status_code.map(Val::Int).unwrap_or(Val::Null));
     r.insert("duration_ms", Val::Int(run.duration_ms));
     r.insert("error", run.error().map(Val::Text).unwrap_or(Val::Null));
