@@ -245,8 +245,11 @@ impl Engine {
         let handle = if start_worker {
             // Events left in the outbox by an earlier run (a crash) go out from the start.
             signal.wake();
-            let h = crate::events::delivery::spawn_worker(Arc::downgrade(&inner), Arc::clone(&signal))
-                .map_err(|e| crate::Error::Internal(format!("event worker not started: {e}")))?;
+            let h =
+                crate::events::delivery::spawn_worker(Arc::downgrade(&inner), Arc::clone(&signal))
+                    .map_err(|e| {
+                        crate::Error::Internal(format!("event worker not started: {e}"))
+                    })?;
             Some(h)
         } else {
             None

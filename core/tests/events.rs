@@ -197,7 +197,10 @@ fn ok(e: &Engine, method: &str, params: Value) -> Value {
 fn refused(e: &Engine, method: &str, params: Value) -> (String, String) {
     let r = e.call_as_system(method, params.clone());
     assert!(!r.code, "{method} {params} should have been refused");
-    (r.errors[0].code.as_str().to_string(), r.errors[0].message.clone())
+    (
+        r.errors[0].code.as_str().to_string(),
+        r.errors[0].message.clone(),
+    )
 }
 
 fn id(v: &Value) -> i64 {
@@ -205,7 +208,14 @@ fn id(v: &Value) -> i64 {
 }
 
 /// Add a handler; returns (id, secret).
-fn handler(e: &Engine, event: &str, stage: &str, kind: &str, target: &str, extra: Value) -> (i64, String) {
+fn handler(
+    e: &Engine,
+    event: &str,
+    stage: &str,
+    kind: &str,
+    target: &str,
+    extra: Value,
+) -> (i64, String) {
     let mut p = json!({"name": format!("{stage} {event}"), "event": event, "stage": stage, "kind": kind, "target": target});
     if let Value::Object(x) = extra {
         p.as_object_mut().unwrap().extend(x);
@@ -215,7 +225,11 @@ fn handler(e: &Engine, event: &str, stage: &str, kind: &str, target: &str, extra
 }
 
 fn logs(e: &Engine, handler: i64) -> Vec<Value> {
-    ok(e, "provisioning.logs", json!({"id_handlers": handler, "limit": 1000}))["rows"]
+    ok(
+        e,
+        "provisioning.logs",
+        json!({"id_handlers": handler, "limit": 1000}),
+    )["rows"]
         .as_array()
         .unwrap()
         .clone()
@@ -256,19 +270,63 @@ fn an_http_receiver_gets_every_event_of_a_scenario_in_order_with_valid_signature
         secrets.insert(*ev, (h, s));
     }
     ok(&e, "customFields.add", json!({"name": "vat_id"}));
-    let client = id(&ok(&e, "clients.add", json!({"name": "Acme", "credit": "100"})));
-    ok(&e, "clients.edit", json!({"id": client, "credit": "50", "name": "Acme"}));
+    let client = id(&ok(
+        &e,
+        "clients.add",
+        json!({"name": "Acme", "credit": "100"}),
+    ));
+    ok(
+        &e,
+        "clients.edit",
+        json!({"id": client, "credit": "50", "name": "Acme"}),
+    );
     // An edit that changes nothing raises nothing.
     ok(&e, "clients.edit", json!({"id": client, "credit": "50"}));
-    ok(&e, "clients.fieldsUpdate", json!({"id": client, "fields": [{"name": "vat_id", "value": "GB1"}]}));
-    let account = id(&ok(&e, "accounts.add", json!({"id_clients": client, "name": "sip", "ident": "acme-sip", "password": "sip-passw0rd"})));
-    ok(&e, "accounts.edit", json!({"id": account, "status": "blocked"}));
-    ok(&e, "transactions.add", json!({"id_clients": client, "type": "payment", "amount": "10"}));
-    ok(&e, "transactions.add", json!({"id_clients": client, "type": "charge", "amount": "15"}));
-    ok(&e, "transactions.add", json!({"id_clients": client, "type": "charge", "amount": "1"}));
-    ok(&e, "transactions.add", json!({"id_clients": client, "type": "payment", "amount": "20"}));
-    let pkg = id(&ok(&e, "packages.add", json!({"name": "Gold", "periodical_fee": "1", "period": "P1M"})));
-    let sub = id(&ok(&e, "clients.packagesAdd", json!({"id_clients": client, "id_packages": pkg})));
+    ok(
+        &e,
+        "clients.fieldsUpdate",
+        json!({"id": client, "fields": [{"name": "vat_id", "value": "GB1"}]}),
+    );
+    let account = id(&ok(
+        &e,
+        "accounts.add",
+        json!({"id_clients": client, "name": "sip", "ident": "acme-sip", "password": "sip-passw0rd"}),
+    ));
+    ok(
+        &e,
+        "accounts.edit",
+        json!({"id": account, "status": "blocked"}),
+    );
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "payment", "amount": "10"}),
+    );
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "charge", "amount": "15"}),
+    );
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "charge", "amount": "1"}),
+    );
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "payment", "amount": "20"}),
+    );
+    let pkg = id(&ok(
+        &e,
+        "packages.add",
+        json!({"name": "Gold", "periodical_fee": "1", "period": "P1M"}),
+    ));
+    let sub = id(&ok(
+        &e,
+        "clients.packagesAdd",
+        json!({"id_clients": client, "id_packages": pkg}),
+    ));
     ok(&e, "subscriptions.deactivate", json!({"id": sub}));
     ok(&e, "subscriptions.renew", json!({"id": sub}));
     ok(&e, "subscriptions.close", json!({"id": sub, "at": "now"}));
@@ -277,7 +335,11 @@ fn an_http_receiver_gets_every_event_of_a_scenario_in_order_with_valid_signature
     let other = id(&ok(&e, "clients.add", json!({"name": "Short-lived"})));
     ok(&e, "clients.delete", json!({"id": other}));
     // A refused call raises nothing.
-    refused(&e, "clients.edit", json!({"id": client, "name": "archived clients do not change"}));
+    refused(
+        &e,
+        "clients.edit",
+        json!({"id": client, "name": "archived clients do not change"}),
+    );
 
     let report = e.deliver_events(c.now()).unwrap();
     let reqs = rx.requests();
@@ -317,7 +379,10 @@ fn an_http_receiver_gets_every_event_of_a_scenario_in_order_with_valid_signature
                 .filter(|(ev, o)| {
                     *o == key.1
                         && match key.0 {
-                            "clients" => !ev.starts_with("clients.accounts") && !ev.starts_with("clients.subscriptions"),
+                            "clients" => {
+                                !ev.starts_with("clients.accounts")
+                                    && !ev.starts_with("clients.subscriptions")
+                            }
                             "accounts" => ev.starts_with("clients.accounts"),
                             _ => ev.starts_with("clients.subscriptions"),
                         }
@@ -337,18 +402,35 @@ fn an_http_receiver_gets_every_event_of_a_scenario_in_order_with_valid_signature
         let mut forged = r.clone();
         forged.body.push(b' ');
         assert!(!signature_valid(secret, &forged));
-        assert!(ids.insert(r.headers["webhook-id"].clone()), "webhook-id reused");
+        assert!(
+            ids.insert(r.headers["webhook-id"].clone()),
+            "webhook-id reused"
+        );
         assert_eq!(r.headers["content-type"], "application/json");
         assert!(v["event"]["dt"].as_str().unwrap().ends_with('Z'));
     }
     // Payloads: create carries the object, update the id and the changed fields only.
-    let find = |ev: &str| reqs.iter().map(Req::json).find(|v| v["event"]["events_id"] == ev).unwrap();
+    let find = |ev: &str| {
+        reqs.iter()
+            .map(Req::json)
+            .find(|v| v["event"]["events_id"] == ev)
+            .unwrap()
+    };
     let create = find("clients.create");
     assert_eq!(create["data"]["name"], "Acme");
     assert_eq!(create["data"]["credit"].to_string(), "100");
-    assert_eq!(find("clients.update")["data"], json!({"id": client, "credit": 50}));
-    assert_eq!(find("clients.custom_fields.update")["data"], json!({"id": client, "custom_fields": {"vat_id": "GB1"}}));
-    assert_eq!(find("clients.accounts.update")["data"], json!({"id": account, "status": "blocked"}));
+    assert_eq!(
+        find("clients.update")["data"],
+        json!({"id": client, "credit": 50})
+    );
+    assert_eq!(
+        find("clients.custom_fields.update")["data"],
+        json!({"id": client, "custom_fields": {"vat_id": "GB1"}})
+    );
+    assert_eq!(
+        find("clients.accounts.update")["data"],
+        json!({"id": account, "status": "blocked"})
+    );
     let acc = find("clients.accounts.create");
     assert_eq!(acc["data"]["ident"], "acme-sip");
     assert!(acc["data"].get("password").is_none(), "secrets never leave");
@@ -359,7 +441,9 @@ fn an_http_receiver_gets_every_event_of_a_scenario_in_order_with_valid_signature
     let (h, _) = &secrets["clients.create"];
     let l = logs(&e, *h);
     assert_eq!(l.len(), 2);
-    assert!(l.iter().all(|r| r["outcome"] == "ok" && r["status_code"] == 200 && r["attempt"] == 1));
+    assert!(l
+        .iter()
+        .all(|r| r["outcome"] == "ok" && r["status_code"] == 200 && r["attempt"] == 1));
 }
 
 #[test]
@@ -368,8 +452,16 @@ fn a_receiver_like_the_vendor_flask_example_allows_and_changes_nothing() {
     let rx = Receiver::echo();
     handler(&e, "clients.update", "before", "http", &rx.url, json!({}));
     let (after, _) = handler(&e, "clients.update", "after", "http", &rx.url, json!({}));
-    let client = id(&ok(&e, "clients.add", json!({"name": "Acme", "credit": "12.5"})));
-    ok(&e, "clients.edit", json!({"id": client, "name": "Acme Ltd", "credit": "7.25"}));
+    let client = id(&ok(
+        &e,
+        "clients.add",
+        json!({"name": "Acme", "credit": "12.5"}),
+    ));
+    ok(
+        &e,
+        "clients.edit",
+        json!({"id": client, "name": "Acme Ltd", "credit": "7.25"}),
+    );
     let c1 = ok(&e, "clients.editForm", json!({"id": client}))["client"].clone();
     assert_eq!(c1["name"], "Acme Ltd");
     assert_eq!(c1["credit"].to_string(), "7.25");
@@ -377,7 +469,10 @@ fn a_receiver_like_the_vendor_flask_example_allows_and_changes_nothing() {
     assert_eq!(before.len(), 1);
     let v = before[0].json();
     assert_eq!(v["event"]["events_id"], "clients.update");
-    assert_eq!(v["data"], json!({"id": client, "name": "Acme Ltd", "credit": 7.25}));
+    assert_eq!(
+        v["data"],
+        json!({"id": client, "name": "Acme Ltd", "credit": 7.25})
+    );
     e.deliver_events(c.now()).unwrap();
     assert_eq!(rx.requests().len(), 2);
     assert_eq!(logs(&e, after)[0]["outcome"], "ok");
@@ -398,7 +493,10 @@ fn a_before_handler_may_modify_data_which_is_validated_again() {
     }));
     handler(&e, "clients.create", "before", "http", &rx.url, json!({}));
     let client = id(&ok(&e, "clients.add", json!({"name": "Acme"})));
-    assert_eq!(ok(&e, "clients.editForm", json!({"id": client}))["client"]["name"], "Acme (checked)");
+    assert_eq!(
+        ok(&e, "clients.editForm", json!({"id": client}))["client"]["name"],
+        "Acme (checked)"
+    );
     let (code, _) = refused(&e, "clients.add", json!({"name": "bad"}));
     assert_eq!(code, "validation.out_of_range");
     assert_eq!(ok(&e, "clients.list", json!({}))["total"], 1);
@@ -418,7 +516,9 @@ fn dump(path: &str) -> Vec<String> {
         .collect();
     let mut out = Vec::new();
     for t in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {t} ORDER BY rowid")).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {t} ORDER BY rowid"))
+            .unwrap();
         let n = stmt.column_count();
         let rows = stmt
             .query_map([], |r| {
@@ -444,8 +544,16 @@ fn a_forbidding_before_handler_leaves_the_database_as_it_was() {
     let no = Receiver::start(Arc::new(|_, _: &Req| {
         Reply::Status(403, r#"{"message": "credit limit above policy"}"#.into())
     }));
-    let client = id(&ok(&e, "clients.add", json!({"name": "Acme", "credit": "10"})));
-    ok(&e, "transactions.add", json!({"id_clients": client, "type": "payment", "amount": "5"}));
+    let client = id(&ok(
+        &e,
+        "clients.add",
+        json!({"name": "Acme", "credit": "10"}),
+    ));
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "payment", "amount": "5"}),
+    );
     handler(&e, "clients.update", "before", "http", &no.url, json!({}));
     // An after handler too: a forbidden change must leave no outbox row for it.
     handler(&e, "clients.update", "after", "http", &no.url, json!({}));
@@ -457,7 +565,11 @@ fn a_forbidding_before_handler_leaves_the_database_as_it_was() {
     assert!(message.contains("credit limit above policy"), "{message}");
     assert_eq!(no.requests().len(), 1);
     drop(e);
-    assert_eq!(dump(path), before, "a forbidden change wrote to the database");
+    assert_eq!(
+        dump(path),
+        before,
+        "a forbidden change wrote to the database"
+    );
 }
 
 #[test]
@@ -467,33 +579,74 @@ fn before_handlers_run_by_priority_and_any_refusal_or_failure_forbids() {
     for name in ["first", "second"] {
         let o = Arc::clone(&order);
         let n = name.to_string();
-        e.register_callback(name, Arc::new(move |_: &Event| {
-            o.lock().unwrap().push(n.clone());
-            Verdict::Allow
-        }))
+        e.register_callback(
+            name,
+            Arc::new(move |_: &Event| {
+                o.lock().unwrap().push(n.clone());
+                Verdict::Allow
+            }),
+        )
         .unwrap();
     }
-    handler(&e, "clients.create", "before", "callback", "second", json!({"priority": 20}));
-    handler(&e, "clients.create", "before", "callback", "first", json!({"priority": 5}));
+    handler(
+        &e,
+        "clients.create",
+        "before",
+        "callback",
+        "second",
+        json!({"priority": 20}),
+    );
+    handler(
+        &e,
+        "clients.create",
+        "before",
+        "callback",
+        "first",
+        json!({"priority": 5}),
+    );
     ok(&e, "clients.add", json!({"name": "a"}));
     assert_eq!(*order.lock().unwrap(), vec!["first", "second"]);
     // A callback that refuses.
-    e.register_callback("no", Arc::new(|ev: &Event| {
-        assert_eq!(ev.stage, Stage::Before);
-        Verdict::Forbid(format!("no {} today", ev.payload["data"]["name"].as_str().unwrap_or("")))
-    }))
+    e.register_callback(
+        "no",
+        Arc::new(|ev: &Event| {
+            assert_eq!(ev.stage, Stage::Before);
+            Verdict::Forbid(format!(
+                "no {} today",
+                ev.payload["data"]["name"].as_str().unwrap_or("")
+            ))
+        }),
+    )
     .unwrap();
-    let (h, _) = handler(&e, "clients.create", "before", "callback", "no", json!({"priority": 7}));
+    let (h, _) = handler(
+        &e,
+        "clients.create",
+        "before",
+        "callback",
+        "no",
+        json!({"priority": 7}),
+    );
     let (code, msg) = refused(&e, "clients.add", json!({"name": "b"}));
     assert_eq!(code, "handler.forbidden");
     assert!(msg.contains("no b today"), "{msg}");
     // The refusal ran no later handler.
     assert_eq!(order.lock().unwrap().len(), 3);
-    ok(&e, "provisioning.edit", json!({"id": h, "status": "disabled"}));
+    ok(
+        &e,
+        "provisioning.edit",
+        json!({"id": h, "status": "disabled"}),
+    );
     ok(&e, "clients.add", json!({"name": "c"}));
     // A handler that times out forbids.
     let slow = Receiver::start(Arc::new(|_, _: &Req| Reply::Hang));
-    handler(&e, "clients.create", "before", "http", &slow.url, json!({"timeout_ms": 100}));
+    handler(
+        &e,
+        "clients.create",
+        "before",
+        "http",
+        &slow.url,
+        json!({"timeout_ms": 100}),
+    );
     let (code, msg) = refused(&e, "clients.add", json!({"name": "d"}));
     assert_eq!(code, "handler.forbidden");
     assert!(msg.contains("failed"), "{msg}");
@@ -546,7 +699,13 @@ fn a_receiver_failing_the_first_times_gets_the_event_after_retries() {
     let l = logs(&e, h);
     let outcomes: Vec<(&str, i64, Option<i64>)> = l
         .iter()
-        .map(|r| (r["outcome"].as_str().unwrap(), r["attempt"].as_i64().unwrap(), r["status_code"].as_i64()))
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap(),
+                r["attempt"].as_i64().unwrap(),
+                r["status_code"].as_i64(),
+            )
+        })
         .collect();
     assert_eq!(outcomes.len(), 5);
     assert_eq!(outcomes.iter().filter(|o| o.0 == "failed").count(), 3);
@@ -558,7 +717,14 @@ fn a_receiver_failing_the_first_times_gets_the_event_after_retries() {
 fn a_receiver_that_never_answers_exhausts_the_attempts_and_each_is_logged() {
     let (e, c) = engine(false);
     let rx = Receiver::start(Arc::new(|_, _: &Req| Reply::Hang));
-    let (h, _) = handler(&e, "clients.create", "after", "http", &rx.url, json!({"timeout_ms": 100}));
+    let (h, _) = handler(
+        &e,
+        "clients.create",
+        "after",
+        "http",
+        &rx.url,
+        json!({"timeout_ms": 100}),
+    );
     ok(&e, "clients.add", json!({"name": "Acme"}));
     let mut attempts = 0;
     let started = c.now();
@@ -579,7 +745,10 @@ fn a_receiver_that_never_answers_exhausts_the_attempts_and_each_is_logged() {
     let mut nums: Vec<i64> = l.iter().map(|r| r["attempt"].as_i64().unwrap()).collect();
     nums.sort();
     assert_eq!(nums, (1..=max as i64).collect::<Vec<_>>());
-    assert!(l[0]["error"].as_str().unwrap().contains("HTTP request failed"));
+    assert!(l[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP request failed"));
     // Given up: nothing more is tried.
     c.advance_seconds(24 * 60 * 60);
     assert_eq!(e.deliver_events(c.now()).unwrap().attempted, 0);
@@ -604,7 +773,11 @@ fn script_handlers_get_the_payload_on_stdin_and_may_allow_modify_or_forbid() {
     let dir = tempfile::tempdir().unwrap();
     let (e, c) = engine(false);
     let seen = dir.path().join("seen.json");
-    let capture = script(dir.path(), "capture.sh", &format!("cat > {}", seen.display()));
+    let capture = script(
+        dir.path(),
+        "capture.sh",
+        &format!("cat > {}", seen.display()),
+    );
     handler(&e, "clients.create", "after", "script", &capture, json!({}));
     let client = id(&ok(&e, "clients.add", json!({"name": "Acme"})));
     e.deliver_events(c.now()).unwrap();
@@ -613,26 +786,72 @@ fn script_handlers_get_the_payload_on_stdin_and_may_allow_modify_or_forbid() {
     assert_eq!(v["event"]["object_id"], client);
     assert_eq!(v["data"]["name"], "Acme");
 
-    let rename = script(dir.path(), "rename.sh", r#"cat > /dev/null; echo '{"data": {"name": "Renamed by script"}}'"#);
+    let rename = script(
+        dir.path(),
+        "rename.sh",
+        r#"cat > /dev/null; echo '{"data": {"name": "Renamed by script"}}'"#,
+    );
     handler(&e, "clients.update", "before", "script", &rename, json!({}));
     ok(&e, "clients.edit", json!({"id": client, "name": "x"}));
-    assert_eq!(ok(&e, "clients.editForm", json!({"id": client}))["client"]["name"], "Renamed by script");
+    assert_eq!(
+        ok(&e, "clients.editForm", json!({"id": client}))["client"]["name"],
+        "Renamed by script"
+    );
 
-    let deny = script(dir.path(), "deny.sh", "cat > /dev/null; echo 'accounts are frozen' >&2; exit 3");
-    handler(&e, "clients.accounts.create", "before", "script", &deny, json!({}));
-    let (code, msg) = refused(&e, "accounts.add", json!({"id_clients": client, "name": "a", "ident": "a1"}));
-    assert_eq!((code.as_str(), msg.contains("accounts are frozen")), ("handler.forbidden", true), "{msg}");
+    let deny = script(
+        dir.path(),
+        "deny.sh",
+        "cat > /dev/null; echo 'accounts are frozen' >&2; exit 3",
+    );
+    handler(
+        &e,
+        "clients.accounts.create",
+        "before",
+        "script",
+        &deny,
+        json!({}),
+    );
+    let (code, msg) = refused(
+        &e,
+        "accounts.add",
+        json!({"id_clients": client, "name": "a", "ident": "a1"}),
+    );
+    assert_eq!(
+        (code.as_str(), msg.contains("accounts are frozen")),
+        ("handler.forbidden", true),
+        "{msg}"
+    );
 
     let slow = script(dir.path(), "slow.sh", "sleep 5");
-    handler(&e, "clients.delete", "before", "script", &slow, json!({"timeout_ms": 200}));
+    handler(
+        &e,
+        "clients.delete",
+        "before",
+        "script",
+        &slow,
+        json!({"timeout_ms": 200}),
+    );
     let t = std::time::Instant::now();
     let (code, msg) = refused(&e, "clients.delete", json!({"id": client}));
     assert_eq!(code, "handler.forbidden");
     assert!(msg.contains("timed out"), "{msg}");
-    assert!(t.elapsed() < Duration::from_secs(4), "the script was not killed");
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "the script was not killed"
+    );
     let missing = dir.path().join("missing.sh");
-    handler(&e, "clients.archive", "before", "script", missing.to_str().unwrap(), json!({}));
-    assert_eq!(refused(&e, "clients.archive", json!({"id": client})).0, "handler.forbidden");
+    handler(
+        &e,
+        "clients.archive",
+        "before",
+        "script",
+        missing.to_str().unwrap(),
+        json!({}),
+    );
+    assert_eq!(
+        refused(&e, "clients.archive", json!({"id": client})).0,
+        "handler.forbidden"
+    );
     assert_eq!(ok(&e, "clients.list", json!({}))["total"], 1);
 }
 
@@ -642,26 +861,54 @@ fn a_panicking_or_missing_callback_is_a_failed_attempt_and_the_engine_goes_on() 
     e.register_callback("boom", Arc::new(|_: &Event| panic!("receiver exploded")))
         .unwrap();
     let (h, _) = handler(&e, "clients.create", "after", "callback", "boom", json!({}));
-    let (h2, _) = handler(&e, "clients.create", "after", "callback", "later", json!({}));
+    let (h2, _) = handler(
+        &e,
+        "clients.create",
+        "after",
+        "callback",
+        "later",
+        json!({}),
+    );
     ok(&e, "clients.add", json!({"name": "Acme"}));
     let r = e.deliver_events(c.now()).unwrap();
     assert_eq!((r.attempted, r.retrying), (2, 2));
     let l = logs(&e, h);
     assert_eq!(l[0]["outcome"], "failed");
-    assert!(l[0]["error"].as_str().unwrap().contains("receiver exploded"));
-    assert!(logs(&e, h2)[0]["error"].as_str().unwrap().contains("no callback"));
+    assert!(l[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("receiver exploded"));
+    assert!(logs(&e, h2)[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("no callback"));
     // The engine still works, and a callback registered later gets the event on retry.
     ok(&e, "clients.add", json!({"name": "Beta"}));
     let (cb, seen) = recorder();
     e.register_callback("later", cb).unwrap();
-    assert_eq!(e.register_callback("later", recorder().0).unwrap_err().code().as_str(), "validation.duplicate");
+    assert_eq!(
+        e.register_callback("later", recorder().0)
+            .unwrap_err()
+            .code()
+            .as_str(),
+        "validation.duplicate"
+    );
     assert!(e.unregister_callback("boom"));
     assert!(!e.unregister_callback("boom"));
     c.advance_seconds(60);
     e.deliver_events(c.now()).unwrap();
-    let names: Vec<String> = seen.lock().unwrap().iter().map(|ev| ev.payload["data"]["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|ev| ev.payload["data"]["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, vec!["Acme", "Beta"], "in order per handler");
-    assert!(seen.lock().unwrap().iter().all(|ev| ev.stage == Stage::After && ev.id > 0));
+    assert!(seen
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|ev| ev.stage == Stage::After && ev.id > 0));
 }
 
 #[test]
@@ -670,21 +917,44 @@ fn a_callback_may_call_back_into_the_engine_from_the_background_worker() {
     let weak = e.downgrade();
     let (tx, rx) = std::sync::mpsc::channel();
     let tx = Mutex::new(tx);
-    e.register_callback("reenter", Arc::new(move |ev: &Event| {
-        let Some(e) = weak.upgrade() else { return Verdict::Forbid("engine gone".into()) };
-        // Read and write through the engine from inside the callback: no lock is held.
-        let form = e.call_as_system("clients.editForm", json!({"id": ev.object_id}));
-        let edit = e.call_as_system("clients.edit", json!({"id": ev.object_id, "c_company": "seen"}));
-        let _ = tx.lock().unwrap().send((form.code, edit.code, form.ret["client"]["name"].clone()));
-        Verdict::Allow
-    }))
+    e.register_callback(
+        "reenter",
+        Arc::new(move |ev: &Event| {
+            let Some(e) = weak.upgrade() else {
+                return Verdict::Forbid("engine gone".into());
+            };
+            // Read and write through the engine from inside the callback: no lock is held.
+            let form = e.call_as_system("clients.editForm", json!({"id": ev.object_id}));
+            let edit = e.call_as_system(
+                "clients.edit",
+                json!({"id": ev.object_id, "c_company": "seen"}),
+            );
+            let _ =
+                tx.lock()
+                    .unwrap()
+                    .send((form.code, edit.code, form.ret["client"]["name"].clone()));
+            Verdict::Allow
+        }),
+    )
     .unwrap();
-    handler(&e, "clients.create", "after", "callback", "reenter", json!({}));
+    handler(
+        &e,
+        "clients.create",
+        "after",
+        "callback",
+        "reenter",
+        json!({}),
+    );
     let client = id(&ok(&e, "clients.add", json!({"name": "Acme"})));
     // Delivered by the worker thread, woken by the commit: no deliver_events call here.
-    let got = rx.recv_timeout(Duration::from_secs(10)).expect("the worker delivered");
+    let got = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the worker delivered");
     assert_eq!(got, (true, true, json!("Acme")));
-    assert_eq!(ok(&e, "clients.editForm", json!({"id": client}))["client"]["c_company"], "seen");
+    assert_eq!(
+        ok(&e, "clients.editForm", json!({"id": client}))["client"]["c_company"],
+        "seen"
+    );
     e.close();
 }
 
@@ -712,8 +982,15 @@ fn the_worker_stops_and_is_joined_when_the_last_handle_drops() {
     }
     let e = Engine::open_with(path, opts(&c, false)).unwrap();
     e.deliver_events(c.now()).unwrap();
-    let names: BTreeSet<String> = rx.requests().iter().map(|r| r.json()["data"]["name"].as_str().unwrap().to_string()).collect();
-    assert_eq!(names, BTreeSet::from(["c0".into(), "c1".into(), "c2".into()]));
+    let names: BTreeSet<String> = rx
+        .requests()
+        .iter()
+        .map(|r| r.json()["data"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["c0".into(), "c1".into(), "c2".into()])
+    );
 }
 
 // ---------------------------------------------------------------- balance crossings
@@ -721,11 +998,27 @@ fn the_worker_stops_and_is_joined_when_the_last_handle_drops() {
 /// A client with credit, a rate of 0.6 per minute on code 1 (0.01 per second) and an ANI
 /// account `ident`.
 fn caller(e: &Engine, ident: &str) -> i64 {
-    let client = id(&ok(e, "clients.add", json!({"name": ident, "credit": "1000"})));
+    let client = id(&ok(
+        e,
+        "clients.add",
+        json!({"name": ident, "credit": "1000"}),
+    ));
     let table = id(&ok(e, "rateTables.add", json!({"name": ident})));
-    ok(e, "rates.add", json!({"id_rate_tables": table, "code": "1", "rate": "0.6", "effective_from": "2020-01-01"}));
-    ok(e, "clients.edit", json!({"id": client, "orig_rate_table": table}));
-    ok(e, "accounts.add", json!({"id_clients": client, "name": ident, "auth_type": "ani", "ident": ident}));
+    ok(
+        e,
+        "rates.add",
+        json!({"id_rate_tables": table, "code": "1", "rate": "0.6", "effective_from": "2020-01-01"}),
+    );
+    ok(
+        e,
+        "clients.edit",
+        json!({"id": client, "orig_rate_table": table}),
+    );
+    ok(
+        e,
+        "accounts.add",
+        json!({"id_clients": client, "name": ident, "auth_type": "ani", "ident": ident}),
+    );
     client
 }
 
@@ -753,22 +1046,58 @@ fn every_path_that_moves_a_balance_raises_one_event_per_crossing() {
     let (e, c) = engine(false);
     let (cb, seen) = recorder();
     e.register_callback("rec", cb).unwrap();
-    handler(&e, "clients.balance_zero", "after", "callback", "rec", json!({}));
-    handler(&e, "clients.balance_notzero", "after", "callback", "rec", json!({}));
+    handler(
+        &e,
+        "clients.balance_zero",
+        "after",
+        "callback",
+        "rec",
+        json!({}),
+    );
+    handler(
+        &e,
+        "clients.balance_notzero",
+        "after",
+        "callback",
+        "rec",
+        json!({}),
+    );
     let client = caller(&e, "100");
-    let pay = |amount: &str| ok(&e, "transactions.add", json!({"id_clients": client, "type": "payment", "amount": amount}));
-    let pkg = id(&ok(&e, "packages.add", json!({"name": "fee", "activation_fee": "3", "periodical_fee": "2", "period": "P1D"})));
+    let pay = |amount: &str| {
+        ok(
+            &e,
+            "transactions.add",
+            json!({"id_clients": client, "type": "payment", "amount": amount}),
+        )
+    };
+    let pkg = id(&ok(
+        &e,
+        "packages.add",
+        json!({"name": "fee", "activation_fee": "3", "periodical_fee": "2", "period": "P1D"}),
+    ));
     let mut expect = Vec::new();
     pay("1"); // 0 -> 1: nothing (0 was already >= 0)
     settle(&e, "100", "call-1", 150); // 1 -> -0.5: balance_zero, by a call settle
     expect.push("clients.balance_zero");
     settle(&e, "100", "call-2", 60); // -0.5 -> -1.1: nothing more
-    ok(&e, "transactions.add", json!({"id_clients": client, "type": "refund", "amount": "1.1"})); // -> 0: notzero, by a refund
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "refund", "amount": "1.1"}),
+    ); // -> 0: notzero, by a refund
     expect.push("clients.balance_notzero");
-    ok(&e, "transactions.add", json!({"id_clients": client, "type": "charge", "amount": "0.01"})); // 0 -> -0.01: nothing (0 was <= 0)
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "charge", "amount": "0.01"}),
+    ); // 0 -> -0.01: nothing (0 was <= 0)
     pay("10.01"); // -> 10: notzero, by a payment
     expect.push("clients.balance_notzero");
-    ok(&e, "clients.packagesAdd", json!({"id_clients": client, "id_packages": pkg})); // 10 -> 5: nothing
+    ok(
+        &e,
+        "clients.packagesAdd",
+        json!({"id_clients": client, "id_packages": pkg}),
+    ); // 10 -> 5: nothing
     c.advance_seconds(86_400);
     e.tick(c.now()).unwrap(); // renewal 5 -> 3
     c.advance_seconds(86_400);
@@ -776,13 +1105,26 @@ fn every_path_that_moves_a_balance_raises_one_event_per_crossing() {
     c.advance_seconds(86_400);
     e.tick(c.now()).unwrap(); // 1 -> -1: balance_zero, by a package fee in tick
     expect.push("clients.balance_zero");
-    ok(&e, "transactions.add", json!({"id_clients": client, "type": "adjustment", "amount": "1"})); // -> 0: notzero
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "adjustment", "amount": "1"}),
+    ); // -> 0: notzero
     expect.push("clients.balance_notzero");
     assert_eq!(balance(&e, client), rust_decimal::Decimal::ZERO);
     e.deliver_events(c.now()).unwrap();
-    let got: Vec<String> = seen.lock().unwrap().iter().map(|ev| ev.event.clone()).collect();
+    let got: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|ev| ev.event.clone())
+        .collect();
     assert_eq!(got, expect);
-    assert!(seen.lock().unwrap().iter().all(|ev| ev.object_id == client && ev.payload["data"] == json!({})));
+    assert!(seen
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|ev| ev.object_id == client && ev.payload["data"] == json!({})));
     assert!(e.verify_client_ledger(client).unwrap());
 }
 
@@ -805,8 +1147,22 @@ fn randomized_charges_and_payments_raise_exactly_the_crossings_a_reference_model
     let (e, c) = engine(false);
     let (cb, seen) = recorder();
     e.register_callback("rec", cb).unwrap();
-    handler(&e, "clients.balance_zero", "after", "callback", "rec", json!({}));
-    handler(&e, "clients.balance_notzero", "after", "callback", "rec", json!({}));
+    handler(
+        &e,
+        "clients.balance_zero",
+        "after",
+        "callback",
+        "rec",
+        json!({}),
+    );
+    handler(
+        &e,
+        "clients.balance_notzero",
+        "after",
+        "callback",
+        "rec",
+        json!({}),
+    );
     let client = caller(&e, "200");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut predicted = Vec::new();
@@ -815,18 +1171,34 @@ fn randomized_charges_and_payments_raise_exactly_the_crossings_a_reference_model
         let cents = rust_decimal::Decimal::new(rng.below(2_000) as i64 + 1, 2);
         match rng.below(4) {
             0 => {
-                ok(&e, "transactions.add", json!({"id_clients": client, "type": "payment", "amount": cents.to_string()}));
+                ok(
+                    &e,
+                    "transactions.add",
+                    json!({"id_clients": client, "type": "payment", "amount": cents.to_string()}),
+                );
             }
             1 => {
-                ok(&e, "transactions.add", json!({"id_clients": client, "type": "charge", "amount": cents.to_string()}));
+                ok(
+                    &e,
+                    "transactions.add",
+                    json!({"id_clients": client, "type": "charge", "amount": cents.to_string()}),
+                );
             }
             2 => settle(&e, "200", &format!("r-{i}"), rng.below(1_500)),
             _ => {
                 // Land exactly on zero now and then: the boundary belongs to both predicates.
                 let b = balance(&e, client);
                 if !b.is_zero() {
-                    let kind = if b > rust_decimal::Decimal::ZERO { "charge" } else { "payment" };
-                    ok(&e, "transactions.add", json!({"id_clients": client, "type": kind, "amount": b.abs().to_string()}));
+                    let kind = if b > rust_decimal::Decimal::ZERO {
+                        "charge"
+                    } else {
+                        "payment"
+                    };
+                    ok(
+                        &e,
+                        "transactions.add",
+                        json!({"id_clients": client, "type": kind, "amount": b.abs().to_string()}),
+                    );
                 }
             }
         }
@@ -846,9 +1218,22 @@ fn randomized_charges_and_payments_raise_exactly_the_crossings_a_reference_model
         }
     }
     e.deliver_events(c.now()).unwrap();
-    let got: Vec<String> = seen.lock().unwrap().iter().map(|ev| ev.event.clone()).collect();
-    println!("randomized crossings: {} predicted, {} raised", predicted.len(), got.len());
-    assert!(predicted.len() > 20, "the sequence crossed too rarely: {}", predicted.len());
+    let got: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|ev| ev.event.clone())
+        .collect();
+    println!(
+        "randomized crossings: {} predicted, {} raised",
+        predicted.len(),
+        got.len()
+    );
+    assert!(
+        predicted.len() > 20,
+        "the sequence crossed too rarely: {}",
+        predicted.len()
+    );
     assert_eq!(got, predicted);
 }
 
@@ -870,7 +1255,10 @@ fn child_event_writer() {
     for i in 0.. {
         // Every fifth call is refused (a negative credit): it must raise nothing.
         let credit = if i % 5 == 4 { "-1" } else { "1" };
-        let r = e.call_as_system("clients.add", json!({"name": format!("crash-{tag}-{i}"), "credit": credit}));
+        let r = e.call_as_system(
+            "clients.add",
+            json!({"name": format!("crash-{tag}-{i}"), "credit": credit}),
+        );
         if r.code {
             let _ = writeln!(out, "ACK {}", r.ret["id"]);
             let _ = out.flush();
@@ -898,10 +1286,16 @@ fn a_killed_process_loses_no_event_and_invents_none() {
         ok(&e, "provisioning.add", p);
         drop(e);
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "--ignored", "child_event_writer", "--nocapture", "--test-threads=1"])
-            .env("TOLLGATE_EVENTS_CHILD", path)
-            .env("TOLLGATE_EVENTS_TAG", &tag)
-            .stdout(Stdio::piped());
+        cmd.args([
+            "--exact",
+            "--ignored",
+            "child_event_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TOLLGATE_EVENTS_CHILD", path)
+        .env("TOLLGATE_EVENTS_TAG", &tag)
+        .stdout(Stdio::piped());
         if worker {
             cmd.env("TOLLGATE_EVENTS_WORKER", "1");
         }
@@ -929,20 +1323,43 @@ fn a_killed_process_loses_no_event_and_invents_none() {
             .unwrap()
             .iter()
             .filter(|r| r["name"].as_str().unwrap().starts_with(&prefix))
-            .map(|r| (r["id"].as_i64().unwrap(), r["name"].as_str().unwrap().to_string()))
+            .map(|r| {
+                (
+                    r["id"].as_i64().unwrap(),
+                    r["name"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        assert!(acked.iter().all(|a| stored.contains_key(a)), "an acknowledged client was lost");
+        assert!(
+            acked.iter().all(|a| stored.contains_key(a)),
+            "an acknowledged client was lost"
+        );
         // What the receiver got for this round (a delivery in flight at the kill may come
         // twice: at least once).
         let received: BTreeMap<i64, String> = rx
             .requests()
             .iter()
             .map(Req::json)
-            .filter(|v| v["data"]["name"].as_str().is_some_and(|n| n.starts_with(&prefix)))
-            .map(|v| (v["event"]["object_id"].as_i64().unwrap(), v["data"]["name"].as_str().unwrap().to_string()))
+            .filter(|v| {
+                v["data"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .map(|v| {
+                (
+                    v["event"]["object_id"].as_i64().unwrap(),
+                    v["data"]["name"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        lost += stored.iter().filter(|(k, v)| received.get(k) != Some(v)).count();
-        invented += received.iter().filter(|(k, v)| stored.get(k) != Some(v)).count();
+        lost += stored
+            .iter()
+            .filter(|(k, v)| received.get(k) != Some(v))
+            .count();
+        invented += received
+            .iter()
+            .filter(|(k, v)| stored.get(k) != Some(v))
+            .count();
         // Nothing is left pending in the outbox either.
         assert_eq!(e.deliver_events(c.now()).unwrap().attempted, 0);
         drop(e);
@@ -959,18 +1376,49 @@ fn a_killed_process_loses_no_event_and_invents_none() {
 fn portabilling_format_handlers_get_espf_bodies() {
     let (e, c) = engine(false);
     let rx = Receiver::echo();
-    handler(&e, "clients.update", "after", "http", &rx.url, json!({"format": "portabilling"}));
-    handler(&e, "clients.accounts.create", "after", "http", &rx.url, json!({"format": "portabilling"}));
+    handler(
+        &e,
+        "clients.update",
+        "after",
+        "http",
+        &rx.url,
+        json!({"format": "portabilling"}),
+    );
+    handler(
+        &e,
+        "clients.accounts.create",
+        "after",
+        "http",
+        &rx.url,
+        json!({"format": "portabilling"}),
+    );
     let client = id(&ok(&e, "clients.add", json!({"name": "Acme"})));
     ok(&e, "clients.edit", json!({"id": client, "name": "Acme 2"}));
-    let account = id(&ok(&e, "accounts.add", json!({"id_clients": client, "name": "a", "ident": "acme-a"})));
+    let account = id(&ok(
+        &e,
+        "accounts.add",
+        json!({"id_clients": client, "name": "a", "ident": "acme-a"}),
+    ));
     e.deliver_events(c.now()).unwrap();
     let bodies: Vec<Value> = rx.requests().iter().map(Req::json).collect();
     assert_eq!(bodies.len(), 2);
-    let upd = bodies.iter().find(|b| b["event_type"] == "Customer/Updated").unwrap();
+    let upd = bodies
+        .iter()
+        .find(|b| b["event_type"] == "Customer/Updated")
+        .unwrap();
     assert_eq!(upd["variables"]["i_customer"], client.to_string());
-    assert!(upd["variables"]["i_event"].as_str().unwrap().parse::<i64>().unwrap() > 0);
-    let acc = bodies.iter().find(|b| b["event_type"] == "Subscriber/Created").unwrap();
+    assert!(
+        upd["variables"]["i_event"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
+    let acc = bodies
+        .iter()
+        .find(|b| b["event_type"] == "Subscriber/Created")
+        .unwrap();
     assert_eq!(acc["variables"]["i_account"], account.to_string());
     assert_eq!(acc["variables"]["i_customer"], client.to_string());
 }
@@ -978,19 +1426,48 @@ fn portabilling_format_handlers_get_espf_bodies() {
 #[test]
 fn handlers_hear_only_their_own_subtree() {
     let (e, c) = engine(false);
-    let ca = id(&ok(&e, "companies.add", json!({"name": "A", "parent_id": 1})));
-    let ca1 = id(&ok(&e, "companies.add", json!({"name": "A1", "parent_id": ca})));
-    let cb = id(&ok(&e, "companies.add", json!({"name": "B", "parent_id": 1})));
+    let ca = id(&ok(
+        &e,
+        "companies.add",
+        json!({"name": "A", "parent_id": 1}),
+    ));
+    let ca1 = id(&ok(
+        &e,
+        "companies.add",
+        json!({"name": "A1", "parent_id": ca}),
+    ));
+    let cb = id(&ok(
+        &e,
+        "companies.add",
+        json!({"name": "B", "parent_id": 1}),
+    ));
     let (cb_a, seen_a) = recorder();
     let (cb_op, seen_op) = recorder();
     e.register_callback("a", cb_a).unwrap();
     e.register_callback("op", cb_op).unwrap();
-    handler(&e, "clients.create", "after", "callback", "a", json!({"id_companies": ca}));
+    handler(
+        &e,
+        "clients.create",
+        "after",
+        "callback",
+        "a",
+        json!({"id_companies": ca}),
+    );
     handler(&e, "clients.create", "after", "callback", "op", json!({}));
-    let in_a1 = id(&ok(&e, "clients.add", json!({"name": "x", "id_companies": ca1})));
-    let in_b = id(&ok(&e, "clients.add", json!({"name": "y", "id_companies": cb})));
+    let in_a1 = id(&ok(
+        &e,
+        "clients.add",
+        json!({"name": "x", "id_companies": ca1}),
+    ));
+    let in_b = id(&ok(
+        &e,
+        "clients.add",
+        json!({"name": "y", "id_companies": cb}),
+    ));
     e.deliver_events(c.now()).unwrap();
-    let ids = |s: &Arc<Mutex<Vec<Event>>>| -> Vec<i64> { s.lock().unwrap().iter().map(|ev| ev.object_id).collect() };
+    let ids = |s: &Arc<Mutex<Vec<Event>>>| -> Vec<i64> {
+        s.lock().unwrap().iter().map(|ev| ev.object_id).collect()
+    };
     assert_eq!(ids(&seen_a), vec![in_a1]);
     assert_eq!(ids(&seen_op), vec![in_a1, in_b]);
 }
@@ -998,57 +1475,192 @@ fn handlers_hear_only_their_own_subtree() {
 #[test]
 fn the_provisioning_api_manages_handlers_and_keeps_secrets() {
     let (e, _c) = engine(false);
-    let r = ok(&e, "provisioning.add", json!({"name": "crm", "events_id": "clients.create", "type": "http", "task": "https://crm.example.com/hook", "apply": 1}));
+    let r = ok(
+        &e,
+        "provisioning.add",
+        json!({"name": "crm", "events_id": "clients.create", "type": "http", "task": "https://crm.example.com/hook", "apply": 1}),
+    );
     let h = id(&r);
     assert!(r["secret"].as_str().unwrap().starts_with("whsec_"));
     let form = ok(&e, "provisioning.editForm", json!({"id": h}))["handler"].clone();
     assert_eq!(form["event"], "clients.create");
     assert_eq!(form["stage"], "after");
     assert_eq!(form["priority"], 10);
-    assert!(form.get("secret").is_none(), "the secret is never shown again");
-    ok(&e, "provisioning.edit", json!({"id": h, "priority": 1, "status": "disabled"}));
-    assert_eq!(ok(&e, "provisioning.list", json!({"status": "disabled"}))["total"], 1);
+    assert!(
+        form.get("secret").is_none(),
+        "the secret is never shown again"
+    );
+    ok(
+        &e,
+        "provisioning.edit",
+        json!({"id": h, "priority": 1, "status": "disabled"}),
+    );
+    assert_eq!(
+        ok(&e, "provisioning.list", json!({"status": "disabled"}))["total"],
+        1
+    );
     // Bad input is refused with a stable code and changes nothing.
     let bad = [
-        (json!({"name": "x", "event": "clients.explode", "target": "https://a.example.com"}), "validation.invalid"),
-        (json!({"name": "x", "event": "clients.create", "target": "ftp://a.example.com"}), "validation.invalid"),
-        (json!({"name": "x", "event": "clients.balance_zero", "stage": "before", "target": "https://a.example.com"}), "validation.invalid"),
-        (json!({"name": "x", "event": "clients.create", "kind": "script", "target": "relative.sh"}), "validation.invalid"),
-        (json!({"name": "x", "event": "clients.create", "target": "https://a.example.com", "secret": "short"}), "validation.invalid"),
-        (json!({"name": "x", "event": "clients.create", "target": "https://a.example.com", "timeout_ms": 999_999}), "validation.out_of_range"),
+        (
+            json!({"name": "x", "event": "clients.explode", "target": "https://a.example.com"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"name": "x", "event": "clients.create", "target": "ftp://a.example.com"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"name": "x", "event": "clients.balance_zero", "stage": "before", "target": "https://a.example.com"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"name": "x", "event": "clients.create", "kind": "script", "target": "relative.sh"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"name": "x", "event": "clients.create", "target": "https://a.example.com", "secret": "short"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"name": "x", "event": "clients.create", "target": "https://a.example.com", "timeout_ms": 999_999}),
+            "validation.out_of_range",
+        ),
     ];
     for (p, code) in bad {
         assert_eq!(refused(&e, "provisioning.add", p.clone()).0, code, "{p}");
     }
     assert_eq!(ok(&e, "provisioning.list", json!({}))["total"], 1);
     ok(&e, "provisioning.delete", json!({"id": h}));
-    assert_eq!(refused(&e, "provisioning.editForm", json!({"id": h})).0, "not_found");
-    assert_eq!(refused(&e, "provisioning.logs", json!({"id_handlers": h})).0, "not_found");
+    assert_eq!(
+        refused(&e, "provisioning.editForm", json!({"id": h})).0,
+        "not_found"
+    );
+    assert_eq!(
+        refused(&e, "provisioning.logs", json!({"id_handlers": h})).0,
+        "not_found"
+    );
 }
 
 #[test]
 fn resellers_manage_http_handlers_of_their_own_company_only() {
     let (e, _c) = engine(false);
-    let ca = id(&ok(&e, "companies.add", json!({"name": "A", "parent_id": 1})));
-    ok(&e, "users.add", json!({"login": "res-a", "password": "user-passw0rd", "id_roles": 2, "id_companies": ca}));
-    let r = e.call("auth.login", json!({"login": "res-a", "password": "user-passw0rd"}));
+    let ca = id(&ok(
+        &e,
+        "companies.add",
+        json!({"name": "A", "parent_id": 1}),
+    ));
+    ok(
+        &e,
+        "users.add",
+        json!({"login": "res-a", "password": "user-passw0rd", "id_roles": 2, "id_companies": ca}),
+    );
+    let r = e.call(
+        "auth.login",
+        json!({"login": "res-a", "password": "user-passw0rd"}),
+    );
     let sid = r.session_id.unwrap();
     let call = |m: &str, mut p: Value| {
         p["SID"] = json!(sid);
         e.call(m, p)
     };
-    let r = call("provisioning.add", json!({"name": "crm", "event": "clients.create", "target": "https://crm.example.com/x"}));
+    let r = call(
+        "provisioning.add",
+        json!({"name": "crm", "event": "clients.create", "target": "https://crm.example.com/x"}),
+    );
     assert!(r.code, "{:?}", r.errors);
     let form = call("provisioning.editForm", json!({"id": r.ret["id"]}));
     assert_eq!(form.ret["handler"]["id_companies"], ca);
     for (p, code) in [
-        (json!({"name": "s", "event": "clients.create", "kind": "script", "target": "/bin/true"}), "permission.denied"),
-        (json!({"name": "c", "event": "clients.create", "kind": "callback", "target": "cb"}), "permission.denied"),
-        (json!({"name": "l", "event": "clients.create", "target": "http://127.0.0.1:8080/"}), "validation.invalid"),
-        (json!({"name": "m", "event": "clients.create", "target": "http://169.254.169.254/latest"}), "validation.invalid"),
+        (
+            json!({"name": "s", "event": "clients.create", "kind": "script", "target": "/bin/true"}),
+            "permission.denied",
+        ),
+        (
+            json!({"name": "c", "event": "clients.create", "kind": "callback", "target": "cb"}),
+            "permission.denied",
+        ),
+        (
+            json!({"name": "l", "event": "clients.create", "target": "http://127.0.0.1:8080/"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"name": "m", "event": "clients.create", "target": "http://169.254.169.254/latest"}),
+            "validation.invalid",
+        ),
     ] {
         let r = call("provisioning.add", p.clone());
         assert!(!r.code, "{p}");
         assert_eq!(r.errors[0].code.as_str(), code, "{p}");
     }
+}
+
+#[test]
+fn subscription_events_come_from_the_api_and_from_tick_alike() {
+    let (e, c) = engine(false);
+    let (cb, seen) = recorder();
+    e.register_callback("rec", cb).unwrap();
+    for ev in [
+        "clients.subscriptions.assign",
+        "clients.subscriptions.activate",
+        "clients.subscriptions.renew",
+        "clients.subscriptions.deactivate",
+        "clients.subscriptions.close",
+    ] {
+        handler(&e, ev, "after", "callback", "rec", json!({}));
+    }
+    let client = id(&ok(&e, "clients.add", json!({"name": "Acme"})));
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "payment", "amount": "5"}),
+    );
+    let pkg = id(&ok(
+        &e,
+        "packages.add",
+        json!({"name": "daily", "periodical_fee": "2", "period": "P1D"}),
+    ));
+    let sub = id(&ok(
+        &e,
+        "clients.packagesAdd",
+        json!({"id_clients": client, "id_packages": pkg}),
+    )); // 5 -> 3
+    c.advance_seconds(86_400);
+    e.tick(c.now()).unwrap(); // renewed: 3 -> 1
+    c.advance_seconds(86_400);
+    e.tick(c.now()).unwrap(); // 1 < 2: deactivated
+    ok(
+        &e,
+        "transactions.add",
+        json!({"id_clients": client, "type": "payment", "amount": "10"}),
+    );
+    ok(&e, "subscriptions.activate", json!({"id": sub})); // a new run
+    ok(&e, "subscriptions.close", json!({"id": sub})); // at the period end
+    c.advance_seconds(86_400);
+    e.tick(c.now()).unwrap(); // closed by tick
+    e.deliver_events(c.now()).unwrap();
+    let got: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|ev| {
+            ev.event
+                .trim_start_matches("clients.subscriptions.")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "assign",
+            "activate",
+            "renew",
+            "deactivate",
+            "activate",
+            "close"
+        ]
+    );
+    let last = seen.lock().unwrap().last().unwrap().clone();
+    assert_eq!(last.object_id, sub);
+    assert_eq!(last.payload["data"]["status"], "closed");
+    assert_eq!(last.payload["data"]["id_clients"], client);
 }

@@ -481,7 +481,11 @@ pub(crate) fn run_body(
             } else {
                 None
             };
-            Ok((value, ctx.messages, (RefCell::new(refresh), handlers_changed)))
+            Ok((
+                value,
+                ctx.messages,
+                (RefCell::new(refresh), handlers_changed),
+            ))
         },
         |(_, _, (refresh, handlers_changed))| {
             if let Some(r) = refresh.borrow_mut().take() {

@@ -48,7 +48,9 @@ fn private(ip: IpAddr) -> bool {
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| private(IpAddr::V4(v4)))
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| private(IpAddr::V4(v4)))
         }
     }
 }
@@ -74,9 +76,12 @@ fn check_url(url: &str, operator: bool) -> Result<()> {
         authority.rsplit_once(':').map_or(authority, |(h, _)| h)
     };
     let lower = host.to_ascii_lowercase();
-    let local_name = lower == "localhost" || lower.ends_with(".localhost") || lower.ends_with(".local");
+    let local_name =
+        lower == "localhost" || lower.ends_with(".localhost") || lower.ends_with(".local");
     if local_name || host.parse::<IpAddr>().is_ok_and(private) {
-        return Err(bad("resellers' handlers may not target local or private addresses"));
+        return Err(bad(
+            "resellers' handlers may not target local or private addresses",
+        ));
     }
     Ok(())
 }
@@ -125,9 +130,7 @@ fn validate(
     }
     match rec.get("secret") {
         Some(Val::Text(s)) if s.len() < 16 => {
-            return Err(
-                ValidationError::invalid("secret", "at least 16 characters").into(),
-            )
+            return Err(ValidationError::invalid("secret", "at least 16 characters").into())
         }
         Some(Val::Null) | None if mode == Mode::Add => {
             rec.insert("secret", Val::Text(new_secret()));
@@ -192,11 +195,7 @@ fn logs(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
 }
 
 pub(super) fn register(r: &mut Registry) {
-    crud::register(
-        r,
-        CRUD,
-        &[Op::Edit, Op::EditForm, Op::List, Op::Delete],
-    );
+    crud::register(r, CRUD, &[Op::Edit, Op::EditForm, Op::List, Op::Delete]);
     let mut m = MethodDef::new(
         "provisioning",
         "add",

@@ -173,10 +173,17 @@ fn run_one(inner: &Inner, h: &HandlerRow, event: &Event, now: DateTime<Utc>) -> 
 /// The object stays the one the call named; secrets come from the original call.
 fn rebuild(def: &MethodDef, original: &Args, data: Value, id: i64) -> Result<Args> {
     let Value::Object(mut params) = data else {
-        return Err(ValidationError::invalid("data", "a before handler returned data that is not an object").into());
+        return Err(ValidationError::invalid(
+            "data",
+            "a before handler returned data that is not an object",
+        )
+        .into());
     };
     if id > 0 {
-        match params.get("id").map(|v| args::parse_field("id", FieldKind::Id, v)) {
+        match params
+            .get("id")
+            .map(|v| args::parse_field("id", FieldKind::Id, v))
+        {
             None => {}
             Some(Ok(Val::Int(given))) if given == id => {}
             Some(_) => {

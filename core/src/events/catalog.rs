@@ -122,7 +122,12 @@ pub struct MethodEvents {
     pub before: &'static str,
 }
 
-const fn m(method: &'static str, object: Object, change: Change, before: &'static str) -> MethodEvents {
+const fn m(
+    method: &'static str,
+    object: Object,
+    change: Change,
+    before: &'static str,
+) -> MethodEvents {
     MethodEvents {
         method,
         object,
@@ -133,19 +138,54 @@ const fn m(method: &'static str, object: Object, change: Change, before: &'stati
 
 /// Every Management API method that causes catalog events.
 pub const METHODS: &[MethodEvents] = &[
-    m("clients.add", Object::Client, Change::Create, CLIENTS_CREATE),
-    m("clients.edit", Object::Client, Change::Update, CLIENTS_UPDATE),
-    m("clients.delete", Object::Client, Change::Delete, CLIENTS_DELETE),
-    m("clients.archive", Object::Client, Change::Archive, CLIENTS_ARCHIVE),
+    m(
+        "clients.add",
+        Object::Client,
+        Change::Create,
+        CLIENTS_CREATE,
+    ),
+    m(
+        "clients.edit",
+        Object::Client,
+        Change::Update,
+        CLIENTS_UPDATE,
+    ),
+    m(
+        "clients.delete",
+        Object::Client,
+        Change::Delete,
+        CLIENTS_DELETE,
+    ),
+    m(
+        "clients.archive",
+        Object::Client,
+        Change::Archive,
+        CLIENTS_ARCHIVE,
+    ),
     m(
         "clients.fieldsUpdate",
         Object::Client,
         Change::CustomFields,
         CLIENTS_CUSTOM_FIELDS_UPDATE,
     ),
-    m("accounts.add", Object::Account, Change::Create, ACCOUNTS_CREATE),
-    m("accounts.edit", Object::Account, Change::Update, ACCOUNTS_UPDATE),
-    m("accounts.delete", Object::Account, Change::Delete, ACCOUNTS_DELETE),
+    m(
+        "accounts.add",
+        Object::Account,
+        Change::Create,
+        ACCOUNTS_CREATE,
+    ),
+    m(
+        "accounts.edit",
+        Object::Account,
+        Change::Update,
+        ACCOUNTS_UPDATE,
+    ),
+    m(
+        "accounts.delete",
+        Object::Account,
+        Change::Delete,
+        ACCOUNTS_DELETE,
+    ),
     m(
         "clients.packagesAdd",
         Object::Subscription,

@@ -49,7 +49,12 @@ pub(crate) fn jerasoft_payload(event: &str, object_id: i64, dt: &str, data: Valu
 }
 
 /// The PortaBilling (ESPF) payload of an event: every variable as a string.
-pub(crate) fn portabilling_payload(event: &str, event_id: i64, object_id: i64, data: &Value) -> Value {
+pub(crate) fn portabilling_payload(
+    event: &str,
+    event_id: i64,
+    object_id: i64,
+    data: &Value,
+) -> Value {
     let kind = catalog::portabilling_type(event);
     let mut vars = serde_json::Map::new();
     if kind.starts_with("Subscriber/") {
@@ -110,7 +115,10 @@ fn load(inner: &Inner) -> Result<Vec<Vec<Pending>>> {
             let hid = model::int(d, "id_handlers").unwrap_or_default();
             let eid = model::int(d, "id_events").unwrap_or_default();
             if let std::collections::hash_map::Entry::Vacant(v) = handlers.entry(hid) {
-                v.insert(tx.get(&HANDLERS, hid, None)?.map(|r| HandlerRow::from_record(&r)));
+                v.insert(
+                    tx.get(&HANDLERS, hid, None)?
+                        .map(|r| HandlerRow::from_record(&r)),
+                );
             }
             if let std::collections::hash_map::Entry::Vacant(v) = events.entry(eid) {
                 v.insert(tx.get(&EVENTS, eid, None)?.map(|r| event_of(&r)));
@@ -162,7 +170,9 @@ pub(crate) fn pass(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Result<D
     for group in load(inner)? {
         for p in group {
             // A later delivery of the same object waits for this one: order per object.
-            if stop.stopping() || p.next_dt.as_str() > now_s.as_str() || p.handler.status != "enabled"
+            if stop.stopping()
+                || p.next_dt.as_str() > now_s.as_str()
+                || p.handler.status != "enabled"
             {
                 break;
             }
@@ -190,7 +200,13 @@ pub(crate) fn pass(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Result<D
 }
 
 /// Store one attempt's result and its log row.
-fn record(inner: &Inner, p: &Pending, run: &Run, ok: bool, now: DateTime<Utc>) -> Result<DeliveryReport> {
+fn record(
+    inner: &Inner,
+    p: &Pending,
+    run: &Run,
+    ok: bool,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport> {
     let now_s = clock::format_dt(now);
     let attempts = p.attempts.saturating_add(1);
     store::run(inner.store.as_ref(), TxKind::Write, |tx| {
@@ -222,7 +238,15 @@ fn record(inner: &Inner, p: &Pending, run: &Run, ok: bool, now: DateTime<Utc>) -
             out.retrying = 1;
         }
         tx.update(&EVENT_DELIVERIES, p.delivery, &d)?;
-        let log = log_row(&p.handler, Some(p.event.id), &p.event, Stage::After, i64::from(attempts), run, &now_s);
+        let log = log_row(
+            &p.handler,
+            Some(p.event.id),
+            &p.event,
+            Stage::After,
+            i64::from(attempts),
+            run,
+            &now_s,
+        );
         tx.insert(&HANDLER_LOGS, &log)?;
         Ok(out)
     })
@@ -260,7 +284,10 @@ pub(crate) fn log_row(
         (_, o) => o,
     };
     r.insert("outcome", Val::Text(outcome.into()));
-    r.insert("status_code", run.status_code.map(Val::Int).unwrap_or(Val::Null));
+    r.insert(
+        "status_code",
+        run.status_code.map(Val::Int).unwrap_or(Val::Null),
+    );
     r.insert("duration_ms", Val::Int(run.duration_ms));
     r.insert("error", run.error().map(Val::Text).unwrap_or(Val::Null));
     r

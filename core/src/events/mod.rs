@@ -9,8 +9,8 @@
 //!   bounded number of attempts; every attempt is a row of the execution log.
 //! - No lock of the engine is held while a handler runs.
 
-pub mod catalog;
 pub(crate) mod before;
+pub mod catalog;
 pub(crate) mod delivery;
 pub(crate) mod outbox;
 pub(crate) mod runner;

@@ -268,7 +268,9 @@ pub(crate) fn after_method(
             emit(tx, &new(spec.before, company, Value::Object(data)))?;
         }
         Change::Delete => {
-            let Some(old) = snap.record else { return Ok(()) };
+            let Some(old) = snap.record else {
+                return Ok(());
+            };
             if after.is_some() {
                 return Ok(());
             }
@@ -366,9 +368,11 @@ pub(crate) fn subscription_changed(
         let periods = model::int(after, "periods").unwrap_or_default()
             - model::int(b, "periods").unwrap_or_default();
         if same_run {
-            for _ in 0..periods.clamp(0, crate::limits::renewals_per_tick_max as i64) {
-                events.push(catalog::SUBSCRIPTIONS_RENEW);
-            }
+            let n = periods.clamp(0, crate::limits::renewals_per_tick_max as i64);
+            events.extend(std::iter::repeat_n(
+                catalog::SUBSCRIPTIONS_RENEW,
+                usize::try_from(n).unwrap_or(0),
+            ));
         }
     }
     if now == "inactive" && was != "inactive" && !was.is_empty() {

@@ -70,7 +70,10 @@ pub(crate) fn run(events: &Events, h: &HandlerRow, d: &Delivery<'_>) -> Run {
         "http" => http(h, d, timeout),
         "script" => (script(h, d, timeout), None),
         "callback" => (callback(events, h, d.event), None),
-        other => (Answer::Failed(format!("unknown handler kind '{other}'")), None),
+        other => (
+            Answer::Failed(format!("unknown handler kind '{other}'")),
+            None,
+        ),
     };
     // An echo of the data sent (the vendor's example handler) changes nothing.
     let answer = match answer {
@@ -273,7 +276,11 @@ fn callback(events: &Events, h: &HandlerRow, event: &Event) -> Answer {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".into());
-            Answer::Failed(format!("callback '{}' panicked: {}", h.target, clip(&what, 200)))
+            Answer::Failed(format!(
+                "callback '{}' panicked: {}",
+                h.target,
+                clip(&what, 200)
+            ))
         }
     }
 }
