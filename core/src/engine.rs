@@ -284,7 +284,8 @@ impl Engine {
         &self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<crate::events::DeliveryReport> {
-        crate::events::delivery::deliver(&self.inner, now, &self.worker.signal)
+        // Its own stop signal: an explicit delivery runs to the end even after `close`.
+        crate::events::delivery::deliver(&self.inner, now, &crate::events::Signal::default())
     }
 
     /// Stop the event delivery worker (joining it) and drop the registered callbacks. The

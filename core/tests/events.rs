@@ -1664,3 +1664,19 @@ fn subscription_events_come_from_the_api_and_from_tick_alike() {
     assert_eq!(last.payload["data"]["status"], "closed");
     assert_eq!(last.payload["data"]["id_clients"], client);
 }
+
+#[test]
+fn after_close_events_wait_in_the_outbox_for_an_explicit_delivery() {
+    let (e, c) = engine(true);
+    let rx = Receiver::echo();
+    handler(&e, "clients.create", "after", "http", &rx.url, json!({}));
+    e.close();
+    ok(&e, "clients.add", json!({"name": "after close"}));
+    // The worker is gone: nothing is sent until someone delivers.
+    std::thread::sleep(Duration::from_millis(
+        3 * tollgate::limits::event_worker_poll_ms,
+    ));
+    assert!(rx.requests().is_empty());
+    assert_eq!(e.deliver_events(c.now()).unwrap().delivered, 1);
+    assert_eq!(rx.requests().len(), 1);
+}
