@@ -44,6 +44,9 @@ pub struct EngineConfig {
     pub access_token_lifetime_seconds: i64,
     /// Real-time charging: call cap, quota, reservation expiry.
     pub charging: ChargingConfig,
+    /// Run the background thread that delivers events to `after` handlers (default on).
+    /// Off, events wait in the outbox until [`Engine::deliver_events`] is called.
+    pub event_worker: bool,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +58,7 @@ impl Default for EngineConfig {
             login_lock_seconds: 15 * 60,
             access_token_lifetime_seconds: limits::access_token_lifetime_seconds_default,
             charging: ChargingConfig::default(),
+            event_worker: true,
         }
     }
 }
@@ -92,12 +96,66 @@ pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) tokens: crate::auth::token::Keys,
     pub(crate) charging: Charging,
+    pub(crate) events: crate::events::Events,
+}
+
+/// Owns the event delivery worker: stopping and joining it when the last engine handle
+/// drops (or on [`Engine::close`]).
+struct Worker {
+    signal: Arc<crate::events::Signal>,
+    handle: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Worker {
+    fn stop(&self) {
+        self.signal.stop();
+        let handle = self.handle.lock().take();
+        if let Some(h) = handle {
+            // The worker itself may hold the last handle (through a callback that kept an
+            // engine): it cannot join itself, and it stops on its own after this pass.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// A Tollgate engine. Cheap to clone (clones share the engine); `Send + Sync`.
 #[derive(Clone)]
 pub struct Engine {
+    // Declared first so that it drops first: the worker is joined before the store closes.
+    worker: Arc<Worker>,
     inner: Arc<Inner>,
+}
+
+/// A handle that does not keep the engine open (for callbacks that call back into it: a
+/// callback holding an [`Engine`] would keep the engine alive until it is unregistered).
+#[derive(Clone)]
+pub struct WeakEngine {
+    worker: std::sync::Weak<Worker>,
+    inner: std::sync::Weak<Inner>,
+}
+
+impl WeakEngine {
+    /// The engine, if it is still open.
+    pub fn upgrade(&self) -> Option<Engine> {
+        Some(Engine {
+            worker: self.worker.upgrade()?,
+            inner: self.inner.upgrade()?,
+        })
+    }
+}
+
+impl std::fmt::Debug for WeakEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakEngine").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -173,16 +231,77 @@ impl Engine {
     fn from_store(store: Box<dyn Store>, opts: EngineOptions) -> Result<Engine> {
         let tokens = crate::auth::token::load_or_create(store.as_ref())?;
         let charging = Charging::load(store.as_ref(), opts.config.charging.clone())?;
+        let start_worker = opts.config.event_worker;
+        let inner = Arc::new(Inner {
+            store,
+            clock: opts.clock,
+            config: opts.config,
+            registry: Registry::build(),
+            tokens,
+            charging,
+            events: crate::events::Events::default(),
+        });
+        let signal = Arc::clone(&inner.events.signal);
+        let handle = if start_worker {
+            // Events left in the outbox by an earlier run (a crash) go out from the start.
+            signal.wake();
+            let h =
+                crate::events::delivery::spawn_worker(Arc::downgrade(&inner), Arc::clone(&signal))
+                    .map_err(|e| {
+                        crate::Error::Internal(format!("event worker not started: {e}"))
+                    })?;
+            Some(h)
+        } else {
+            None
+        };
         Ok(Engine {
-            inner: Arc::new(Inner {
-                store,
-                clock: opts.clock,
-                config: opts.config,
-                registry: Registry::build(),
-                tokens,
-                charging,
+            worker: Arc::new(Worker {
+                signal,
+                handle: parking_lot::Mutex::new(handle),
             }),
+            inner,
         })
+    }
+
+    /// Register a callback that `callback` handlers name in their `target`. It runs with no
+    /// engine lock held: `after` events on the delivery worker's thread, `before` events on
+    /// the caller's. A panic in it is caught and counts as a failure. A name in use is
+    /// `validation.duplicate` (unregister it first).
+    pub fn register_callback(&self, name: &str, cb: crate::events::EventCallback) -> Result<()> {
+        self.inner.events.register(name, cb)
+    }
+
+    /// Remove a registered callback; `false` when none had the name. Deliveries to a handler
+    /// whose callback is missing fail and are retried (`before`: the change is forbidden).
+    pub fn unregister_callback(&self, name: &str) -> bool {
+        self.inner.events.unregister(name)
+    }
+
+    /// Deliver every event due at `now` to its `after` handlers (retries included), in order
+    /// per object, and return what was done. Deterministic: tests drive retries with the
+    /// clock instead of waiting for the background worker. One delivery pass runs at a time.
+    pub fn deliver_events(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::events::DeliveryReport> {
+        // Its own stop signal: an explicit delivery runs to the end even after `close`.
+        crate::events::delivery::deliver(&self.inner, now, &crate::events::Signal::default())
+    }
+
+    /// Stop the event delivery worker (joining it) and drop the registered callbacks. The
+    /// engine still answers calls; events stay in the outbox for [`Engine::deliver_events`]
+    /// or the next open. Dropping the last handle does the same.
+    pub fn close(&self) {
+        self.worker.stop();
+        self.inner.events.clear_callbacks();
+    }
+
+    /// A handle that does not keep the engine open.
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine {
+            worker: Arc::downgrade(&self.worker),
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// May this call go through, and for how long? Runs in memory for trusted in-process
@@ -264,6 +383,10 @@ impl Engine {
                         )?,
                         _ => {}
                     }
+                    if let Some(after) = tx.get(&crate::model::SUBSCRIPTIONS, id, None)? {
+                        let dt = clock::format_dt(now);
+                        crate::events::outbox::subscription_changed(tx, Some(&sub), &after, &dt)?;
+                    }
                     // Renewed periods start their included volumes afresh.
                     let refresh = charging.prepare(tx, &[("subscriptions", id)], &deltas)?;
                     Ok((t, Some(std::cell::RefCell::new(Some(refresh)))))
@@ -284,6 +407,7 @@ impl Engine {
                 Err(e) => report.errors.push((id, e.to_string())),
             }
         }
+        self.inner.events.signal.wake();
         Ok(report)
     }
 

@@ -135,6 +135,9 @@ error_codes! {
     StoreExists = ("store.exists", 5004, "DatabaseExistsError"),
     /// An I/O or SQLite failure.
     StoreIo = ("store.io", 5005, "StorageError"),
+    // 6000 block: provisioning events and handlers.
+    /// A `before` handler forbade the change (the message is the handler's).
+    HandlerForbidden = ("handler.forbidden", 6000, "HandlerForbiddenError"),
     // 9000 block: bugs.
     /// A bug: an invariant did not hold.
     Internal = ("internal", 9000, "InternalError"),
@@ -409,6 +412,23 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Provisioning events and handlers.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventError {
+    /// A `before` handler forbade the change, failed or timed out; nothing changed.
+    #[error("forbidden by handler '{handler}': {message}")]
+    Forbidden { handler: String, message: String },
+}
+
+impl EventError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            EventError::Forbidden { .. } => ErrorCode::HandlerForbidden,
+        }
+    }
+}
+
 /// The umbrella error of every Tollgate operation.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -449,6 +469,9 @@ pub enum Error {
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Provisioning events.
+    #[error(transparent)]
+    Event(#[from] EventError),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -476,6 +499,7 @@ impl Error {
             Error::Rating(e) => e.code(),
             Error::Charge(e) => e.code(),
             Error::Store(e) => e.code(),
+            Error::Event(e) => e.code(),
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -36,6 +36,7 @@ pub mod auth;
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod ledger;
 pub mod limits;
 pub mod model;
@@ -48,8 +49,9 @@ pub mod store;
 
 pub use api::{Envelope, FileMeta, Registry};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Engine, EngineConfig, EngineOptions, TickReport};
+pub use engine::{Engine, EngineConfig, EngineOptions, TickReport, WeakEngine};
 pub use error::{Error, ErrorCode, Result};
+pub use events::{DeliveryReport, Event, EventCallback, Stage, Verdict};
 pub use ledger::charging::{
     Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement,
 };

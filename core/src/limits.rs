@@ -90,3 +90,33 @@ pub const settle_batch_size_max: usize = 512;
 /// Rows read from the store per page while streaming a file (`xdrs.download`): memory
 /// stays bounded by one page whatever the file's size.
 pub const file_page_rows: u64 = 1000;
+/// Longest a provisioning handler (HTTP request, script or callback) may take by default, in
+/// milliseconds (a handler may set a shorter or longer one, up to the max).
+pub const handler_timeout_ms_default: u64 = 5_000;
+/// Longest timeout a handler may set, in milliseconds.
+pub const handler_timeout_ms_max: u64 = 30_000;
+/// Shortest timeout a handler may set, in milliseconds.
+pub const handler_timeout_ms_min: u64 = 50;
+/// Largest HTTP response body or script output read from a handler, in bytes (the rest is
+/// refused: a reply that large is a failure).
+pub const handler_response_bytes_max: usize = 64 * 1024;
+/// Longest handler target (URL, script path or callback name), in characters.
+pub const handler_target_length_max: usize = 1024;
+/// Longest callback name registered from Rust, C or Python, in characters.
+pub const callback_name_length_max: usize = 128;
+/// Handlers of one company for one event and stage.
+pub const handlers_per_event_max: usize = 32;
+/// Delivery attempts of one event to one `after` handler before it is given up (logged as
+/// failed).
+pub const event_delivery_attempts_max: u32 = 12;
+/// Wait before the first retry of a failed delivery, in seconds; it doubles each attempt.
+pub const event_retry_base_seconds: i64 = 60;
+/// Longest wait between two delivery attempts, in seconds.
+pub const event_retry_delay_seconds_max: i64 = 6 * 60 * 60;
+/// Pending deliveries one pass of the delivery worker looks at.
+pub const event_deliveries_per_pass_max: u64 = 256;
+/// How often the background delivery worker looks for due retries when nothing wakes it, in
+/// milliseconds.
+pub const event_worker_poll_ms: u64 = 250;
+/// Longest error or reply text kept in one execution log row, in bytes.
+pub const handler_log_text_bytes_max: usize = 1024;

@@ -25,6 +25,8 @@ const VERB_EXCEPTIONS: &[(&str, Verb)] = &[
     ("subscriptions.deactivate", Verb::Write),
     ("subscriptions.renew", Verb::Write),
     ("subscriptions.close", Verb::Write),
+    // The execution log of handlers is read like a list.
+    ("provisioning.logs", Verb::Read),
 ];
 
 /// The rule of issue 3: reads, writes, deletes, money and services by action name.

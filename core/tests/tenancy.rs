@@ -347,6 +347,39 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
                 key: ListKey::Client,
             },
         ],
+        "provisioning.add" => vec![obj(
+            json!({"name": uniq, "id_companies": t.company, "event": "clients.create", "target": "https://hooks.example.com/x"}),
+            "id_companies",
+        )],
+        "provisioning.edit" => vec![obj(json!({"id": t.handler, "name": uniq}), "id")],
+        "provisioning.editForm" | "provisioning.delete" => {
+            vec![obj(json!({"id": t.handler}), "id")]
+        }
+        "provisioning.logs" => vec![
+            obj(json!({"id_handlers": t.handler}), "id_handlers"),
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company}),
+                key: ListKey::Company,
+            },
+        ],
+        "provisioning.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id": t.handler}),
+                key: ListKey::Company,
+            },
+        ],
         other => panic!("method {other} is missing from the tenant matrix: add its attempts"),
     }
 }

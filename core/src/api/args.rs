@@ -124,6 +124,19 @@ impl Args {
             ArgValue::Json(_) => None,
         })
     }
+    /// The arguments as a JSON object by canonical name (amounts as exact numbers).
+    pub fn to_json(&self) -> Map<String, Value> {
+        self.values
+            .iter()
+            .map(|(k, v)| {
+                let j = match v {
+                    ArgValue::Val(v) => v.to_json(),
+                    ArgValue::Json(j) => j.clone(),
+                };
+                (k.clone(), j)
+            })
+            .collect()
+    }
     /// Insert a value (handlers building nested args).
     pub fn insert(&mut self, name: &str, v: ArgValue) {
         self.values.insert(name.to_string(), v);

@@ -153,7 +153,8 @@ pub fn id_arg(e: &EntityDef) -> ArgDef {
     }
 }
 
-fn add_args(e: &EntityDef) -> Vec<ArgDef> {
+/// Arguments of `add`: every field callers may set.
+pub(crate) fn add_args(e: &EntityDef) -> Vec<ArgDef> {
     e.fields
         .iter()
         .filter(|f| !matches!(f.access, Access::ReadOnly))
@@ -323,7 +324,8 @@ pub fn check_global_write(ctx: &Ctx<'_>, e: &EntityDef) -> Result<()> {
     Ok(())
 }
 
-fn add(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
+/// The generic `add`: defaults, references, uniqueness, module rules, then the insert.
+pub(crate) fn add(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let e = c.entity;
     check_global_write(ctx, e)?;
     let mut rec = Record::new();

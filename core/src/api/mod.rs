@@ -14,6 +14,7 @@ mod custom_fields;
 mod envelope;
 pub mod jsonrpc;
 mod packages;
+mod provisioning;
 mod rates;
 mod roles;
 mod transactions;
@@ -176,6 +177,7 @@ impl Registry {
         packages::register(&mut r);
         charging::register(&mut r);
         xdrs::register(&mut r);
+        provisioning::register(&mut r);
         r
     }
 
@@ -414,6 +416,24 @@ fn dispatch_inner(
     } = admit(inner, as_principal, method, params, env, false)?;
     let now = inner.clock.now();
     let (value, messages) = match &def.body {
+        Body::Tx(handler) if def.writes => {
+            // `before` handlers run first, with no lock held; a refusal opens no transaction.
+            let (args, before_logs) =
+                crate::events::before::run(inner, &principal, def, args, now)?;
+            let spec = crate::events::catalog::for_method(&def.name);
+            run_body(inner, &principal, &def.name, true, now, |ctx, tx| {
+                use crate::events::outbox;
+                let snap = spec.map(|s| outbox::snapshot(tx, s, &args)).transpose()?;
+                let value = handler(ctx, tx, &args)?;
+                if let (Some(s), Some(snap)) = (spec, snap) {
+                    outbox::after_method(tx, s, &args, &value, snap, &ctx.now_str())?;
+                }
+                for log in &before_logs {
+                    tx.insert(&crate::model::HANDLER_LOGS, log)?;
+                }
+                Ok(value)
+            })?
+        }
         Body::Tx(handler) => run_body(inner, &principal, &def.name, def.writes, now, |ctx, tx| {
             handler(ctx, tx, &args)
         })?,
@@ -450,20 +470,33 @@ pub(crate) fn run_body(
                 .take()
                 .ok_or_else(|| Error::Internal("method body run twice".into()))?;
             let value = body(&mut ctx, tx)?;
+            let mut handlers_changed = false;
             let refresh = if writes {
                 write_audit(&ctx, tx)?;
                 // Read the fresh state of what changed while the transaction still holds it.
                 let touched = ctx.touched.borrow();
                 let balances = ctx.balances.borrow();
+                handlers_changed = touched.iter().any(|(m, _)| *m == "provisioning");
                 Some(inner.charging.prepare(tx, &touched, &balances)?)
             } else {
                 None
             };
-            Ok((value, ctx.messages, RefCell::new(refresh)))
+            Ok((
+                value,
+                ctx.messages,
+                (RefCell::new(refresh), handlers_changed),
+            ))
         },
-        |(_, _, refresh)| {
+        |(_, _, (refresh, handlers_changed))| {
             if let Some(r) = refresh.borrow_mut().take() {
                 inner.charging.apply(r);
+            }
+            if writes {
+                if *handlers_changed {
+                    inner.events.invalidate();
+                }
+                // The change may have written outbox events: let the worker look now.
+                inner.events.signal.wake();
             }
         },
     )?;

@@ -70,6 +70,8 @@ pub fn post(tx: &mut dyn StoreTx, p: &Posting<'_>) -> Result<Posted> {
         reference: p.reference,
     })?;
     tx.set_client_balance(p.client, after)?;
+    // Balance crossings (DESIGN §9) go into the outbox in this same transaction.
+    crate::events::outbox::balance_moved(tx, p.client, before, after, p.dt)?;
     debug_assert_eq!(money::sub(after, p.amount).ok(), Some(before));
     Ok(Posted { id, before, after })
 }

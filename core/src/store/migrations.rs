@@ -40,10 +40,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "included volumes",
         sql: V5,
     },
+    Migration {
+        version: 6,
+        name: "provisioning events",
+        sql: V6,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -337,4 +342,75 @@ CREATE TABLE subscription_usage (
 
 ALTER TABLE xdrs ADD COLUMN id_subscriptions INTEGER REFERENCES subscriptions(id);
 ALTER TABLE xdrs ADD COLUMN volume_seconds INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// Provisioning: handlers, the transactional outbox (events and one delivery per `after`
+/// handler), and the execution log. Self-contained.
+const V6: &str = r#"
+CREATE TABLE handlers (
+    id           INTEGER PRIMARY KEY,
+    id_companies INTEGER NOT NULL REFERENCES companies(id),
+    name         TEXT NOT NULL,
+    event        TEXT NOT NULL,
+    stage        TEXT NOT NULL DEFAULT 'after',
+    kind         TEXT NOT NULL DEFAULT 'http',
+    target       TEXT NOT NULL,
+    priority     INTEGER NOT NULL DEFAULT 10,
+    status       TEXT NOT NULL DEFAULT 'enabled',
+    format       TEXT NOT NULL DEFAULT 'jerasoft',
+    timeout_ms   INTEGER NOT NULL DEFAULT 5000,
+    secret       TEXT,
+    c_dt         TEXT NOT NULL
+);
+CREATE INDEX handlers_event ON handlers(event, stage, status);
+CREATE INDEX handlers_company ON handlers(id_companies);
+
+-- AUTOINCREMENT: event ids are never reused, so receivers may keep them as idempotency keys.
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    events_id    TEXT NOT NULL,
+    object_type  TEXT NOT NULL,
+    object_id    INTEGER NOT NULL,
+    id_companies INTEGER NOT NULL,
+    dt           TEXT NOT NULL,
+    data         TEXT NOT NULL
+);
+
+CREATE TABLE event_deliveries (
+    id           INTEGER PRIMARY KEY,
+    id_events    INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    id_handlers  INTEGER NOT NULL REFERENCES handlers(id) ON DELETE CASCADE,
+    object_key   TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_dt      TEXT NOT NULL,
+    last_error   TEXT,
+    done_dt      TEXT
+);
+CREATE INDEX event_deliveries_status ON event_deliveries(status, id);
+CREATE INDEX event_deliveries_handler ON event_deliveries(id_handlers);
+CREATE INDEX event_deliveries_event ON event_deliveries(id_events);
+
+CREATE TABLE handler_logs (
+    id           INTEGER PRIMARY KEY,
+    id_handlers  INTEGER NOT NULL REFERENCES handlers(id) ON DELETE CASCADE,
+    id_companies INTEGER NOT NULL,
+    id_events    INTEGER,
+    event        TEXT NOT NULL,
+    object_id    INTEGER,
+    stage        TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    dt           TEXT NOT NULL,
+    outcome      TEXT NOT NULL,
+    status_code  INTEGER,
+    duration_ms  INTEGER NOT NULL,
+    error        TEXT
+);
+CREATE INDEX handler_logs_handler ON handler_logs(id_handlers, id);
+CREATE INDEX handler_logs_company ON handler_logs(id_companies);
+
+-- Resellers manage the handlers of their own subtree (HTTP only; scripts and callbacks are
+-- the operator's).
+UPDATE roles SET permissions = json_set(permissions, '$.provisioning', json('["read","write","delete"]'))
+WHERE id = 2 AND builtin = 1;
 "#;

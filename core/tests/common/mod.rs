@@ -83,6 +83,8 @@ pub struct Tenant {
     /// A free package of the company, and `client`'s subscription to it.
     pub package: i64,
     pub subscription: i64,
+    /// A (disabled) provisioning handler of the company.
+    pub handler: i64,
 }
 
 /// Give a tenant a rate table (code 1 at 0.6 per minute) used by its client, and open one
@@ -195,6 +197,7 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
     let ident = format!("acc-{tag}");
     let (rate_table, rate, reservation, package, subscription) =
         money(e, admin, company, client, &ident);
+    let handler = handler(e, admin, company, tag);
     Tenant {
         company,
         client,
@@ -206,7 +209,23 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
         reservation,
         package,
         subscription,
+        handler,
     }
+}
+
+/// A disabled HTTP handler of `company` (disabled: the tests that use the world deliver
+/// nothing anywhere).
+fn handler(e: &Engine, admin: &str, company: i64, tag: &str) -> i64 {
+    ok(
+        e,
+        "provisioning.add",
+        with_sid(
+            admin,
+            json!({"name": format!("hook {tag}"), "id_companies": company, "event": "clients.update", "target": format!("https://hooks.example.com/{tag}"), "status": "disabled"}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap()
 }
 
 pub fn world() -> World {
@@ -259,6 +278,7 @@ pub fn world_with(config: EngineConfig) -> World {
         reservation,
         package,
         subscription,
+        handler: handler(e, &admin, 1, "op"),
     };
     let a = tenant(e, &admin, ca, "a");
     let a1 = tenant(e, &admin, ca1, "a1");

@@ -1,0 +1,252 @@
+//! The event catalog (DESIGN §9, JeraSoft's event ids) and which Management API method causes
+//! which event.
+
+use crate::model::{EntityDef, ACCOUNTS, CLIENTS, SUBSCRIPTIONS};
+
+/// `clients.create`
+pub const CLIENTS_CREATE: &str = "clients.create";
+/// `clients.update`: carries the id and the changed fields.
+pub const CLIENTS_UPDATE: &str = "clients.update";
+/// `clients.delete`
+pub const CLIENTS_DELETE: &str = "clients.delete";
+/// `clients.archive`
+pub const CLIENTS_ARCHIVE: &str = "clients.archive";
+/// `clients.custom_fields.update`
+pub const CLIENTS_CUSTOM_FIELDS_UPDATE: &str = "clients.custom_fields.update";
+/// `clients.balance_notzero`: the balance became >= 0 (it was below zero).
+pub const CLIENTS_BALANCE_NOTZERO: &str = "clients.balance_notzero";
+/// `clients.balance_zero`: the balance became <= 0 (it was above zero).
+pub const CLIENTS_BALANCE_ZERO: &str = "clients.balance_zero";
+/// `clients.accounts.create`
+pub const ACCOUNTS_CREATE: &str = "clients.accounts.create";
+/// `clients.accounts.update`
+pub const ACCOUNTS_UPDATE: &str = "clients.accounts.update";
+/// `clients.accounts.delete`
+pub const ACCOUNTS_DELETE: &str = "clients.accounts.delete";
+/// `clients.subscriptions.assign`
+pub const SUBSCRIPTIONS_ASSIGN: &str = "clients.subscriptions.assign";
+/// `clients.subscriptions.activate`
+pub const SUBSCRIPTIONS_ACTIVATE: &str = "clients.subscriptions.activate";
+/// `clients.subscriptions.deactivate`
+pub const SUBSCRIPTIONS_DEACTIVATE: &str = "clients.subscriptions.deactivate";
+/// `clients.subscriptions.renew`
+pub const SUBSCRIPTIONS_RENEW: &str = "clients.subscriptions.renew";
+/// `clients.subscriptions.close`
+pub const SUBSCRIPTIONS_CLOSE: &str = "clients.subscriptions.close";
+
+/// Every event id, in catalog order.
+pub const EVENT_IDS: &[&str] = &[
+    CLIENTS_CREATE,
+    CLIENTS_UPDATE,
+    CLIENTS_DELETE,
+    CLIENTS_ARCHIVE,
+    CLIENTS_CUSTOM_FIELDS_UPDATE,
+    CLIENTS_BALANCE_NOTZERO,
+    CLIENTS_BALANCE_ZERO,
+    ACCOUNTS_CREATE,
+    ACCOUNTS_UPDATE,
+    ACCOUNTS_DELETE,
+    SUBSCRIPTIONS_ASSIGN,
+    SUBSCRIPTIONS_ACTIVATE,
+    SUBSCRIPTIONS_DEACTIVATE,
+    SUBSCRIPTIONS_RENEW,
+    SUBSCRIPTIONS_CLOSE,
+];
+
+/// Balance events come from ledger postings (calls, payments, fees, refunds), never from one
+/// API method with input data: they have an `after` stage only.
+pub fn after_only(event: &str) -> bool {
+    event == CLIENTS_BALANCE_NOTZERO || event == CLIENTS_BALANCE_ZERO
+}
+
+/// The kind of object an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    /// A client (`object_id` = client id).
+    Client,
+    /// An account.
+    Account,
+    /// A subscription (a package assigned to a client).
+    Subscription,
+}
+
+impl Object {
+    /// The name stored with the event (`clients`, `accounts`, `subscriptions`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Object::Client => "clients",
+            Object::Account => "accounts",
+            Object::Subscription => "subscriptions",
+        }
+    }
+
+    /// The entity holding objects of this kind.
+    pub fn entity(self) -> &'static EntityDef {
+        match self {
+            Object::Client => &CLIENTS,
+            Object::Account => &ACCOUNTS,
+            Object::Subscription => &SUBSCRIPTIONS,
+        }
+    }
+}
+
+/// What a method does to its object, for events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Creates the object; its id is the `id` of the reply.
+    Create,
+    /// Changes fields of the object named by the `id` argument.
+    Update,
+    /// Deletes it.
+    Delete,
+    /// Archives it.
+    Archive,
+    /// Changes its custom field values.
+    CustomFields,
+    /// Assigns a package (creates a subscription, which may activate at once).
+    Assign,
+    /// A subscription lifecycle step: the events follow its status transitions.
+    Lifecycle,
+}
+
+/// One method that causes events.
+#[derive(Debug, Clone, Copy)]
+pub struct MethodEvents {
+    /// The method (`clients.edit`).
+    pub method: &'static str,
+    /// The object kind.
+    pub object: Object,
+    /// The change.
+    pub change: Change,
+    /// The event a `before` handler is asked about.
+    pub before: &'static str,
+}
+
+const fn m(
+    method: &'static str,
+    object: Object,
+    change: Change,
+    before: &'static str,
+) -> MethodEvents {
+    MethodEvents {
+        method,
+        object,
+        change,
+        before,
+    }
+}
+
+/// Every Management API method that causes catalog events.
+pub const METHODS: &[MethodEvents] = &[
+    m(
+        "clients.add",
+        Object::Client,
+        Change::Create,
+        CLIENTS_CREATE,
+    ),
+    m(
+        "clients.edit",
+        Object::Client,
+        Change::Update,
+        CLIENTS_UPDATE,
+    ),
+    m(
+        "clients.delete",
+        Object::Client,
+        Change::Delete,
+        CLIENTS_DELETE,
+    ),
+    m(
+        "clients.archive",
+        Object::Client,
+        Change::Archive,
+        CLIENTS_ARCHIVE,
+    ),
+    m(
+        "clients.fieldsUpdate",
+        Object::Client,
+        Change::CustomFields,
+        CLIENTS_CUSTOM_FIELDS_UPDATE,
+    ),
+    m(
+        "accounts.add",
+        Object::Account,
+        Change::Create,
+        ACCOUNTS_CREATE,
+    ),
+    m(
+        "accounts.edit",
+        Object::Account,
+        Change::Update,
+        ACCOUNTS_UPDATE,
+    ),
+    m(
+        "accounts.delete",
+        Object::Account,
+        Change::Delete,
+        ACCOUNTS_DELETE,
+    ),
+    m(
+        "clients.packagesAdd",
+        Object::Subscription,
+        Change::Assign,
+        SUBSCRIPTIONS_ASSIGN,
+    ),
+    m(
+        "subscriptions.activate",
+        Object::Subscription,
+        Change::Lifecycle,
+        SUBSCRIPTIONS_ACTIVATE,
+    ),
+    m(
+        "subscriptions.deactivate",
+        Object::Subscription,
+        Change::Lifecycle,
+        SUBSCRIPTIONS_DEACTIVATE,
+    ),
+    m(
+        "subscriptions.renew",
+        Object::Subscription,
+        Change::Lifecycle,
+        SUBSCRIPTIONS_RENEW,
+    ),
+    m(
+        "subscriptions.close",
+        Object::Subscription,
+        Change::Lifecycle,
+        SUBSCRIPTIONS_CLOSE,
+    ),
+];
+
+/// The events a method causes, if any.
+pub fn for_method(method: &str) -> Option<&'static MethodEvents> {
+    METHODS.iter().find(|m| m.method == method)
+}
+
+/// The PortaBilling ESPF event type of an event (`Customer/Updated`...).
+pub fn portabilling_type(event: &str) -> &'static str {
+    match event {
+        CLIENTS_CREATE => "Customer/Created",
+        CLIENTS_DELETE => "Customer/Deleted",
+        ACCOUNTS_CREATE => "Subscriber/Created",
+        ACCOUNTS_UPDATE => "Subscriber/Updated",
+        ACCOUNTS_DELETE => "Subscriber/Deleted",
+        // Updates, archiving, custom fields, balance crossings and product (package) changes
+        // are all "Updated" in ESPF; the receiver pulls the details.
+        _ => "Customer/Updated",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_event_is_in_the_catalog() {
+        for m in METHODS {
+            assert!(EVENT_IDS.contains(&m.before), "{}", m.method);
+            assert!(!after_only(m.before));
+        }
+        assert_eq!(EVENT_IDS.len(), 15);
+    }
+}
