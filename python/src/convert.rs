@@ -61,7 +61,9 @@ fn decimal_text(obj: &Bound<'_, PyAny>, path: &str) -> Result<String, ToJsonErro
             obj.str()?.to_cow()?
         )));
     }
-    Ok(obj.call_method1("__format__", ("f",))?.extract::<String>()?)
+    Ok(obj
+        .call_method1("__format__", ("f",))?
+        .extract::<String>()?)
 }
 
 fn number(text: &str, path: &str) -> Result<Value, ToJsonError> {
@@ -242,4 +244,20 @@ pub fn params_to_json(params: Option<&Bound<'_, PyAny>>) -> Result<Value, ToJson
 /// A TypeError for misuse that is not a value problem.
 pub fn type_error(msg: impl Into<String>) -> PyErr {
     PyTypeError::new_err(msg.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_keys_are_the_models_money_fields_only() {
+        let keys = money_keys();
+        for k in ["balance", "credit", "amount", "rate", "setup_fee", "cost"] {
+            assert!(keys.contains(k), "{k} should be a money key: {keys:?}");
+        }
+        for k in ["id", "name", "duration", "id_clients", "min_volume"] {
+            assert!(!keys.contains(k), "{k} is not money");
+        }
+    }
 }

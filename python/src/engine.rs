@@ -40,9 +40,9 @@ where
 }
 
 fn path_text(path: PathBuf) -> PyResult<String> {
-    path.into_os_string().into_string().map_err(|p| {
-        PyValueError::new_err(format!("database path {p:?} is not valid UTF-8"))
-    })
+    path.into_os_string()
+        .into_string()
+        .map_err(|p| PyValueError::new_err(format!("database path {p:?} is not valid UTF-8")))
 }
 
 fn params(py: Python<'_>, params: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
@@ -103,9 +103,10 @@ impl Engine {
 
     /// A handle to the engine, or `ValueError` once closed.
     fn get(&self) -> PyResult<tollgate::Engine> {
-        self.inner.read().clone().ok_or_else(|| {
-            PyValueError::new_err(format!("the engine for {} is closed", self.path))
-        })
+        self.inner
+            .read()
+            .clone()
+            .ok_or_else(|| PyValueError::new_err(format!("the engine for {} is closed", self.path)))
     }
 
     fn envelope(
@@ -372,8 +373,7 @@ impl Engine {
     ) -> PyResult<(u16, Bound<'py, PyAny>)> {
         let body = self::params(py, body)?;
         let engine = self.get()?;
-        let (status, reply) =
-            detached(py, move || engine.rest(service, method, &body, bearer))?;
+        let (status, reply) = detached(py, move || engine.rest(service, method, &body, bearer))?;
         Ok((status, convert::to_py(py, &reply)?))
     }
 

@@ -15,7 +15,9 @@ static ERRORS_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     ERRORS_MODULE
-        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("tollgate.errors")?.unbind()))
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("tollgate.errors")?.unbind())
+        })
         .map(|m| m.bind(py))
 }
 
