@@ -26,8 +26,8 @@ failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | 
 
 # pytest's closing line, e.g. "==== 2 failed, 55 passed, 1 error in 30.1s ====".
 pysummary=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$pylog" | tail -n 1 || true)
-pypassed=$(grep -oE '[0-9]+ passed' <<<"$pysummary" | awk '{s+=$1} END {print s+0}')
-pyfailed=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$pysummary" | awk '{s+=$1} END {print s+0}')
+pypassed=$({ grep -oE '[0-9]+ passed' <<<"$pysummary" || true; } | awk '{s+=$1} END {print s+0}')
+pyfailed=$({ grep -oE '[0-9]+ (failed|errors?)' <<<"$pysummary" || true; } | awk '{s+=$1} END {print s+0}')
 if [ "$pystatus" -ne 0 ] && [ "$pyfailed" -eq 0 ]; then
   # The suite did not get to run (build or install failed): count it as one failure.
   pyfailed=1
