@@ -462,18 +462,31 @@ impl Engine {
     }
 
     /// The public key that verifies access tokens, as PEM.
-    fn token_public_key_pem(&self) -> PyResult<String> {
-        Ok(self.get()?.token_public_key_pem())
+    fn token_public_key_pem(&self, py: Python<'_>) -> PyResult<String> {
+        let engine = self.get()?;
+        detached(py, move || engine.token_public_key_pem())
     }
 
     /// The public key that verifies access tokens, as a JSON Web Key Set (dict).
     fn token_jwks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        convert::to_py(py, &self.get()?.token_jwks())
+        let engine = self.get()?;
+        let jwks = detached(py, move || engine.token_jwks())?;
+        convert::to_py(py, &jwks)
     }
 
     // Event callbacks (`on_event`) are added with the events issue, against
     // `tollgate::Engine::register_callback`; the Python callable runs under
     // `Python::attach` from the delivery thread.
+}
+
+impl Drop for Engine {
+    /// An engine garbage-collected without `close()`: dropping the last handle closes SQLite
+    /// (a WAL checkpoint), so do it with the GIL released as well.
+    fn drop(&mut self) {
+        if let Some(engine) = self.inner.get_mut().take() {
+            Python::attach(|py| py.detach(move || drop(engine)));
+        }
+    }
 }
 
 enum FileFailure {

@@ -39,6 +39,14 @@ def test_a_second_open_of_a_file_in_use_is_refused(db_path: pathlib.Path) -> Non
     assert info.value.code == "store.in_use"
 
 
+def test_an_engine_dropped_without_close_releases_the_file(db_path: pathlib.Path) -> None:
+    e = tollgate.Engine.open(db_path)
+    e.call_as_system("clients.add", {"name": "Dropped"})
+    del e
+    with tollgate.Engine.open(db_path) as again:
+        assert again.call_as_system("clients.list")["total"] == 1
+
+
 def test_open_errors_are_specific(tmp_path: pathlib.Path) -> None:
     with pytest.raises(tollgate.DatabaseNotFoundError):
         tollgate.Engine.open(tmp_path / "absent.db")
