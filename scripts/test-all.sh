@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every Rust test (unit, integration, doc).
-# C and Python suites join here as their crates grow. Ends with one summary line.
+# The whole test suite: formatting, lints, every Rust test (unit, integration, doc) and the
+# Python suite against the installed wheel. Ends with one summary line counting both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pylog=$(mktemp)
+trap 'rm -f "$log" "$pylog"' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -16,8 +17,26 @@ echo "== cargo test"
 status=0
 cargo test --workspace 2>&1 | tee "$log" || status=$?
 
+echo "== python"
+pystatus=0
+scripts/python-tests.sh 2>&1 | tee "$pylog" || pystatus=$?
+
 passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+
+# pytest's closing line, e.g. "==== 2 failed, 55 passed, 1 error in 30.1s ====".
+pysummary=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$pylog" | tail -n 1 || true)
+pypassed=$({ grep -oE '[0-9]+ passed' <<<"$pysummary" || true; } | awk '{s+=$1} END {print s+0}')
+pyfailed=$({ grep -oE '[0-9]+ (failed|errors?)' <<<"$pysummary" || true; } | awk '{s+=$1} END {print s+0}')
+if [ "$pystatus" -ne 0 ] && [ "$pyfailed" -eq 0 ]; then
+  # The suite did not get to run (build or install failed): count it as one failure.
+  pyfailed=1
+fi
+if [ "$pystatus" -ne 0 ] && [ "$status" -eq 0 ]; then
+  status=$pystatus
+fi
+
 echo
-echo "tests: ${passed} passed, ${failed} failed"
+echo "(rust ${passed}/${failed}, python ${pypassed}/${pyfailed} passed/failed)"
+echo "tests: $((passed + pypassed)) passed, $((failed + pyfailed)) failed"
 exit "$status"

@@ -1,9 +1,36 @@
-//! Python bindings (the `vcsapi` and `tollgate` packages) are built here with pyo3 by the
-//! Python issue. Today the crate re-exports the engine so the workspace layout is complete.
+//! Python bindings: the private native module `tollgate._native` behind the `tollgate` and
+//! `vcsapi` packages (built into one abi3 wheel by maturin from `python/pyproject.toml`).
+//!
+//! The public API is written in Python (`python/python/tollgate`, `python/python/vcsapi`);
+//! this crate holds what must be native: the engine wrapper, exact value conversion and the
+//! error table the exception tree is generated from.
 
-pub use tollgate::Engine;
+mod convert;
+mod engine;
+mod errors;
+mod types;
 
-/// The version the Python packages will report.
+use pyo3::prelude::*;
+
+/// The version the Python packages report (the crate's, from Cargo).
 pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
+}
+
+/// Tollgate's native core. Import `tollgate` or `vcsapi` instead.
+#[pymodule(name = "_native")]
+mod native {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::engine::Engine;
+    #[pymodule_export]
+    use crate::errors::error_table;
+    #[pymodule_export]
+    use crate::types::{Authorization, FileInfo, Settlement};
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", crate::version())
+    }
 }
