@@ -57,6 +57,10 @@ pub struct ServeConfig {
     pub worker_threads: usize,
     /// See [`limits::shutdown_grace_ms_max`].
     pub shutdown_grace_ms_max: u64,
+    /// See [`limits::file_spool_memory_bytes_max`].
+    pub file_spool_memory_bytes_max: usize,
+    /// See [`limits::file_chunk_bytes`].
+    pub file_chunk_bytes: usize,
     /// Stop on SIGINT or SIGTERM (the `tollgate serve` command; tests stop by handle).
     pub stop_on_signals: bool,
     /// Where request logs go.
@@ -90,6 +94,8 @@ impl ServeConfig {
             blocking_threads_max: limits::blocking_threads_max,
             worker_threads: 0,
             shutdown_grace_ms_max: limits::shutdown_grace_ms_max,
+            file_spool_memory_bytes_max: limits::file_spool_memory_bytes_max,
+            file_chunk_bytes: limits::file_chunk_bytes,
             stop_on_signals: false,
             log: Log::Stderr,
         }

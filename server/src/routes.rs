@@ -340,6 +340,14 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case). Other
+/// schemes are not ours and are ignored.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// `attachment; filename="..."`, with an RFC 5987 `filename*` when the name is not plain
 /// ASCII; quotes, backslashes and control characters never reach the header.
 fn content_disposition(name: &str) -> HeaderValue {
@@ -401,8 +409,9 @@ async fn admin(state: Arc<State>, req: Request<hyper::body::Incoming>, method: S
             }
         }
     };
-    let token = bearer(&headers);
-    let spool_max = crate::limits::file_spool_memory_bytes_max;
+    let token = bearer(&headers).and_then(|h| bearer_token(&h).map(str::to_string));
+    let spool_max = state.config.file_spool_memory_bytes_max;
+    let chunk = state.config.file_chunk_bytes.max(1);
     // The file is produced whole before the response head goes out: the name and type come
     // with the finished file, and a failure half-way is still an honest refusal instead of
     // a cut-off download that looks complete. Memory holds at most `spool_max` bytes of it.
@@ -418,7 +427,7 @@ async fn admin(state: Arc<State>, req: Request<hyper::body::Incoming>, method: S
     let reply = match produced {
         None => internal_error(),
         Some((Err(env), _)) => admin_refusal(&env),
-        Some((Ok(meta), spool)) => match file_reply(meta, spool) {
+        Some((Ok(meta), spool)) => match file_reply(meta, spool, chunk) {
             Ok(r) => r,
             Err(_) => internal_error(),
         },
@@ -431,6 +440,7 @@ async fn admin(state: Arc<State>, req: Request<hyper::body::Incoming>, method: S
 fn file_reply(
     meta: tollgate::FileMeta,
     mut spool: tempfile::SpooledTempFile,
+    chunk: usize,
 ) -> std::io::Result<Reply> {
     let len = spool.seek(SeekFrom::End(0))?;
     spool.seek(SeekFrom::Start(0))?;
@@ -438,7 +448,7 @@ fn file_reply(
     tokio::task::spawn_blocking(move || {
         let mut left = len;
         while left > 0 {
-            let mut buf = vec![0u8; crate::limits::file_chunk_bytes.min(left as usize)];
+            let mut buf = vec![0u8; chunk.min(left as usize)];
             let sent = match spool.read(&mut buf) {
                 Ok(0) => Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
@@ -653,6 +663,14 @@ mod tests {
             status_of(ErrorCode::Internal),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+    }
+
+    #[test]
+    fn bearer_tokens_are_read() {
+        assert_eq!(bearer_token("Bearer abc.def"), Some("abc.def"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic YWxhZGRpbjpvcGVu"), None);
+        assert_eq!(bearer_token("Bearer "), None);
     }
 
     #[test]
