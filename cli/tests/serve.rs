@@ -68,8 +68,9 @@ impl Served {
     }
 
     fn term(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        // The shell's built-in kill: no procps needed on a minimal machine.
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
             .status()
             .expect("kill");
         assert!(ok.success());

@@ -357,6 +357,9 @@ fn routes_refuse_wrong_methods_and_unknown_paths() {
     assert_eq!(r.header("allow"), Some("GET, POST"));
     let r = post(&h.url("/healthz"), "text/plain", "");
     assert_eq!(r.status, 405);
+    let r = post(&h.url("/.well-known/jwks.json"), "text/plain", "");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
     for path in [
         "/",
         "/nothing",
