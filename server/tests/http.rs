@@ -968,7 +968,16 @@ fn stopping_lets_the_request_in_flight_finish_then_closes_the_engine() {
     let server = h.server.take().expect("server");
     let addr = server.local_addr();
     let stopper = std::thread::spawn(move || server.stop());
-    std::thread::sleep(Duration::from_millis(300));
+    let waited = Instant::now();
+    while !h
+        .logs()
+        .iter()
+        .any(|l| l.contains("\"event\":\"shutdown\""))
+    {
+        assert!(waited.elapsed() < Duration::from_secs(20), "no shutdown");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     assert!(!stopper.is_finished(), "stop must wait for the request");
     // No new connections are taken now.
     assert!(TcpStream::connect(addr)
