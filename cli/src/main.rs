@@ -80,6 +80,24 @@ enum Command {
     },
     /// Build a small operator in a temporary database and show what happens, step by step.
     Demo,
+    /// Serve a database over HTTP: JSON-RPC at /jsonrpc/, file downloads at /admin/,
+    /// PortaBilling REST at /rest/, /.well-known/jwks.json and /healthz.
+    ///
+    /// Runs until SIGINT or SIGTERM, then lets in-flight requests finish and closes the
+    /// database. Request logs go to standard error as JSON lines.
+    Serve {
+        /// Database file.
+        db: PathBuf,
+        /// Address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// PEM certificate chain: serve HTTPS (needs --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +117,12 @@ fn main() -> ExitCode {
         } => import_rates(&db, table, &file, replace),
         Command::Rate { db, xdrs, out } => rate(&db, &xdrs, out.as_deref()),
         Command::Demo => demo::run(),
+        Command::Serve {
+            db,
+            listen,
+            tls_cert,
+            tls_key,
+        } => serve(&db, listen, tls_cert.zip(tls_key)),
     };
     match result {
         Ok(code) => code,
@@ -171,6 +195,23 @@ fn call(db: &std::path::Path, method: &str, params: Option<&str>) -> Result<Exit
     } else {
         ExitCode::from(1)
     })
+}
+
+fn serve(
+    db: &std::path::Path,
+    listen: std::net::SocketAddr,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> Result<ExitCode, String> {
+    let mut config = tollgate_server::ServeConfig::new(listen);
+    if let Some((cert, key)) = tls {
+        config.tls = Some(tollgate_server::tls_from_pem_files(&cert, &key)?);
+    }
+    config.stop_on_signals = true;
+    let engine = open(db)?;
+    let server = tollgate_server::Server::start(std::sync::Arc::new(engine), config)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    server.wait();
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open(db: &std::path::Path) -> Result<Engine, String> {

@@ -1,0 +1,280 @@
+//! `tollgate serve`, run as an operator would: a real process on a real database file,
+//! stopped by SIGTERM, called with raw HTTP and with Python's `urllib`.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const PASSWORD: &str = "serve-password-1";
+
+fn tollgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+}
+
+fn init(db: &Path) {
+    let out = tollgate()
+        .arg("init")
+        .arg(db)
+        .env("TOLLGATE_ADMIN_PASSWORD", PASSWORD)
+        .output()
+        .expect("run init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A running `tollgate serve` and its log lines.
+struct Served {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(db: &Path) -> Served {
+        let mut child = tollgate()
+            .arg("serve")
+            .arg(db)
+            .args(["--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a first log line");
+        let v: Value = serde_json::from_str(&first).expect("JSON log line");
+        assert_eq!(v["event"], "listening", "{first}");
+        let addr = v["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("http://"))
+            .expect("address")
+            .to_string();
+        Served { child, addr, lines }
+    }
+
+    fn term(&self) {
+        // The shell's built-in kill: no procps needed on a minimal machine.
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    /// Every log line written until the process ends.
+    fn rest_of_log(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(30)) {
+            out.push(l);
+        }
+        out
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http(addr: &str, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+fn post_json(addr: &str, body: &str) -> String {
+    http(
+        addr,
+        &format!(
+            "POST /jsonrpc/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_and_closes_the_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("billing.db");
+    init(&db);
+    let served = Served::start(&db);
+
+    // A second server on the same file is refused: one process owns a database.
+    let second = tollgate()
+        .arg("serve")
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .expect("second serve");
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"clients.add","params":{{"auth":{{"login":"admin","password":"{PASSWORD}"}},"name":"Added during shutdown"}}}}"#
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut s = TcpStream::connect(&served.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST /jsonrpc/ HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .expect("write head");
+    std::thread::sleep(Duration::from_millis(200));
+    served.term();
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(rest.as_bytes()).expect("write rest");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""code":true"#), "{answer}");
+
+    let log = served.rest_of_log();
+    let mut served = served;
+    let status = served.child.wait().expect("exit");
+    assert!(status.success(), "{status:?}");
+    let events: Vec<String> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["event"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(events.contains(&"request".to_string()), "{log:?}");
+    assert!(events.contains(&"shutdown".to_string()), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("engine closed")), "{log:?}");
+    assert!(!log.join("\n").contains(PASSWORD));
+
+    // The write is durable and the file is free again.
+    let out = tollgate()
+        .arg("call")
+        .arg(&db)
+        .args(["clients.list", r#"{"name": "Added during shutdown"}"#])
+        .output()
+        .expect("call");
+    let env: Value = serde_json::from_slice(&out.stdout).expect("envelope");
+    assert_eq!(env["return"]["total"], 1, "{env}");
+}
+
+#[test]
+fn bad_tls_files_and_busy_ports_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("billing.db");
+    init(&db);
+    let out = tollgate()
+        .arg("serve")
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(dir.path().join("none.pem"))
+        .arg("--tls-key")
+        .arg(dir.path().join("none.key"))
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("none.pem"));
+    // --tls-cert without --tls-key is a usage error.
+    let out = tollgate()
+        .arg("serve")
+        .arg(&db)
+        .args(["--tls-cert", "x.pem"])
+        .output()
+        .expect("serve");
+    assert!(!out.status.success());
+    // A port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let out = tollgate()
+        .arg("serve")
+        .arg(&db)
+        .arg("--listen")
+        .arg(taken.local_addr().expect("addr").to_string())
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+}
+
+/// The smoke test a Python operator would write with nothing but the standard library.
+const PYTHON: &str = r#"
+import json, sys, urllib.request, urllib.parse, urllib.error
+base, password = sys.argv[1], sys.argv[2]
+def rpc(method, params):
+    req = urllib.request.Request(base + "/jsonrpc/", data=json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)["result"]
+login = rpc("auth.login", {"auth": {"login": "admin", "password": password}})
+sid = login["session_id"]
+added = rpc("clients.add", {"SID": sid, "name": "From Python"})
+shown = rpc("clients.editForm", {"SID": sid, "id_clients": added["return"]["id"]})
+form = urllib.parse.urlencode({"auth[login]": "admin", "auth[password]": password, "__api": 1}).encode()
+with urllib.request.urlopen(base + "/admin/xdrs/download", data=form) as r:
+    disposition = r.headers["Content-Disposition"]
+    first_line = r.read().decode().splitlines()[0]
+try:
+    urllib.request.urlopen(base + "/admin/xdrs/download", data=b"SID=1-nope")
+    refused = None
+except urllib.error.HTTPError as e:
+    refused = [e.code, e.headers["X-VCS-Status"]]
+print(json.dumps({"name": shown["return"]["client"]["name"], "disposition": disposition,
+                  "first_line": first_line, "refused": refused}))
+"#;
+
+#[test]
+fn python_urllib_talks_to_the_server() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("billing.db");
+    init(&db);
+    let served = Served::start(&db);
+    let out = Command::new("python3")
+        .args(["-c", PYTHON, &format!("http://{}", served.addr), PASSWORD])
+        .output()
+        .expect("python3 is on the machine");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["name"], "From Python");
+    assert!(v["disposition"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("attachment; filename=\"xdrs-")));
+    assert!(v["first_line"]
+        .as_str()
+        .is_some_and(|l| l.starts_with("id,call_id,")));
+    assert_eq!(v["refused"], serde_json::json!([401, "2002"]));
+    // A plain HTTP check too: healthz.
+    let answer = http(
+        &served.addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = post_json(&served.addr, "{");
+    assert!(answer.contains("-32700"), "{answer}");
+}
