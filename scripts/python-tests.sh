@@ -26,6 +26,13 @@ echo "== python: build and install the wheel (profile $profile)"
 MATURIN_PEP517_ARGS="--profile $profile --strip" \
   pip install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./python
 
+# The remote half of the vcsapi suite talks to a live `tollgate serve` (the debug binary that
+# `cargo test` has already built; building it here is a no-op then).
+echo "== python: the tollgate binary for the remote vcsapi tests"
+cargo build --quiet -p tollgate-cli
+TOLLGATE_BIN="$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tollgate"
+export TOLLGATE_BIN
+
 echo "== python: pytest"
 cd python
 exec pytest

@@ -241,6 +241,27 @@ pub fn params_to_json(params: Option<&Bound<'_, PyAny>>) -> Result<Value, ToJson
     }
 }
 
+/// `json_dumps(params)`: the JSON text of a params dict exactly as the engine would take it
+/// (Decimal as its exact text, a float through its `repr`); what has no JSON form raises
+/// `MalformedRequestError`. Used by the remote `vcsapi` client, so both transports send the
+/// same bytes.
+#[pyfunction]
+#[pyo3(signature = (params))]
+pub fn json_dumps(py: Python<'_>, params: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    params_to_json(params)
+        .map(|v| v.to_string())
+        .map_err(|e| crate::errors::from_to_json(py, e))
+}
+
+/// `json_loads(text)`: a JSON reply converted exactly as embedded replies are (fractions and
+/// money fields as `Decimal`). Bad JSON raises `ValueError`.
+#[pyfunction]
+pub fn json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("not JSON: {e}")))?;
+    to_py(py, &v)
+}
+
 /// A TypeError for misuse that is not a value problem.
 pub fn type_error(msg: impl Into<String>) -> PyErr {
     PyTypeError::new_err(msg.into())

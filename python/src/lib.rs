@@ -25,6 +25,8 @@ mod native {
     #[pymodule_export]
     use crate::engine::Engine;
     #[pymodule_export]
+    use crate::convert::{json_dumps, json_loads};
+    #[pymodule_export]
     use crate::errors::error_table;
     #[pymodule_export]
     use crate::types::{Authorization, FileInfo, Settlement};

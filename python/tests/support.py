@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import tollgate
+import vcsapi
 
 ADMIN = "admin"
 ADMIN_PW = "admin-passw0rd"
@@ -44,3 +45,11 @@ def rated_client(
 
 def balance(engine: tollgate.Engine, client: int) -> Any:
     return engine.call_as_system("clients.editForm", {"id_clients": client})["client"]["balance"]
+
+
+class Connect(Protocol):
+    """Makes a ``vcsapi.Api`` on the test's database: embedded, or through a live server."""
+
+    def __call__(
+        self, login: str = ADMIN, password: str = ADMIN_PW, verbose: int = 0
+    ) -> vcsapi.Api: ...

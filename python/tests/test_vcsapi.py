@@ -1,14 +1,20 @@
-"""vcsapi: the vendor client's behaviours one by one, against an embedded database."""
+"""vcsapi: the vendor client's behaviours one by one. Every test taking ``connect`` runs twice:
+against the embedded database, and against a live ``tollgate serve`` over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
 import csv
+import http.server
 import os
 import pathlib
+import socket
+import subprocess
+import threading
 from decimal import Decimal
 
 import pytest
-from support import ADMIN, ADMIN_PW, rated_client
+from conftest import Server
+from support import ADMIN, ADMIN_PW, Connect, rated_client
 
 import tollgate
 import vcsapi
@@ -20,11 +26,13 @@ def make_client(path: pathlib.Path, name: str = "Customer 01") -> int:
     return cid
 
 
-def test_the_seed_usage_runs_as_written_against_a_database_file(db_path: pathlib.Path) -> None:
+def test_the_seed_usage_runs_as_written_against_a_database_file(
+    connect: Connect, db_path: pathlib.Path
+) -> None:
     cid = make_client(db_path)
     # The seed: api = vcsapi.Api('vcs-demo.jerasoft.net', 'demo', 'demo', 443), with the
     # target changed to a database file.
-    api = vcsapi.Api(str(db_path), ADMIN, ADMIN_PW, 443)
+    api = connect()
     response = api.clients.editForm({"id_clients": cid})
     assert response.code is True
     assert response.messages == []
@@ -34,9 +42,9 @@ def test_the_seed_usage_runs_as_written_against_a_database_file(db_path: pathlib
     assert response.session_id is not None and response.session_id.startswith("1-")
 
 
-def test_response_indexing_reads_and_writes_data(db_path: pathlib.Path) -> None:
+def test_response_indexing_reads_and_writes_data(connect: Connect, db_path: pathlib.Path) -> None:
     cid = make_client(db_path)
-    r = vcsapi.Api(db_path, ADMIN, ADMIN_PW).clients.editForm({"id_clients": cid})
+    r = connect().clients.editForm({"id_clients": cid})
     assert r["client"] is r.data["client"]
     assert "client" in r and "nothing" not in r
     r["note"] = "kept"
@@ -47,10 +55,10 @@ def test_response_indexing_reads_and_writes_data(db_path: pathlib.Path) -> None:
         r["nothing"]
 
 
-def test_only_the_first_positional_argument_counts(db_path: pathlib.Path) -> None:
+def test_only_the_first_positional_argument_counts(connect: Connect, db_path: pathlib.Path) -> None:
     first = make_client(db_path, "First")
     second = make_client(db_path, "Second")
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+    api = connect()
     r = api.clients.editForm({"id_clients": first}, {"id_clients": second}, "ignored")
     assert r.code is True
     assert r["client"]["name"] == "First"
@@ -61,10 +69,10 @@ def test_only_the_first_positional_argument_counts(db_path: pathlib.Path) -> Non
 
 
 def test_the_session_id_replaces_login_and_password_after_the_first_success(
-    db_path: pathlib.Path,
+    connect: Connect, db_path: pathlib.Path
 ) -> None:
     cid = make_client(db_path)
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+    api = connect()
     assert api.session_id is None
     params = {"id_clients": cid}
     first = api.clients.editForm(params)
@@ -82,8 +90,8 @@ def test_the_session_id_replaces_login_and_password_after_the_first_success(
     assert after.errors[0]["code"] == "auth.session_invalid"
 
 
-def test_a_refused_login_stores_no_session(db_path: pathlib.Path) -> None:
-    api = vcsapi.Api(db_path, ADMIN, "wrong-passw0rd")
+def test_a_refused_login_stores_no_session(connect: Connect, db_path: pathlib.Path) -> None:
+    api = connect(password="wrong-passw0rd")
     r = api.clients.list({})
     assert r.code is False
     assert r.data == []
@@ -91,8 +99,10 @@ def test_a_refused_login_stores_no_session(db_path: pathlib.Path) -> None:
     assert api.session_id is None
 
 
-def test_a_refused_call_returns_code_false_and_does_not_raise(db_path: pathlib.Path) -> None:
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+def test_a_refused_call_returns_code_false_and_does_not_raise(
+    connect: Connect, db_path: pathlib.Path
+) -> None:
+    api = connect()
     missing = api.clients.editForm({"id_clients": 4242})
     assert missing.code is False
     assert missing.data == []
@@ -106,8 +116,10 @@ def test_a_refused_call_returns_code_false_and_does_not_raise(db_path: pathlib.P
 
 
 @pytest.mark.parametrize("params", [5, "id_clients=1", [1, 2], 1.5])
-def test_params_that_are_not_a_dict_raise(db_path: pathlib.Path, params: object) -> None:
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+def test_params_that_are_not_a_dict_raise(
+    connect: Connect, db_path: pathlib.Path, params: object
+) -> None:
+    api = connect()
     with pytest.raises(vcsapi.VcsApiError) as info:
         api.clients.editForm(params)
     assert info.value.code == -32602
@@ -115,14 +127,14 @@ def test_params_that_are_not_a_dict_raise(db_path: pathlib.Path, params: object)
     assert not isinstance(info.value, vcsapi.VcsApiProtocolError)
 
 
-def test_keyword_arguments_raise_a_clear_error(db_path: pathlib.Path) -> None:
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+def test_keyword_arguments_raise_a_clear_error(connect: Connect, db_path: pathlib.Path) -> None:
+    api = connect()
     with pytest.raises(vcsapi.VcsApiError, match="one dict"):
         api.clients.editForm(id_clients=1)
 
 
-def test_an_unknown_method_raises_method_not_found(db_path: pathlib.Path) -> None:
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+def test_an_unknown_method_raises_method_not_found(connect: Connect, db_path: pathlib.Path) -> None:
+    api = connect()
     with pytest.raises(vcsapi.VcsApiError) as info:
         api.clients.noSuchAction({})
     assert info.value.code == -32601
@@ -134,24 +146,89 @@ def test_an_unknown_method_raises_method_not_found(db_path: pathlib.Path) -> Non
     [object(), float("nan"), Decimal("Infinity"), {1: "int key"}, b"bytes"],
 )
 def test_values_without_a_json_form_raise_and_change_nothing(
-    db_path: pathlib.Path, value: object
+    connect: Connect, db_path: pathlib.Path, value: object
 ) -> None:
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+    api = connect()
     with pytest.raises(vcsapi.VcsApiError) as info:
         api.clients.add({"name": "X", "notes": value})
     assert info.value.code == -32602
     assert api.clients.list({})["total"] == 0
 
 
-def test_a_host_name_raises_a_clear_protocol_error() -> None:
-    with pytest.raises(vcsapi.VcsApiProtocolError) as info:
-        vcsapi.Api("vcs-demo.jerasoft.net", "demo", "demo", 443)
-    assert info.value.code == 110
-    assert "remote Tollgate servers are not supported yet" in info.value.message
-    assert "server" in info.value.message
-    assert isinstance(info.value, vcsapi.VcsApiError)
-    with pytest.raises(vcsapi.VcsApiProtocolError):
-        vcsapi.Api("https://billing.example.net/", "demo", "demo")
+def test_a_server_that_cannot_be_reached_is_a_transport_error() -> None:
+    # A port nobody listens on (bound, then closed).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for api in [
+        vcsapi.Api("127.0.0.1", "demo", "demo", port),
+        vcsapi.Api(f"http://127.0.0.1:{port}", "demo", "demo"),
+    ]:
+        assert api.url is not None and str(port) in api.url
+        with pytest.raises(vcsapi.VcsApiProtocolError) as info:
+            api.clients.list({})
+        assert info.value.code == 110
+        assert info.value.message.startswith("Transport: ")
+        assert isinstance(info.value, vcsapi.VcsApiError)
+    # The vendor's rule: port 80 is plain HTTP, anything else HTTPS.
+    assert vcsapi.Api("billing.example.net", "demo", "demo", 80).url == "http://billing.example.net:80"
+    assert vcsapi.Api("billing.example.net", "demo", "demo").url == "https://billing.example.net:443"
+    with pytest.raises(vcsapi.VcsApiError):
+        vcsapi.Api("billing.example.net", "demo", "demo", 0)
+    with pytest.raises(vcsapi.VcsApiError):
+        vcsapi.Api("not a host!", "demo", "demo")
+
+
+def test_http_errors_and_undecodable_replies_carry_the_vendor_codes() -> None:
+    # Not Tollgate: a local HTTP server answering 503, then a 200 that is not JSON-RPC.
+    answers = [(503, b"busy"), (200, b"<html>not json</html>")]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            status, body = answers.pop(0)
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        api = vcsapi.Api(f"http://127.0.0.1:{httpd.server_address[1]}", ADMIN, ADMIN_PW)
+        with pytest.raises(vcsapi.VcsApiProtocolError) as status:
+            api.clients.list({})
+        assert (status.value.code, status.value.message) == (503, "HTTP: 503")
+        with pytest.raises(vcsapi.VcsApiProtocolError) as garbled:
+            api.clients.list({})
+        assert garbled.value.code == 121
+        assert garbled.value.message.startswith("Response format error [response: ")
+        httpd.shutdown()
+
+
+def test_tls_with_a_self_signed_certificate(db_path: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    with Server(db_path, tls=(cert, key)) as server:
+        port = server.port
+        # The seed's form, host and port: HTTPS because the port is not 80.
+        api = vcsapi.Api("127.0.0.1", ADMIN, ADMIN_PW, port, verify=str(cert))
+        assert api.url == f"https://127.0.0.1:{port}"
+        r = api.clients.list({})
+        assert r.code is True and r.session_id
+        # Certificates are verified by default: a self-signed one is refused...
+        with pytest.raises(vcsapi.VcsApiProtocolError) as info:
+            vcsapi.Api("127.0.0.1", ADMIN, ADMIN_PW, port).clients.list({})
+        assert info.value.code == 110
+        # ...unless verification is turned off, as the vendor's client always does.
+        assert vcsapi.Api("127.0.0.1", ADMIN, ADMIN_PW, port, verify=False).clients.list({}).code
 
 
 def test_a_missing_database_is_a_protocol_error(tmp_path: pathlib.Path) -> None:
@@ -197,8 +274,8 @@ def test_an_engine_can_be_the_target(engine: tollgate.Engine) -> None:
     assert api.engine is engine
 
 
-def test_money_is_decimal_both_ways(db_path: pathlib.Path) -> None:
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+def test_money_is_decimal_both_ways(connect: Connect, db_path: pathlib.Path) -> None:
+    api = connect()
     cid = api.clients.add({"name": "Money", "credit": Decimal("100.10")})["id"]
     pay = api.transactions.add({"id_clients": cid, "type": "payment", "amount": 0.1})
     assert pay.code is True, pay.errors
@@ -208,16 +285,16 @@ def test_money_is_decimal_both_ways(db_path: pathlib.Path) -> None:
 
 
 def test_verbose_reports_calls_on_stderr(
-    db_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+    connect: Connect, db_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    vcsapi.Api(db_path, ADMIN, ADMIN_PW, verbose=1).clients.list({})
+    connect(verbose=1).clients.list({})
     err = capsys.readouterr().err
     assert "clients.list" in err
     assert ADMIN_PW not in err
 
 
-def test_a_closed_client_raises_a_protocol_error(db_path: pathlib.Path) -> None:
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+def test_a_closed_client_raises_a_protocol_error(connect: Connect, db_path: pathlib.Path) -> None:
+    api = connect()
     api.close()
     with pytest.raises(vcsapi.VcsApiProtocolError):
         api.clients.list({})
@@ -243,12 +320,12 @@ def settled_calls(path: pathlib.Path) -> int:
 
 
 def test_file_downloads_xdrs_and_renames_to_the_real_name(
-    db_path: pathlib.Path, tmp_path: pathlib.Path
+    connect: Connect, db_path: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
     settled_calls(db_path)
     out = tmp_path / "downloads"
     out.mkdir()
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+    api = connect()
     got = api.file("xdrs.download", {}, dir=str(out))
     assert set(got) == {"file", "name", "type"}
     assert got["type"] == "text/csv"
@@ -262,10 +339,10 @@ def test_file_downloads_xdrs_and_renames_to_the_real_name(
 
 
 def test_file_without_realname_keeps_the_temporary_name(
-    db_path: pathlib.Path, tmp_path: pathlib.Path
+    connect: Connect, db_path: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
     settled_calls(db_path)
-    api = vcsapi.Api(db_path, ADMIN, ADMIN_PW)
+    api = connect()
     got = api.file("xdrs.download", None, dir=tmp_path, realname=False)
     assert os.path.basename(got["file"]).startswith("vcsapi-")
     assert os.path.dirname(got["file"]) == str(tmp_path)
@@ -273,18 +350,18 @@ def test_file_without_realname_keeps_the_temporary_name(
 
 
 def test_a_refused_file_raises_and_leaves_no_file(
-    db_path: pathlib.Path, tmp_path: pathlib.Path
+    connect: Connect, db_path: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
     settled_calls(db_path)
     out = tmp_path / "downloads"
     out.mkdir()
-    api = vcsapi.Api(db_path, ADMIN, "wrong-passw0rd")
+    api = connect(password="wrong-passw0rd")
     with pytest.raises(vcsapi.VcsApiError) as info:
         api.file("xdrs.download", {}, dir=out)
     assert info.value.code == tollgate.AuthFailedError.c_code
     assert info.value.message.startswith("/admin/xdrs/download: ")
     assert os.listdir(out) == []
     with pytest.raises(vcsapi.VcsApiError) as unknown:
-        vcsapi.Api(db_path, ADMIN, ADMIN_PW).file("xdrs.noSuchDownload", {}, dir=out)
+        connect().file("xdrs.noSuchDownload", {}, dir=out)
     assert unknown.value.code == -32601
     assert os.listdir(out) == []

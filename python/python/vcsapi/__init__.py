@@ -23,23 +23,34 @@ Behaviour kept from the vendor's client:
 
 The target is a local database: a path, ``":memory:"`` (a fresh in-memory database whose
 administrator is the login and password given), or a ``file:`` / ``sqlite:`` URI; a
-``tollgate.Engine`` is accepted too. Host names are refused with a clear error until remote
-Tollgate servers arrive with the server issue.
+``tollgate.Engine`` is accepted too. Anything else is a host name: a Tollgate server
+(``tollgate serve``) reached as the vendor's client reaches JeraSoft, JSON-RPC at
+``https://host:port/jsonrpc/`` (plain ``http://`` when the port is 80) and files at
+``/admin/``. A ``http://`` or ``https://`` URL is accepted as well (its own scheme and port).
+Unlike the vendor's client, TLS certificates are verified: ``verify=False`` turns that off,
+``verify="ca.pem"`` trusts a private CA or a self-signed certificate. Transport failures raise
+``VcsApiProtocolError`` with the vendor's codes: 110 transport, the HTTP status, 121 format.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import re
+import ssl
 import sys
 import tempfile
 import threading
+import urllib.error
 import urllib.parse
+import urllib.request
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import tollgate
-from tollgate import TollgateError
+from tollgate import TollgateError, _native
 
 __all__ = [
     "Api",
@@ -53,8 +64,11 @@ __all__ = [
 # JSON-RPC 2.0 error codes: what a Tollgate server answers for the same misuse.
 _INVALID_PARAMS = -32602
 _METHOD_NOT_FOUND = -32601
-# The vendor client's code for transport failures.
+# The vendor client's codes for transport failures and undecodable replies.
 _TRANSPORT = 110
+_FORMAT = 121
+# The vendor client's HTTP timeout, in seconds.
+_HTTP_TIMEOUT_S = 60
 
 
 class VcsApiError(Exception):
@@ -172,7 +186,23 @@ def _open_engine(path: str) -> tollgate.Engine:
         return engine
 
 
-def _engine_for(target: Any, login: str, password: str) -> tollgate.Engine:
+def _remote_base(target: str, port: int) -> str | None:
+    """The base URL of a remote server, or None when ``target`` is not a host or URL."""
+    if re.match(r"^https?://", target, re.IGNORECASE):
+        parts = urllib.parse.urlsplit(target)
+        if not parts.hostname:
+            raise VcsApiError(_INVALID_PARAMS, f"URL {target!r} names no host")
+        return f"{parts.scheme.lower()}://{parts.netloc}"
+    if re.match(r"^[A-Za-z0-9.-]+$", target) or re.match(r"^\[[0-9A-Fa-f:.]+\]$", target):
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise VcsApiError(_INVALID_PARAMS, f"port must be 1 to 65535, not {port!r}")
+        scheme = "http" if port == 80 else "https"
+        return f"{scheme}://{target}:{port}"
+    return None
+
+
+def _engine_for(target: Any, login: str, password: str, port: int = 443) -> tollgate.Engine | str:
+    """The embedded engine of a local target, or the base URL of a remote one."""
     if isinstance(target, tollgate.Engine):
         return target
     if isinstance(target, os.PathLike):
@@ -180,18 +210,23 @@ def _engine_for(target: Any, login: str, password: str) -> tollgate.Engine:
     if not isinstance(target, str) or not target:
         raise VcsApiError(
             _INVALID_PARAMS,
-            "target must be a database path, ':memory:', a file:/sqlite: URI or a tollgate.Engine",
+            "target must be a database path, ':memory:', a file:/sqlite: URI, a host name "
+            "or a tollgate.Engine",
         )
+    if re.match(r"^https?://", target, re.IGNORECASE):
+        return _remote_base(target, port) or target
     path = ":memory:" if target == ":memory:" else _uri_path(target)
     if path is None and _is_local_path(target):
         path = target
     if path is None:
-        raise _transport_error(
-            f"{target!r} looks like a host name, and remote Tollgate servers are not "
-            "supported yet: they come with the Tollgate server (JSON-RPC over HTTP) issue. "
-            "Pass a local database instead: a path such as 'billing.db', ':memory:', "
-            "or a 'file:' / 'sqlite:' URI."
-        )
+        base = _remote_base(target, port)
+        if base is None:
+            raise VcsApiError(
+                _INVALID_PARAMS,
+                f"{target!r} is neither a database (a path, ':memory:', a file:/sqlite: URI) "
+                "nor a host name",
+            )
+        return base
     if path == ":memory:":
         try:
             return tollgate.Engine.create(":memory:", login, password)
@@ -242,9 +277,10 @@ class _Module:
 class Api:
     """``vcsapi.Api(target, login, password, port=443, verbose=0)``.
 
-    ``target`` is a local database (see the module's doc). ``port`` is kept for
-    compatibility and unused by an embedded database. ``verbose`` prints each call's method
-    and outcome to stderr.
+    ``target`` is a local database or a Tollgate server's host name (see the module's doc).
+    ``port`` picks the server's port (80 means plain HTTP) and is unused by an embedded
+    database. ``verbose`` prints each call's method and outcome to stderr. ``verify``
+    (remote HTTPS only) is ``True``, ``False`` or the path of a CA bundle.
     """
 
     def __init__(
@@ -254,6 +290,7 @@ class Api:
         password: str,
         port: int = 443,
         verbose: int = 0,
+        verify: bool | str | os.PathLike[str] = True,
     ) -> None:
         self.target = target
         self.login = login
@@ -261,7 +298,14 @@ class Api:
         self.port = port
         self.verbose = verbose
         self.session_id: str | None = None
-        self._engine_ref: tollgate.Engine | None = _engine_for(target, login, password)
+        found = _engine_for(target, login, password, port)
+        self._engine_ref: tollgate.Engine | None = None
+        self._remote: _Remote | None = None
+        if isinstance(found, str):
+            self._remote = _Remote(found, verify)
+        else:
+            self._engine_ref = found
+        self._closed = False
 
     @property
     def _engine(self) -> tollgate.Engine:
@@ -271,8 +315,29 @@ class Api:
 
     @property
     def engine(self) -> tollgate.Engine:
-        """The embedded engine this client talks to."""
+        """The embedded engine this client talks to (a remote client has none)."""
+        if self._remote is not None and not self._closed:
+            raise VcsApiError(_INVALID_PARAMS, f"{self._remote.base} is a remote server")
         return self._engine
+
+    @property
+    def url(self) -> str | None:
+        """The server's base URL, for a remote client."""
+        return self._remote.base if self._remote is not None else None
+
+    def _envelope(self, method: str, sent: dict[str, Any]) -> dict[str, Any]:
+        if self._closed:
+            raise _transport_error("this client is closed")
+        if self._remote is not None:
+            return self._remote.envelope(method, sent)
+        try:
+            return self._engine.call_envelope(method, sent)
+        except TollgateError as e:
+            if e.code == "api.malformed_request":
+                raise VcsApiError(_INVALID_PARAMS, f"Invalid params for {method}: {e.message}") from e
+            raise VcsApiError(e.c_code, f"{method}: {e.message}") from e
+        except ValueError as e:  # the engine was closed
+            raise _transport_error(str(e)) from e
 
     def __getattr__(self, module: str) -> _Module:
         if module.startswith("_"):
@@ -302,14 +367,7 @@ class Api:
             sent["SID"] = self.session_id
         else:
             sent["auth"] = {"login": self.login, "password": self.password}
-        try:
-            reply = self._engine.call_envelope(method, sent)
-        except TollgateError as e:
-            if e.code == "api.malformed_request":
-                raise VcsApiError(_INVALID_PARAMS, f"Invalid params for {method}: {e.message}") from e
-            raise VcsApiError(e.c_code, f"{method}: {e.message}") from e
-        except ValueError as e:  # the engine was closed
-            raise _transport_error(str(e)) from e
+        reply = self._envelope(method, sent)
         first = (reply.get("errors") or [{}])[0].get("code")
         if first == "api.unknown_method":
             raise VcsApiError(_METHOD_NOT_FOUND, f"Method not found: {method}")
@@ -338,12 +396,19 @@ class Api:
         """
         sent = self._params(method, params)
         sent["auth"] = {"login": self.login, "password": self.password}
+        if self._closed:
+            raise _transport_error("this client is closed")
         directory = os.fspath(dir) if dir is not None else tempfile.gettempdir()
         url = "/admin/" + method.replace(".", "/")
         fd, path = tempfile.mkstemp(prefix="vcsapi-", dir=directory)
         os.close(fd)
         try:
-            info = self._engine.call_file(method, sent, path)
+            if self._remote is not None:
+                sent["__api"] = 1
+                name, content_type = self._remote.file(method, sent, path)
+            else:
+                info = self._engine.call_file(method, sent, path)
+                name, content_type = info.name or None, info.content_type
         except TollgateError as e:
             _remove(path)
             if e.code == "api.unknown_method":
@@ -352,18 +417,18 @@ class Api:
         except BaseException:
             _remove(path)
             raise
-        name: str | None = info.name or None
         if realname and name:
             target = os.path.join(directory, os.path.basename(name))
             os.replace(path, target)
             path = target
         self._say(f"{method} -> file {path}")
-        return {"file": path, "name": name, "type": info.content_type}
+        return {"file": path, "name": name, "type": content_type}
 
     def close(self) -> None:
         """Let go of the engine: the database closes once no client or caller uses it.
         Later calls raise ``VcsApiProtocolError``."""
         self._engine_ref = None
+        self._closed = True
 
 
 def _remove(path: str) -> None:
@@ -371,3 +436,137 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+# --- the remote transport ------------------------------------------------------------------
+
+
+class _Remote:
+    """JSON-RPC and file downloads against a Tollgate server over HTTP(S)."""
+
+    def __init__(self, base: str, verify: bool | str | os.PathLike[str]) -> None:
+        self.base = base
+        self._ids = itertools.count(1)
+        self._context: ssl.SSLContext | None = None
+        if base.startswith("https://"):
+            if verify is False:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            elif verify is True:
+                ctx = ssl.create_default_context()
+            else:
+                ctx = ssl.create_default_context(cafile=os.fspath(verify))
+            self._context = ctx
+
+    def _post(self, path: str, body: bytes, content_type: str) -> tuple[int, Any, bytes]:
+        """(status, headers, body) of a POST; transport failures raise 110."""
+        request = urllib.request.Request(
+            self.base + path,
+            data=body,
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(
+                request, timeout=_HTTP_TIMEOUT_S, context=self._context
+            ) as reply:
+                return reply.status, reply.headers, reply.read()
+        except urllib.error.HTTPError as e:
+            with e:
+                return e.code, e.headers, e.read()
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            raise _transport_error(str(reason)) from e
+
+    def envelope(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            encoded = _native.json_dumps(params)
+        except TollgateError as e:
+            raise VcsApiError(_INVALID_PARAMS, f"Invalid params for {method}: {e.message}") from e
+        body = '{"jsonrpc": "2.0", "id": %d, "method": %s, "params": %s}' % (
+            next(self._ids),
+            json.dumps(method),
+            encoded,
+        )
+        status, _, raw = self._post("/jsonrpc/", body.encode(), "application/json")
+        if status != 200:
+            raise VcsApiProtocolError(status, f"HTTP: {status}")
+        try:
+            reply = _native.json_loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            reply = None
+        if not isinstance(reply, dict) or not isinstance(reply.get("result", reply.get("error")), dict):
+            raise VcsApiProtocolError(_FORMAT, f"Response format error [response: {raw[:128]!r}]")
+        if "error" in reply:
+            error = reply["error"]
+            message = str(error.get("message", ""))
+            if method not in message:
+                message = f"{message}: {method}"
+            raise VcsApiError(int(error.get("code", 0)), message)
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    def file(self, method: str, params: dict[str, Any], path: str) -> tuple[str | None, str]:
+        """Download into ``path``; returns (suggested name, content type)."""
+        url = "/admin/" + method.replace(".", "/")
+        fields = [(k, v) for k, v in _form_fields("", params)]
+        status, headers, raw = self._post(
+            url, urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded"
+        )
+        vcs_status = headers.get("X-VCS-Status") if headers is not None else None
+        if vcs_status is not None:
+            # A refusal, as the vendor's client reads it: the status header, whatever HTTP said.
+            detail = ""
+            try:
+                envelope = _native.json_loads(raw.decode("utf-8"))
+                detail = str(((envelope.get("errors") or [{}])[0]).get("message", ""))
+            except (UnicodeDecodeError, ValueError, AttributeError):
+                pass
+            code = headers.get("X-VCS-Error")
+            if code == "api.unknown_method":
+                raise VcsApiError(_METHOD_NOT_FOUND, f"{url}: {detail or 'unknown method'}")
+            try:
+                number = int(vcs_status)
+            except ValueError:
+                raise VcsApiProtocolError(_FORMAT, f"{url}: bad X-VCS-Status {vcs_status!r}") from None
+            raise VcsApiError(number, f"{url}: {detail}" if detail else url)
+        if status != 200:
+            raise VcsApiProtocolError(status, f"HTTP: {status}")
+        with open(path, "wb") as out:
+            out.write(raw)
+        content_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip()
+        return _disposition_name(headers.get("Content-Disposition") or ""), content_type
+
+
+def _form_fields(prefix: str, value: Any) -> list[tuple[str, str]]:
+    """PHP's http_build_query: nested dicts and lists as ``a[b][0]=...``."""
+    if isinstance(value, Mapping):
+        out: list[tuple[str, str]] = []
+        for k, v in value.items():
+            out.extend(_form_fields(f"{prefix}[{k}]" if prefix else str(k), v))
+        return out
+    if isinstance(value, (list, tuple)):
+        out = []
+        for i, v in enumerate(value):
+            out.extend(_form_fields(f"{prefix}[{i}]", v))
+        return out
+    if value is None:
+        return [(prefix, "")]
+    if value is True or value is False:
+        return [(prefix, "1" if value else "0")]
+    return [(prefix, str(value))]
+
+
+def _disposition_name(header: str) -> str | None:
+    """The file name of a Content-Disposition header (``filename*`` preferred)."""
+    m = re.search(r"filename\*\s*=\s*UTF-8''([^;]+)", header, re.IGNORECASE)
+    if m:
+        return os.path.basename(urllib.parse.unquote(m.group(1).strip()))
+    m = re.search(r'filename\s*=\s*"((?:[^"\\]|\\.)*)"', header, re.IGNORECASE)
+    if m:
+        return os.path.basename(m.group(1).replace('\\"', '"')) or None
+    m = re.search(r"filename\s*=\s*([^;\s]+)", header, re.IGNORECASE)
+    if m:
+        return os.path.basename(m.group(1)) or None
+    return None
