@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every Rust test (unit, integration, doc).
-# C and Python suites join here as their crates grow. Ends with one summary line.
+# The C suites run inside `cargo test` (ffi-c/tests/c_programs.rs compiles the C programs and
+# runs them under sanitizers and valgrind), so they count in the summary. Python joins here
+# as its crate grows. Ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -11,6 +13,10 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+for tool in cc pkg-config valgrind; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "$tool is required by the C suites (.ci/run installs it)" >&2; exit 1; }
+done
 
 echo "== cargo test"
 status=0
