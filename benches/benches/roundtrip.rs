@@ -101,6 +101,14 @@ fn rust_round_trip(e: &Engine, n: u64) {
     black_box(s);
 }
 
+/// Authorize then release: the in-memory half of the hot path, small enough that the cost of
+/// the C boundary shows against it.
+fn rust_authorize_release(e: &Engine, req: &AuthorizeRequest) {
+    let a = e.authorize(req).expect("authorize");
+    e.release(a.reservation).expect("release");
+    black_box(a);
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("roundtrip");
     g.throughput(Throughput::Elements(1));
@@ -113,6 +121,15 @@ fn bench(c: &mut Criterion) {
             n += 1;
             rust_round_trip(&e, n)
         })
+    });
+    let rust_req = AuthorizeRequest {
+        account: "1000".into(),
+        auth_type: Some("ani".into()),
+        destination: "447911123456".into(),
+        ..Default::default()
+    };
+    g.bench_function("rust_authorize_release", |b| {
+        b.iter(|| rust_authorize_release(&e, &rust_req))
     });
 
     let mut engine = std::ptr::null_mut();
@@ -170,6 +187,24 @@ fn bench(c: &mut Criterion) {
                     tg_result::Ok
                 );
                 black_box(s.assume_init());
+            }
+        })
+    });
+    g.bench_function("c_abi_authorize_release", |b| {
+        b.iter(|| {
+            let mut a = std::mem::MaybeUninit::<tg_authorization>::uninit();
+            // SAFETY: live handle, valid request and output storage.
+            unsafe {
+                assert_eq!(
+                    libtollgate::tg_authorize(engine, &req, a.as_mut_ptr()),
+                    tg_result::Ok
+                );
+                let a = a.assume_init();
+                assert_eq!(
+                    libtollgate::tg_release(engine, a.reservation),
+                    tg_result::Ok
+                );
+                black_box(a);
             }
         })
     });

@@ -2,6 +2,7 @@
  * second. Usage: roundtrip DIR CALLS memory|file
  *   memory: an in-memory engine (":memory:"): the engine's work plus the C boundary, no fsync
  *   file:   a database file in DIR, synchronous=FULL with group commit: fsync-bound
+ * With memory, it then times authorize + release alone (no SQLite at all).
  * Run by `cargo bench -p tollgate-ffi --bench c_roundtrip`, which prints the figures. */
 #include <time.h>
 
@@ -52,6 +53,22 @@ int main(int argc, char **argv) {
     printf("c round trip (%s): %ld calls in %lld ms: %lld calls/s, %lld ns per authorize+settle\n",
            argv[3], calls, ns / 1000000, ns ? (long long)calls * 1000000000LL / ns : 0,
            calls ? ns / calls : 0);
+    if (memory) {
+        /* The in-memory half alone (authorize + release): small enough that the boundary's
+         * own cost would show. */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (long i = 0; i < calls; i++) {
+            tg_authorization a;
+            if (tg_authorize(e, &req, &a) != TG_RESULT_OK || tg_release(e, a.reservation) != TG_RESULT_OK) {
+                fprintf(stderr, "authorize/release: %s\n", tg_engine_last_error(e));
+                return 1;
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ns = (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+        printf("c authorize+release (memory): %ld calls in %lld ms: %lld calls/s, %lld ns each\n", calls,
+               ns / 1000000, ns ? (long long)calls * 1000000000LL / ns : 0, calls ? ns / calls : 0);
+    }
     tg_engine_close(e);
     return 0;
 }
