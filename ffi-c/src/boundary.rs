@@ -139,17 +139,42 @@ pub(crate) fn owned_string(s: String) -> Result<*mut c_char, Failure> {
 
 /// Copy `s` and a terminating NUL into a fixed buffer of a result struct.
 pub(crate) fn fill<const N: usize>(s: &str, field: &str) -> Result<[c_char; N], Failure> {
-    let bytes = s.as_bytes();
-    if bytes.len() >= N || bytes.contains(&0) {
-        return Err(Failure::internal(format!(
-            "'{field}' ({s}) does not fit its {N}-byte buffer"
-        )));
+    display(&s, field)
+}
+
+/// Format `value` and a terminating NUL into a fixed buffer of a result struct, without
+/// allocating (the hot path formats four amounts per call).
+pub(crate) fn display<const N: usize>(
+    value: &dyn std::fmt::Display,
+    field: &str,
+) -> Result<[c_char; N], Failure> {
+    struct Buf<const N: usize> {
+        bytes: [c_char; N],
+        len: usize,
     }
-    let mut buf = [0 as c_char; N];
-    for (dst, src) in buf.iter_mut().zip(bytes) {
-        *dst = *src as c_char;
+    impl<const N: usize> std::fmt::Write for Buf<N> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            // Keep one byte for the NUL; a NUL inside would cut the text short in C.
+            if self.len + s.len() >= N || s.as_bytes().contains(&0) {
+                return Err(std::fmt::Error);
+            }
+            for (dst, src) in self.bytes[self.len..].iter_mut().zip(s.as_bytes()) {
+                *dst = *src as c_char;
+            }
+            self.len += s.len();
+            Ok(())
+        }
     }
-    Ok(buf)
+    let mut buf = Buf::<N> {
+        bytes: [0; N],
+        len: 0,
+    };
+    std::fmt::write(&mut buf, format_args!("{value}")).map_err(|_| {
+        Failure::internal(format!(
+            "'{field}' ({value}) does not fit its {N}-byte buffer"
+        ))
+    })?;
+    Ok(buf.bytes)
 }
 
 /// Per-thread last error messages, one per engine handle (and one for calls without one).
@@ -260,5 +285,8 @@ mod tests {
         assert_eq!(b, [97, 98, 99, 0]);
         assert!(fill::<4>("abcd", "f").is_err());
         assert!(fill::<8>("a\0b", "f").is_err());
+        let d: [c_char; 8] = display(&tollgate_core::Decimal::new(-12345, 2), "f").unwrap();
+        assert_eq!(d, [45, 49, 50, 51, 46, 52, 53, 0]);
+        assert!(display::<7>(&tollgate_core::Decimal::new(-12345, 2), "f").is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Real-time charging for softswitches: plain C structs in and out, money as decimal text in
 //! fixed buffers inside the result structs (no allocation to free, never `double`).
 
-use crate::boundary::{fill, guard, input, optional_text, output, text, Failure};
+use crate::boundary::{display, fill, guard, input, optional_text, output, text, Failure};
 use crate::engine::{engine_arg, tg_engine};
 use crate::result::tg_result;
 use chrono::{DateTime, Utc};
@@ -117,7 +117,7 @@ fn time_arg(secs: i64, name: &str) -> Result<Option<DateTime<Utc>>, Failure> {
 }
 
 fn money(d: Decimal, field: &str) -> Result<[c_char; TG_DECIMAL_SIZE], Failure> {
-    fill(&d.to_string(), field)
+    display(&d, field)
 }
 
 fn authorization(a: &Authorization) -> Result<tg_authorization, Failure> {
