@@ -4,7 +4,7 @@
 //! names; handles are opaque and Box-owned (`tg_engine`), made by `_create`/`_open` and
 //! destroyed by `_close` (NULL is a no-op); inputs come before outputs; every fallible
 //! function returns a [`tg_result`] and writes its outputs only on success; every exported
-//! body runs inside `catch_unwind` ([`boundary`]); strings returned to C are freed with
+//! body runs inside `catch_unwind` (module `boundary`); strings returned to C are freed with
 //! `tg_string_free`; money crosses as decimal text, never `double`.
 //!
 //! The header `include/tollgate.h` is generated from this crate by cbindgen
