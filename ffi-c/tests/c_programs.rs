@@ -164,6 +164,47 @@ fn threads_under_valgrind() {
     suite("threads", false);
 }
 
+/// The example also links against the static library alone (no libtollgate.so at run time).
+#[test]
+fn softswitch_example_links_statically() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let exe = bin.path().join("softswitch-static");
+    let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cmd.args(["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O1"])
+        .args(["-Wall", "-Wextra", "-Werror"])
+        .args(pkg_config(&["--cflags"]))
+        .arg(crate_dir().join("examples/softswitch.c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(prefix().join("lib/libtollgate.a"))
+        // The system libraries the archive needs (Libs.private), without -ltollgate itself,
+        // which would pick the shared library.
+        .args(
+            pkg_config(&["--static", "--libs"])
+                .into_iter()
+                .filter(|a| a != "-ltollgate" && !a.starts_with("-L")),
+        )
+        .output()
+        .map(|o| {
+            assert!(
+                o.status.success(),
+                "static link failed:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .expect("run cc");
+    let needed = Command::new("readelf")
+        .arg("-d")
+        .arg(&exe)
+        .output()
+        .expect("readelf");
+    assert!(
+        !String::from_utf8_lossy(&needed.stdout).contains("libtollgate"),
+        "the static build still needs libtollgate.so"
+    );
+    run(&exe, &[]);
+}
+
 /// The example plugin builds with warnings as errors and runs its scripted calls.
 #[test]
 fn softswitch_example_runs() {

@@ -10,6 +10,7 @@
 #define CALLS 40
 
 static tg_engine *engine;
+static pthread_barrier_t all_failed;
 
 struct worker {
     int index;
@@ -21,6 +22,19 @@ struct worker {
 
 static void *work(void *arg) {
     struct worker *w = arg;
+    /* The last error is per thread: every thread fails on its own reservation number, waits
+     * until all have failed, then still reads its own message. */
+    uint64_t mine = 900000000u + (uint64_t)w->index;
+    char expected[64];
+    snprintf(expected, sizeof expected, "reservation %llu not found", (unsigned long long)mine);
+    if (tg_release(engine, mine) != TG_RESULT_RESERVATION_NOT_FOUND) w->errors++;
+    pthread_barrier_wait(&all_failed);
+    if (!strstr(tg_engine_last_error(engine), expected)) {
+        fprintf(stderr, "thread %d reads '%s', wanted '%s'\n", w->index, tg_engine_last_error(engine),
+                expected);
+        w->errors++;
+    }
+
     for (int i = 0; i < CALLS; i++) {
         /* Alternate destinations so both rates and rounding paths are exercised. */
         tg_authorize_request req = {.account = "1000", .auth_type = "ani",
@@ -75,6 +89,7 @@ int main(int argc, char **argv) {
     long long client = add_client(engine, sid, table, "Shared", "1000", "1000.00");
     long long before = balance_units(engine, sid, client);
 
+    pthread_barrier_init(&all_failed, NULL, THREADS);
     pthread_t threads[THREADS];
     struct worker workers[THREADS];
     for (int t = 0; t < THREADS; t++) {
@@ -89,6 +104,7 @@ int main(int argc, char **argv) {
         charged += workers[t].charged;
         settled += workers[t].settled;
     }
+    pthread_barrier_destroy(&all_failed);
     CHECK(settled == THREADS * (CALLS - CALLS / 10), "settled %d", settled);
     CHECK(charged > 0, "something was charged");
     long long after = balance_units(engine, sid, client);
