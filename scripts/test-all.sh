@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, every Rust test (unit, integration, doc) and the
-# Python suite against the installed wheel. Ends with one summary line counting both.
+# The whole test suite: formatting, lints, every Rust test (unit, integration, doc), the C
+# suites (ffi-c/tests/c_programs.rs compiles the C programs and runs them under sanitizers and
+# valgrind inside `cargo test`), and the Python suite against the installed wheel. Ends with
+# one summary line counting all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -12,6 +14,10 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+for tool in cc pkg-config valgrind; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "$tool is required by the C suites (.ci/run installs it)" >&2; exit 1; }
+done
 
 echo "== cargo test"
 status=0

@@ -4,12 +4,12 @@
 use std::fmt;
 
 macro_rules! error_codes {
-    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $c:literal, $py:literal), )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident = ($code:literal, $c:literal, $py:literal), )*) => {
         /// Stable machine codes. The string, the C number and the Python class never change
         /// once released; retired codes keep their numbers reserved.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
-        pub enum ErrorCode { $( $(#[$doc])* $variant, )* }
+        pub enum ErrorCode { $( $(#[doc = $doc])* $variant, )* }
 
         impl ErrorCode {
             /// Every code, in table order.
@@ -28,6 +28,12 @@ macro_rules! error_codes {
             /// The Python exception class name for the `tollgate` package.
             pub fn python_class(self) -> &'static str {
                 match self { $( ErrorCode::$variant => $py, )* }
+            }
+
+            /// The code's one-line description (its doc comment), for generated bindings and
+            /// their documentation (the C header, Python stubs).
+            pub fn description(self) -> &'static str {
+                match self { $( ErrorCode::$variant => concat!($($doc),*).trim_ascii_start(), )* }
             }
 
             /// Look a code up by its machine string.
@@ -544,6 +550,7 @@ mod tests {
                 "duplicate Python class for {code}"
             );
             assert_eq!(ErrorCode::from_str_code(code.as_str()), Some(*code));
+            assert!(!code.description().is_empty(), "{code} has no description");
         }
     }
 }

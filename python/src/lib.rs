@@ -23,9 +23,9 @@ mod native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::engine::Engine;
-    #[pymodule_export]
     use crate::convert::{json_dumps, json_loads};
+    #[pymodule_export]
+    use crate::engine::Engine;
     #[pymodule_export]
     use crate::errors::error_table;
     #[pymodule_export]

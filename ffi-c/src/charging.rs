@@ -1,0 +1,261 @@
+//! Real-time charging for softswitches: plain C structs in and out, money as decimal text in
+//! fixed buffers inside the result structs (no allocation to free, never `double`).
+
+use crate::boundary::{display, fill, guard, input, optional_text, output, text, Failure};
+use crate::engine::{engine_arg, tg_engine};
+use crate::result::tg_result;
+use chrono::{DateTime, Utc};
+use std::ffi::c_char;
+use tollgate_core::{limits, Authorization, AuthorizeRequest, Decimal, SettleRequest, Settlement};
+
+/// Bytes of a decimal amount buffer, NUL included: enough for any amount Tollgate holds
+/// (28 digits, a sign and a point).
+pub const TG_DECIMAL_SIZE: usize = 48;
+
+/// Bytes of a rate code buffer, NUL included.
+pub const TG_CODE_SIZE: usize = 32;
+
+const _: () = assert!(limits::rate_code_digits_max < TG_CODE_SIZE);
+
+/// What a softswitch asks at call setup (`tg_authorize`).
+#[repr(C)]
+pub struct tg_authorize_request {
+    /// The account identifier: IP address, SIP login, ANI or tech prefix. Required.
+    pub account: *const c_char,
+    /// `"ip"`, `"login"`, `"ani"` or `"tech_prefix"`; NULL tries them in that order.
+    pub auth_type: *const c_char,
+    /// The called number. Required.
+    pub destination: *const c_char,
+    /// The calling number (recorded only); may be NULL.
+    pub source: *const c_char,
+    /// Call start, seconds since 1970-01-01 UTC; 0 means now.
+    pub time_unix: i64,
+}
+
+/// A granted call (`tg_authorize`, `tg_update`).
+#[repr(C)]
+pub struct tg_authorization {
+    /// The reservation to extend, settle or release; never 0.
+    pub reservation: u64,
+    /// Longest affordable duration now (capped), in seconds.
+    pub max_seconds: u64,
+    /// Seconds this reservation holds funds for (`max_seconds` unless a quota is set).
+    pub granted_seconds: u64,
+    /// Account id.
+    pub account: i64,
+    /// Client id.
+    pub client: i64,
+    /// Currency id of the client (and of the amounts below).
+    pub currency: i64,
+    /// When the reservation expires unless settled or extended, seconds since 1970 UTC.
+    pub expires_at_unix: i64,
+    /// The matched rate code (destination prefix).
+    pub code: [c_char; TG_CODE_SIZE],
+    /// Price per minute, decimal text.
+    pub rate: [c_char; TG_DECIMAL_SIZE],
+    /// Setup fee, decimal text.
+    pub setup_fee: [c_char; TG_DECIMAL_SIZE],
+    /// Amount held for the granted seconds, decimal text.
+    pub held: [c_char; TG_DECIMAL_SIZE],
+}
+
+/// What a softswitch reports at hangup (`tg_settle`).
+#[repr(C)]
+pub struct tg_settle_request {
+    /// The reservation from `tg_authorize`; 0 when unknown (then `account`, `destination`
+    /// and `connect_time_unix` are needed to price the call).
+    pub reservation: u64,
+    /// The call's unique id: a settle repeated with the same id charges once. Required.
+    pub call_id: *const c_char,
+    /// Duration in seconds.
+    pub duration: u64,
+    /// Account identifier, for a call without a known reservation; may be NULL.
+    pub account: *const c_char,
+    /// Its kind (as in `tg_authorize_request`); may be NULL.
+    pub auth_type: *const c_char,
+    /// Called number, for a call without a known reservation; may be NULL.
+    pub destination: *const c_char,
+    /// Calling number; may be NULL.
+    pub source: *const c_char,
+    /// Connect time, seconds since 1970 UTC, for a call without a known reservation; 0 when
+    /// not given.
+    pub connect_time_unix: i64,
+}
+
+/// A charged call (`tg_settle`).
+#[repr(C)]
+pub struct tg_settlement {
+    /// The xDR id.
+    pub xdr: i64,
+    /// Client id.
+    pub client: i64,
+    /// Duration in seconds, as reported.
+    pub duration: u64,
+    /// Billed seconds after minimum volume, interval and grace.
+    pub billed_seconds: u64,
+    /// Cost charged in the client's currency, decimal text.
+    pub cost: [c_char; TG_DECIMAL_SIZE],
+    /// The client's balance after the charge, decimal text.
+    pub balance: [c_char; TG_DECIMAL_SIZE],
+    /// Charged without a known reservation.
+    pub unreserved: bool,
+    /// A repeat of an earlier settle with the same call id: nothing was charged again.
+    pub replayed: bool,
+}
+
+fn time_arg(secs: i64, name: &str) -> Result<Option<DateTime<Utc>>, Failure> {
+    if secs == 0 {
+        return Ok(None);
+    }
+    DateTime::from_timestamp(secs, 0).map(Some).ok_or_else(|| {
+        tollgate_core::Error::from(tollgate_core::error::ValidationError::invalid(
+            name,
+            "not a representable time",
+        ))
+        .into()
+    })
+}
+
+fn money(d: Decimal, field: &str) -> Result<[c_char; TG_DECIMAL_SIZE], Failure> {
+    display(&d, field)
+}
+
+fn authorization(a: &Authorization) -> Result<tg_authorization, Failure> {
+    Ok(tg_authorization {
+        reservation: a.reservation,
+        max_seconds: a.max_seconds,
+        granted_seconds: a.granted_seconds,
+        account: a.account,
+        client: a.client,
+        currency: a.currency,
+        expires_at_unix: a.expires_at.timestamp(),
+        code: fill(&a.code, "code")?,
+        rate: money(a.rate, "rate")?,
+        setup_fee: money(a.setup_fee, "setup_fee")?,
+        held: money(a.held, "held")?,
+    })
+}
+
+fn settlement(s: &Settlement) -> Result<tg_settlement, Failure> {
+    Ok(tg_settlement {
+        xdr: s.xdr,
+        client: s.client,
+        duration: s.duration,
+        billed_seconds: s.billed_seconds,
+        cost: money(s.cost, "cost")?,
+        balance: money(s.balance, "balance")?,
+        unreserved: s.unreserved,
+        replayed: s.replayed,
+    })
+}
+
+/// May this call go through, and for how long? Answered from memory. On success writes the
+/// grant to `*authorization_out`. A refusal is its code: `TG_RESULT_ACCOUNT_NOT_FOUND`,
+/// `TG_RESULT_BALANCE_INSUFFICIENT`, `TG_RESULT_CAPACITY_EXCEEDED`, `TG_RESULT_RATING_NO_RATE`,
+/// `TG_RESULT_ACCOUNT_BLOCKED`, ...
+///
+/// # Safety
+/// `engine` is a live handle; `request` points to a valid struct whose strings are NULL or
+/// NUL-terminated; `authorization_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_authorize(
+    engine: *const tg_engine,
+    request: *const tg_authorize_request,
+    authorization_out: *mut tg_authorization,
+) -> tg_result {
+    guard(|slot| {
+        // SAFETY: the caller's contract for each pointer.
+        let (e, r) = unsafe { (engine_arg(engine, slot)?, input(request, "request")?) };
+        // SAFETY: the request's strings are NULL or NUL-terminated.
+        let req = unsafe {
+            AuthorizeRequest {
+                account: text(r.account, "account")?.to_string(),
+                auth_type: optional_text(r.auth_type, "auth_type")?.map(str::to_string),
+                destination: text(r.destination, "destination")?.to_string(),
+                source: optional_text(r.source, "source")?.map(str::to_string),
+                time: time_arg(r.time_unix, "time_unix")?,
+            }
+        };
+        let out = output(authorization_out, "authorization_out")?;
+        let a = authorization(&e.engine.authorize(&req)?)?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { out.write(a) };
+        Ok(())
+    })
+}
+
+/// Extend a reservation by another quota (or up to everything affordable). On success
+/// writes the new grant to `*authorization_out`.
+///
+/// # Safety
+/// `engine` is a live handle; `authorization_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_update(
+    engine: *const tg_engine,
+    reservation: u64,
+    authorization_out: *mut tg_authorization,
+) -> tg_result {
+    guard(|slot| {
+        // SAFETY: the caller's contract.
+        let e = unsafe { engine_arg(engine, slot) }?;
+        let out = output(authorization_out, "authorization_out")?;
+        let a = authorization(&e.engine.update(reservation)?)?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { out.write(a) };
+        Ok(())
+    })
+}
+
+/// Charge a finished call: exact cost, xDR and ledger entry in one durable transaction
+/// (returns once it is on disk). The same `call_id` again returns the first result with
+/// `replayed` set; with different content it is `TG_RESULT_IDEMPOTENCY_CONFLICT`. On success
+/// writes the charge to `*settlement_out`.
+///
+/// # Safety
+/// `engine` is a live handle; `request` points to a valid struct whose strings are NULL or
+/// NUL-terminated; `settlement_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_settle(
+    engine: *const tg_engine,
+    request: *const tg_settle_request,
+    settlement_out: *mut tg_settlement,
+) -> tg_result {
+    guard(|slot| {
+        // SAFETY: the caller's contract for each pointer.
+        let (e, r) = unsafe { (engine_arg(engine, slot)?, input(request, "request")?) };
+        let opt = |p, name| -> Result<Option<String>, Failure> {
+            // SAFETY: the request's strings are NULL or NUL-terminated.
+            Ok(unsafe { optional_text(p, name) }?.map(str::to_string))
+        };
+        let req = SettleRequest {
+            reservation: (r.reservation != 0).then_some(r.reservation),
+            // SAFETY: NUL-terminated by the caller's contract.
+            call_id: unsafe { text(r.call_id, "call_id") }?.to_string(),
+            duration: r.duration,
+            account: opt(r.account, "account")?,
+            auth_type: opt(r.auth_type, "auth_type")?,
+            destination: opt(r.destination, "destination")?,
+            source: opt(r.source, "source")?,
+            connect_time: time_arg(r.connect_time_unix, "connect_time_unix")?,
+        };
+        let out = output(settlement_out, "settlement_out")?;
+        let s = settlement(&e.engine.settle(&req)?)?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { out.write(s) };
+        Ok(())
+    })
+}
+
+/// Close a reservation without charging (the call never connected).
+///
+/// # Safety
+/// `engine` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn tg_release(engine: *const tg_engine, reservation: u64) -> tg_result {
+    guard(|slot| {
+        // SAFETY: the caller's contract.
+        let e = unsafe { engine_arg(engine, slot) }?;
+        e.engine.release(reservation)?;
+        Ok(())
+    })
+}

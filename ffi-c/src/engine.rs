@@ -1,0 +1,246 @@
+//! The engine handle: create, open, close, the Management API and REST as JSON text, and the
+//! last error.
+
+use crate::boundary::{self, catch, guard, input, last_error, optional_text, output, text};
+use crate::boundary::{Failure, Slot, NO_HANDLE};
+use crate::result::tg_result;
+use std::ffi::{c_char, CString};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tollgate_core::{limits, Engine};
+
+/// An open Tollgate engine: one database. Made by `tg_engine_create` or `tg_engine_open`,
+/// destroyed by `tg_engine_close`. Every function may be called on one engine from many
+/// threads at once (except `tg_engine_close`, which must be the last call on it).
+pub struct tg_engine {
+    pub(crate) engine: Engine,
+    /// Names this handle's last-error slot; never reused within a process.
+    pub(crate) slot: Slot,
+}
+
+/// Serials for handles; 0 is [`NO_HANDLE`].
+static NEXT_SLOT: AtomicU64 = AtomicU64::new(1);
+
+impl tg_engine {
+    fn boxed(engine: Engine) -> *mut tg_engine {
+        let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+        Box::into_raw(Box::new(tg_engine { engine, slot }))
+    }
+}
+
+/// Check an engine argument and point the failure slot at it.
+///
+/// # Safety
+/// `p` is NULL or a live handle from `tg_engine_create`/`tg_engine_open`.
+pub(crate) unsafe fn engine_arg<'a>(
+    p: *const tg_engine,
+    slot: &mut Slot,
+) -> Result<&'a tg_engine, Failure> {
+    // SAFETY: the caller's contract.
+    let e = unsafe { input(p, "engine") }?;
+    *slot = e.slot;
+    Ok(e)
+}
+
+/// Create a new database at `path` (a file that must not exist yet, or `":memory:"`) with
+/// one administrator, and open it. On success writes the new handle to `*engine_out`.
+///
+/// # Safety
+/// The strings are NUL-terminated; `engine_out` points to writable storage.
+#[no_mangle]
+pub unsafe extern "C" fn tg_engine_create(
+    path: *const c_char,
+    admin_login: *const c_char,
+    admin_password: *const c_char,
+    engine_out: *mut *mut tg_engine,
+) -> tg_result {
+    guard(|_| {
+        // SAFETY: the strings are the caller's NUL-terminated inputs.
+        let (path, login, password) = unsafe {
+            (
+                text(path, "path")?,
+                text(admin_login, "admin_login")?,
+                text(admin_password, "admin_password")?,
+            )
+        };
+        let out = output(engine_out, "engine_out")?;
+        let engine = Engine::create(path, login, password)?;
+        // SAFETY: `out` is non-NULL and writable by the caller's contract.
+        unsafe { out.write(tg_engine::boxed(engine)) };
+        Ok(())
+    })
+}
+
+/// Open an existing database at `path`. On success writes the new handle to `*engine_out`.
+/// A file that is not a Tollgate database, or one in use by another engine, is refused
+/// (`TG_RESULT_STORE_NOT_TOLLGATE`, `TG_RESULT_STORE_IN_USE`).
+///
+/// # Safety
+/// `path` is NUL-terminated; `engine_out` points to writable storage.
+#[no_mangle]
+pub unsafe extern "C" fn tg_engine_open(
+    path: *const c_char,
+    engine_out: *mut *mut tg_engine,
+) -> tg_result {
+    guard(|_| {
+        // SAFETY: the caller's NUL-terminated input.
+        let path = unsafe { text(path, "path") }?;
+        let out = output(engine_out, "engine_out")?;
+        let engine = Engine::open(path)?;
+        // SAFETY: `out` is non-NULL and writable by the caller's contract.
+        unsafe { out.write(tg_engine::boxed(engine)) };
+        Ok(())
+    })
+}
+
+/// Close an engine and free its handle. NULL is a no-op. No other call may be running on
+/// the handle, or be made with it afterwards.
+///
+/// # Safety
+/// `engine` is NULL or a live handle not used by any other thread during or after this call.
+#[no_mangle]
+pub unsafe extern "C" fn tg_engine_close(engine: *mut tg_engine) {
+    catch((), || {
+        if !engine.is_null() {
+            // SAFETY: a live handle from `tg_engine::boxed`, given up by the caller.
+            drop(unsafe { Box::from_raw(engine) });
+        }
+    })
+}
+
+/// The message of the last call on `engine` that failed on the calling thread, or "" when
+/// there is none. With NULL: the last failure on this thread of a call that had no engine
+/// (`tg_engine_open`, `tg_engine_create`, or any call given a NULL engine).
+///
+/// Per handle and per thread: a failure on another thread, or on another engine, never
+/// changes it; a successful call does not clear it, so read it right after a call returned
+/// something other than `TG_RESULT_OK`. The string belongs to the library: do not free it.
+/// It stays valid until the same thread's next failure on the same engine, or until that
+/// thread exits (or has since failed on 16 other engines).
+///
+/// # Safety
+/// `engine` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn tg_engine_last_error(engine: *const tg_engine) -> *const c_char {
+    catch(c"".as_ptr(), || {
+        // SAFETY: NULL or a live handle by the caller's contract.
+        let slot = unsafe { engine.as_ref() }.map_or(NO_HANDLE, |e| e.slot);
+        last_error::get(slot)
+    })
+}
+
+/// Parse JSON text given to `tg_call` or `tg_rest`, within the request size limit.
+fn parse_json(s: &str, name: &str) -> Result<serde_json::Value, Failure> {
+    if s.len() > limits::request_size_bytes_max {
+        return Err(Failure::new(
+            tg_result::MalformedRequest,
+            format!(
+                "'{name}' is {} bytes; the limit is {}",
+                s.len(),
+                limits::request_size_bytes_max
+            ),
+        ));
+    }
+    serde_json::from_str(s).map_err(|e| {
+        Failure::new(
+            tg_result::MalformedRequest,
+            format!("'{name}' is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// Call a Management API method (`clients.add`, `auth.login`, ...) with `params_json`, a JSON
+/// object carrying `auth` or `SID` as over JSON-RPC. On `TG_RESULT_OK` writes the reply
+/// envelope `{code, session_id, messages, return, errors}` as JSON text to `*envelope_out`;
+/// free it with `tg_string_free`.
+///
+/// `TG_RESULT_OK` means the engine answered: a refused call (bad login, missing argument,
+/// unknown method...) is still an envelope, with `"code": false` and `errors[].code` naming
+/// the reason. Only a request the engine never saw fails the call itself: a NULL argument,
+/// text that is not UTF-8 (`TG_RESULT_INVALID_UTF8`) or not JSON
+/// (`TG_RESULT_MALFORMED_REQUEST`).
+///
+/// # Safety
+/// `engine` is a live handle; the strings are NUL-terminated; `envelope_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_call(
+    engine: *const tg_engine,
+    method: *const c_char,
+    params_json: *const c_char,
+    envelope_out: *mut *mut c_char,
+) -> tg_result {
+    guard(|slot| {
+        // SAFETY: the caller's contract for each argument.
+        let (e, method, params) = unsafe {
+            (
+                engine_arg(engine, slot)?,
+                text(method, "method")?,
+                text(params_json, "params_json")?,
+            )
+        };
+        let out = output(envelope_out, "envelope_out")?;
+        let params = parse_json(params, "params_json")?;
+        let reply = e.engine.call(method, params).to_json().to_string();
+        let s = boundary::owned_string(reply)?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { out.write(s) };
+        Ok(())
+    })
+}
+
+/// Answer a PortaBilling-style REST call `/rest/<service>/<method>` with `body_json`
+/// (`{"auth_info": ..., "params": ...}`) and an optional access token `bearer` (NULL for
+/// none; a leading `Bearer ` is accepted). On `TG_RESULT_OK` writes the HTTP status to
+/// `*status_out` and the JSON body to `*body_out` (free it with `tg_string_free`); a refused
+/// call is `TG_RESULT_OK` with status 500 and a `faultcode` body, as over HTTP.
+///
+/// # Safety
+/// `engine` is a live handle; the strings are NUL-terminated (`bearer` may be NULL); the
+/// outputs are writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_rest(
+    engine: *const tg_engine,
+    service: *const c_char,
+    method: *const c_char,
+    body_json: *const c_char,
+    bearer: *const c_char,
+    status_out: *mut u16,
+    body_out: *mut *mut c_char,
+) -> tg_result {
+    guard(|slot| {
+        // SAFETY: the caller's contract for each argument.
+        let (e, service, method, body, bearer) = unsafe {
+            (
+                engine_arg(engine, slot)?,
+                text(service, "service")?,
+                text(method, "method")?,
+                text(body_json, "body_json")?,
+                optional_text(bearer, "bearer")?,
+            )
+        };
+        let status_out = output(status_out, "status_out")?;
+        let body_out = output(body_out, "body_out")?;
+        let body = parse_json(body, "body_json")?;
+        let (status, reply) = e.engine.rest(service, method, &body, bearer);
+        let s = boundary::owned_string(reply.to_string())?;
+        // SAFETY: both outputs are non-NULL and writable by the caller's contract.
+        unsafe {
+            status_out.write(status);
+            body_out.write(s);
+        }
+        Ok(())
+    })
+}
+
+/// Free a string the library returned (`tg_call`, `tg_rest`). NULL is a no-op.
+///
+/// # Safety
+/// `s` is NULL or a string from this library not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn tg_string_free(s: *mut c_char) {
+    catch((), || {
+        if !s.is_null() {
+            // SAFETY: made by `CString::into_raw` in `owned_string`, given back once.
+            drop(unsafe { CString::from_raw(s) });
+        }
+    })
+}
