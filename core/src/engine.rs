@@ -577,3 +577,86 @@ impl Engine {
         &self.inner.clock
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{self, Posting};
+    use crate::store::TxKind;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A balance event is written in the transaction of the posting that causes it: when that
+    /// transaction rolls back, no event is ever delivered. (Events of Management API calls are
+    /// written after the handler succeeded, in its transaction; this covers the postings.)
+    #[test]
+    fn no_event_is_delivered_for_a_change_that_rolled_back() {
+        let mut config = EngineConfig::default();
+        config.event_worker = false;
+        let opts = EngineOptions {
+            config,
+            ..EngineOptions::default()
+        };
+        let e = Engine::create_with(":memory:", "admin", "admin-password-1", opts).unwrap();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        e.register_callback(
+            "count",
+            Arc::new(move |_: &crate::events::Event| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                crate::events::Verdict::Allow
+            }),
+        )
+        .unwrap();
+        let r = e.call_as_system(
+            "provisioning.add",
+            json!({"name": "zero", "event": "clients.balance_zero", "kind": "callback", "target": "count"}),
+        );
+        assert!(r.code, "{:?}", r.errors);
+        let c = e
+            .call_as_system("clients.add", json!({"name": "Rolled"}))
+            .ret["id"]
+            .as_i64()
+            .unwrap();
+        let r = e.call_as_system(
+            "transactions.add",
+            json!({"id_clients": c, "type": "payment", "amount": "1"}),
+        );
+        assert!(r.code, "{:?}", r.errors);
+        let charge = |tx: &mut dyn crate::store::StoreTx| {
+            ledger::post(
+                tx,
+                &Posting {
+                    client: c,
+                    kind: "charge",
+                    amount: Decimal::from(-2),
+                    original: None,
+                    dt: "2026-01-01 00:00:00+00",
+                    notes: None,
+                    author: 0,
+                    idempotency_key: None,
+                    request_hash: None,
+                    reference: None,
+                },
+            )
+        };
+        // The posting crosses zero (1 -> -1), then the change fails: all of it rolls back.
+        let failed = store::run(e.inner.store.as_ref(), TxKind::Write, |tx| {
+            charge(tx)?;
+            Err::<(), _>(crate::Error::Internal(
+                "the change fails after its posting".into(),
+            ))
+        });
+        assert!(failed.is_err());
+        let now = e.clock().now();
+        let report = e.deliver_events(now).unwrap();
+        assert_eq!((report.attempted, seen.load(Ordering::SeqCst)), (0, 0));
+        // The same posting committed: exactly one event.
+        store::run(e.inner.store.as_ref(), TxKind::Write, |tx| {
+            charge(tx).map(|_| ())
+        })
+        .unwrap();
+        let report = e.deliver_events(now).unwrap();
+        assert_eq!((report.delivered, seen.load(Ordering::SeqCst)), (1, 1));
+    }
+}
