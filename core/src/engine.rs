@@ -591,10 +591,11 @@ mod tests {
     /// written after the handler succeeded, in its transaction; this covers the postings.)
     #[test]
     fn no_event_is_delivered_for_a_change_that_rolled_back() {
-        let mut config = EngineConfig::default();
-        config.event_worker = false;
         let opts = EngineOptions {
-            config,
+            config: EngineConfig {
+                event_worker: false,
+                ..EngineConfig::default()
+            },
             ..EngineOptions::default()
         };
         let e = Engine::create_with(":memory:", "admin", "admin-password-1", opts).unwrap();
