@@ -53,24 +53,6 @@ fn vendor_setup(e: &Engine, sid: &str, funds: &str) -> (i64, i64) {
     (c, table)
 }
 
-fn auth(e: &Engine, dst: &str) -> Result<tollgate::Authorization, tollgate::Error> {
-    e.authorize(&AuthorizeRequest {
-        account: "100".into(),
-        destination: dst.into(),
-        ..Default::default()
-    })
-}
-
-fn settle(e: &Engine, reservation: u64, call: &str, duration: u64) -> tollgate::Settlement {
-    e.settle(&SettleRequest {
-        reservation: Some(reservation),
-        call_id: call.into(),
-        duration,
-        ..Default::default()
-    })
-    .unwrap()
-}
-
 #[test]
 fn the_vendor_worked_example_charged_end_to_end() {
     let (e, _c, sid) = engine();

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use support::*;
 use tollgate::clock::parse_dt;
-use tollgate::{AuthorizeRequest, Decimal, Engine, EngineOptions, ManualClock, SettleRequest};
+use tollgate::{Decimal, Engine, EngineOptions, ManualClock, SettleRequest};
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -70,24 +70,6 @@ fn setup(e: &Engine, sid: &str, funds: &str) -> (i64, i64) {
     );
     assert_eq!(sub["subscription"]["status"], "active", "{sub}");
     (c, sub["id"].as_i64().unwrap())
-}
-
-fn auth(e: &Engine, dst: &str) -> Result<tollgate::Authorization, tollgate::Error> {
-    e.authorize(&AuthorizeRequest {
-        account: "100".into(),
-        destination: dst.into(),
-        ..Default::default()
-    })
-}
-
-fn settle(e: &Engine, reservation: u64, call: &str, duration: u64) -> tollgate::Settlement {
-    e.settle(&SettleRequest {
-        reservation: Some(reservation),
-        call_id: call.into(),
-        duration,
-        ..Default::default()
-    })
-    .unwrap()
 }
 
 /// The subscription's volume as `clients.packagesList` shows it: (used, remaining).

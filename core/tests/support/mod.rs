@@ -57,6 +57,26 @@ pub fn fails(e: &Engine, sid: &str, method: &str, params: Value, code: &str) -> 
     r
 }
 
+/// Authorize a call from the ANI account "100" (the tests' usual caller) to `dst`.
+pub fn auth(e: &Engine, dst: &str) -> Result<tollgate::Authorization, tollgate::Error> {
+    e.authorize(&tollgate::AuthorizeRequest {
+        account: "100".into(),
+        destination: dst.into(),
+        ..Default::default()
+    })
+}
+
+/// Settle a reserved call that must be charged.
+pub fn settle(e: &Engine, reservation: u64, call: &str, duration: u64) -> tollgate::Settlement {
+    e.settle(&tollgate::SettleRequest {
+        reservation: Some(reservation),
+        call_id: call.into(),
+        duration,
+        ..Default::default()
+    })
+    .expect("settled")
+}
+
 /// Add a client and return its id.
 pub fn client(e: &Engine, sid: &str, name: &str) -> i64 {
     ok(e, sid, "clients.add", json!({"name": name}))["id"]
