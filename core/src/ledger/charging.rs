@@ -184,8 +184,6 @@ struct CompanyState {
 
 #[derive(Debug, Clone)]
 struct RateEntry {
-    /// The code this rate is indexed under (shared by every call that matches it).
-    code: Arc<str>,
     code_name: Arc<str>,
     terms: RateTerms,
 }
@@ -376,7 +374,6 @@ fn load_table(tx: &dyn StoreTx, table: &Record) -> Result<Table> {
             effective_from: from,
             effective_till: dt(r, "effective_till"),
             value: RateEntry {
-                code: Arc::from(text(r, "code")),
                 code_name: Arc::from(text(r, "code_name")),
                 terms,
             },
@@ -713,7 +710,6 @@ impl Charging {
             .index
             .lookup_at(destination, at)
             .ok_or_else(|| ChargeError::NoRate(destination.to_string()))?;
-        debug_assert_eq!(&*timed.value.code, code);
         let entry = &timed.value;
         let terms = if table.currency == client.currency {
             entry.terms

@@ -226,26 +226,6 @@ impl<T> PrefixIndex<T> {
         Some((number.get(..len)?, self.values.get(slot as usize)?))
     }
 
-    /// The longest code that prefixes `number` for which `pick` returns something, and what it
-    /// returned. Shorter codes are tried only when `pick` declines every longer one.
-    pub fn lookup_with<'s, 'n, U>(
-        &'s self,
-        number: &'n str,
-        mut pick: impl FnMut(&'s T) -> Option<U>,
-    ) -> Option<(&'n str, U)> {
-        // Walk again, one digit shorter, each time `pick` declines: the common case (the
-        // longest code has a rate) is a single walk, and the rare fallback costs at most
-        // `rate_code_digits_max` walks.
-        let mut limit = number.len();
-        loop {
-            let (len, slot) = self.trie.longest(number.as_bytes().get(..limit)?)?;
-            if let Some(picked) = pick(self.values.get(slot as usize)?) {
-                return Some((number.get(..len)?, picked));
-            }
-            limit = len - 1;
-        }
-    }
-
     /// Number of codes.
     pub fn len(&self) -> usize {
         self.values.len()
@@ -400,8 +380,8 @@ impl<T> RateIndex<T> {
         number: &'n str,
         at: DateTime<Utc>,
     ) -> Option<(&'n str, &Timed<T>)> {
-        // As `PrefixIndex::lookup_with`: one walk in the common case, a shorter one each time
-        // the longest code has no rate effective at `at`.
+        // One walk in the common case; a shorter one each time the longest code has no rate
+        // effective at `at`.
         let mut limit = number.len();
         loop {
             let (len, node) = self.trie.longest_node(number.as_bytes().get(..limit)?)?;
