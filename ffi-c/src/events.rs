@@ -5,7 +5,7 @@ use crate::engine::{engine_arg, tg_engine};
 use crate::result::tg_result;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
-use tollgate_core::{Event, Stage, Verdict};
+use tollgate_core::{Event, Verdict};
 
 /// The name under which [`tg_engine_set_event_callback`] registers its function: a
 /// provisioning handler of kind `callback` with target `"c"` calls it.
@@ -39,20 +39,6 @@ impl UserData {
     }
 }
 
-fn event_json(ev: &Event) -> String {
-    serde_json::json!({
-        "id": ev.id,
-        "event": ev.event,
-        "object_id": ev.object_id,
-        "stage": match ev.stage {
-            Stage::Before => "before",
-            Stage::After => "after",
-        },
-        "payload": ev.payload,
-    })
-    .to_string()
-}
-
 /// Register `callback` as the engine's event callback `"c"` (replacing an earlier one), or
 /// remove it when `callback` is NULL. A provisioning handler of kind `callback` whose target
 /// is `"c"` calls it (`tg_call(engine, "provisioning.add", ...)`); see [`tg_event_callback`].
@@ -76,7 +62,7 @@ pub unsafe extern "C" fn tg_engine_set_event_callback(
         };
         let data = UserData(userdata);
         let cb: tollgate_core::EventCallback = Arc::new(move |ev: &Event| {
-            let Ok(text) = CString::new(event_json(ev)) else {
+            let Ok(text) = CString::new(ev.to_json().to_string()) else {
                 return Verdict::Forbid("the event has a NUL byte".into());
             };
             let len = text.as_bytes().len();

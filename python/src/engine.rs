@@ -535,22 +535,7 @@ fn call_event_callback(
     ev: &tollgate::Event,
 ) -> tollgate::Verdict {
     use tollgate::Verdict;
-    let arg = (|| -> PyResult<Bound<'_, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("id", ev.id)?;
-        d.set_item("event", &ev.event)?;
-        d.set_item("object_id", ev.object_id)?;
-        d.set_item(
-            "stage",
-            match ev.stage {
-                tollgate::Stage::Before => "before",
-                tollgate::Stage::After => "after",
-            },
-        )?;
-        d.set_item("payload", convert::to_py(py, &ev.payload)?)?;
-        Ok(d)
-    })();
-    let answer = arg.and_then(|d| callback.call1(py, (d,)));
+    let answer = convert::to_py(py, &ev.to_json()).and_then(|d| callback.call1(py, (d,)));
     match answer {
         Err(e) => {
             let kind = e

@@ -41,6 +41,20 @@ pub struct Event {
     pub payload: Value,
 }
 
+impl Event {
+    /// The event as the C and Python callbacks receive it:
+    /// `{"id", "event", "object_id", "stage", "payload"}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "event": self.event,
+            "object_id": self.object_id,
+            "stage": self.stage.as_str(),
+            "payload": self.payload,
+        })
+    }
+}
+
 /// When a handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
