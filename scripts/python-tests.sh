@@ -26,11 +26,15 @@ echo "== python: build and install the wheel (profile $profile)"
 MATURIN_PEP517_ARGS="--profile $profile --strip" \
   pip install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./python
 
-# The remote half of the vcsapi suite talks to a live `tollgate serve` (the debug binary that
-# `cargo test` has already built; building it here is a no-op then).
-echo "== python: the tollgate binary for the remote vcsapi tests"
-cargo build --quiet -p tollgate-cli
-TOLLGATE_BIN="$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tollgate"
+# The remote half of the vcsapi suite talks to a live `tollgate serve`. scripts/test-all.sh
+# passes the binary `cargo test` built (TOLLGATE_BIN); run alone, this builds it. (Building
+# just the CLI package resolves other dependency features than the workspace test build and
+# recompiles them, so test-all.sh does not pay for it twice.)
+if [ -z "${TOLLGATE_BIN:-}" ]; then
+  echo "== python: the tollgate binary for the remote vcsapi tests"
+  cargo build --quiet -p tollgate-cli
+  TOLLGATE_BIN="$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tollgate"
+fi
 export TOLLGATE_BIN
 
 echo "== python: pytest"

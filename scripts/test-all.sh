@@ -24,6 +24,12 @@ status=0
 cargo test --workspace 2>&1 | tee "$log" || status=$?
 
 echo "== python"
+# The `tollgate` binary that `cargo test` just built for the CLI's integration tests serves
+# the remote vcsapi tests.
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -E 's/.*"target_directory":"([^"]*)".*/\1/')
+if [ -x "$target_dir/debug/tollgate" ]; then
+  export TOLLGATE_BIN="$target_dir/debug/tollgate"
+fi
 pystatus=0
 scripts/python-tests.sh 2>&1 | tee "$pylog" || pystatus=$?
 

@@ -113,7 +113,7 @@ impl Worker {
         if let Some(h) = handle {
             // The worker itself may hold the last handle (through a callback that kept an
             // engine): it cannot join itself, and it stops on its own after this pass.
-            if !crate::events::delivery::on_worker_thread() {
+            if h.thread().id() != std::thread::current().id() {
                 let _ = h.join();
             }
         }

@@ -306,18 +306,6 @@ pub(crate) fn deliver(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Resul
     Ok(total)
 }
 
-thread_local! {
-    /// Set on the delivery worker's own thread. A plain flag rather than comparing
-    /// `std::thread::current()` ids: on a thread Rust did not start (a C softswitch's), the
-    /// first `current()` allocates a handle that lives as long as the thread.
-    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether the caller runs on a delivery worker thread.
-pub(crate) fn on_worker_thread() -> bool {
-    ON_WORKER.with(|w| w.get())
-}
-
 /// The background worker: woken after writes and every `event_worker_poll_ms`, it delivers
 /// what is due by the engine's clock until the engine closes.
 pub(crate) fn spawn_worker(
@@ -327,7 +315,6 @@ pub(crate) fn spawn_worker(
     std::thread::Builder::new()
         .name("tollgate-events".into())
         .spawn(move || {
-            ON_WORKER.with(|w| w.set(true));
             let poll = std::time::Duration::from_millis(limits::event_worker_poll_ms);
             while signal.wait(poll) {
                 let Some(inner) = inner.upgrade() else { break };
