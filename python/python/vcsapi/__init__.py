@@ -201,7 +201,7 @@ def _remote_base(target: str, port: int) -> str | None:
     return None
 
 
-def _engine_for(target: Any, login: str, password: str, port: int = 443) -> tollgate.Engine | str:
+def _resolve_target(target: Any, login: str, password: str, port: int = 443) -> tollgate.Engine | str:
     """The embedded engine of a local target, or the base URL of a remote one."""
     if isinstance(target, tollgate.Engine):
         return target
@@ -298,7 +298,7 @@ class Api:
         self.port = port
         self.verbose = verbose
         self.session_id: str | None = None
-        found = _engine_for(target, login, password, port)
+        found = _resolve_target(target, login, password, port)
         self._engine_ref: tollgate.Engine | None = None
         self._remote: _Remote | None = None
         if isinstance(found, str):
