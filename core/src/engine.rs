@@ -3,7 +3,7 @@
 use crate::api::{self, Envelope, FileMeta, Registry};
 use crate::auth::{password, Principal};
 use crate::clock::{self, Clock, SystemClock};
-use crate::error::{Result, ValidationError};
+use crate::error::Result;
 use crate::ledger::charging::{
     Authorization, AuthorizeRequest, Charging, ChargingConfig, SettleRequest, Settlement,
 };
@@ -177,13 +177,7 @@ impl Engine {
         admin_password: &str,
         opts: EngineOptions,
     ) -> Result<Engine> {
-        if admin_login.is_empty() || admin_login.len() > limits::login_length_max {
-            return Err(ValidationError::invalid(
-                "admin_login",
-                format!("must be 1 to {} characters", limits::login_length_max),
-            )
-            .into());
-        }
+        let admin_login = &crate::auth::normalize_login("admin_login", admin_login)?;
         password::check_new("admin_password", admin_password)?;
         let hash = password::hash(admin_password)?;
         let store = SqliteStore::create(path)?;
@@ -324,7 +318,7 @@ impl Engine {
     pub fn settle(&self, req: &SettleRequest) -> Result<Settlement> {
         self.inner
             .charging
-            .settle(self.inner.store.as_ref(), req, self.inner.clock.now())
+            .settle(self.inner.store.as_ref(), req, self.inner.clock.now(), None)
     }
 
     /// Close a reservation without charging.

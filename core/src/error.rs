@@ -78,6 +78,8 @@ error_codes! {
     AuthLocked = ("auth.locked", 2004, "AuthLockedError"),
     /// An access token was refused.
     AuthTokenInvalid = ("auth.token_invalid", 2005, "TokenInvalidError"),
+    /// Password checks are spent (one per batch, a few at once engine-wide): send a SID.
+    AuthBusy = ("auth.busy", 2006, "AuthBusyError"),
     /// The principal lacks the permission the method needs.
     PermissionDenied = ("permission.denied", 2100, "PermissionDeniedError"),
     /// The call would grant rights the caller does not hold.
@@ -232,6 +234,10 @@ pub enum AuthError {
     /// Token refused.
     #[error("access token refused: {0}")]
     TokenInvalid(String),
+    /// No password check can be spent on this credential now: a batch checks one, and only
+    /// a few run at once; the caller should log in once and send the session id.
+    #[error("too many password checks at once; log in once and send the session id (SID)")]
+    Busy,
     /// Missing permission.
     #[error("permission denied: {module}.{verb} is required")]
     PermissionDenied { module: String, verb: String },
@@ -248,6 +254,7 @@ impl AuthError {
             AuthError::SessionInvalid => ErrorCode::AuthSessionInvalid,
             AuthError::SessionExpired => ErrorCode::AuthSessionExpired,
             AuthError::Locked => ErrorCode::AuthLocked,
+            AuthError::Busy => ErrorCode::AuthBusy,
             AuthError::TokenInvalid(_) => ErrorCode::AuthTokenInvalid,
             AuthError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
             AuthError::Escalation(_) => ErrorCode::PermissionEscalation,
@@ -397,6 +404,30 @@ pub enum StoreError {
     /// SQLite or I/O failure.
     #[error("storage error: {0}")]
     Io(String),
+    /// A database statement failed. Callers see only the reference; the full text (which
+    /// may name tables, columns and SQL) goes to the log under the same reference.
+    #[error("storage error (reference {reference}); the details are in the server's log")]
+    Database {
+        /// Correlates the caller's error with the log line.
+        reference: String,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// A database failure: logged in full under a fresh reference that the caller sees.
+    pub fn database(source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        let mut r = [0u8; 6];
+        rand::fill(&mut r);
+        let reference = hex::encode(r);
+        log::error!(target: "tollgate::store", "storage error {reference}: {source}");
+        StoreError::Database {
+            reference,
+            source: Box::new(source),
+        }
+    }
 }
 
 impl StoreError {
@@ -407,14 +438,14 @@ impl StoreError {
             StoreError::SchemaNewer { .. } => ErrorCode::StoreSchemaNewer,
             StoreError::NotFound(_) => ErrorCode::StoreNotFound,
             StoreError::Exists(_) => ErrorCode::StoreExists,
-            StoreError::Io(_) => ErrorCode::StoreIo,
+            StoreError::Io(_) | StoreError::Database { .. } => ErrorCode::StoreIo,
         }
     }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Io(e.to_string())
+        StoreError::database(e)
     }
 }
 

@@ -23,6 +23,15 @@ pub const long_text_length_max: usize = 4096;
 pub const login_length_max: usize = 64;
 /// Longest password accepted, in bytes (Argon2 takes any length; this bounds the work).
 pub const password_length_max: usize = 1024;
+/// Password checks (Argon2id, about 19 MiB and tens of milliseconds each) running at once in
+/// one process; more wait for a permit.
+pub const password_checks_concurrent_max: usize = 4;
+/// Longest a password check waits for a permit before it is refused with `auth.busy`, in
+/// milliseconds.
+pub const password_check_wait_ms_max: u64 = 2_000;
+/// Distinct credentials (`auth {login, password}`) checked in one JSON-RPC batch; items with
+/// the same credentials reuse the first check, others are refused with `auth.busy`.
+pub const batch_credential_checks_max: usize = 1;
 /// Shortest password accepted for new users, in characters.
 pub const password_length_min: usize = 8;
 /// Custom fields defined per module.

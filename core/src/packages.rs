@@ -99,7 +99,10 @@ fn charge(
     now: &str,
     deltas: &mut Deltas,
 ) -> Result<bool> {
-    if tx.transaction_by_key(key)?.is_some() {
+    if tx
+        .transaction_by_key(int(sub, "id_clients"), key)?
+        .is_some()
+    {
         // Charged before (a repeated tick, or one replayed after a crash): never again.
         return Ok(false);
     }
@@ -259,7 +262,9 @@ pub(crate) fn advance(
         let due_s = clock::format_dt(due);
         let amount = fee(tx, sub, &pkg, "periodical_fee", &due_s)?;
         let key = format!("sub:{id}:run:{run}:period:{}", periods + 1);
-        let already = tx.transaction_by_key(&key)?.is_some();
+        let already = tx
+            .transaction_by_key(int(sub, "id_clients"), &key)?
+            .is_some();
         if !already && amount > *available {
             set(
                 tx,

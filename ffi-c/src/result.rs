@@ -53,6 +53,8 @@ pub enum tg_result {
     AuthLocked = 2004,
     /// `auth.token_invalid`: An access token was refused.
     AuthTokenInvalid = 2005,
+    /// Password checks are spent: log in once and send the session id.
+    AuthBusy = 2006,
     /// `permission.denied`: The principal lacks the permission the method needs.
     PermissionDenied = 2100,
     /// `permission.escalation`: The call would grant rights the caller does not hold.
@@ -139,6 +141,7 @@ impl tg_result {
         tg_result::AuthSessionExpired,
         tg_result::AuthLocked,
         tg_result::AuthTokenInvalid,
+        tg_result::AuthBusy,
         tg_result::PermissionDenied,
         tg_result::PermissionEscalation,
         tg_result::NotFound,
@@ -191,6 +194,7 @@ impl tg_result {
             ErrorCode::AuthSessionExpired => tg_result::AuthSessionExpired,
             ErrorCode::AuthLocked => tg_result::AuthLocked,
             ErrorCode::AuthTokenInvalid => tg_result::AuthTokenInvalid,
+            ErrorCode::AuthBusy => tg_result::AuthBusy,
             ErrorCode::PermissionDenied => tg_result::PermissionDenied,
             ErrorCode::PermissionEscalation => tg_result::PermissionEscalation,
             ErrorCode::NotFound => tg_result::NotFound,
@@ -249,6 +253,7 @@ impl tg_result {
             2003 => Some(tg_result::AuthSessionExpired),
             2004 => Some(tg_result::AuthLocked),
             2005 => Some(tg_result::AuthTokenInvalid),
+            2006 => Some(tg_result::AuthBusy),
             2100 => Some(tg_result::PermissionDenied),
             2101 => Some(tg_result::PermissionEscalation),
             3000 => Some(tg_result::NotFound),
@@ -306,6 +311,7 @@ impl tg_result {
             tg_result::AuthSessionExpired => c"auth.session_expired",
             tg_result::AuthLocked => c"auth.locked",
             tg_result::AuthTokenInvalid => c"auth.token_invalid",
+            tg_result::AuthBusy => c"auth.busy",
             tg_result::PermissionDenied => c"permission.denied",
             tg_result::PermissionEscalation => c"permission.escalation",
             tg_result::NotFound => c"not_found",

@@ -225,10 +225,12 @@ pub(super) fn register(r: &mut Registry) {
             if let (Some(account), None) = (&req.account, reserved) {
                 check_account_scope(ctx, account, req.auth_type.as_deref())?;
             }
-            let s = ctx
-                .inner
-                .charging
-                .settle(ctx.inner.store.as_ref(), &req, ctx.now)?;
+            let s = ctx.inner.charging.settle(
+                ctx.inner.store.as_ref(),
+                &req,
+                ctx.now,
+                ctx.principal.scope(),
+            )?;
             Ok(settlement_json(&s))
         }),
     ));

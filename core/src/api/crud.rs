@@ -204,14 +204,20 @@ pub fn list_args(e: &EntityDef) -> Vec<ArgDef> {
         ),
         ArgDef::field("order", FieldKind::Text { max: 64 }),
         ArgDef::field("desc", FieldKind::Bool),
-        ArgDef::field(
-            "q",
-            FieldKind::Text {
-                max: limits::name_length_max,
-            },
-        )
-        .alias(&["search"]),
     ];
+    // `q` searches names: only entities with a name take it (elsewhere it is an unknown
+    // argument, never a query on a column that does not exist).
+    if e.field("name").is_some() {
+        v.push(
+            ArgDef::field(
+                "q",
+                FieldKind::Text {
+                    max: limits::name_length_max,
+                },
+            )
+            .alias(&["search"]),
+        );
+    }
     v.extend(e.fields.iter().filter(|f| f.filterable).map(|f| {
         let mut a = field_arg(f);
         if f.name == "id" {
@@ -371,7 +377,9 @@ fn edit(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Resul
         .filter(|f| matches!(f.access, Access::Writable | Access::WriteOnly))
     {
         if let Some(v) = args.val(f.name) {
-            if f.required && v.is_null() {
+            // A field that must have a value (required, or defaulted on add) cannot be
+            // cleared: null is refused here, before the store's NOT NULL would be.
+            if v.is_null() && (f.required || !matches!(f.default, Default::Null)) {
                 return Err(ValidationError::Required(f.name.into()).into());
             }
             changes.insert(f.name, v.clone());

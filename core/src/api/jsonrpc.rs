@@ -2,8 +2,9 @@
 //! and the standard errors for malformed JSON (-32700), invalid requests (-32600), unknown
 //! methods (-32601) and params that are not an object (-32602).
 
+use super::{self as api, Credentials, Envelope};
 use crate::engine::Inner;
-use crate::error::ErrorCode;
+use crate::error::{AuthError, Error, ErrorCode};
 use crate::limits;
 use serde_json::{json, Value};
 
@@ -37,20 +38,96 @@ pub(crate) fn handle(inner: &Inner, text: &str) -> String {
             if items.len() > limits::batch_requests_max {
                 return error(Value::Null, INVALID_REQUEST, "batch too large").to_string();
             }
-            let replies: Vec<Value> = items.iter().filter_map(|r| one(inner, r)).collect();
+            let mut checks = BatchChecks::default();
+            let replies: Vec<Value> = items
+                .iter()
+                .filter_map(|r| one(inner, r, Some(&mut checks)))
+                .collect();
             if replies.is_empty() {
                 String::new()
             } else {
                 Value::Array(replies).to_string()
             }
         }
-        single => one(inner, &single)
+        single => one(inner, &single, None)
             .map(|v| v.to_string())
             .unwrap_or_default(),
     }
 }
 
-fn one(inner: &Inner, req: &Value) -> Option<Value> {
+/// The password checks of one batch: the first credentials are checked once and every later
+/// item with the same credentials reuses the outcome (its session, or its refusal); other
+/// credentials are refused with `auth.busy` without any hashing. A batch of a hundred logins
+/// costs one Argon2 run, not a hundred.
+#[derive(Default)]
+struct BatchChecks {
+    checked: Vec<(String, String, std::result::Result<String, Error>)>,
+}
+
+impl BatchChecks {
+    /// Decide an item's credentials before it is dispatched: `Ok(params)` to dispatch (the
+    /// credentials replaced by the batch's session when they were checked already), or the
+    /// envelope to answer without dispatching.
+    fn admit(&self, method: &str, params: Value) -> std::result::Result<Value, Envelope> {
+        let Value::Object(mut map) = params else {
+            return Ok(params);
+        };
+        let Ok(Credentials::Password { login, password }) = api::credentials(method, &map) else {
+            return Ok(Value::Object(map));
+        };
+        let refused = |e: &Error| {
+            let mut env = Envelope::default();
+            env.push_error(e);
+            env
+        };
+        match self
+            .checked
+            .iter()
+            .find(|(l, p, _)| *l == login && *p == password)
+        {
+            Some((_, _, Ok(sid))) => {
+                map.remove("auth");
+                if method == "auth.login" {
+                    map.remove("login");
+                    map.remove("password");
+                }
+                map.insert("SID".into(), Value::from(sid.as_str()));
+                Ok(Value::Object(map))
+            }
+            Some((_, _, Err(e))) => Err(refused(e)),
+            None if self.checked.len() >= limits::batch_credential_checks_max => {
+                Err(refused(&AuthError::Busy.into()))
+            }
+            None => Ok(Value::Object(map)),
+        }
+    }
+
+    /// Remember the outcome of an item whose credentials were checked.
+    fn record(&mut self, method: &str, params: &Value, env: &Envelope) {
+        let Some(map) = params.as_object() else {
+            return;
+        };
+        let Ok(Credentials::Password { login, password }) = api::credentials(method, map) else {
+            return;
+        };
+        if self
+            .checked
+            .iter()
+            .any(|(l, p, _)| *l == login && *p == password)
+        {
+            return;
+        }
+        let outcome = match (&env.session_id, env.error_code()) {
+            (Some(sid), _) => Ok(sid.clone()),
+            (None, Some(ErrorCode::AuthLocked)) => Err(AuthError::Locked.into()),
+            (None, Some(ErrorCode::AuthBusy)) => Err(AuthError::Busy.into()),
+            (None, _) => Err(AuthError::Failed.into()),
+        };
+        self.checked.push((login, password, outcome));
+    }
+}
+
+fn one(inner: &Inner, req: &Value, checks: Option<&mut BatchChecks>) -> Option<Value> {
     let Some(obj) = req.as_object() else {
         return Some(error(Value::Null, INVALID_REQUEST, "Invalid Request"));
     };
@@ -86,7 +163,17 @@ fn one(inner: &Inner, req: &Value) -> Option<Value> {
     if inner.registry.get(method).is_none() {
         return (!is_notification).then(|| error(reply_id, METHOD_NOT_FOUND, "Method not found"));
     }
-    let env = super::dispatch(inner, None, method, &params);
+    let env = match checks {
+        None => super::dispatch(inner, None, method, &params),
+        Some(checks) => match checks.admit(method, params.clone()) {
+            Ok(admitted) => {
+                let env = super::dispatch(inner, None, method, &admitted);
+                checks.record(method, &params, &env);
+                env
+            }
+            Err(env) => env,
+        },
+    };
     debug_assert!(env.error_code() != Some(ErrorCode::UnknownMethod));
     (!is_notification).then(|| json!({"jsonrpc": "2.0", "id": reply_id, "result": env.to_json()}))
 }

@@ -253,7 +253,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// Credentials found in params.
-enum Credentials {
+pub(crate) enum Credentials {
     Password {
         login: String,
         password: String,
@@ -264,7 +264,7 @@ enum Credentials {
     None,
 }
 
-fn credentials(method: &str, params: &Map<String, Value>) -> Result<Credentials> {
+pub(crate) fn credentials(method: &str, params: &Map<String, Value>) -> Result<Credentials> {
     if let Some(sid) = params.get("SID") {
         return match sid.as_str() {
             Some(s) => Ok(Credentials::Sid(s.to_string())),

@@ -74,7 +74,8 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
         reference.unwrap_or(""),
     ]);
     if let Some(k) = key {
-        if let Some((id, _client, first_hash)) = tx.transaction_by_key(k)? {
+        // Keys are the client's own: another client's key is simply unknown here.
+        if let Some((id, first_hash)) = tx.transaction_by_key(client_id, k)? {
             if first_hash != hash {
                 return Err(ChargeError::IdempotencyConflict(format!(
                     "idempotency_key {k:?} was used for a different transaction"

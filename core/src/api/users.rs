@@ -40,13 +40,6 @@ fn require_covered(ctx: &Ctx<'_>, tx: &dyn StoreTx, id_roles: i64, what: &str) -
     }
 }
 
-fn check_login(login: &str) -> Result<()> {
-    if login.is_empty() || login.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ValidationError::invalid("login", "must be non-empty, without spaces").into());
-    }
-    Ok(())
-}
-
 fn validate(
     ctx: &Ctx<'_>,
     tx: &mut dyn StoreTx,
@@ -55,7 +48,8 @@ fn validate(
     existing: Option<&Record>,
 ) -> Result<()> {
     if let Some(Val::Text(login)) = rec.get("login") {
-        check_login(login)?;
+        let login = crate::auth::normalize_login("login", login)?;
+        rec.insert("login", Val::Text(login));
     }
     if let Some(old) = existing {
         // Only users no stronger than the caller can be changed at all.
@@ -121,7 +115,7 @@ fn password_change(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Resu
             .text("old_password")
             .ok_or_else(|| ValidationError::Required("old_password".into()))?;
         let stored = tx.user_by_id(id)?.ok_or_else(|| Error::not_found("user"))?;
-        if !password::verify(old, &stored.password_hash) {
+        if !password::verify(old, &stored.password_hash)? {
             return Err(ValidationError::invalid("old_password", "is not correct").into());
         }
     } else if let Some(r) = user.get("id_roles").and_then(Val::as_int) {

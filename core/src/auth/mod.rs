@@ -4,7 +4,46 @@ pub mod password;
 pub mod session;
 pub mod token;
 
+use crate::error::{Result, ValidationError};
+use crate::limits;
 use crate::rbac::{Grants, Permission};
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+
+/// The one rule for a login, wherever one is set or given: NFC-normalised, 1 to
+/// `login_length_max` characters, and no character that could make two logins look alike in
+/// an audit row: no whitespace, no control (Cc), format (Cf: zero-width spaces and joiners,
+/// bidirectional overrides), separator, unassigned, private-use or surrogate character.
+/// Returns the normalised login.
+pub fn normalize_login(field: &str, login: &str) -> Result<String> {
+    let nfc: String = login.nfc().collect();
+    let n = nfc.chars().count();
+    if n == 0 || n > limits::login_length_max {
+        return Err(ValidationError::invalid(
+            field,
+            format!("must be 1 to {} characters", limits::login_length_max),
+        )
+        .into());
+    }
+    let invisible = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c.general_category_group(),
+                GeneralCategoryGroup::Separator | GeneralCategoryGroup::Other
+            )
+    };
+    if let Some(c) = nfc.chars().find(|c| invisible(*c)) {
+        return Err(ValidationError::invalid(
+            field,
+            format!(
+                "must not contain spaces or invisible characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        )
+        .into());
+    }
+    Ok(nfc)
+}
 
 /// The identity a call runs as.
 #[derive(Debug, Clone)]

@@ -236,31 +236,33 @@ fn open_session(
     let now = inner.clock.now();
     let now_s = clock::format_dt(now);
     let cfg = &inner.config;
-    let user = if login.len() > limits::login_length_max {
-        None
-    } else {
-        store::run(inner.store.as_ref(), TxKind::Read, |tx| {
-            tx.user_by_login(login)
-        })?
+    // A login that breaks the rule cannot exist: it is an unknown login, with the same work.
+    let user = match super::normalize_login("login", login) {
+        Err(_) => None,
+        Ok(login) => store::run(inner.store.as_ref(), TxKind::Read, |tx| {
+            tx.user_by_login(&login)
+        })?,
     };
     let Some(user) = user else {
-        super::password::burn();
+        super::password::burn()?;
         return Err(AuthError::Failed.into());
     };
-    let locked = user
-        .locked_until
-        .as_deref()
-        .is_some_and(|until| until > now_s.as_str());
-    let ok = super::password::verify(password, &user.password_hash);
-    if locked {
+    // The attempt is counted before the password is checked, in one statement: parallel
+    // guesses each take a number, and only the first `login_failures_max` since the last
+    // success are checked at all.
+    let (attempt, locked) = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+        tx.login_attempt(user.id, &now_s)
+    })?;
+    if locked || attempt > cfg.login_failures_max {
         return Err(AuthError::Locked.into());
     }
+    let ok = super::password::verify(password, &user.password_hash)?;
     if !ok || user.status != "active" {
         let until = clock::format_dt(now + chrono::Duration::seconds(cfg.login_lock_seconds));
-        let failures = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
-            tx.login_failed(user.id, &now_s, cfg.login_failures_max, &until)
+        store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+            tx.login_failed(user.id, attempt, cfg.login_failures_max, &until)
         })?;
-        return Err(if failures >= cfg.login_failures_max {
+        return Err(if attempt >= cfg.login_failures_max {
             AuthError::Locked
         } else {
             AuthError::Failed
@@ -280,7 +282,10 @@ fn open_session(
     let jti = random_hex(16);
     let refresh = random_hex(32);
     let (principal, expires_at) = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
-        tx.login_succeeded(user.id)?;
+        // Failures that raced with this success and locked the login keep it locked.
+        if !tx.login_succeeded(user.id, &now_s)? {
+            return Err(AuthError::Locked.into());
+        }
         tx.prune_sessions(
             user.id,
             ts,

@@ -112,7 +112,13 @@ pub(crate) fn run(
         let Some((company, id)) = target_company(tx, principal, spec, &args)? else {
             return Ok(None);
         };
-        Ok(Some((id, subscribed(tx, spec.before, "before", company)?)))
+        // A handler acts within its owner's rights: it hears, may veto and may modify only
+        // calls made by principals inside its owner's subtree. The operator, System, the
+        // clock and imports are outside every reseller's subtree and bypass their handlers.
+        let callers_chain = tx.company_ancestors(principal.company())?;
+        let mut handlers = subscribed(tx, spec.before, "before", company)?;
+        handlers.retain(|h| callers_chain.contains(&h.id_companies));
+        Ok(Some((id, handlers)))
     })?;
     let Some((id, handlers)) = found else {
         return Ok((args, Vec::new()));

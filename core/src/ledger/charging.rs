@@ -208,6 +208,8 @@ struct ExchangeRow {
 struct Plan {
     account: i64,
     client: i64,
+    /// The client's company: the scope of the call's id.
+    company: i64,
     companies: Chain,
     table: i64,
     /// The matched code is the first `code_len` digits of `destination` (no shared string
@@ -730,6 +732,7 @@ impl Charging {
         Ok(Plan {
             account: account.id,
             client: account.client,
+            company: client.company,
             companies: Chain::default(),
             table: table_id,
             code_len: code.len(),
@@ -1074,11 +1077,14 @@ impl Charging {
     /// Group commit: concurrent settles are written together, each inside its own savepoint of
     /// one transaction, committed with one fsync; every caller returns once the batch holding
     /// its settle is durable, with exactly the result it would have had alone.
+    /// `scope` is the caller's subtree (`None`: the whole tree): a call id settled outside it
+    /// is unknown to this caller.
     pub(crate) fn settle(
         &self,
         store: &dyn Store,
         req: &SettleRequest,
         now: DateTime<Utc>,
+        scope: Option<i64>,
     ) -> Result<Settlement> {
         if req.call_id.is_empty() || req.call_id.len() > limits::call_id_length_max {
             return Err(ValidationError::invalid(
@@ -1099,7 +1105,7 @@ impl Charging {
             .and_then(|id| self.reservations.lock().remove(&id));
         // Everything but the SQL is done here, on the caller's thread, with no lock held
         // while the batch is written.
-        let job = self.prepare_settle(req, taken.as_ref(), now);
+        let job = self.prepare_settle(req, taken.as_ref(), now, scope);
         let result = self
             .settles
             .submit(job, &|jobs| self.settle_batch(store, jobs))
@@ -1159,6 +1165,7 @@ impl Charging {
         req: &SettleRequest,
         res: Option<&Reservation>,
         now: DateTime<Utc>,
+        scope: Option<i64>,
     ) -> SettleJob {
         let plan = match res {
             Some(r) => Ok((Arc::clone(&r.plan), r.volume)),
@@ -1172,6 +1179,7 @@ impl Charging {
             .as_ref()
             .ok()
             .map(|(p, _)| (p.account, p.destination.clone()));
+        let company = plan.as_ref().ok().map(|(p, _)| p.company);
         let priced = plan.and_then(|(plan, claim)| {
             let billed = rating::billed_seconds(&plan.terms, req.duration);
             let cost = rating::cost(&plan.terms, req.duration, plan.precision, plan.rounding)?;
@@ -1181,6 +1189,7 @@ impl Charging {
             x.insert("call_id", Val::Text(req.call_id.clone()));
             x.insert("id_accounts", Val::Int(plan.account));
             x.insert("id_clients", Val::Int(plan.client));
+            x.insert("id_companies", Val::Int(plan.company));
             x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
             x.insert("dst", Val::Text(plan.destination.clone()));
             x.insert("code", Val::Text(plan.code().to_string()));
@@ -1229,6 +1238,8 @@ impl Charging {
             duration: req.duration,
             hash,
             checked,
+            company,
+            scope,
             priced,
             now: clock::format_dt(now),
             reservation: res.map(|r| (r.hold, Arc::clone(&r.plan), r.volume)),
@@ -1318,6 +1329,10 @@ struct SettleJob {
     hash: String,
     /// The account and number of the call, when known (also checked on a replay).
     checked: Option<(i64, String)>,
+    /// The company whose call ids this one is among, when the call's client is known.
+    company: Option<i64>,
+    /// The caller's subtree: a call id outside it is unknown to the caller.
+    scope: Option<i64>,
     /// The xDR to write, or why it cannot be (surfaced only when this is no replay).
     priced: Result<Priced>,
     /// `now`, formatted.
@@ -1342,7 +1357,17 @@ type SettleOutcome = (Settlement, Decimal, Option<volumes::Used>);
 
 /// One settle inside the batch transaction (within its savepoint).
 fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutcome> {
-    if let Some((id, first_hash)) = tx.xdr_by_call_id(&job.call_id)? {
+    // Call ids are unique per company and seen only inside the caller's subtree: another
+    // tenant's call id answers exactly like one never settled.
+    let found = tx.xdrs_by_call_id(&job.call_id, job.company, job.scope)?;
+    if found.len() > 1 {
+        return Err(ValidationError::invalid(
+            "call_id",
+            "several companies have a call with this id: give the account",
+        )
+        .into());
+    }
+    if let Some((id, first_hash)) = found.into_iter().next() {
         let same = first_hash == job.hash
             && match &job.checked {
                 None => true,

@@ -45,10 +45,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "provisioning events",
         sql: V6,
     },
+    Migration {
+        version: 7,
+        name: "tenant-scoped idempotency keys and call ids",
+        sql: V7,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -413,4 +418,69 @@ CREATE INDEX handler_logs_company ON handler_logs(id_companies);
 -- the operator's).
 UPDATE roles SET permissions = json_set(permissions, '$.provisioning', json('["read","write","delete"]'))
 WHERE id = 2 AND builtin = 1;
+"#;
+
+/// Idempotency keys are unique per client and call ids per company (the company of the
+/// call's client), no longer across the whole database: one tenant can neither see nor take
+/// another's keys. SQLite cannot drop an inline UNIQUE, so both tables are rebuilt with the
+/// same columns (xDRs gain the key's company) and their rows copied.
+const V7: &str = r#"
+CREATE TABLE transactions_v7 (
+    id                 INTEGER PRIMARY KEY,
+    id_clients         INTEGER NOT NULL REFERENCES clients(id),
+    type               TEXT NOT NULL,
+    amount             TEXT NOT NULL,
+    id_currencies      INTEGER NOT NULL REFERENCES currencies(id),
+    orig_amount        TEXT,
+    orig_id_currencies INTEGER REFERENCES currencies(id),
+    exchange_rate      TEXT,
+    balance_after      TEXT NOT NULL,
+    dt                 TEXT NOT NULL,
+    notes              TEXT,
+    author             INTEGER NOT NULL DEFAULT 0,
+    idempotency_key    TEXT,
+    request_hash       TEXT,
+    reference          TEXT
+);
+INSERT INTO transactions_v7 SELECT * FROM transactions;
+DROP TABLE transactions;
+ALTER TABLE transactions_v7 RENAME TO transactions;
+CREATE INDEX transactions_client ON transactions(id_clients, id);
+CREATE UNIQUE INDEX transactions_client_key ON transactions(id_clients, idempotency_key);
+
+CREATE TABLE xdrs_v7 (
+    id               INTEGER PRIMARY KEY,
+    call_id          TEXT NOT NULL,
+    id_accounts      INTEGER NOT NULL REFERENCES accounts(id),
+    id_clients       INTEGER NOT NULL REFERENCES clients(id),
+    src              TEXT,
+    dst              TEXT NOT NULL,
+    code             TEXT NOT NULL,
+    code_name        TEXT,
+    id_rate_tables   INTEGER NOT NULL,
+    rate             TEXT NOT NULL,
+    setup_fee        TEXT NOT NULL,
+    min_volume       INTEGER NOT NULL,
+    interval         INTEGER NOT NULL,
+    grace_volume     INTEGER NOT NULL,
+    duration         INTEGER NOT NULL,
+    billed_seconds   INTEGER NOT NULL,
+    cost             TEXT NOT NULL,
+    id_currencies    INTEGER NOT NULL,
+    connect_time     TEXT NOT NULL,
+    end_time         TEXT NOT NULL,
+    reservation      INTEGER,
+    unreserved       INTEGER NOT NULL DEFAULT 0,
+    id_transactions  INTEGER,
+    request_hash     TEXT NOT NULL,
+    c_dt             TEXT NOT NULL,
+    id_subscriptions INTEGER REFERENCES subscriptions(id),
+    volume_seconds   INTEGER NOT NULL DEFAULT 0,
+    id_companies     INTEGER NOT NULL REFERENCES companies(id)
+);
+INSERT INTO xdrs_v7 SELECT x.*, c.id_companies FROM xdrs x JOIN clients c ON c.id = x.id_clients;
+DROP TABLE xdrs;
+ALTER TABLE xdrs_v7 RENAME TO xdrs;
+CREATE INDEX xdrs_client ON xdrs(id_clients, id);
+CREATE UNIQUE INDEX xdrs_company_call ON xdrs(id_companies, call_id);
 "#;

@@ -172,17 +172,23 @@ pub trait StoreTx {
         id_companies: i64,
         c_dt: &str,
     ) -> Result<i64>;
-    /// Count a failed login; from `lock_after` consecutive failures on, lock until `locked_until`.
-    /// A lock that has already run out (before `now`) starts the count again. Returns the count.
+    /// Claim a login attempt before its password is checked: the attempt is counted at once,
+    /// so parallel guesses cannot all pass a check of the same count. A lock that has run out
+    /// (at or before `now`) starts the count again. Returns the attempt's number since the last
+    /// success and whether a lock is in force (then nothing is counted).
+    fn login_attempt(&mut self, id_users: i64, now: &str) -> Result<(i64, bool)>;
+    /// The claimed attempt number `attempt` failed: from `lock_after` on, lock the login
+    /// until `locked_until`.
     fn login_failed(
         &mut self,
         id_users: i64,
-        now: &str,
+        attempt: i64,
         lock_after: i64,
         locked_until: &str,
-    ) -> Result<i64>;
-    /// A successful login clears the failure counter and any lock.
-    fn login_succeeded(&mut self, id_users: i64) -> Result<()>;
+    ) -> Result<()>;
+    /// A successful login clears the count, unless a lock (set by attempts that raced with
+    /// it) is in force at `now`: then it returns false and clears nothing.
+    fn login_succeeded(&mut self, id_users: i64, now: &str) -> Result<bool>;
     /// The newest exchange rate from one currency to another effective at `at`:
     /// (rate row id, rate, effective_from).
     fn exchange_rate(
@@ -261,12 +267,21 @@ pub trait StoreTx {
     fn set_client_balance(&mut self, id_clients: i64, balance: Decimal) -> Result<()>;
     /// Append a ledger entry; returns its id.
     fn insert_transaction(&mut self, row: &TransactionRow<'_>) -> Result<i64>;
-    /// The ledger entry carrying an idempotency key: (id, id_clients, request hash).
-    fn transaction_by_key(&self, key: &str) -> Result<Option<(i64, i64, String)>>;
+    /// The ledger entry of a client carrying an idempotency key: (id, request hash). Keys
+    /// are unique per client.
+    fn transaction_by_key(&self, id_clients: i64, key: &str) -> Result<Option<(i64, String)>>;
     /// The sum of a client's ledger (for invariant checks).
     fn ledger_amounts(&self, id_clients: i64) -> Result<Vec<Decimal>>;
-    /// The xDR of a call id: (id, request hash).
-    fn xdr_by_call_id(&self, call_id: &str) -> Result<Option<(i64, String)>>;
+    /// The xDRs of a call id, at most two: those of `company` when it is known (call ids are
+    /// unique per company), else those inside the subtree of `scope` (`None`: anywhere).
+    fn xdrs_by_call_id(
+        &self,
+        call_id: &str,
+        company: Option<i64>,
+        scope: Option<i64>,
+    ) -> Result<Vec<(i64, String)>>;
+    /// The company of a client.
+    fn client_company(&self, id_clients: i64) -> Result<Option<i64>>;
     /// Included seconds used in one period of a subscription: (volume entry, seconds).
     fn volume_usage(&self, id_subscriptions: i64, run: i64, period: i64)
         -> Result<Vec<(i64, i64)>>;

@@ -522,39 +522,49 @@ impl StoreTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn login_failed(
-        &mut self,
-        id_users: i64,
-        now: &str,
-        lock_after: i64,
-        locked_until: &str,
-    ) -> Result<i64> {
-        // One statement, so concurrent failures are all counted.
-        let n: i64 = self
+    fn login_attempt(&mut self, id_users: i64, now: &str) -> Result<(i64, bool)> {
+        // One statement, so concurrent attempts each get their own number.
+        let (n, locked): (i64, bool) = self
             .conn
             .prepare_cached(
                 "UPDATE users SET
-                    failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN 1
-                                         ELSE failed_logins + 1 END,
+                    failed_logins = CASE
+                        WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN 1
+                        WHEN locked_until IS NOT NULL THEN failed_logins
+                        ELSE failed_logins + 1 END,
                     locked_until = CASE
                         WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN NULL
-                        WHEN failed_logins + 1 >= ?3 THEN ?4
                         ELSE locked_until END
-                 WHERE id = ?1 RETURNING failed_logins",
+                 WHERE id = ?1 RETURNING failed_logins, locked_until IS NOT NULL",
             )?
-            .query_row(params![id_users, now, lock_after, locked_until], |r| {
-                r.get(0)
-            })?;
-        Ok(n)
+            .query_row(params![id_users, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((n, locked))
     }
 
-    fn login_succeeded(&mut self, id_users: i64) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-            )?
-            .execute(params![id_users])?;
+    fn login_failed(
+        &mut self,
+        id_users: i64,
+        attempt: i64,
+        lock_after: i64,
+        locked_until: &str,
+    ) -> Result<()> {
+        if attempt >= lock_after {
+            self.conn
+                .prepare_cached("UPDATE users SET locked_until = ?2 WHERE id = ?1")?
+                .execute(params![id_users, locked_until])?;
+        }
         Ok(())
+    }
+
+    fn login_succeeded(&mut self, id_users: i64, now: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL
+                 WHERE id = ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
+            )?
+            .execute(params![id_users, now])?;
+        Ok(n == 1)
     }
 
     fn exchange_rate(
@@ -849,20 +859,52 @@ impl StoreTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn transaction_by_key(&self, key: &str) -> Result<Option<(i64, i64, String)>> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT id, id_clients, COALESCE(request_hash, '') FROM transactions WHERE idempotency_key = ?1")?;
+    fn transaction_by_key(&self, id_clients: i64, key: &str) -> Result<Option<(i64, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, COALESCE(request_hash, '') FROM transactions
+             WHERE id_clients = ?1 AND idempotency_key = ?2",
+        )?;
         Ok(stmt
-            .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![id_clients, key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
-    fn xdr_by_call_id(&self, call_id: &str) -> Result<Option<(i64, String)>> {
-        let mut stmt = self
+    fn xdrs_by_call_id(
+        &self,
+        call_id: &str,
+        company: Option<i64>,
+        scope: Option<i64>,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = match (company, scope) {
+            (Some(c), _) => self
+                .conn
+                .prepare_cached(
+                    "SELECT id, request_hash FROM xdrs WHERE id_companies = ?1 AND call_id = ?2",
+                )?
+                .query_map(params![c, call_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            (None, Some(root)) => self
+                .conn
+                .prepare_cached(&format!(
+                    "{SCOPE_CTE}SELECT id, request_hash FROM xdrs
+                     WHERE call_id = ?2 AND id_companies IN (SELECT id FROM scope) LIMIT 2"
+                ))?
+                .query_map(params![root, call_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            (None, None) => self
+                .conn
+                .prepare_cached("SELECT id, request_hash FROM xdrs WHERE call_id = ?1 LIMIT 2")?
+                .query_map(params![call_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        };
+        Ok(rows)
+    }
+
+    fn client_company(&self, id_clients: i64) -> Result<Option<i64>> {
+        Ok(self
             .conn
-            .prepare_cached("SELECT id, request_hash FROM xdrs WHERE call_id = ?1")?;
-        Ok(stmt
-            .query_row(params![call_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT id_companies FROM clients WHERE id = ?1")?
+            .query_row(params![id_clients], |r| r.get(0))
             .optional()?)
     }
 
