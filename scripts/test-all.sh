@@ -9,15 +9,14 @@ log=$(mktemp)
 pylog=$(mktemp)
 trap 'rm -f "$log" "$pylog"' EXIT
 
+echo "== setup (installs only what is missing)"
+scripts/setup.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-
-for tool in cc pkg-config valgrind; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "$tool is required by the C suites (.ci/run installs it)" >&2; exit 1; }
-done
 
 echo "== cargo test"
 status=0

@@ -101,6 +101,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A storage error shows its caller a reference; the full text goes to standard error.
+    tollgate_server::Log::Stderr.forward_core_logs();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Init {

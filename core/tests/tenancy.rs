@@ -304,6 +304,16 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
                 params: json!({"account": t.ident, "destination": "15550003", "connect_time": "2026-01-15 11:00:00", "call_id": format!("{uniq}u"), "duration": 10}),
                 code: "account.not_found",
             },
+            // A replay of the tenant's settled call by its id alone, with the first call's
+            // duration and with another: both answer as a call id never settled.
+            Hidden {
+                params: json!({"call_id": format!("matrix-{}", t.ident), "duration": 30}),
+                code: "validation.required",
+            },
+            Hidden {
+                params: json!({"call_id": format!("matrix-{}", t.ident), "duration": 31}),
+                code: "validation.required",
+            },
         ],
         "packages.add" => vec![obj(
             json!({"name": uniq, "id_companies": t.company}),
@@ -453,7 +463,33 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
         })
         .unwrap();
     }
+    // A switch integration of B: `core: execute` only, so the charging calls are tried for
+    // real rather than refused for want of the right.
+    let switch_role = ok(
+        e,
+        "roles.add",
+        with_sid(
+            &w.admin,
+            json!({"name": "switch", "permissions": {"core": ["execute"]}}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        e,
+        "users.add",
+        with_sid(&w.admin, json!({"login": "switch-b", "password": USER_PW, "id_roles": switch_role, "id_companies": b.company})),
+    );
+    let switch_b = sid(e, "switch-b", USER_PW);
     let actors = [
+        Actor {
+            name: "switch (B)",
+            sid: &switch_b,
+            own: b,
+            subtree: vec![b],
+            foreign: vec![op, a, a1],
+            operator: false,
+        },
         Actor {
             name: "operator admin",
             sid: &w.admin,

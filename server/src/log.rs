@@ -66,6 +66,39 @@ impl Log {
     }
 }
 
+/// Forwards the engine's own log records (core logs through the `log` facade: the full text
+/// of a storage error under the reference its caller was shown) to `Log` as JSON lines.
+struct CoreLogs(Log);
+
+impl log::Log for CoreLogs {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            self.0.write(&json!({
+                "ts": now(),
+                "event": r.level().as_str().to_ascii_lowercase(),
+                "target": r.target(),
+                "message": r.args().to_string(),
+            }));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+impl Log {
+    /// Send the engine's warnings and errors to this log, for the whole process (the first
+    /// call wins; later ones change nothing).
+    pub fn forward_core_logs(&self) {
+        if log::set_boxed_logger(Box::new(CoreLogs(self.clone()))).is_ok() {
+            log::set_max_level(log::LevelFilter::Warn);
+        }
+    }
+}
+
 /// The path as logged: the route's own segments only. Anything past them (old clients put
 /// session ids in extra REST path segments) and anything unroutable is cut.
 pub(crate) fn loggable_path(path: &str) -> String {
