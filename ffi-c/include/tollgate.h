@@ -70,6 +70,8 @@ enum tg_result
   TG_RESULT_AUTH_LOCKED = 2004,
   // `auth.token_invalid`: An access token was refused.
   TG_RESULT_AUTH_TOKEN_INVALID = 2005,
+  // `auth.busy`: Password checks are spent (one per batch, a few at once engine-wide): send a SID.
+  TG_RESULT_AUTH_BUSY = 2006,
   // `permission.denied`: The principal lacks the permission the method needs.
   TG_RESULT_PERMISSION_DENIED = 2100,
   // `permission.escalation`: The call would grant rights the caller does not hold.

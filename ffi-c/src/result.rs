@@ -53,7 +53,7 @@ pub enum tg_result {
     AuthLocked = 2004,
     /// `auth.token_invalid`: An access token was refused.
     AuthTokenInvalid = 2005,
-    /// Password checks are spent: log in once and send the session id.
+    /// `auth.busy`: Password checks are spent (one per batch, a few at once engine-wide): send a SID.
     AuthBusy = 2006,
     /// `permission.denied`: The principal lacks the permission the method needs.
     PermissionDenied = 2100,

@@ -65,6 +65,9 @@ class AuthLockedError(TollgateError):
 class TokenInvalidError(TollgateError):
     """``auth.token_invalid`` (C result 2005)."""
 
+class AuthBusyError(TollgateError):
+    """``auth.busy`` (C result 2006)."""
+
 class PermissionDeniedError(TollgateError):
     """``permission.denied`` (C result 2100)."""
 
@@ -176,6 +179,7 @@ __all__ = [
     "SessionExpiredError",
     "AuthLockedError",
     "TokenInvalidError",
+    "AuthBusyError",
     "PermissionDeniedError",
     "PermissionEscalationError",
     "NotFoundError",
