@@ -255,7 +255,7 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
 fn status_of(code: ErrorCode) -> StatusCode {
     let s = code.as_str();
     match code {
-        ErrorCode::AuthLocked => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::AuthLocked | ErrorCode::AuthBusy => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::UnknownMethod => StatusCode::NOT_FOUND,
         _ if s.starts_with("auth.") => StatusCode::UNAUTHORIZED,
         _ if s.starts_with("permission.") => StatusCode::FORBIDDEN,

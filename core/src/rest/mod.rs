@@ -186,6 +186,10 @@ fn login_fault(e: &Error) -> Fault {
             "Server.Session.cannot_login_brute_force_activity",
             "Too many failed login attempts; the login is locked for a while.",
         ),
+        Error::Auth(AuthError::Busy) => Fault::new(
+            "Server.Session.too_many_requests",
+            "Too many password checks at once; try again shortly.",
+        ),
         Error::Auth(_) => Fault::new("Server.Session.auth_failed", AUTH_FAILED),
         other => Fault::from_error("Session", "login", other),
     }
