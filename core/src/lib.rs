@@ -41,6 +41,7 @@ pub mod ledger;
 pub mod limits;
 pub mod model;
 pub mod money;
+pub(crate) mod net;
 pub mod packages;
 pub mod rating;
 pub mod rbac;

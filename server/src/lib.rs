@@ -20,7 +20,7 @@ mod routes;
 pub use log::Log;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,8 +45,12 @@ pub struct ServeConfig {
     pub headers_count_max: usize,
     /// See [`limits::connections_max`].
     pub connections_max: usize,
+    /// See [`limits::peer_connections_max`].
+    pub peer_connections_max: usize,
     /// See [`limits::header_read_ms_max`].
     pub header_read_ms_max: u64,
+    /// See [`limits::body_read_ms_max`].
+    pub body_read_ms_max: u64,
     /// See [`limits::request_ms_max`].
     pub request_ms_max: u64,
     /// See [`limits::file_request_ms_max`].
@@ -74,6 +78,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("tls", &self.tls.is_some())
             .field("body_bytes_max", &self.body_bytes_max)
             .field("connections_max", &self.connections_max)
+            .field("peer_connections_max", &self.peer_connections_max)
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +93,9 @@ impl ServeConfig {
             header_bytes_max: limits::header_bytes_max,
             headers_count_max: limits::headers_count_max,
             connections_max: limits::connections_max,
+            peer_connections_max: limits::peer_connections_max,
             header_read_ms_max: limits::header_read_ms_max,
+            body_read_ms_max: limits::body_read_ms_max,
             request_ms_max: limits::request_ms_max,
             file_request_ms_max: limits::file_request_ms_max,
             blocking_threads_max: limits::blocking_threads_max,
@@ -233,6 +240,68 @@ impl Drop for Server {
     }
 }
 
+/// Connections open per peer, for `peer_connections_max`.
+struct Peers {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in its peer's count; given back on drop.
+struct Seat {
+    peers: Arc<Peers>,
+    key: IpAddr,
+}
+
+impl Peers {
+    fn new(max: usize) -> Peers {
+        Peers {
+            max,
+            open: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Whose share a connection counts against: an IPv4 address (also when it comes
+    /// IPv4-mapped), or an IPv6 /64, the block one subscriber usually holds.
+    fn key(ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+                }
+            },
+        }
+    }
+
+    fn enter(peers: &Arc<Peers>, ip: IpAddr) -> Option<Seat> {
+        let key = Peers::key(ip);
+        let mut open = peers.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= peers.max {
+            return None;
+        }
+        *n += 1;
+        Some(Seat {
+            peers: peers.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM; never when signals are not ours to take.
 async fn signal(enabled: bool) {
     if !enabled {
@@ -262,6 +331,7 @@ async fn serve(listener: TcpListener, state: Arc<State>, stop: oneshot::Receiver
         log.event("listening", &format!("{scheme}://{addr}"));
     }
     let permits = Arc::new(Semaphore::new(cfg.connections_max.max(1)));
+    let peers = Arc::new(Peers::new(cfg.peer_connections_max.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let tls = cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -300,6 +370,13 @@ async fn serve(listener: TcpListener, state: Arc<State>, stop: oneshot::Receiver
             },
             _ = &mut stopping => break,
         };
+        // One peer's share: past it the connection is closed at once, before any byte is
+        // read, so a single source cannot hold every permit.
+        let Some(seat) = Peers::enter(&peers, peer.ip()) else {
+            drop(stream);
+            continue;
+        };
+        let permit = (permit, seat);
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let service =

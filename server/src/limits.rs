@@ -11,11 +11,18 @@ pub const header_bytes_max: usize = 16 * 1024;
 /// Most headers in one request.
 pub const headers_count_max: usize = 64;
 /// Most connections served at once. Beyond it the server stops accepting and new
-/// connections wait in the kernel's backlog.
-pub const connections_max: usize = 512;
+/// connections wait in the kernel's backlog. Four peers at `peer_connections_max` fit.
+pub const connections_max: usize = 1024;
+/// Most connections served at once from one peer (an IPv4 address, an IPv6 /64). One more is
+/// accepted and closed at once, so one peer cannot take the whole of `connections_max`. A
+/// local load generator holding 256 keep-alive connections fits.
+pub const peer_connections_max: usize = 256;
 /// Longest time from a connection's first byte to a complete request head, in milliseconds
 /// (also the TLS handshake bound and the idle time of a kept-alive connection).
 pub const header_read_ms_max: u64 = 10_000;
+/// Longest time from a complete request head to the whole body, in milliseconds. A body that
+/// is not all there by then is answered 408 and the connection closed.
+pub const body_read_ms_max: u64 = 10_000;
 /// Longest time from a complete request head to the response head, in milliseconds:
 /// reading the body and running the engine. The vendor's client gives up after 60 s.
 pub const request_ms_max: u64 = 60_000;

@@ -166,6 +166,20 @@ fn json_reply(status: StatusCode, v: &Value) -> Reply {
 enum BodyError {
     TooLarge,
     Broken,
+    /// Not all there within `body_read_ms_max` (a slow or stalled sender).
+    TimedOut,
+}
+
+/// 408 for a body that did not arrive in time; the connection is closed after it, so the
+/// rest of a stalled body cannot hold it.
+fn body_timed_out() -> Reply {
+    let mut r = json_reply(
+        StatusCode::REQUEST_TIMEOUT,
+        &json!({"error": "timeout", "message": "the request body did not arrive in time"}),
+    );
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// The whole request body, refused past the configured size before or while it arrives.
@@ -183,10 +197,14 @@ async fn read_body(
         return Err(BodyError::TooLarge);
     }
     let (parts, body) = req.into_parts();
-    match Limited::new(body, max).collect().await {
-        Ok(c) => Ok((parts.headers, c.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Broken),
+    // Its own bound, shorter than the request's: a sender that announces a body and sends it
+    // slowly or not at all holds its connection for this long at most.
+    let limit = Duration::from_millis(state.config.body_read_ms_max);
+    match tokio::time::timeout(limit, Limited::new(body, max).collect()).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Ok(c)) => Ok((parts.headers, c.to_bytes())),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(_)) => Err(BodyError::Broken),
     }
 }
 
@@ -221,6 +239,7 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
     }
     let body = match read_body(&state, req).await {
         Ok((_, b)) => b,
+        Err(BodyError::TimedOut) => return body_timed_out().into(),
         Err(BodyError::TooLarge) => {
             return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, "request too large").into()
         }
@@ -378,6 +397,7 @@ async fn admin(state: Arc<State>, req: Request<hyper::body::Incoming>, method: S
     let query = req.uri().query().map(str::to_string);
     let (headers, body) = match read_body(&state, req).await {
         Ok(hb) => hb,
+        Err(BodyError::TimedOut) => return body_timed_out().into(),
         Err(BodyError::TooLarge) => {
             return admin_bad_request(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -559,6 +579,7 @@ async fn rest(
     }
     let (headers, raw) = match read_body(&state, req).await {
         Ok(hb) => hb,
+        Err(BodyError::TimedOut) => return body_timed_out().into(),
         Err(BodyError::TooLarge) => {
             return fault(
                 StatusCode::PAYLOAD_TOO_LARGE,

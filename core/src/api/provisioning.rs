@@ -6,14 +6,13 @@
 use super::crud::{self, Crud, Mode, Op};
 use super::{Args, Ctx, MethodDef, Registry};
 use crate::error::{AuthError, Error, Result, ValidationError};
-use crate::events::catalog;
+use crate::events::{catalog, runner};
 use crate::limits;
 use crate::model::{self, Record, Val, HANDLERS, HANDLER_LOGS};
 use crate::rbac::Verb;
 use crate::store::{ListQuery, StoreTx};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use std::net::IpAddr;
 
 fn pick<'r>(rec: &'r Record, existing: Option<&'r Record>, k: &str) -> &'r str {
     rec.get(k)
@@ -32,29 +31,10 @@ fn new_secret() -> String {
     )
 }
 
-/// Addresses a reseller's handler may not reach: the operator's own machine and networks.
-fn private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1])
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| private(IpAddr::V4(v4)))
-        }
-    }
-}
-
+/// Is `url` a handler target? Anyone's must be an http(s) URL with a host, no credentials and
+/// no spaces; a reseller's handler (one owned by a company other than the operator's) may not
+/// name a local, private or reserved address, however it is spelled (`crate::net`, which the
+/// delivery checks again on the resolved address).
 fn check_url(url: &str, operator: bool) -> Result<()> {
     let bad = |why: &str| -> Error { ValidationError::invalid("target", why).into() };
     let rest = url
@@ -68,22 +48,7 @@ fn check_url(url: &str, operator: bool) -> Result<()> {
     if operator {
         return Ok(());
     }
-    // Resellers reach the outside world only: no loopback, private or link-local targets
-    // (the operator's own services, cloud metadata endpoints).
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    };
-    let lower = host.to_ascii_lowercase();
-    let local_name =
-        lower == "localhost" || lower.ends_with(".localhost") || lower.ends_with(".local");
-    if local_name || host.parse::<IpAddr>().is_ok_and(private) {
-        return Err(bad(
-            "resellers' handlers may not target local or private addresses",
-        ));
-    }
-    Ok(())
+    crate::net::check_reseller_url(url).map_err(bad)
 }
 
 fn validate(
@@ -93,7 +58,15 @@ fn validate(
     rec: &mut Record,
     existing: Option<&Record>,
 ) -> Result<()> {
+    // The handler's owner decides, as at delivery: an operator-level principal placing a
+    // handler in a reseller's company gets the reseller's rules.
+    let owner = rec
+        .get("id_companies")
+        .or_else(|| existing.and_then(|e| e.get("id_companies")))
+        .and_then(Val::as_int)
+        .unwrap_or(ctx.principal.company());
     let operator = ctx.principal.scope().is_none();
+    let operator_owned = operator && owner == crate::engine::OPERATOR_COMPANY;
     let event = pick(rec, existing, "event").to_string();
     let stage = pick(rec, existing, "stage").to_string();
     let event = event.as_str();
@@ -106,7 +79,7 @@ fn validate(
     }
     let target = pick(rec, existing, "target").to_string();
     match pick(rec, existing, "kind") {
-        "http" => check_url(&target, operator)?,
+        "http" => check_url(&target, operator_owned)?,
         kind @ ("script" | "callback") => {
             if !operator {
                 return Err(AuthError::PermissionDenied {
@@ -187,9 +160,29 @@ fn logs(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let mut q = crud::list_query(ctx, &HANDLER_LOGS, args)?;
     q.search = None;
     let (rows, total) = tx.list(&HANDLER_LOGS, &q)?;
+    // A reseller reads status codes and our short reasons, never what a receiver answered
+    // (issue 13: the log was an oracle onto whatever a handler reached). The operator sees
+    // every stored error whole.
+    let reseller = ctx.principal.scope().is_some();
     let rows: Vec<Value> = rows
         .iter()
-        .map(|r| crud::record_json(&HANDLER_LOGS, r))
+        .map(|r| {
+            let mut v = crud::record_json(&HANDLER_LOGS, r);
+            if reseller {
+                let short = runner::short_error(
+                    model::text(r, "outcome"),
+                    model::int(r, "status_code"),
+                    r.get("error").and_then(Val::as_text),
+                );
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "error".into(),
+                        short.map(Value::String).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            v
+        })
         .collect();
     Ok(json!({"rows": rows, "total": total, "limit": q.limit, "offset": q.offset}))
 }
@@ -240,7 +233,9 @@ mod tests {
             assert!(check_url(bad, false).is_err(), "{bad}");
         }
         assert!(check_url("https://hooks.example.com/tollgate", false).is_ok());
-        assert!(check_url("http://203.0.113.7:8080/x", false).is_ok());
+        // 203.0.113.0/24 is a documentation range (RFC 5737): refused since issue 13.
+        assert!(check_url("http://203.0.113.7:8080/x", false).is_err());
+        assert!(check_url("http://8.8.8.8:8080/x", false).is_ok());
         assert!(check_url("http://127.0.0.1:5000/api", true).is_ok());
     }
 }

@@ -1,4 +1,4 @@
-//! Delivering the outbox to `after` handlers: at least once, in order per (receiver, object),
+//! Delivering the outbox to `after` handlers: at least once, in order per (handler, object),
 //! with exponential backoff and a bounded number of attempts, each attempt logged.
 
 use super::catalog;
@@ -13,7 +13,7 @@ use crate::model::{self, Record, Val, EVENTS, EVENT_DELIVERIES, HANDLERS, HANDLE
 use crate::store::{self, ListQuery, TxKind};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What one [`crate::Engine::deliver_events`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,22 +95,26 @@ pub(crate) fn backoff_seconds(attempts: u32) -> i64 {
 
 struct Pending {
     delivery: i64,
+    /// Deliveries of one handler about one object go out in event order. The line is the
+    /// handler's, not the target's: a tenant's failing handler never holds up another's
+    /// handler that happens to name the same URL (issue 13).
+    line: (i64, String),
     attempts: u32,
     next_dt: String,
     handler: HandlerRow,
     event: Event,
 }
 
-/// Load up to one page of pending deliveries, grouped by (receiver, object) in id order.
-fn load(inner: &Inner) -> Result<Vec<Vec<Pending>>> {
+/// Load up to one page of pending deliveries in id order (the order of the events), each with
+/// its line: the (handler, object) it waits in.
+fn load(inner: &Inner) -> Result<Vec<Pending>> {
     store::run(inner.store.as_ref(), TxKind::Read, |tx| {
         let mut q = ListQuery::everything(vec![("status", Val::Text("pending".into()))]);
         q.limit = limits::event_deliveries_per_pass_max;
         let rows = tx.list(&EVENT_DELIVERIES, &q)?.0;
         let mut handlers: HashMap<i64, Option<HandlerRow>> = HashMap::new();
         let mut events: HashMap<i64, Option<Event>> = HashMap::new();
-        let mut groups: Vec<Vec<Pending>> = Vec::new();
-        let mut index: HashMap<(String, String), usize> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
         for d in &rows {
             let hid = model::int(d, "id_handlers").unwrap_or_default();
             let eid = model::int(d, "id_events").unwrap_or_default();
@@ -126,25 +130,16 @@ fn load(inner: &Inner) -> Result<Vec<Vec<Pending>>> {
             let (Some(Some(h)), Some(Some(ev))) = (handlers.get(&hid), events.get(&eid)) else {
                 continue;
             };
-            // One line per (receiver, object): the same URL, script or callback gets an
-            // object's events in the order they happened, whichever handlers carry them.
-            let key = (
-                format!("{}:{}", h.kind, h.target),
-                model::text(d, "object_key").to_string(),
-            );
-            let at = *index.entry(key).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[at].push(Pending {
+            out.push(Pending {
                 delivery: model::int(d, "id").unwrap_or_default(),
                 attempts: u32::try_from(model::int(d, "attempts").unwrap_or_default()).unwrap_or(0),
                 next_dt: model::text(d, "next_dt").to_string(),
+                line: (h.id, model::text(d, "object_key").to_string()),
                 handler: h.clone(),
                 event: ev.clone(),
             });
         }
-        Ok(groups)
+        Ok(out)
     })
 }
 
@@ -161,39 +156,44 @@ fn event_of(r: &Record) -> Event {
     }
 }
 
-/// One pass: every due delivery that is first in line for its (handler, object), and the
-/// ones behind it as long as they succeed. `stop` ends the pass early (engine closing).
+/// One pass over the pending deliveries in event order: each goes out when it is due and no
+/// earlier delivery of its (handler, object) line is still waiting; a line stops at its first
+/// delivery that is not due, whose handler is disabled, or that fails. `stop` ends the pass
+/// early (engine closing).
 pub(crate) fn pass(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Result<DeliveryReport> {
     let _one_at_a_time = inner.events.pass.lock();
     let now_s = clock::format_dt(now);
     let mut report = DeliveryReport::default();
-    for group in load(inner)? {
-        for p in group {
-            // A later delivery of the same object waits for this one: order per object.
-            if stop.stopping()
-                || p.next_dt.as_str() > now_s.as_str()
-                || p.handler.status != "enabled"
-            {
-                break;
-            }
-            let message_id = format!("evt_{}", p.event.id);
-            let body = body_for(&p.handler, &p.event);
-            let run = runner::run(
-                &inner.events,
-                &p.handler,
-                &Delivery {
-                    event: &p.event,
-                    body: &body,
-                    message_id: &message_id,
-                    timestamp: now.timestamp(),
-                },
-            );
-            let ok = matches!(run.answer, Answer::Allow | Answer::Modify(_));
-            let outcome = record(inner, &p, &run, ok, now)?;
-            report.add(outcome);
-            if !ok {
-                break;
-            }
+    let mut held: HashSet<(i64, String)> = HashSet::new();
+    for p in load(inner)? {
+        if stop.stopping() {
+            break;
+        }
+        if held.contains(&p.line) {
+            continue;
+        }
+        // A later delivery of the same line waits for this one: order per handler and object.
+        if p.next_dt.as_str() > now_s.as_str() || p.handler.status != "enabled" {
+            held.insert(p.line);
+            continue;
+        }
+        let message_id = format!("evt_{}", p.event.id);
+        let body = body_for(&p.handler, &p.event);
+        let run = runner::run(
+            &inner.events,
+            &p.handler,
+            &Delivery {
+                event: &p.event,
+                body: &body,
+                message_id: &message_id,
+                timestamp: now.timestamp(),
+            },
+        );
+        let ok = matches!(run.answer, Answer::Allow | Answer::Modify(_));
+        let outcome = record(inner, &p, &run, ok, now)?;
+        report.add(outcome);
+        if !ok {
+            held.insert(p.line);
         }
     }
     Ok(report)

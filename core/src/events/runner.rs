@@ -54,6 +54,27 @@ impl Run {
     }
 }
 
+/// The error of a log row as a reseller sees it: the status code and a short reason of our
+/// own words, never text that came from the receiver (a reply body, a message, a protocol
+/// error quoting the reply), so the execution log cannot serve as a window onto whatever a
+/// handler reached. The operator sees the stored error whole.
+pub(crate) fn short_error(
+    outcome: &str,
+    status_code: Option<i64>,
+    error: Option<&str>,
+) -> Option<String> {
+    let error = error?;
+    Some(match status_code {
+        Some(code) if (200..300).contains(&code) && outcome != "ok" => {
+            format!("HTTP {code}: the reply did not accept it")
+        }
+        Some(code) => format!("HTTP {code}"),
+        None if error == crate::net::REFUSED => crate::net::REFUSED.to_string(),
+        None if error.contains("timed out") || error.contains("timeout") => "timed out".into(),
+        None => "failed without a reply (connection, program or callback failure)".into(),
+    })
+}
+
 /// What to send: the event, the exact body bytes, and the message id for the signature.
 pub(crate) struct Delivery<'a> {
     pub event: &'a Event,
@@ -129,13 +150,27 @@ fn message_of(v: &Value) -> Option<String> {
 }
 
 fn http(h: &HandlerRow, d: &Delivery<'_>, timeout: Duration) -> (Answer, Option<i64>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
-        .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+        .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")));
+    // A reseller's handler (anything not owned by the operator's company) reaches public
+    // addresses only: its host is resolved once by `CheckedResolver`, which refuses local and
+    // private answers and hands ureq the very addresses it checked. No proxy, which would
+    // resolve the host itself, beyond our check.
+    let (agent, refused) = if h.id_companies == crate::engine::OPERATOR_COMPANY {
+        (ureq::Agent::from(config.build()), None)
+    } else {
+        let resolver = crate::net::CheckedResolver::default();
+        let refused = resolver.refused.clone();
+        let agent = ureq::Agent::with_parts(
+            config.proxy(None).build(),
+            ureq::unversioned::transport::DefaultConnector::default(),
+            resolver,
+        );
+        (agent, Some(refused))
+    };
     let sig = signature(&h.secret, d.message_id, d.timestamp, d.body);
     let sent = agent
         .post(&h.target)
@@ -146,6 +181,9 @@ fn http(h: &HandlerRow, d: &Delivery<'_>, timeout: Duration) -> (Answer, Option<
         .send(d.body);
     let mut resp = match sent {
         Ok(r) => r,
+        Err(_) if refused.is_some_and(|r| r.lock().is_some()) => {
+            return (Answer::Failed(crate::net::REFUSED.into()), None)
+        }
         Err(e) => return (Answer::Failed(format!("HTTP request failed: {e}")), None),
     };
     let status = resp.status().as_u16();
