@@ -197,11 +197,8 @@ fn parse_exact(field: &str, text: &str) -> Result<Exact, MoneyError> {
         digits.push_str(&"0".repeat(zeros as usize));
         scale = 0;
     }
-    let scale = match u32::try_from(scale) {
-        Ok(s) => s,
-        // More places than any field allows: refused as too precise.
-        Err(_) => u32::MAX,
-    };
+    // 0 ≤ scale ≤ 64 + 10^6 here; saturate anyway (more places than any field allows).
+    let scale = u32::try_from(scale).unwrap_or(u32::MAX);
     Ok(Exact {
         negative,
         digits,

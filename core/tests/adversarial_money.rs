@@ -15,7 +15,7 @@ fn d(s: &str) -> Decimal {
 }
 
 fn dec(v: &Value) -> Decimal {
-    d(&v.to_string().trim_matches('"').to_string())
+    d(v.to_string().trim_matches('"'))
 }
 
 /// The balance `clients.editForm` shows.
