@@ -776,6 +776,16 @@ mod tests {
             mul_round(m, d("99999999.9999"), 4, Rounding::HalfUp).unwrap(),
             d("99999999999899999999999.9999")
         );
+        // Inside the limits: the exact product …7334|4999999999|99 has 30 digits; Decimal's
+        // own multiplication cuts it to …7334|5000000000, which then rounds the wrong way.
+        let (a, r) = (d("100000005583154.567"), d("0.987654321097"));
+        let cut = a.checked_mul(r).unwrap();
+        assert_eq!(round(cut, 4, Rounding::HalfUp), d("98765437623926.7335"));
+        assert_eq!(
+            mul_round(a, r, 4, Rounding::HalfUp).unwrap(),
+            d("98765437623926.7334")
+        );
+        assert_eq!(exact_mul(a, r).unwrap_err(), MoneyError::Overflow);
         // 0.03 / 3 is exactly 0.01: no 0.00999… on the way, so floor keeps it.
         assert_eq!(
             div_round(d("0.03"), d("3"), 4, Rounding::Floor).unwrap(),
