@@ -387,3 +387,68 @@ proptest! {
         }
     }
 }
+
+/// The hot path through an inverse exchange rate: a EUR table priced for a USD client when
+/// only USD→EUR = 3 is known. 300000.03 EUR a minute is exactly 100000.01 USD; the old
+/// `(1/3 to 28 digits) · 300000.03` was 100000.0099999999999999999999, which a `floor` table
+/// then billed as 100000.0099.
+#[test]
+fn a_call_priced_through_an_inverse_rate_is_not_cut_short() {
+    let (e, _c, sid) = engine();
+    let eur = ok(
+        &e,
+        &sid,
+        "currencies.add",
+        json!({"code": "EUR", "name": "Euro"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        &e,
+        &sid,
+        "currencies.ratesAdd",
+        json!({"from": 1, "to": eur, "rate": "3", "effective_from": "2020-01-01"}),
+    );
+    let t = ok(
+        &e,
+        &sid,
+        "rateTables.add",
+        json!({"name": "EUR deck", "id_currencies": eur, "rounding": "floor"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        &e,
+        &sid,
+        "rates.add",
+        json!({"id_rate_tables": t, "code": "1", "rate": "300000.03", "min_volume": 60, "interval": 60, "effective_from": "2020-01-01"}),
+    );
+    let c = ok(
+        &e,
+        &sid,
+        "clients.add",
+        json!({"name": "USD client", "orig_rate_table": t}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        &e,
+        &sid,
+        "accounts.add",
+        json!({"id_clients": c, "name": "a", "auth_type": "ani", "ident": "100"}),
+    );
+    assert!(pay(&e, &sid, c, json!("200000")).code);
+    let a = auth(&e, "1555").unwrap();
+    assert_eq!(a.rate, d("100000.01"));
+    let s = settle(&e, a.reservation, "inv", 60);
+    assert_eq!(s.cost, d("100000.01"));
+    assert_eq!(assert_ledger_holds(&e, &sid, c), d("99999.99"));
+    // A rate beyond its limit is refused where it is written.
+    fails(
+        &e,
+        &sid,
+        "rates.add",
+        json!({"id_rate_tables": t, "code": "2", "rate": "1000000", "effective_from": "2020-01-01"}),
+        "money.out_of_range",
+    );
+}
