@@ -100,6 +100,8 @@ error_codes! {
     MoneyPrecision = ("money.precision", 4002, "MoneyPrecisionError"),
     /// No exchange rate between two currencies.
     MoneyNoExchangeRate = ("money.no_exchange_rate", 4003, "NoExchangeRateError"),
+    /// An amount, balance, rate or exchange rate is outside the limits money is kept exact in.
+    MoneyOutOfRange = ("money.out_of_range", 4004, "MoneyOutOfRangeError"),
     // 4100 block: rating (rate terms, codes, rate decks).
     /// Rate terms are invalid (negative rate or setup fee, zero interval…).
     RatingInvalidTerms = ("rating.invalid_terms", 4100, "InvalidRateTermsError"),
@@ -278,6 +280,9 @@ pub enum MoneyError {
     /// No exchange rate.
     #[error("no exchange rate from {from} to {to}")]
     NoExchangeRate { from: String, to: String },
+    /// Outside the named money limits (`limits::amount_integer_digits_max` and friends).
+    #[error("'{field}' is out of range: {reason}")]
+    OutOfRange { field: String, reason: String },
 }
 
 impl MoneyError {
@@ -287,6 +292,7 @@ impl MoneyError {
             MoneyError::Invalid { .. } => ErrorCode::MoneyInvalid,
             MoneyError::Precision { .. } => ErrorCode::MoneyPrecision,
             MoneyError::NoExchangeRate { .. } => ErrorCode::MoneyNoExchangeRate,
+            MoneyError::OutOfRange { .. } => ErrorCode::MoneyOutOfRange,
         }
     }
 }
@@ -546,7 +552,9 @@ impl Error {
         match self {
             Error::Validation(e) => e.field(),
             Error::Money(
-                MoneyError::Invalid { field, .. } | MoneyError::Precision { field, .. },
+                MoneyError::Invalid { field, .. }
+                | MoneyError::Precision { field, .. }
+                | MoneyError::OutOfRange { field, .. },
             ) => Some(field),
             Error::Rating(RatingError::InvalidTerms { field, .. }) => Some(field),
             Error::Rating(RatingError::Deck { column, .. }) => Some(column),

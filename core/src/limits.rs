@@ -52,6 +52,21 @@ pub const sessions_per_user_max: usize = 100;
 pub const company_depth_max: usize = 16;
 /// Largest number of decimal places accepted in an amount.
 pub const amount_scale_max: u32 = 12;
+/// Integer digits of an amount or a balance (payments, charges, credit, fees, holds, every
+/// ledger entry and every balance): `|x| < 10^15`. With [`amount_scale_max`] a mantissa stays
+/// below `10^27`, so any sum of up to 79 of them is exact in `Decimal`'s 96 bits
+/// (`2^96 ≈ 7.9·10^28`); docs/money.md "Money limits" shows the arithmetic.
+pub const amount_integer_digits_max: u32 = 15;
+/// Integer digits of a rate per minute or a setup fee: `< 10^6` (their decimals are bounded
+/// by the currency's rates precision, at most [`currency_precision_max`]).
+pub const rate_integer_digits_max: u32 = 6;
+/// Integer digits of an exchange rate: `0 < r < 10^9`.
+pub const exchange_rate_integer_digits_max: u32 = 9;
+/// Decimal places of an exchange rate.
+pub const exchange_rate_scale_max: u32 = 12;
+/// Significant digits of an exchange rate (a rate per minute, at most 16 digits, times an
+/// exchange rate then has at most 28 digits: exact in `Decimal`).
+pub const exchange_rate_digits_max: u32 = 12;
 /// Largest precision a currency may declare.
 pub const currency_precision_max: i64 = 10;
 /// Longest rate code (destination prefix), in digits. E.164 numbers have at most 15 digits;

@@ -80,7 +80,7 @@ fn period_of(pkg: &Record) -> Result<Period> {
 /// The cost of one fee for a subscription, in the client's currency (quantity included).
 fn fee(tx: &dyn StoreTx, sub: &Record, pkg: &Record, field: &str, at: &str) -> Result<Decimal> {
     let qty = Decimal::from(int(sub, "quantity").max(1));
-    let amount = money::mul(dec(pkg, field), qty)?;
+    let amount = money::exact_mul(dec(pkg, field), qty)?;
     let client = tx
         .get(&CLIENTS, int(sub, "id_clients"), None)?
         .ok_or_else(|| Error::not_found("client"))?;
@@ -167,7 +167,7 @@ pub(crate) fn activate(
         Decimal::ZERO
     };
     let periodical = fee(tx, &sub, &pkg, "periodical_fee", &now_s)?;
-    let total = money::add(activation, periodical)?;
+    let total = money::exact_add(activation, periodical)?;
     if total > available {
         let reason = format!("needs {total} (activation {activation} + first period {periodical}), available {available}");
         // It stays as it is, with the reason on record.
@@ -284,7 +284,7 @@ pub(crate) fn advance(
             return Ok(());
         }
         if charge(tx, sub, amount, &key, &due_s, deltas)? {
-            *available = money::sub(*available, amount)?;
+            *available = money::exact_sub(*available, amount)?;
         }
         periods += 1;
         let next = period

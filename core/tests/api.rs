@@ -693,8 +693,8 @@ fn bad_input_is_refused_with_a_named_stable_code_and_changes_nothing() {
         (
             "clients.add",
             json!({"name": "x", "credit": 1.5e40}),
-            "money.overflow",
-            None,
+            "money.out_of_range",
+            Some("credit"),
         ),
         (
             "clients.add",

@@ -406,7 +406,7 @@ fn transactions_payments_charges_refunds_and_keys() {
         ),
         (
             json!({"id_clients": c, "type": "payment", "amount": "1e30"}),
-            "money.overflow",
+            "money.out_of_range",
         ),
         (
             json!({"id_clients": c, "type": "call", "amount": 1}),

@@ -287,7 +287,7 @@ fn bad_input_gets_a_stable_fault_and_changes_nothing() {
             "Customer",
             "add_customer",
             json!({"params": {"customer_info": {"name": "x", "credit_limit": 1.5e300}}}),
-            "Client.Customer.add_customer.money_overflow",
+            "Client.Customer.add_customer.money_out_of_range",
         ),
         (
             "Customer",

@@ -90,6 +90,8 @@ enum tg_result
   TG_RESULT_MONEY_PRECISION = 4002,
   // `money.no_exchange_rate`: No exchange rate between two currencies.
   TG_RESULT_MONEY_NO_EXCHANGE_RATE = 4003,
+  // `money.out_of_range`: An amount, balance, rate or exchange rate is outside the limits money is kept exact in.
+  TG_RESULT_MONEY_OUT_OF_RANGE = 4004,
   // `rating.invalid_terms`: Rate terms are invalid (negative rate or setup fee, zero interval…).
   TG_RESULT_RATING_INVALID_TERMS = 4100,
   // `rating.invalid_code`: A rate code is not 1 to `rate_code_digits_max` decimal digits.

@@ -73,6 +73,8 @@ pub enum tg_result {
     MoneyPrecision = 4002,
     /// `money.no_exchange_rate`: No exchange rate between two currencies.
     MoneyNoExchangeRate = 4003,
+    /// `money.out_of_range`: An amount, balance, rate or exchange rate is outside the limits money is kept exact in.
+    MoneyOutOfRange = 4004,
     /// `rating.invalid_terms`: Rate terms are invalid (negative rate or setup fee, zero interval…).
     RatingInvalidTerms = 4100,
     /// `rating.invalid_code`: A rate code is not 1 to `rate_code_digits_max` decimal digits.
@@ -151,6 +153,7 @@ impl tg_result {
         tg_result::MoneyInvalid,
         tg_result::MoneyPrecision,
         tg_result::MoneyNoExchangeRate,
+        tg_result::MoneyOutOfRange,
         tg_result::RatingInvalidTerms,
         tg_result::RatingInvalidCode,
         tg_result::RatingDuplicateCode,
@@ -204,6 +207,7 @@ impl tg_result {
             ErrorCode::MoneyInvalid => tg_result::MoneyInvalid,
             ErrorCode::MoneyPrecision => tg_result::MoneyPrecision,
             ErrorCode::MoneyNoExchangeRate => tg_result::MoneyNoExchangeRate,
+            ErrorCode::MoneyOutOfRange => tg_result::MoneyOutOfRange,
             ErrorCode::RatingInvalidTerms => tg_result::RatingInvalidTerms,
             ErrorCode::RatingInvalidCode => tg_result::RatingInvalidCode,
             ErrorCode::RatingDuplicateCode => tg_result::RatingDuplicateCode,
@@ -263,6 +267,7 @@ impl tg_result {
             4001 => Some(tg_result::MoneyInvalid),
             4002 => Some(tg_result::MoneyPrecision),
             4003 => Some(tg_result::MoneyNoExchangeRate),
+            4004 => Some(tg_result::MoneyOutOfRange),
             4100 => Some(tg_result::RatingInvalidTerms),
             4101 => Some(tg_result::RatingInvalidCode),
             4102 => Some(tg_result::RatingDuplicateCode),
@@ -321,6 +326,7 @@ impl tg_result {
             tg_result::MoneyInvalid => c"money.invalid",
             tg_result::MoneyPrecision => c"money.precision",
             tg_result::MoneyNoExchangeRate => c"money.no_exchange_rate",
+            tg_result::MoneyOutOfRange => c"money.out_of_range",
             tg_result::RatingInvalidTerms => c"rating.invalid_terms",
             tg_result::RatingInvalidCode => c"rating.invalid_code",
             tg_result::RatingDuplicateCode => c"rating.duplicate_code",

@@ -5,7 +5,7 @@ use super::crud::{self, Crud, Mode, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
 use crate::error::{MoneyError, Result, ValidationError};
 use crate::model::{FieldKind, Record, Val, CURRENCIES, EXCHANGE_RATES};
-use crate::money;
+use crate::money::{self, Rounding};
 use crate::rbac::Verb;
 use crate::store::StoreTx;
 use rust_decimal::Decimal;
@@ -53,15 +53,20 @@ fn validate_rate(
         }
         .into());
     }
+    if let Some(r) = rec.get("rate").and_then(Val::as_dec) {
+        money::check_exchange_rate("rate", r)?;
+    }
     Ok(())
 }
 
 /// The result of converting an amount between currencies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversion {
-    /// Converted amount (full precision; the caller rounds where its rule says).
+    /// Converted amount: the exact product (or quotient, through an inverse rate) rounded
+    /// once, half up, to the target currency's details precision — the conversion rule.
     pub amount: Decimal,
-    /// Rate applied (`1 from = rate to`).
+    /// Rate applied (`1 from = rate to`); through an inverse, `1 / r` to 28 significant
+    /// digits, for display (the amount is divided by `r` exactly, not multiplied by this).
     pub rate: Decimal,
     /// Exchange rate row used.
     pub rate_id: Option<i64>,
@@ -69,8 +74,19 @@ pub struct Conversion {
     pub effective_from: Option<String>,
 }
 
+/// The details precision of a currency (default 4).
+pub(crate) fn details_precision(tx: &dyn StoreTx, currency: i64) -> Result<u32> {
+    Ok(tx
+        .get(&CURRENCIES, currency, None)?
+        .and_then(|r| r.get("details_precision").and_then(Val::as_int))
+        .and_then(|p| u32::try_from(p).ok())
+        .unwrap_or(4))
+}
+
 /// Convert `amount` from one currency to another at the rate in force at `at`. Uses the
-/// direct rate, else the inverse of the opposite rate.
+/// direct rate, else the inverse of the opposite rate. The result is rounded once, half up,
+/// to the target currency's details precision, from the exact product (or quotient); a
+/// result outside the amount limits is `money.out_of_range`.
 pub fn convert(
     tx: &dyn StoreTx,
     amount: Decimal,
@@ -86,10 +102,21 @@ pub fn convert(
             effective_from: None,
         });
     }
-    let (id, rate, dt) = match tx.exchange_rate(from, to, at)? {
-        Some(r) => r,
+    let precision = details_precision(tx, to)?;
+    let (id, rate, dt, converted) = match tx.exchange_rate(from, to, at)? {
+        Some((id, r, dt)) => (
+            id,
+            r,
+            dt,
+            money::mul_round(amount, r, precision, Rounding::HalfUp)?,
+        ),
         None => match tx.exchange_rate(to, from, at)? {
-            Some((id, r, dt)) => (id, money::div(Decimal::ONE, r)?, dt),
+            Some((id, r, dt)) => (
+                id,
+                money::inverse_rate(r)?,
+                dt,
+                money::div_round(amount, r, precision, Rounding::HalfUp)?,
+            ),
             None => {
                 let code = |id: i64| -> String {
                     tx.get(&CURRENCIES, id, None)
@@ -107,7 +134,7 @@ pub fn convert(
         },
     };
     Ok(Conversion {
-        amount: money::mul(amount, rate)?,
+        amount: money::check_amount("amount", converted)?,
         rate,
         rate_id: Some(id),
         effective_from: Some(dt),

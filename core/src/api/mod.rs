@@ -608,21 +608,5 @@ pub(crate) fn convert_amount(
     to: i64,
     at: &str,
 ) -> Result<Decimal> {
-    if from == to {
-        return Ok(amount);
-    }
-    let c = currencies::convert(tx, amount, from, to, at)?;
-    let precision = tx
-        .get(&crate::model::CURRENCIES, to, None)?
-        .and_then(|r| {
-            r.get("details_precision")
-                .and_then(crate::model::Val::as_int)
-        })
-        .and_then(|p| u32::try_from(p).ok())
-        .unwrap_or(4);
-    Ok(crate::money::round(
-        c.amount,
-        precision,
-        crate::money::Rounding::HalfUp,
-    ))
+    Ok(currencies::convert(tx, amount, from, to, at)?.amount)
 }

@@ -75,6 +75,7 @@ fn validate_rate(
     for f in ["rate", "setup_fee"] {
         if let Some(Val::Dec(d)) = rec.get(f) {
             money::check_scale(f, *d, precision)?;
+            money::check_rate(f, *d)?;
         }
     }
     let mut merged = existing.cloned().unwrap_or_default();
@@ -217,6 +218,14 @@ fn import_deck(
                     line: row.line,
                     column: column.into(),
                     reason: format!("more than {precision} decimal places"),
+                }
+                .into());
+            }
+            if let Err(e) = money::check_rate(column, amount) {
+                return Err(RatingError::Deck {
+                    line: row.line,
+                    column: column.into(),
+                    reason: e.to_string(),
                 }
                 .into());
             }

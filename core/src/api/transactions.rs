@@ -7,7 +7,7 @@ use crate::error::{ChargeError, Error, Result, ValidationError};
 use crate::ledger::{self, Posting};
 use crate::limits;
 use crate::model::{FieldKind, Val, CLIENTS, CURRENCIES, TRANSACTIONS};
-use crate::money::{self, Rounding};
+use crate::money;
 use crate::rbac::Verb;
 use crate::store::StoreTx;
 use rust_decimal::Decimal;
@@ -110,15 +110,14 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let (amount, original) = if currency == client_currency {
         (signed, None)
     } else {
+        // Rounded once, half up, to the client currency's details precision (the rule).
         let conv =
             super::currencies::convert(tx, signed, currency, client_currency, &ctx.now_str())?;
-        let client_precision = precision_of(tx, client_currency)?;
-        let rounded = money::round(conv.amount, client_precision, Rounding::HalfUp);
-        (rounded, Some((signed, currency, conv.rate)))
+        (conv.amount, Some((signed, currency, conv.rate)))
     };
     if amount.is_sign_negative() && !force {
         let available = ctx.inner.charging.available(client_id)?;
-        if money::add(available, amount)? < Decimal::ZERO {
+        if money::exact_add(available, amount)? < Decimal::ZERO {
             return Err(ChargeError::BalanceInsufficient(format!(
                 "the charge of {} exceeds the available funds {available} (balance + credit - held); pass force to override",
                 -amount

@@ -596,7 +596,7 @@ impl Charging {
         if let Some(state) = self.clients.read().get(&client) {
             let mut s = state.lock();
             // The database computed the same sum with checked arithmetic and committed it.
-            s.balance = s.balance.checked_add(delta).unwrap_or(s.balance);
+            s.balance = money::exact_add(s.balance, delta).unwrap_or(s.balance);
         }
     }
 
@@ -609,7 +609,10 @@ impl Charging {
             .cloned()
             .ok_or_else(|| Error::not_found(format!("client {client}")))?;
         let s = state.lock();
-        Ok(money::sub(money::add(s.balance, s.credit)?, s.held)?)
+        Ok(money::exact_sub(
+            money::exact_add(s.balance, s.credit)?,
+            s.held,
+        )?)
     }
 
     /// The in-memory balance (tests compare it with the database).
@@ -666,9 +669,11 @@ impl Charging {
         Ok(chain)
     }
 
-    fn exchange_rate(&self, from: i64, to: i64, at: DateTime<Utc>) -> Result<Decimal> {
+    /// The exchange rate from `from` to `to` in force at `at`: the direct rate, else the
+    /// opposite one to divide by.
+    fn exchange_rate(&self, from: i64, to: i64, at: DateTime<Utc>) -> Result<Exchange> {
         if from == to {
-            return Ok(Decimal::ONE);
+            return Ok(Exchange::Multiply(Decimal::ONE));
         }
         let rows = self.exchange.read();
         let newest = |f: i64, t: i64| {
@@ -678,10 +683,10 @@ impl Charging {
                 .map(|r| r.rate)
         };
         if let Some(r) = newest(from, to) {
-            return Ok(r);
+            return Ok(Exchange::Multiply(r));
         }
         if let Some(r) = newest(to, from) {
-            return Ok(money::div(Decimal::ONE, r)?);
+            return Ok(Exchange::Divide(r));
         }
         Err(crate::error::MoneyError::NoExchangeRate {
             from: from.to_string(),
@@ -718,8 +723,8 @@ impl Charging {
         } else {
             let x = self.exchange_rate(table.currency, client.currency, now)?;
             RateTerms {
-                rate: money::mul(entry.terms.rate, x)?,
-                setup_fee: money::mul(entry.terms.setup_fee, x)?,
+                rate: x.apply(entry.terms.rate)?,
+                setup_fee: x.apply(entry.terms.setup_fee)?,
                 ..entry.terms
             }
         };
@@ -822,7 +827,10 @@ impl Charging {
             ))
             .into());
         }
-        let available = money::sub(money::add(client.balance, client.credit)?, client.held)?;
+        let available = money::exact_sub(
+            money::exact_add(client.balance, client.credit)?,
+            client.held,
+        )?;
         // Included seconds of a live subscription come before money.
         let claim = volumes::pick(&client.volumes, &client.volume_held, &req.destination);
         let bundled = claim.map_or(0, |c| c.limit);
@@ -859,7 +867,7 @@ impl Charging {
             ..c
         });
         self.take_company_capacity(companies.as_slice())?;
-        client.held = money::add(client.held, hold)?;
+        client.held = money::exact_add(client.held, hold)?;
         if let Some(c) = &claim {
             volumes::hold(&mut client.volume_held, c.subscription, c.entry, c.limit);
         }
@@ -953,8 +961,11 @@ impl Charging {
             .get_mut(&id)
             .ok_or(ChargeError::ReservationNotFound(id))?;
         let plan = Arc::clone(&res.plan);
-        let available = money::add(
-            money::sub(money::add(client.balance, client.credit)?, client.held)?,
+        let available = money::exact_add(
+            money::exact_sub(
+                money::exact_add(client.balance, client.credit)?,
+                client.held,
+            )?,
             res.hold,
         )?;
         // The volume this call draws on: what it holds plus what is still free.
@@ -992,7 +1003,7 @@ impl Charging {
                 volumes::hold(&mut client.volume_held, c.subscription, c.entry, more);
                 c.limit = more;
             }
-            client.held = money::add(money::sub(client.held, res.hold)?, hold)?;
+            client.held = money::exact_add(money::exact_sub(client.held, res.hold)?, hold)?;
             res.hold = hold;
             res.granted = wanted;
             res.expires_at = now
@@ -1033,7 +1044,7 @@ impl Charging {
     fn drop_hold(&self, res: &Reservation) {
         if let Ok(state) = self.client(res.plan.client) {
             let mut client = state.lock();
-            client.held = client.held.checked_sub(res.hold).unwrap_or(client.held);
+            client.held = money::exact_sub(client.held, res.hold).unwrap_or(client.held);
             if let Some(c) = &res.volume {
                 volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
             }
@@ -1306,12 +1317,12 @@ impl Charging {
         }
         if let Ok(state) = self.client(s.client) {
             let mut client = state.lock();
-            client.balance = client.balance.checked_add(delta).unwrap_or(client.balance);
+            client.balance = money::exact_add(client.balance, delta).unwrap_or(client.balance);
             if let Some(u) = used {
                 volumes::record(&mut client.volumes, u);
             }
             if let Some((hold, plan, claim)) = &job.reservation {
-                client.held = client.held.checked_sub(*hold).unwrap_or(client.held);
+                client.held = money::exact_sub(client.held, *hold).unwrap_or(client.held);
                 if let Some(c) = claim {
                     volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
                 }
@@ -1517,4 +1528,28 @@ fn check_number(field: &str, n: &str) -> Result<()> {
 
 fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
+}
+
+/// How a rate table's prices become the client's currency.
+#[derive(Debug, Clone, Copy)]
+enum Exchange {
+    /// Multiply by the direct rate: exact (a rate has at most 16 digits and an exchange rate
+    /// at most `limits::exchange_rate_digits_max`, so the product has at most 28), refused
+    /// (`money.overflow`) if it ever is not.
+    Multiply(Decimal),
+    /// Divide by the opposite rate. The quotient rarely terminates, so it is rounded half up
+    /// to `limits::amount_scale_max` places — a named rounding, below any details precision,
+    /// before the cost's own rounding.
+    Divide(Decimal),
+}
+
+impl Exchange {
+    fn apply(self, price: Decimal) -> Result<Decimal> {
+        Ok(match self {
+            Exchange::Multiply(x) => money::exact_mul(price, x)?,
+            Exchange::Divide(r) => {
+                money::div_round(price, r, limits::amount_scale_max, Rounding::HalfUp)?
+            }
+        })
+    }
 }

@@ -6,7 +6,7 @@ pub mod charging;
 pub mod rate_file;
 pub(crate) mod volumes;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, MoneyError, Result};
 use crate::money;
 use crate::store::{StoreTx, TransactionRow};
 use rust_decimal::Decimal;
@@ -52,7 +52,19 @@ pub fn post(tx: &mut dyn StoreTx, p: &Posting<'_>) -> Result<Posted> {
     let (before, currency) = tx
         .client_balance(p.client)?
         .ok_or_else(|| Error::not_found(format!("client {}", p.client)))?;
-    let after = money::add(before, p.amount)?;
+    // Every entry and every balance stays inside the money limits, so each sum is exact.
+    money::check_amount("amount", p.amount)?;
+    let after = money::exact_add(before, p.amount)?;
+    if money::check_amount("balance", after).is_err() {
+        return Err(MoneyError::OutOfRange {
+            field: "amount".into(),
+            reason: format!(
+                "the balance would become {after}, outside ±10^{}",
+                crate::limits::amount_integer_digits_max
+            ),
+        }
+        .into());
+    }
     let id = tx.insert_transaction(&TransactionRow {
         id_clients: p.client,
         kind: p.kind,
@@ -72,7 +84,7 @@ pub fn post(tx: &mut dyn StoreTx, p: &Posting<'_>) -> Result<Posted> {
     tx.set_client_balance(p.client, after)?;
     // Balance crossings (DESIGN §9) go into the outbox in this same transaction.
     crate::events::outbox::balance_moved(tx, p.client, before, after, p.dt)?;
-    debug_assert_eq!(money::sub(after, p.amount).ok(), Some(before));
+    debug_assert_eq!(money::exact_sub(after, p.amount).ok(), Some(before));
     Ok(Posted { id, before, after })
 }
 
@@ -81,7 +93,7 @@ pub fn verify_client(tx: &dyn StoreTx, client: i64) -> Result<bool> {
     let (balance, _) = tx
         .client_balance(client)?
         .ok_or_else(|| Error::not_found(format!("client {client}")))?;
-    let sum = money::sum(tx.ledger_amounts(client)?)?;
+    let sum = money::exact_sum(tx.ledger_amounts(client)?)?;
     Ok(sum == balance)
 }
 

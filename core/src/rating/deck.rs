@@ -294,6 +294,7 @@ fn parse_row(
     let amount = |col: usize| -> Result<Decimal, RatingError> {
         let d = money::parse_str(COLUMNS[col], field(col)?)
             .and_then(|d| money::check_scale(COLUMNS[col], d, rates_precision))
+            .and_then(|d| money::check_rate(COLUMNS[col], d))
             .map_err(|e| bad(col, e.to_string()))?;
         if d.is_sign_negative() && !d.is_zero() {
             return Err(bad(col, "must not be negative".into()));

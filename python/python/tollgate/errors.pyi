@@ -95,6 +95,9 @@ class MoneyPrecisionError(TollgateError):
 class NoExchangeRateError(TollgateError):
     """``money.no_exchange_rate`` (C result 4003)."""
 
+class MoneyOutOfRangeError(TollgateError):
+    """``money.out_of_range`` (C result 4004)."""
+
 class InvalidRateTermsError(TollgateError):
     """``rating.invalid_terms`` (C result 4100)."""
 
@@ -189,6 +192,7 @@ __all__ = [
     "MoneyInvalidError",
     "MoneyPrecisionError",
     "NoExchangeRateError",
+    "MoneyOutOfRangeError",
     "InvalidRateTermsError",
     "InvalidRateCodeError",
     "DuplicateRateCodeError",
