@@ -478,7 +478,10 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
     ok(
         e,
         "users.add",
-        with_sid(&w.admin, json!({"login": "switch-b", "password": USER_PW, "id_roles": switch_role, "id_companies": b.company})),
+        with_sid(
+            &w.admin,
+            json!({"login": "switch-b", "password": USER_PW, "id_roles": switch_role, "id_companies": b.company}),
+        ),
     );
     let switch_b = sid(e, "switch-b", USER_PW);
     let actors = [
