@@ -1,22 +1,23 @@
 //! The engine: one database, one registry, any number of threads.
 
+use crate::api::Inner;
 use crate::api::{self, Envelope, FileMeta, Registry};
 use crate::auth::{password, Principal};
 use crate::clock::{self, Clock, SystemClock};
 use crate::error::Result;
 use crate::ledger::charging::{
-    Authorization, AuthorizeRequest, Charging, ChargingConfig, SettleRequest, Settlement,
+    Authorization, AuthorizeRequest, Charging, SettleRequest, Settlement,
 };
 use crate::ledger::rate_file::{RateRequest, Rated};
-use crate::limits;
 use crate::packages::SubscriptionTick;
+use crate::services::Services;
 use crate::store::{self, SqliteStore, Store, TxKind};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The operator's company: the root of the reseller tree.
-pub const OPERATOR_COMPANY: i64 = 1;
+pub use crate::config::EngineConfig;
+pub use crate::model::OPERATOR_COMPANY;
 
 /// What one [`Engine::tick`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,40 +28,6 @@ pub struct TickReport {
     pub subscriptions: SubscriptionTick,
     /// Subscriptions that could not be processed (id, error); retried on the next tick.
     pub errors: Vec<(i64, String)>,
-}
-
-/// Settings an embedder may change.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// A session unused this long expires, in seconds.
-    pub session_idle_seconds: i64,
-    /// A session expires this long after login whatever its use, in seconds.
-    pub session_lifetime_seconds: i64,
-    /// Consecutive failed logins that lock a login.
-    pub login_failures_max: i64,
-    /// How long a locked login stays locked, in seconds.
-    pub login_lock_seconds: i64,
-    /// Lifetime of an access token, in seconds (PortaBilling's default: 48 h).
-    pub access_token_lifetime_seconds: i64,
-    /// Real-time charging: call cap, quota, reservation expiry.
-    pub charging: ChargingConfig,
-    /// Run the background thread that delivers events to `after` handlers (default on).
-    /// Off, events wait in the outbox until [`Engine::deliver_events`] is called.
-    pub event_worker: bool,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            session_idle_seconds: limits::session_idle_seconds_default,
-            session_lifetime_seconds: limits::session_lifetime_seconds_default,
-            login_failures_max: 10,
-            login_lock_seconds: 15 * 60,
-            access_token_lifetime_seconds: limits::access_token_lifetime_seconds_default,
-            charging: ChargingConfig::default(),
-            event_worker: true,
-        }
-    }
 }
 
 /// How to build an engine: clock and settings.
@@ -87,16 +54,6 @@ impl std::fmt::Debug for EngineOptions {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) struct Inner {
-    pub(crate) store: Box<dyn Store>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) config: EngineConfig,
-    pub(crate) registry: Registry,
-    pub(crate) tokens: crate::auth::token::Keys,
-    pub(crate) charging: Charging,
-    pub(crate) events: crate::events::Events,
 }
 
 /// Owns the event delivery worker: stopping and joining it when the last engine handle
@@ -227,23 +184,32 @@ impl Engine {
         let charging = Charging::load(store.as_ref(), opts.config.charging.clone())?;
         let start_worker = opts.config.event_worker;
         let inner = Arc::new(Inner {
-            store,
-            clock: opts.clock,
-            config: opts.config,
+            services: Services {
+                store,
+                clock: opts.clock,
+                config: opts.config,
+                tokens,
+                charging,
+                events: crate::events::Events::default(),
+            },
             registry: Registry::build(),
-            tokens,
-            charging,
-            events: crate::events::Events::default(),
         });
         let signal = Arc::clone(&inner.events.signal);
         let handle = if start_worker {
             // Events left in the outbox by an earlier run (a crash) go out from the start.
             signal.wake();
-            let h =
-                crate::events::delivery::spawn_worker(Arc::downgrade(&inner), Arc::clone(&signal))
-                    .map_err(|e| {
-                        crate::Error::Internal(format!("event worker not started: {e}"))
-                    })?;
+            let weak = Arc::downgrade(&inner);
+            let h = crate::events::delivery::spawn_worker(Arc::clone(&signal), move |signal| {
+                let Some(inner) = weak.upgrade() else {
+                    return false;
+                };
+                let now = inner.clock.now();
+                // A failed pass (storage error) is retried at the next wake-up; the outbox
+                // keeps the events.
+                let _ = crate::events::delivery::deliver(&inner.hub(), now, signal);
+                true
+            })
+            .map_err(|e| crate::Error::Internal(format!("event worker not started: {e}")))?;
             Some(h)
         } else {
             None
@@ -279,7 +245,7 @@ impl Engine {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<crate::events::DeliveryReport> {
         // Its own stop signal: an explicit delivery runs to the end even after `close`.
-        crate::events::delivery::deliver(&self.inner, now, &crate::events::Signal::default())
+        crate::events::delivery::deliver(&self.inner.hub(), now, &crate::events::Signal::default())
     }
 
     /// Stop the event delivery worker (joining it) and drop the registered callbacks. The
@@ -356,33 +322,27 @@ impl Engine {
                         .and_then(crate::model::Val::as_int)
                         .unwrap_or_default();
                     let mut available = charging.available(client)?;
-                    let (mut deltas, mut t) = (Vec::new(), SubscriptionTick::default());
+                    let mut t = SubscriptionTick::default();
                     match sub.get("status").and_then(crate::model::Val::as_text) {
                         Some("pending") => {
-                            let after =
-                                crate::packages::activate(tx, id, now, available, &mut deltas)?;
+                            let after = crate::packages::activate(tx, id, now, available)?;
                             if after.get("status").and_then(crate::model::Val::as_text)
                                 == Some("active")
                             {
                                 t.activated += 1;
                             }
                         }
-                        Some("active") => crate::packages::advance(
-                            tx,
-                            &sub,
-                            now,
-                            &mut available,
-                            &mut deltas,
-                            &mut t,
-                        )?,
+                        Some("active") => {
+                            crate::packages::advance(tx, &sub, now, &mut available, &mut t)?
+                        }
                         _ => {}
                     }
                     if let Some(after) = tx.get(&crate::model::SUBSCRIPTIONS, id, None)? {
                         let dt = clock::format_dt(now);
-                        crate::events::outbox::subscription_changed(tx, Some(&sub), &after, &dt)?;
+                        crate::outbox::subscription_changed(tx, Some(&sub), &after, &dt)?;
                     }
                     // Renewed periods start their included volumes afresh.
-                    let refresh = charging.prepare(tx, &[("subscriptions", id)], &deltas)?;
+                    let refresh = charging.prepare(tx, &[("subscriptions", id)])?;
                     Ok((t, Some(std::cell::RefCell::new(Some(refresh)))))
                 },
                 |(_, refresh)| {
@@ -500,7 +460,7 @@ impl Engine {
         bearer: &str,
         out: &mut dyn std::io::Write,
     ) -> std::result::Result<FileMeta, Box<Envelope>> {
-        match crate::auth::session::authenticate_token(&self.inner, bearer) {
+        match crate::auth::session::authenticate_token(&self.inner.realm(), bearer) {
             Ok(p) => api::dispatch_file(&self.inner, Some(p), method, &params, out),
             Err(e) => {
                 let mut env = Envelope::default();
@@ -524,7 +484,7 @@ impl Engine {
     /// Call a Management API method authenticated by an access token, as HTTP servers do
     /// with `Authorization: Bearer <token>`.
     pub fn call_with_bearer(&self, method: &str, params: Value, bearer: &str) -> Envelope {
-        match crate::auth::session::authenticate_token(&self.inner, bearer) {
+        match crate::auth::session::authenticate_token(&self.inner.realm(), bearer) {
             Ok(p) => api::dispatch(&self.inner, Some(p), method, &params),
             Err(e) => {
                 let mut env = Envelope::default();

@@ -33,7 +33,9 @@ pub struct ReadmeDoctests;
 
 pub mod api;
 pub mod auth;
+pub use auth::rbac;
 pub mod clock;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -42,10 +44,11 @@ pub mod limits;
 pub mod model;
 pub mod money;
 pub(crate) mod net;
+pub(crate) mod outbox;
 pub mod packages;
 pub mod rating;
-pub mod rbac;
 pub mod rest;
+pub(crate) mod services;
 pub mod store;
 
 pub use api::{Envelope, FileMeta, Registry};

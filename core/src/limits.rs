@@ -144,3 +144,15 @@ pub const event_deliveries_per_pass_max: u64 = 256;
 pub const event_worker_poll_ms: u64 = 250;
 /// Longest error or reply text kept in one execution log row, in bytes.
 pub const handler_log_text_bytes_max: usize = 1024;
+
+// settings' defaults
+/// Consecutive failed logins that lock a login (default of `EngineConfig::login_failures_max`).
+pub const login_failures_max_default: i64 = 10;
+/// How long a locked login stays locked, in seconds (default of
+/// `EngineConfig::login_lock_seconds`).
+pub const login_lock_seconds_default: i64 = 15 * 60;
+/// How long past its granted time an unsettled reservation is kept before the clock releases
+/// it, in seconds (default of `ChargingConfig::reservation_margin_seconds`).
+pub const reservation_margin_seconds_default: u64 = 120;
+/// Details precision (decimal places) of a currency whose row names none.
+pub const currency_details_precision_default: u32 = 4;

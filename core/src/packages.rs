@@ -85,11 +85,8 @@ fn fee(tx: &dyn StoreTx, sub: &Record, pkg: &Record, field: &str, at: &str) -> R
         .get(&CLIENTS, int(sub, "id_clients"), None)?
         .ok_or_else(|| Error::not_found("client"))?;
     let (from, to) = (int(pkg, "id_currencies"), int(&client, "id_currencies"));
-    crate::api::convert_amount(tx, amount, from, to, at)
+    Ok(crate::ledger::convert::convert(tx, amount, from, to, at)?.amount)
 }
-
-/// Balance changes made by fee postings, for the in-memory state after commit.
-pub(crate) type Deltas = Vec<(i64, Decimal)>;
 
 fn charge(
     tx: &mut dyn StoreTx,
@@ -97,7 +94,6 @@ fn charge(
     amount: Decimal,
     key: &str,
     now: &str,
-    deltas: &mut Deltas,
 ) -> Result<bool> {
     if tx
         .transaction_by_key(int(sub, "id_clients"), key)?
@@ -126,7 +122,6 @@ fn charge(
             reference: Some(&reference),
         },
     )?;
-    deltas.push((client, -amount));
     Ok(true)
 }
 
@@ -143,7 +138,6 @@ pub(crate) fn activate(
     id: i64,
     now: DateTime<Utc>,
     available: Decimal,
-    deltas: &mut Deltas,
 ) -> Result<Record> {
     let sub = tx
         .get(&SUBSCRIPTIONS, id, None)?
@@ -185,7 +179,6 @@ pub(crate) fn activate(
             activation,
             &format!("sub:{id}:activation"),
             &now_s,
-            deltas,
         )?;
     }
     charge(
@@ -194,7 +187,6 @@ pub(crate) fn activate(
         periodical,
         &format!("sub:{id}:run:{run}:period:1"),
         &now_s,
-        deltas,
     )?;
     let next = period_of(&pkg)?
         .boundary(now, 1)
@@ -223,7 +215,6 @@ pub(crate) fn advance(
     sub: &Record,
     now: DateTime<Utc>,
     available: &mut Decimal,
-    deltas: &mut Deltas,
     report: &mut SubscriptionTick,
 ) -> Result<()> {
     let id = int(sub, "id");
@@ -283,7 +274,7 @@ pub(crate) fn advance(
             report.deactivated += 1;
             return Ok(());
         }
-        if charge(tx, sub, amount, &key, &due_s, deltas)? {
+        if charge(tx, sub, amount, &key, &due_s)? {
             *available = money::exact_sub(*available, amount)?;
         }
         periods += 1;

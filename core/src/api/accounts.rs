@@ -3,6 +3,7 @@
 use super::crud::{self, Crud, Mode, Op};
 use super::{Ctx, Registry};
 use crate::error::{Result, ValidationError};
+use crate::model::catalog::{self, Object};
 use crate::model::{Record, Val, ACCOUNTS};
 use crate::store::StoreTx;
 use std::net::IpAddr;
@@ -57,6 +58,14 @@ fn validate(
 pub(super) fn register(r: &mut Registry) {
     let c = Crud {
         validate: Some(validate),
+        events: Some((
+            Object::Account,
+            &[
+                (Op::Add, catalog::ACCOUNTS_CREATE),
+                (Op::Edit, catalog::ACCOUNTS_UPDATE),
+                (Op::Delete, catalog::ACCOUNTS_DELETE),
+            ],
+        )),
         ..Crud::new(&ACCOUNTS)
     };
     crud::register(

@@ -2,9 +2,9 @@
 //! just reports the session it opened.
 
 use super::{Access, ArgDef, MethodDef, Registry};
+use crate::auth::rbac::Verb;
 use crate::auth::Principal;
 use crate::model::FieldKind;
-use crate::rbac::Verb;
 use serde_json::json;
 
 pub(super) fn register(r: &mut Registry) {

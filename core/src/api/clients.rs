@@ -3,10 +3,11 @@
 
 use super::crud::{self, Crud, Mode, Op};
 use super::{ArgDef, ArgKind, Args, Ctx, MethodDef, Registry};
+use crate::auth::rbac::Verb;
 use crate::error::{Error, Result, ValidationError};
 use crate::limits;
+use crate::model::catalog::{self, Change, Object};
 use crate::model::{FieldKind, Record, Val, CLIENTS, CUSTOM_FIELDS};
-use crate::rbac::Verb;
 use crate::store::{ListQuery, StoreTx};
 use serde_json::{json, Value};
 
@@ -98,7 +99,7 @@ pub(crate) fn check_custom_value(def: &Record, value: &Value) -> Result<Option<S
             crate::money::parse_str(&name, &text)?;
         }
         "bool" => {
-            let b = super::args::parse_field(&name, FieldKind::Bool, value)?;
+            let b = crate::model::args::parse_field(&name, FieldKind::Bool, value)?;
             return Ok(Some(
                 if b == Val::Bool(true) { "1" } else { "0" }.to_string(),
             ));
@@ -153,7 +154,8 @@ fn fields_update(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result
         }
         let def = match (obj.get("id"), obj.get("name")) {
             (Some(v), _) => {
-                let fid = super::args::parse_field(&format!("{field_name}.id"), FieldKind::Id, v)?;
+                let fid =
+                    crate::model::args::parse_field(&format!("{field_name}.id"), FieldKind::Id, v)?;
                 defs.iter().find(|d| d.get("id") == Some(&fid))
             }
             (None, Some(Value::String(n))) => defs
@@ -181,6 +183,15 @@ pub(super) fn register(r: &mut Registry) {
     let c = Crud {
         validate: Some(validate),
         on_delete: Some(on_delete),
+        events: Some((
+            Object::Client,
+            &[
+                (Op::Add, catalog::CLIENTS_CREATE),
+                (Op::Edit, catalog::CLIENTS_UPDATE),
+                (Op::Delete, catalog::CLIENTS_DELETE),
+                (Op::Archive, catalog::CLIENTS_ARCHIVE),
+            ],
+        )),
         ..Crud::new(&CLIENTS)
     };
     crud::register(
@@ -217,6 +228,11 @@ pub(super) fn register(r: &mut Registry) {
         true,
         args,
         Box::new(fields_update),
+    )
+    .with_events(
+        Object::Client,
+        Change::CustomFields,
+        catalog::CLIENTS_CUSTOM_FIELDS_UPDATE,
     );
     m.ignored = CLIENTS.ignored;
     r.add(m);

@@ -3,10 +3,11 @@
 
 use super::{ArgDef, ArgKind, Args, Ctx, Handler, MethodDef, Registry};
 use crate::auth::password;
+use crate::auth::rbac::Verb;
 use crate::error::{Error, Result, ValidationError};
 use crate::limits;
+use crate::model::catalog::{Change, Object};
 use crate::model::{self, Access, Default, EntityDef, FieldKind, Record, Tenancy, Val};
-use crate::rbac::Verb;
 use crate::store::{ListQuery, StoreTx};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -37,6 +38,9 @@ pub struct Crud {
     pub validate: Option<Validate>,
     /// Checks and cleanup before delete.
     pub on_delete: Option<OnDelete>,
+    /// The catalog events of its methods: the object kind, and the event of each operation
+    /// that has one.
+    pub events: Option<(Object, &'static [(Op, &'static str)])>,
 }
 
 impl Crud {
@@ -46,6 +50,7 @@ impl Crud {
             entity,
             validate: None,
             on_delete: None,
+            events: None,
         }
     }
 }
@@ -77,6 +82,16 @@ impl Op {
             Op::List => "list",
             Op::Delete => "delete",
             Op::Archive => "archive",
+        }
+    }
+
+    /// What the operation does to its object, for events (reads change nothing).
+    fn change(self) -> Change {
+        match self {
+            Op::Add => Change::Create,
+            Op::Delete => Change::Delete,
+            Op::Archive => Change::Archive,
+            Op::Edit | Op::EditForm | Op::List => Change::Update,
         }
     }
 }
@@ -132,6 +147,11 @@ pub fn register_as(reg: &mut Registry, module: &'static str, crud: Crud, ops: &[
         };
         let mut m = MethodDef::new(module, action, verb, writes, args, handler);
         m.ignored = e.ignored;
+        if let Some((object, events)) = crud.events {
+            if let Some((_, event)) = events.iter().find(|(o, _)| o == op) {
+                m = m.with_events(object, op.change(), event);
+            }
+        }
         reg.add(m);
     }
 }
@@ -228,17 +248,7 @@ pub fn list_args(e: &EntityDef) -> Vec<ArgDef> {
     v
 }
 
-/// A row as the API shows it (secrets left out).
-pub fn record_json(e: &EntityDef, rec: &Record) -> Value {
-    let mut m = Map::new();
-    for f in e.fields.iter().filter(|f| f.readable()) {
-        m.insert(
-            f.name.to_string(),
-            rec.get(f.name).map(Val::to_json).unwrap_or(Value::Null),
-        );
-    }
-    Value::Object(m)
-}
+pub use crate::model::record_json;
 
 fn default_val(ctx: &Ctx<'_>, d: Default) -> Result<Val> {
     Ok(match d {

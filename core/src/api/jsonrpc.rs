@@ -3,7 +3,7 @@
 //! methods (-32601) and params that are not an object (-32602).
 
 use super::{self as api, Credentials, Envelope};
-use crate::engine::Inner;
+use crate::api::Inner;
 use crate::error::{AuthError, Error, ErrorCode};
 use crate::limits;
 use serde_json::{json, Value};

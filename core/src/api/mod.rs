@@ -2,7 +2,6 @@
 //! handler) and one dispatcher that serves Rust, C, Python and HTTP callers alike.
 
 mod accounts;
-pub mod args;
 mod audit;
 mod auth;
 mod charging;
@@ -21,18 +20,31 @@ mod transactions;
 mod users;
 mod xdrs;
 
-pub use args::{ArgDef, ArgKind, ArgValue, Args};
+pub use crate::model::args::{self, ArgDef, ArgKind, ArgValue, Args};
+use crate::model::catalog::{Change, MethodEvents, Object};
+
+/// Everything a call needs: the engine's services and the registry of methods.
+pub(crate) struct Inner {
+    pub(crate) services: crate::services::Services,
+    pub(crate) registry: Registry,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = crate::services::Services;
+
+    fn deref(&self) -> &crate::services::Services {
+        &self.services
+    }
+}
 pub use envelope::{ApiError, Envelope};
 pub(crate) use rates::import_reader;
 
+use crate::auth::rbac::{Permission, Verb};
 use crate::auth::Principal;
 use crate::clock;
-use crate::engine::Inner;
 use crate::error::{Error, Result};
-use crate::rbac::{Permission, Verb};
 use crate::store::{self, AuditRow, StoreTx, TxKind};
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -84,6 +96,9 @@ pub struct MethodDef {
     pub ignored: &'static [&'static str],
     /// Does it change state (write transaction and audit row)?
     pub writes: bool,
+    /// The catalog events it causes (its `before` stage and its `after` events), if any:
+    /// the one place that says which method raises which event.
+    pub events: Option<MethodEvents>,
     /// The body.
     pub body: Body,
 }
@@ -142,8 +157,19 @@ impl MethodDef {
             args,
             ignored: &[],
             writes,
+            events: None,
             body,
         }
+    }
+
+    /// Declare the events the method causes.
+    pub fn with_events(mut self, object: Object, change: Change, before: &'static str) -> Self {
+        self.events = Some(MethodEvents {
+            object,
+            change,
+            before,
+        });
+        self
     }
 
     /// The module part of the name.
@@ -212,7 +238,6 @@ pub struct Ctx<'a> {
     /// The method name as registered.
     pub method: &'a str,
     touched: RefCell<Vec<(&'static str, i64)>>,
-    balances: RefCell<Vec<(i64, Decimal)>>,
     /// Success or warning messages for the envelope.
     pub messages: Vec<String>,
 }
@@ -230,7 +255,6 @@ impl<'a> Ctx<'a> {
             now,
             method,
             touched: RefCell::new(Vec::new()),
-            balances: RefCell::new(Vec::new()),
             messages: Vec::new(),
         }
     }
@@ -244,11 +268,6 @@ impl<'a> Ctx<'a> {
     /// engine's in-memory state of it after commit).
     pub fn touch(&self, module: &'static str, id: i64) {
         self.touched.borrow_mut().push((module, id));
-    }
-
-    /// Record a ledger posting's balance change (applied to the in-memory balance after commit).
-    pub fn balance_changed(&self, client: i64, delta: Decimal) {
-        self.balances.borrow_mut().push((client, delta));
     }
 }
 
@@ -352,16 +371,17 @@ fn admit<'a>(
         None => {
             let (p, sid) = match credentials(&def.name, params)? {
                 Credentials::Sid(sid) => (
-                    crate::auth::session::authenticate_sid(inner, &sid)?,
+                    crate::auth::session::authenticate_sid(&inner.realm(), &sid)?,
                     Some(sid),
                 ),
                 Credentials::Password { login, password } => {
-                    let (p, sid) = crate::auth::session::login(inner, &login, &password)?;
+                    let (p, sid) = crate::auth::session::login(&inner.realm(), &login, &password)?;
                     (p, Some(sid))
                 }
-                Credentials::Token(t) => {
-                    (crate::auth::session::authenticate_token(inner, &t)?, None)
-                }
+                Credentials::Token(t) => (
+                    crate::auth::session::authenticate_token(&inner.realm(), &t)?,
+                    None,
+                ),
                 Credentials::None => return Err(crate::error::AuthError::Required.into()),
             };
             env.session_id = sid;
@@ -418,11 +438,17 @@ fn dispatch_inner(
     let (value, messages) = match &def.body {
         Body::Tx(handler) if def.writes => {
             // `before` handlers run first, with no lock held; a refusal opens no transaction.
-            let (args, before_logs) =
-                crate::events::before::run(inner, &principal, def, args, now)?;
-            let spec = crate::events::catalog::for_method(&def.name);
+            let (args, before_logs) = crate::events::before::run(
+                &inner.hub(),
+                &principal,
+                def.events.as_ref(),
+                (&def.args, def.ignored),
+                args,
+                now,
+            )?;
+            let spec = def.events.as_ref();
             run_body(inner, &principal, &def.name, true, now, |ctx, tx| {
-                use crate::events::outbox;
+                use crate::outbox;
                 let snap = spec.map(|s| outbox::snapshot(tx, s, &args)).transpose()?;
                 let value = handler(ctx, tx, &args)?;
                 if let (Some(s), Some(snap)) = (spec, snap) {
@@ -475,9 +501,8 @@ pub(crate) fn run_body(
                 write_audit(&ctx, tx)?;
                 // Read the fresh state of what changed while the transaction still holds it.
                 let touched = ctx.touched.borrow();
-                let balances = ctx.balances.borrow();
                 handlers_changed = touched.iter().any(|(m, _)| *m == "provisioning");
-                Some(inner.charging.prepare(tx, &touched, &balances)?)
+                Some(inner.charging.prepare(tx, &touched)?)
             } else {
                 None
             };
@@ -597,16 +622,4 @@ impl MethodDef {
     ) -> MethodDef {
         MethodDef::with_body(module, action, verb, false, args, Body::File(body))
     }
-}
-
-/// Convert `amount` between currencies at the rate in force at `at`, rounded half-up to the
-/// target currency's details precision (the rule for fees and payments in another currency).
-pub(crate) fn convert_amount(
-    tx: &dyn StoreTx,
-    amount: Decimal,
-    from: i64,
-    to: i64,
-    at: &str,
-) -> Result<Decimal> {
-    Ok(currencies::convert(tx, amount, from, to, at)?.amount)
 }

@@ -3,12 +3,13 @@
 
 use super::crud::{self, Crud, Mode, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
+use crate::auth::rbac::Verb;
 use crate::clock;
 use crate::error::{Error, Result, ValidationError};
 use crate::limits;
+use crate::model::catalog::{self, Change, Object};
 use crate::model::{FieldKind, Record, Val, CLIENTS, PACKAGES, SUBSCRIPTIONS};
 use crate::packages::{self, Period, SubscriptionTick};
-use crate::rbac::Verb;
 use crate::store::{ListQuery, StoreTx};
 use serde_json::{json, Value};
 
@@ -103,14 +104,10 @@ fn subscription_json(tx: &dyn StoreTx, rec: &Record) -> Result<Value> {
     Ok(v)
 }
 
-/// Try to activate; record the fees' balance changes for after commit.
+/// Try to activate (the fees' postings reach the in-memory balances after commit).
 fn try_activate(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, id: i64, client: i64) -> Result<Record> {
     let available = ctx.inner.charging.available(client)?;
-    let mut deltas = Vec::new();
-    let rec = packages::activate(tx, id, ctx.now, available, &mut deltas)?;
-    for (c, d) in deltas {
-        ctx.balance_changed(c, d);
-    }
+    let rec = packages::activate(tx, id, ctx.now, available)?;
     ctx.touch("subscriptions", id);
     Ok(rec)
 }
@@ -222,11 +219,8 @@ fn renew(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> 
         "inactive" => try_activate(ctx, tx, id, client_of(&sub))?,
         "active" => {
             let mut available = ctx.inner.charging.available(client_of(&sub))?;
-            let (mut deltas, mut report) = (Vec::new(), SubscriptionTick::default());
-            packages::advance(tx, &sub, ctx.now, &mut available, &mut deltas, &mut report)?;
-            for (c, d) in deltas {
-                ctx.balance_changed(c, d);
-            }
+            let mut report = SubscriptionTick::default();
+            packages::advance(tx, &sub, ctx.now, &mut available, &mut report)?;
             ctx.touch("subscriptions", id);
             crud::load(ctx, tx, &SUBSCRIPTIONS, id)?
         }
@@ -294,6 +288,11 @@ pub(super) fn register(r: &mut Registry) {
         true,
         add_args,
         Box::new(packages_add),
+    )
+    .with_events(
+        Object::Subscription,
+        Change::Assign,
+        catalog::SUBSCRIPTIONS_ASSIGN,
     );
     m.ignored = CLIENTS.ignored;
     r.add(m);
@@ -308,38 +307,66 @@ pub(super) fn register(r: &mut Registry) {
     m.ignored = CLIENTS.ignored;
     r.add(m);
     let id = || vec![crud::id_arg(&SUBSCRIPTIONS)];
-    r.add(MethodDef::new(
-        "subscriptions",
-        "activate",
-        Verb::Write,
-        true,
-        id(),
-        Box::new(activate),
-    ));
-    r.add(MethodDef::new(
-        "subscriptions",
-        "deactivate",
-        Verb::Write,
-        true,
-        id(),
-        Box::new(deactivate),
-    ));
-    r.add(MethodDef::new(
-        "subscriptions",
-        "renew",
-        Verb::Write,
-        true,
-        id(),
-        Box::new(renew),
-    ));
+    r.add(
+        MethodDef::new(
+            "subscriptions",
+            "activate",
+            Verb::Write,
+            true,
+            id(),
+            Box::new(activate),
+        )
+        .with_events(
+            Object::Subscription,
+            Change::Lifecycle,
+            catalog::SUBSCRIPTIONS_ACTIVATE,
+        ),
+    );
+    r.add(
+        MethodDef::new(
+            "subscriptions",
+            "deactivate",
+            Verb::Write,
+            true,
+            id(),
+            Box::new(deactivate),
+        )
+        .with_events(
+            Object::Subscription,
+            Change::Lifecycle,
+            catalog::SUBSCRIPTIONS_DEACTIVATE,
+        ),
+    );
+    r.add(
+        MethodDef::new(
+            "subscriptions",
+            "renew",
+            Verb::Write,
+            true,
+            id(),
+            Box::new(renew),
+        )
+        .with_events(
+            Object::Subscription,
+            Change::Lifecycle,
+            catalog::SUBSCRIPTIONS_RENEW,
+        ),
+    );
     let mut close_args = id();
     close_args.push(ArgDef::field("at", FieldKind::Enum(&["now", "period_end"])));
-    r.add(MethodDef::new(
-        "subscriptions",
-        "close",
-        Verb::Write,
-        true,
-        close_args,
-        Box::new(close),
-    ));
+    r.add(
+        MethodDef::new(
+            "subscriptions",
+            "close",
+            Verb::Write,
+            true,
+            close_args,
+            Box::new(close),
+        )
+        .with_events(
+            Object::Subscription,
+            Change::Lifecycle,
+            catalog::SUBSCRIPTIONS_CLOSE,
+        ),
+    );
 }

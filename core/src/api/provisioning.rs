@@ -5,11 +5,11 @@
 
 use super::crud::{self, Crud, Mode, Op};
 use super::{Args, Ctx, MethodDef, Registry};
+use crate::auth::rbac::Verb;
 use crate::error::{AuthError, Error, Result, ValidationError};
 use crate::events::{catalog, runner};
 use crate::limits;
 use crate::model::{self, Record, Val, HANDLERS, HANDLER_LOGS};
-use crate::rbac::Verb;
 use crate::store::{ListQuery, StoreTx};
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -66,7 +66,7 @@ fn validate(
         .and_then(Val::as_int)
         .unwrap_or(ctx.principal.company());
     let operator = ctx.principal.scope().is_none();
-    let operator_owned = operator && owner == crate::engine::OPERATOR_COMPANY;
+    let operator_owned = operator && owner == crate::model::OPERATOR_COMPANY;
     let event = pick(rec, existing, "event").to_string();
     let stage = pick(rec, existing, "stage").to_string();
     let event = event.as_str();
@@ -141,6 +141,7 @@ const CRUD: Crud = Crud {
     entity: &HANDLERS,
     validate: Some(validate),
     on_delete: None,
+    events: None,
 };
 
 fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {

@@ -3,13 +3,13 @@
 
 use super::crud::{self, Crud, Mode, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
+use crate::auth::rbac::Verb;
 use crate::clock;
 use crate::error::{Error, RatingError, Result, ValidationError};
 use crate::limits;
 use crate::model::{FieldKind, Record, Val, CURRENCIES, RATES, RATE_TABLES};
 use crate::money;
 use crate::rating::{self, RateIndex, Timed};
-use crate::rbac::Verb;
 use crate::store::{ListQuery, StoreTx};
 use serde_json::{json, Value};
 
@@ -167,13 +167,13 @@ fn import(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value>
 /// the deck is parsed outside any transaction, then written by the same [`import_deck`] as
 /// the JSON method, as `principal`, with its audit row. All or nothing.
 pub(crate) fn import_reader(
-    inner: &crate::engine::Inner,
+    inner: &crate::api::Inner,
     principal: &crate::auth::Principal,
     table: i64,
     input: &mut dyn std::io::Read,
     replace: bool,
 ) -> Result<u64> {
-    let write = crate::rbac::Permission::new("rates", Verb::Write);
+    let write = crate::auth::rbac::Permission::new("rates", Verb::Write);
     if !principal.can(write) {
         return Err(crate::error::AuthError::PermissionDenied {
             module: "rates".into(),

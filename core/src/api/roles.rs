@@ -5,10 +5,10 @@
 use super::crud;
 use super::users::caller_covers;
 use super::{ArgDef, ArgKind, Args, Ctx, MethodDef, Registry};
+use crate::auth::rbac::{Grants, Verb};
 use crate::error::{AuthError, Error, Result, ValidationError};
 use crate::limits;
 use crate::model::{FieldKind, Record, Val, ROLES};
-use crate::rbac::{Grants, Verb};
 use crate::store::StoreTx;
 use serde_json::{json, Map, Value};
 

@@ -3,18 +3,13 @@
 
 use super::crud::{self, Crud, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
-use crate::error::{ChargeError, Error, Result, ValidationError};
-use crate::ledger::{self, Posting};
+use crate::auth::rbac::Verb;
+use crate::error::{Error, Result, ValidationError};
+use crate::ledger::manual::{self, Manual, MANUAL_TYPES};
 use crate::limits;
-use crate::model::{FieldKind, Val, CLIENTS, CURRENCIES, TRANSACTIONS};
-use crate::money;
-use crate::rbac::Verb;
+use crate::model::{FieldKind, Val, CLIENTS, TRANSACTIONS};
 use crate::store::StoreTx;
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
-
-/// Types a caller may post (calls and package fees are posted by the engine).
-const MANUAL_TYPES: &[&str] = &["payment", "charge", "refund", "adjustment"];
 
 fn result_json(tx: &dyn StoreTx, id: i64, replayed: bool) -> Result<Value> {
     let row = tx
@@ -27,17 +22,6 @@ fn result_json(tx: &dyn StoreTx, id: i64, replayed: bool) -> Result<Value> {
     Ok(json!({ "transaction": v }))
 }
 
-fn precision_of(tx: &dyn StoreTx, currency: i64) -> Result<u32> {
-    let cur = tx
-        .get(&CURRENCIES, currency, None)?
-        .ok_or_else(|| Error::Internal(format!("currency {currency} missing")))?;
-    Ok(cur
-        .get("details_precision")
-        .and_then(Val::as_int)
-        .and_then(|p| u32::try_from(p).ok())
-        .unwrap_or(4))
-}
-
 fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let client_id = args.req_int("id_clients")?;
     let client = crud::load(ctx, tx, &CLIENTS, client_id)?;
@@ -48,8 +32,7 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     }
     let kind = args
         .text("type")
-        .ok_or_else(|| ValidationError::Required("type".into()))?
-        .to_string();
+        .ok_or_else(|| ValidationError::Required("type".into()))?;
     let given = args
         .dec("amount")
         .ok_or_else(|| ValidationError::Required("amount".into()))?;
@@ -61,89 +44,31 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     if currency != client_currency {
         crud::check_ref(ctx, tx, "id_currencies", "currencies", currency)?;
     }
-    let key = args.text("idempotency_key");
-    let notes = args.text("notes");
-    let reference = args.text("reference");
-    let force = args.bool("force").unwrap_or(false);
-    let hash = ledger::request_hash(&[
-        &client_id.to_string(),
-        &kind,
-        &given.normalize().to_string(),
-        &currency.to_string(),
-        notes.unwrap_or(""),
-        reference.unwrap_or(""),
-    ]);
-    if let Some(k) = key {
-        // Keys are the client's own: another client's key is simply unknown here.
-        if let Some((id, first_hash)) = tx.transaction_by_key(client_id, k)? {
-            if first_hash != hash {
-                return Err(ChargeError::IdempotencyConflict(format!(
-                    "idempotency_key {k:?} was used for a different transaction"
-                ))
-                .into());
-            }
-            return result_json(tx, id, true);
-        }
-    }
-    if given.is_zero() {
-        return Err(ValidationError::OutOfRange {
-            field: "amount".into(),
-            reason: "must not be zero".into(),
-        }
-        .into());
-    }
-    let precision = precision_of(tx, currency)?;
-    money::check_scale("amount", given, precision)?;
-    let signed = match kind.as_str() {
-        "payment" | "refund" if given.is_sign_negative() => {
-            return Err(ValidationError::OutOfRange {
-                field: "amount".into(),
-                reason: format!("a {kind} is positive"),
-            }
-            .into())
-        }
-        "payment" | "refund" => given,
-        // A charge may be written as a positive amount or, as JeraSoft lists them, negative.
-        "charge" => -given.abs(),
-        _ => given,
+    let available = match args.bool("force").unwrap_or(false) {
+        true => None,
+        false => Some(ctx.inner.charging.available(client_id)?),
     };
-    let (amount, original) = if currency == client_currency {
-        (signed, None)
-    } else {
-        // Rounded once, half up, to the client currency's details precision (the rule).
-        let conv =
-            super::currencies::convert(tx, signed, currency, client_currency, &ctx.now_str())?;
-        (conv.amount, Some((signed, currency, conv.rate)))
-    };
-    if amount.is_sign_negative() && !force {
-        let available = ctx.inner.charging.available(client_id)?;
-        if money::exact_add(available, amount)? < Decimal::ZERO {
-            return Err(ChargeError::BalanceInsufficient(format!(
-                "the charge of {} exceeds the available funds {available} (balance + credit - held); pass force to override",
-                -amount
-            ))
-            .into());
-        }
-    }
     let now = ctx.now_str();
-    let posted = ledger::post(
+    let (id, replayed) = manual::book(
         tx,
-        &Posting {
+        &Manual {
             client: client_id,
-            kind: &kind,
-            amount,
-            original,
-            dt: &now,
-            notes,
+            client_currency,
+            kind,
+            given,
+            currency,
+            notes: args.text("notes"),
+            reference: args.text("reference"),
+            key: args.text("idempotency_key"),
             author: ctx.principal.user_id(),
-            idempotency_key: key,
-            request_hash: Some(&hash),
-            reference,
+            now: &now,
+            available,
         },
     )?;
-    ctx.balance_changed(client_id, amount);
-    ctx.touch("transactions", posted.id);
-    result_json(tx, posted.id, false)
+    if !replayed {
+        ctx.touch("transactions", id);
+    }
+    result_json(tx, id, replayed)
 }
 
 pub(super) fn register(r: &mut Registry) {

@@ -5,10 +5,10 @@
 
 use super::crud::{self, Crud, Mode, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
+use crate::auth::rbac::{Grants, Verb};
 use crate::auth::{password, Principal};
 use crate::error::{AuthError, Error, Result, ValidationError};
 use crate::model::{FieldKind, Record, Val, USERS};
-use crate::rbac::{Grants, Verb};
 use crate::store::StoreTx;
 use serde_json::{json, Value};
 

@@ -2,10 +2,10 @@
 
 use super::crud;
 use super::{ArgDef, Args, Ctx, FileMeta, MethodDef, Registry};
+use crate::auth::rbac::Verb;
 use crate::error::{Error, Result, StoreError};
 use crate::limits;
 use crate::model::{FieldKind, Val, XDRS};
-use crate::rbac::Verb;
 use crate::store::{self, Range, TxKind};
 use std::io::Write;
 

@@ -1,12 +1,13 @@
 //! Who is calling: users, passwords, sessions and the principal a call runs as.
 
 pub mod password;
+pub mod rbac;
 pub mod session;
 pub mod token;
 
+use crate::auth::rbac::{Grants, Permission};
 use crate::error::{Result, ValidationError};
 use crate::limits;
-use crate::rbac::{Grants, Permission};
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
@@ -84,7 +85,7 @@ impl Principal {
         match self {
             Principal::System => None,
             // The operator's company is the root of the whole tree: no filter needed.
-            Principal::User(u) if u.company == crate::engine::OPERATOR_COMPANY => None,
+            Principal::User(u) if u.company == crate::model::OPERATOR_COMPANY => None,
             Principal::User(u) => Some(u.company),
         }
     }
@@ -92,7 +93,7 @@ impl Principal {
     /// The company new objects go into by default.
     pub fn company(&self) -> i64 {
         match self {
-            Principal::System => crate::engine::OPERATOR_COMPANY,
+            Principal::System => crate::model::OPERATOR_COMPANY,
             Principal::User(u) => u.company,
         }
     }

@@ -3,13 +3,20 @@
 
 use super::token::{Claims, AUDIENCE, REALM};
 use super::{Principal, UserPrincipal};
+use crate::auth::rbac::Grants;
 use crate::clock;
-use crate::engine::Inner;
 use crate::error::{AuthError, Error, Result};
 use crate::limits;
-use crate::rbac::Grants;
 use crate::store::{self, AuditRow, SessionRow, StoreTx, TxKind, UserAuth};
 use sha2::{Digest, Sha256};
+
+/// What sessions and tokens need of an engine.
+pub(crate) struct Realm<'a> {
+    pub(crate) store: &'a dyn crate::store::Store,
+    pub(crate) clock: &'a dyn crate::clock::Clock,
+    pub(crate) config: &'a crate::config::EngineConfig,
+    pub(crate) tokens: &'a super::token::Keys,
+}
 
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// Random characters after the `1-` prefix.
@@ -74,7 +81,7 @@ fn principal_for(tx: &dyn StoreTx, user: &UserAuth, session_id: Option<i64>) -> 
 /// Check a stored session is alive at `now` and build its principal. Returns the session id
 /// to touch, if its last-seen time is due for an update.
 fn check_session(
-    inner: &Inner,
+    realm: &Realm<'_>,
     tx: &dyn StoreTx,
     s: &SessionRow,
     now: i64,
@@ -82,7 +89,7 @@ fn check_session(
     if s.revoked {
         return Err(AuthError::SessionInvalid.into());
     }
-    if now >= s.expires_at || now - s.last_seen >= inner.config.session_idle_seconds {
+    if now >= s.expires_at || now - s.last_seen >= realm.config.session_idle_seconds {
         return Err(AuthError::SessionExpired.into());
     }
     let user = tx
@@ -95,46 +102,44 @@ fn check_session(
     Ok((principal_for(tx, &user, Some(s.id))?, touch))
 }
 
-fn touch(inner: &Inner, touch: Option<i64>, now: i64) -> Result<()> {
+fn touch(realm: &Realm<'_>, touch: Option<i64>, now: i64) -> Result<()> {
     if let Some(id) = touch {
-        store::run(inner.store.as_ref(), TxKind::Write, |tx| {
-            tx.touch_session(id, now)
-        })?;
+        store::run(realm.store, TxKind::Write, |tx| tx.touch_session(id, now))?;
     }
     Ok(())
 }
 
 /// Resolve a session id to its principal, enforcing revocation, idle timeout and absolute
 /// lifetime. Touches the session at most once a minute.
-pub(crate) fn authenticate_sid(inner: &Inner, sid: &str) -> Result<Principal> {
+pub(crate) fn authenticate_sid(realm: &Realm<'_>, sid: &str) -> Result<Principal> {
     if !looks_like_sid(sid) {
         return Err(AuthError::SessionInvalid.into());
     }
     let hash = token_hash(sid);
-    let now = inner.clock.now().timestamp();
-    let (principal, due) = store::run(inner.store.as_ref(), TxKind::Read, |tx| {
+    let now = realm.clock.now().timestamp();
+    let (principal, due) = store::run(realm.store, TxKind::Read, |tx| {
         let s = tx
             .session_by_hash(&hash)?
             .ok_or(AuthError::SessionInvalid)?;
-        check_session(inner, tx, &s, now)
+        check_session(realm, tx, &s, now)
     })?;
-    touch(inner, due, now)?;
+    touch(realm, due, now)?;
     Ok(principal)
 }
 
 /// Resolve an access token to its principal: signature and claims first (offline checks),
 /// then the session named by `jti` must still be alive (logout, expiry and revocation apply).
-pub(crate) fn authenticate_token(inner: &Inner, token: &str) -> Result<Principal> {
-    let now = inner.clock.now().timestamp();
-    let claims = inner.tokens.verify(token, now)?;
-    let (principal, due) = store::run(inner.store.as_ref(), TxKind::Read, |tx| {
+pub(crate) fn authenticate_token(realm: &Realm<'_>, token: &str) -> Result<Principal> {
+    let now = realm.clock.now().timestamp();
+    let claims = realm.tokens.verify(token, now)?;
+    let (principal, due) = store::run(realm.store, TxKind::Read, |tx| {
         let s = tx
             .session_by_jti(&claims.jti)?
             .ok_or_else(|| AuthError::TokenInvalid("session is not valid".into()))?;
         if s.id_users != claims.i_user {
             return Err(AuthError::TokenInvalid("session is not valid".into()).into());
         }
-        check_session(inner, tx, &s, now).map_err(|e| match e {
+        check_session(realm, tx, &s, now).map_err(|e| match e {
             Error::Auth(AuthError::SessionExpired) => {
                 AuthError::TokenInvalid("session expired".into()).into()
             }
@@ -144,7 +149,7 @@ pub(crate) fn authenticate_token(inner: &Inner, token: &str) -> Result<Principal
             other => other,
         })
     })?;
-    touch(inner, due, now)?;
+    touch(realm, due, now)?;
     Ok(principal)
 }
 
@@ -193,7 +198,7 @@ fn claims_for(p: &Principal, jti: &str, now: i64, exp: i64) -> Claims {
         Principal::User(u) => (u.id, u.login.clone(), u.grants.clone(), u.company),
         Principal::System => (0, "system".to_string(), Grants::all(), 1),
     };
-    let is_super = grants == Grants::all() && company == crate::engine::OPERATOR_COMPANY;
+    let is_super = grants == Grants::all() && company == crate::model::OPERATOR_COMPANY;
     Claims {
         exp,
         iat: now,
@@ -211,37 +216,35 @@ fn claims_for(p: &Principal, jti: &str, now: i64, exp: i64) -> Claims {
 /// Check a login and password and open a session. The password hash is checked outside the
 /// store lock; unknown logins do the same work as wrong passwords; consecutive failures lock
 /// the login. Returns the principal and the new session id.
-pub(crate) fn login(inner: &Inner, login: &str, password: &str) -> Result<(Principal, String)> {
-    let (p, sid, _) = open_session(inner, login, password, false)?;
+pub(crate) fn login(realm: &Realm<'_>, login: &str, password: &str) -> Result<(Principal, String)> {
+    let (p, sid, _) = open_session(realm, login, password, false)?;
     Ok((p, sid))
 }
 
 /// [`login`], also issuing an access token and a refresh token (REST `Session/login`).
 pub(crate) fn login_with_tokens(
-    inner: &Inner,
+    realm: &Realm<'_>,
     login: &str,
     password: &str,
 ) -> Result<(Principal, String, Issued)> {
-    let (p, sid, issued) = open_session(inner, login, password, true)?;
+    let (p, sid, issued) = open_session(realm, login, password, true)?;
     let issued = issued.ok_or_else(|| Error::Internal("no tokens issued".into()))?;
     Ok((p, sid, issued))
 }
 
 fn open_session(
-    inner: &Inner,
+    realm: &Realm<'_>,
     login: &str,
     password: &str,
     with_tokens: bool,
 ) -> Result<(Principal, String, Option<Issued>)> {
-    let now = inner.clock.now();
+    let now = realm.clock.now();
     let now_s = clock::format_dt(now);
-    let cfg = &inner.config;
+    let cfg = &realm.config;
     // A login that breaks the rule cannot exist: it is an unknown login, with the same work.
     let user = match super::normalize_login("login", login) {
         Err(_) => None,
-        Ok(login) => store::run(inner.store.as_ref(), TxKind::Read, |tx| {
-            tx.user_by_login(&login)
-        })?,
+        Ok(login) => store::run(realm.store, TxKind::Read, |tx| tx.user_by_login(&login))?,
     };
     let Some(user) = user else {
         super::password::burn()?;
@@ -250,7 +253,7 @@ fn open_session(
     // The attempt is counted before the password is checked, in one statement: parallel
     // guesses each take a number, and only the first `login_failures_max` since the last
     // success are checked at all.
-    let (attempt, locked) = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+    let (attempt, locked) = store::run(realm.store, TxKind::Write, |tx| {
         tx.login_attempt(user.id, &now_s)
     })?;
     if locked || attempt > cfg.login_failures_max {
@@ -259,7 +262,7 @@ fn open_session(
     let ok = super::password::verify(password, &user.password_hash)?;
     if !ok || user.status != "active" {
         let until = clock::format_dt(now + chrono::Duration::seconds(cfg.login_lock_seconds));
-        store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+        store::run(realm.store, TxKind::Write, |tx| {
             tx.login_failed(user.id, attempt, cfg.login_failures_max, &until)
         })?;
         return Err(if attempt >= cfg.login_failures_max {
@@ -281,7 +284,7 @@ fn open_session(
     };
     let jti = random_hex(16);
     let refresh = random_hex(32);
-    let (principal, expires_at) = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+    let (principal, expires_at) = store::run(realm.store, TxKind::Write, |tx| {
         // Failures that raced with this success and locked the login keep it locked.
         if !tx.login_succeeded(user.id, &now_s)? {
             return Err(AuthError::Locked.into());
@@ -315,7 +318,7 @@ fn open_session(
         let exp = ts
             .saturating_add(cfg.access_token_lifetime_seconds)
             .min(expires_at);
-        let access_token = inner.tokens.sign(&claims_for(&principal, &jti, ts, exp))?;
+        let access_token = realm.tokens.sign(&claims_for(&principal, &jti, ts, exp))?;
         Some(Issued {
             access_token,
             refresh_token: refresh,
@@ -334,17 +337,17 @@ enum Refreshed {
 
 /// Trade a refresh token for a new access token and a new refresh token. Each refresh token
 /// works once; presenting a spent one revokes its whole session (RFC 9700 §4.14.2).
-pub(crate) fn refresh(inner: &Inner, refresh_token: &str) -> Result<Issued> {
+pub(crate) fn refresh(realm: &Realm<'_>, refresh_token: &str) -> Result<Issued> {
     let refuse = || AuthError::TokenInvalid("refresh failed".into());
     if refresh_token.is_empty() || refresh_token.len() > limits::refresh_token_length_max {
         return Err(refuse().into());
     }
-    let now = inner.clock.now();
+    let now = realm.clock.now();
     let ts = now.timestamp();
     let old_hash = token_hash(refresh_token);
     let next = random_hex(32);
     let next_hash = token_hash(&next);
-    let outcome = store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+    let outcome = store::run(realm.store, TxKind::Write, |tx| {
         let (rt_id, session_id, used) = tx.refresh_token_by_hash(&old_hash)?.ok_or_else(refuse)?;
         if used || !tx.spend_refresh_token(rt_id, ts)? {
             tx.revoke_session(session_id)?;
@@ -353,7 +356,7 @@ pub(crate) fn refresh(inner: &Inner, refresh_token: &str) -> Result<Issued> {
                 id_users: 0,
                 login: "system",
                 id_sessions: Some(session_id),
-                id_companies: crate::engine::OPERATOR_COMPANY,
+                id_companies: crate::model::OPERATOR_COMPANY,
                 method: "auth.refresh_reuse_revoked",
                 objects: &serde_json::json!([{"module": "sessions", "id": session_id}]).to_string(),
                 outcome: "revoked",
@@ -363,7 +366,7 @@ pub(crate) fn refresh(inner: &Inner, refresh_token: &str) -> Result<Issued> {
         }
         let (row, jti) = tx.session_by_id(session_id)?.ok_or_else(refuse)?;
         let jti = jti.ok_or_else(refuse)?;
-        let (principal, _) = check_session(inner, tx, &row, ts).map_err(|_| refuse())?;
+        let (principal, _) = check_session(realm, tx, &row, ts).map_err(|_| refuse())?;
         tx.insert_refresh_token(session_id, &next_hash, ts)?;
         tx.touch_session(session_id, ts)?;
         Ok(Refreshed::Issued(principal, jti, row.expires_at, ts))
@@ -372,9 +375,9 @@ pub(crate) fn refresh(inner: &Inner, refresh_token: &str) -> Result<Issued> {
         Refreshed::Replayed => Err(refuse().into()),
         Refreshed::Issued(principal, jti, session_expires, ts) => {
             let exp = ts
-                .saturating_add(inner.config.access_token_lifetime_seconds)
+                .saturating_add(realm.config.access_token_lifetime_seconds)
                 .min(session_expires);
-            let access_token = inner.tokens.sign(&claims_for(&principal, &jti, ts, exp))?;
+            let access_token = realm.tokens.sign(&claims_for(&principal, &jti, ts, exp))?;
             Ok(Issued {
                 access_token,
                 refresh_token: next,

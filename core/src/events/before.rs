@@ -5,28 +5,32 @@
 //! change never opens a write transaction, so it leaves the database exactly as it was. The
 //! executions of an allowed change are logged in the change's own transaction.
 
-use super::catalog::{self, Change, MethodEvents, Object};
 use super::delivery::{body_for, jerasoft_payload, log_row};
 use super::outbox::{company_of, subscribed, HandlerRow};
 use super::runner::{self, Answer, Delivery, Run};
+use super::Hub;
 use super::{Event, Stage};
-use crate::api::{args, Args, MethodDef};
 use crate::auth::Principal;
 use crate::clock;
-use crate::engine::Inner;
 use crate::error::{EventError, Result, ValidationError};
+use crate::model::args::{self, ArgDef, Args};
+use crate::model::catalog::{Change, MethodEvents, Object};
 use crate::model::{FieldKind, Record, Val, CLIENTS, COMPANIES, HANDLERS};
 use crate::store::{self, ListQuery, StoreTx, TxKind};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
+/// A method's argument schema and the legacy arguments it ignores: modified data is checked
+/// against it again.
+pub(crate) type Schema<'a> = (&'a [ArgDef], &'a [&'a str]);
+
 /// Execution log rows of the `before` handlers of an allowed change (written with it).
 pub(crate) type BeforeLogs = Vec<Record>;
 
 /// Events that have at least one enabled `before` handler (any company).
-fn load_before_events(inner: &Inner) -> Result<HashSet<String>> {
-    store::run(inner.store.as_ref(), TxKind::Read, |tx| {
+fn load_before_events(hub: &Hub<'_>) -> Result<HashSet<String>> {
+    store::run(hub.store, TxKind::Read, |tx| {
         let q = ListQuery::everything(vec![
             ("stage", Val::Text("before".into())),
             ("status", Val::Text("enabled".into())),
@@ -95,20 +99,21 @@ fn is_secret(e: &crate::model::EntityDef, name: &str) -> bool {
 /// handler modified the data) and the log rows to write with the change; a refusal is
 /// `handler.forbidden` carrying the handler's message.
 pub(crate) fn run(
-    inner: &Inner,
+    hub: &Hub<'_>,
     principal: &Principal,
-    def: &MethodDef,
+    spec: Option<&MethodEvents>,
+    schema: Schema<'_>,
     args: Args,
     now: DateTime<Utc>,
 ) -> Result<(Args, BeforeLogs)> {
-    let Some(spec) = catalog::for_method(&def.name) else {
+    let Some(spec) = spec else {
         return Ok((args, Vec::new()));
     };
-    let listened = inner.events.before_events(|| load_before_events(inner))?;
+    let listened = hub.events.before_events(|| load_before_events(hub))?;
     if !listened.contains(spec.before) {
         return Ok((args, Vec::new()));
     }
-    let found = store::run(inner.store.as_ref(), TxKind::Read, |tx| {
+    let found = store::run(hub.store, TxKind::Read, |tx| {
         let Some((company, id)) = target_company(tx, principal, spec, &args)? else {
             return Ok(None);
         };
@@ -138,7 +143,7 @@ pub(crate) fn run(
             stage: Stage::Before,
             payload: jerasoft_payload(spec.before, id, &now_s, data.clone()),
         };
-        let run = run_one(inner, h, &event, now);
+        let run = run_one(hub, h, &event, now);
         logs.push(log_row(h, None, &event, Stage::Before, 1, &run, &now_s));
         match run.answer {
             Answer::Allow => {}
@@ -155,16 +160,16 @@ pub(crate) fn run(
     if data == Value::Object(original) {
         return Ok((args, logs));
     }
-    Ok((rebuild(def, &args, data, id)?, logs))
+    Ok((rebuild(schema, &args, data, id)?, logs))
 }
 
-fn run_one(inner: &Inner, h: &HandlerRow, event: &Event, now: DateTime<Utc>) -> Run {
+fn run_one(hub: &Hub<'_>, h: &HandlerRow, event: &Event, now: DateTime<Utc>) -> Run {
     let mut nonce = [0u8; 12];
     rand::fill(&mut nonce);
     let message_id = format!("msg_{}", hex::encode(nonce));
     let body = body_for(h, event);
     runner::run(
-        &inner.events,
+        &hub.events,
         h,
         &Delivery {
             event,
@@ -177,7 +182,8 @@ fn run_one(inner: &Inner, h: &HandlerRow, event: &Event, now: DateTime<Utc>) -> 
 
 /// Turn modified data back into arguments, checked by the method's schema like any input.
 /// The object stays the one the call named; secrets come from the original call.
-fn rebuild(def: &MethodDef, original: &Args, data: Value, id: i64) -> Result<Args> {
+fn rebuild(schema: Schema<'_>, original: &Args, data: Value, id: i64) -> Result<Args> {
+    let (arg_defs, ignored) = schema;
     let Value::Object(mut params) = data else {
         return Err(ValidationError::invalid(
             "data",
@@ -204,13 +210,12 @@ fn rebuild(def: &MethodDef, original: &Args, data: Value, id: i64) -> Result<Arg
     }
     let all = original.to_json();
     for (k, v) in all {
-        let secret = def
-            .args
+        let secret = arg_defs
             .iter()
             .any(|a| a.name == k && a.kind == args::ArgKind::Field(FieldKind::Secret));
         if secret {
             params.insert(k, v);
         }
     }
-    args::check(&def.args, def.ignored, &params)
+    args::check(arg_defs, ignored, &params)
 }

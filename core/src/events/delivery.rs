@@ -1,14 +1,14 @@
 //! Delivering the outbox to `after` handlers: at least once, in order per (handler, object),
 //! with exponential backoff and a bounded number of attempts, each attempt logged.
 
-use super::catalog;
 use super::outbox::HandlerRow;
 use super::runner::{self, Answer, Delivery, Run};
+use super::Hub;
 use super::{Event, Signal, Stage};
 use crate::clock;
-use crate::engine::Inner;
 use crate::error::Result;
 use crate::limits;
+use crate::model::catalog;
 use crate::model::{self, Record, Val, EVENTS, EVENT_DELIVERIES, HANDLERS, HANDLER_LOGS};
 use crate::store::{self, ListQuery, TxKind};
 use chrono::{DateTime, Utc};
@@ -107,8 +107,8 @@ struct Pending {
 
 /// Load up to one page of pending deliveries in id order (the order of the events), each with
 /// its line: the (handler, object) it waits in.
-fn load(inner: &Inner) -> Result<Vec<Pending>> {
-    store::run(inner.store.as_ref(), TxKind::Read, |tx| {
+fn load(hub: &Hub<'_>) -> Result<Vec<Pending>> {
+    store::run(hub.store, TxKind::Read, |tx| {
         let mut q = ListQuery::everything(vec![("status", Val::Text("pending".into()))]);
         q.limit = limits::event_deliveries_per_pass_max;
         let rows = tx.list(&EVENT_DELIVERIES, &q)?.0;
@@ -160,12 +160,12 @@ fn event_of(r: &Record) -> Event {
 /// earlier delivery of its (handler, object) line is still waiting; a line stops at its first
 /// delivery that is not due, whose handler is disabled, or that fails. `stop` ends the pass
 /// early (engine closing).
-pub(crate) fn pass(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Result<DeliveryReport> {
-    let _one_at_a_time = inner.events.pass.lock();
+pub(crate) fn pass(hub: &Hub<'_>, now: DateTime<Utc>, stop: &Signal) -> Result<DeliveryReport> {
+    let _one_at_a_time = hub.events.pass.lock();
     let now_s = clock::format_dt(now);
     let mut report = DeliveryReport::default();
     let mut held: HashSet<(i64, String)> = HashSet::new();
-    for p in load(inner)? {
+    for p in load(hub)? {
         if stop.stopping() {
             break;
         }
@@ -180,7 +180,7 @@ pub(crate) fn pass(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Result<D
         let message_id = format!("evt_{}", p.event.id);
         let body = body_for(&p.handler, &p.event);
         let run = runner::run(
-            &inner.events,
+            &hub.events,
             &p.handler,
             &Delivery {
                 event: &p.event,
@@ -190,7 +190,7 @@ pub(crate) fn pass(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Result<D
             },
         );
         let ok = matches!(run.answer, Answer::Allow | Answer::Modify(_));
-        let outcome = record(inner, &p, &run, ok, now)?;
+        let outcome = record(hub, &p, &run, ok, now)?;
         report.add(outcome);
         if !ok {
             held.insert(p.line);
@@ -201,7 +201,7 @@ pub(crate) fn pass(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Result<D
 
 /// Store one attempt's result and its log row.
 fn record(
-    inner: &Inner,
+    hub: &Hub<'_>,
     p: &Pending,
     run: &Run,
     ok: bool,
@@ -209,7 +209,7 @@ fn record(
 ) -> Result<DeliveryReport> {
     let now_s = clock::format_dt(now);
     let attempts = p.attempts.saturating_add(1);
-    store::run(inner.store.as_ref(), TxKind::Write, |tx| {
+    store::run(hub.store, TxKind::Write, |tx| {
         let mut out = DeliveryReport {
             attempted: 1,
             ..DeliveryReport::default()
@@ -294,10 +294,10 @@ pub(crate) fn log_row(
 }
 
 /// Passes until nothing due is left (bounded).
-pub(crate) fn deliver(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Result<DeliveryReport> {
+pub(crate) fn deliver(hub: &Hub<'_>, now: DateTime<Utc>, stop: &Signal) -> Result<DeliveryReport> {
     let mut total = DeliveryReport::default();
     for _ in 0..1000 {
-        let r = pass(inner, now, stop)?;
+        let r = pass(hub, now, stop)?;
         total.add(r);
         if r.attempted == 0 || stop.stopping() {
             break;
@@ -308,20 +308,19 @@ pub(crate) fn deliver(inner: &Inner, now: DateTime<Utc>, stop: &Signal) -> Resul
 
 /// The background worker: woken after writes and every `event_worker_poll_ms`, it delivers
 /// what is due by the engine's clock until the engine closes.
+/// `round` runs one delivery round and answers false once the engine is gone.
 pub(crate) fn spawn_worker(
-    inner: std::sync::Weak<Inner>,
     signal: std::sync::Arc<Signal>,
+    round: impl Fn(&Signal) -> bool + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tollgate-events".into())
         .spawn(move || {
             let poll = std::time::Duration::from_millis(limits::event_worker_poll_ms);
             while signal.wait(poll) {
-                let Some(inner) = inner.upgrade() else { break };
-                let now = inner.clock.now();
-                // A failed pass (storage error) is retried at the next wake-up; the outbox
-                // keeps the events.
-                let _ = deliver(&inner, now, &signal);
+                if !round(&signal) {
+                    break;
+                }
             }
         })
 }

@@ -10,9 +10,9 @@
 //! - No lock of the engine is held while a handler runs.
 
 pub(crate) mod before;
-pub mod catalog;
+pub use crate::model::catalog;
 pub(crate) mod delivery;
-pub(crate) mod outbox;
+pub(crate) use crate::outbox;
 pub(crate) mod runner;
 
 use crate::error::{Result, ValidationError};
@@ -24,6 +24,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use delivery::DeliveryReport;
+
+/// What the `before` stage and delivery need of an engine: its store and its handlers.
+pub(crate) struct Hub<'a> {
+    pub(crate) store: &'a dyn crate::store::Store,
+    pub(crate) events: &'a Events,
+}
 
 /// One event as a callback handler sees it.
 #[derive(Debug, Clone, PartialEq)]

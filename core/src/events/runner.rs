@@ -159,7 +159,7 @@ fn http(h: &HandlerRow, d: &Delivery<'_>, timeout: Duration) -> (Answer, Option<
     // addresses only: its host is resolved once by `CheckedResolver`, which refuses local and
     // private answers and hands ureq the very addresses it checked. No proxy, which would
     // resolve the host itself, beyond our check.
-    let (agent, refused) = if h.id_companies == crate::engine::OPERATOR_COMPANY {
+    let (agent, refused) = if h.id_companies == crate::model::OPERATOR_COMPANY {
         (ureq::Agent::from(config.build()), None)
     } else {
         let resolver = crate::net::CheckedResolver::default();

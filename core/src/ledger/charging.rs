@@ -28,28 +28,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Settings of real-time charging.
-#[derive(Debug, Clone)]
-pub struct ChargingConfig {
-    /// Longest duration one call may be granted, in seconds (default 3 h).
-    pub max_call_seconds: u64,
-    /// Grant at most this many seconds per `authorize`/`update` (Diameter-style quota);
-    /// `None` grants the whole affordable duration at once.
-    pub quota_seconds: Option<u64>,
-    /// A reservation not settled this long after its granted time runs out is released by
-    /// `tick`, in seconds.
-    pub reservation_margin_seconds: u64,
-}
-
-impl Default for ChargingConfig {
-    fn default() -> Self {
-        ChargingConfig {
-            max_call_seconds: limits::call_grant_seconds_default,
-            quota_seconds: None,
-            reservation_margin_seconds: 120,
-        }
-    }
-}
+pub use crate::config::ChargingConfig;
 
 /// What a softswitch asks at call setup.
 #[derive(Debug, Clone, Default)]
@@ -317,7 +296,7 @@ fn dt(r: &Record, k: &str) -> Option<DateTime<Utc>> {
 
 fn client_state(r: &Record, old: Option<&ClientState>) -> ClientState {
     ClientState {
-        company: int(r, "id_companies").unwrap_or(crate::engine::OPERATOR_COMPANY),
+        company: int(r, "id_companies").unwrap_or(crate::model::OPERATOR_COMPANY),
         active: text(r, "status") == "active",
         // The balance is owned by ledger postings: a refresh keeps the in-memory one.
         balance: old.map(|o| o.balance).unwrap_or_else(|| dec(r, "balance")),
@@ -481,10 +460,10 @@ impl Charging {
         &self,
         tx: &dyn StoreTx,
         touched: &[(&'static str, i64)],
-        balances: &[(i64, Decimal)],
     ) -> Result<Refresh> {
+        // Balances follow the postings the transaction recorded (`ledger::post`).
         let mut r = Refresh {
-            balances: balances.to_vec(),
+            balances: tx.postings().to_vec(),
             ..Refresh::default()
         };
         for (module, id) in touched {

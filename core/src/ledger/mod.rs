@@ -3,6 +3,9 @@
 
 mod batch;
 pub mod charging;
+pub mod convert;
+pub mod idempotency;
+pub(crate) mod manual;
 pub mod rate_file;
 pub(crate) mod volumes;
 
@@ -82,8 +85,11 @@ pub fn post(tx: &mut dyn StoreTx, p: &Posting<'_>) -> Result<Posted> {
         reference: p.reference,
     })?;
     tx.set_client_balance(p.client, after)?;
+    // The in-memory mirror follows the postings the transaction recorded, applied after
+    // commit: no caller reports a balance change by hand.
+    tx.note_posting(p.client, p.amount);
     // Balance crossings (DESIGN §9) go into the outbox in this same transaction.
-    crate::events::outbox::balance_moved(tx, p.client, before, after, p.dt)?;
+    crate::outbox::balance_moved(tx, p.client, before, after, p.dt)?;
     debug_assert_eq!(money::exact_sub(after, p.amount).ok(), Some(before));
     Ok(Posted { id, before, after })
 }

@@ -733,7 +733,7 @@ pub static HANDLERS: EntityDef = EntityDef {
             .required()
             .filterable(),
         FieldDef::new("name", NAME).required().filterable(),
-        FieldDef::new("event", FieldKind::Enum(crate::events::catalog::EVENT_IDS))
+        FieldDef::new("event", FieldKind::Enum(crate::model::catalog::EVENT_IDS))
             .aliases(&["events_id"])
             .required()
             .filterable(),

@@ -1,11 +1,16 @@
 //! The domain model: entity descriptions shared by the API (argument schemas) and the store
 //! (columns), and the values they hold.
 
+pub mod args;
+pub mod catalog;
 mod entities;
 mod value;
 
 pub use entities::*;
 pub use value::{dec, int, text, Record, Val};
+
+/// The operator's company: the root of the reseller tree.
+pub const OPERATOR_COMPANY: i64 = 1;
 
 /// How a field is parsed and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,4 +195,18 @@ impl EntityDef {
     pub fn columns(&self) -> impl Iterator<Item = &'static FieldDef> {
         self.fields.iter()
     }
+}
+
+/// A row as the API shows it (secrets left out).
+pub fn record_json(e: &EntityDef, rec: &Record) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for f in e.fields.iter().filter(|f| f.readable()) {
+        m.insert(
+            f.name.to_string(),
+            rec.get(f.name)
+                .map(Val::to_json)
+                .unwrap_or(serde_json::Value::Null),
+        );
+    }
+    serde_json::Value::Object(m)
 }

@@ -14,8 +14,8 @@
 
 use super::{Fault, Reply};
 use crate::api;
+use crate::api::Inner;
 use crate::auth::Principal;
-use crate::engine::Inner;
 use serde_json::{json, Map, Value};
 
 const METHODS: &[(&str, &str)] = &[

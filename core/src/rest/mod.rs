@@ -10,9 +10,9 @@
 mod map;
 
 use crate::api;
+use crate::api::Inner;
 use crate::auth::session::{self, Issued};
 use crate::auth::Principal;
-use crate::engine::Inner;
 use crate::error::{AuthError, Error, ErrorCode};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -207,7 +207,7 @@ fn login(inner: &Inner, b: &Body<'_>) -> Reply {
         ));
     };
     let (_, sid, issued) =
-        session::login_with_tokens(inner, user, password).map_err(|e| login_fault(&e))?;
+        session::login_with_tokens(&inner.realm(), user, password).map_err(|e| login_fault(&e))?;
     let mut m = issued_json(inner, &issued);
     m.insert("session_id".into(), Value::String(sid));
     Ok(Value::Object(m))
@@ -221,7 +221,7 @@ fn refresh(inner: &Inner, b: &Body<'_>) -> Reply {
         )
     };
     let token = text(&b.params, "refresh_token").ok_or_else(fault)?;
-    let issued = session::refresh(inner, token).map_err(|e| match e {
+    let issued = session::refresh(&inner.realm(), token).map_err(|e| match e {
         Error::Auth(_) => fault(),
         other => Fault::from_error("Session", "refresh_access_token", &other),
     })?;
@@ -247,7 +247,7 @@ fn ping(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Reply {
     let now = inner.clock.now().timestamp();
     inner.tokens.verify(token, now).map_err(|_| fault())?;
     // A well-signed token of a dead session answers 0, as PortaBilling does.
-    let user_id = match session::authenticate_token(inner, token) {
+    let user_id = match session::authenticate_token(&inner.realm(), token) {
         Ok(p) => p.user_id(),
         Err(_) => 0,
     };
@@ -262,7 +262,7 @@ fn logout(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Reply {
         )
     };
     let p = match session_token(b, bearer) {
-        Some(t) => session::authenticate_token(inner, t).map_err(|_| fault())?,
+        Some(t) => session::authenticate_token(&inner.realm(), t).map_err(|_| fault())?,
         None => authenticate(inner, b, None)?,
     };
     let env = api::dispatch(inner, Some(p), "auth.logout", &json!({}));
@@ -282,7 +282,7 @@ fn authenticate(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Result<Pri
         )
     };
     if let Some(t) = bearer {
-        return session::authenticate_token(inner, t).map_err(|_| token_fault());
+        return session::authenticate_token(&inner.realm(), t).map_err(|_| token_fault());
     }
     let Some(a) = b.auth_info else {
         return Err(Fault::new(
@@ -291,10 +291,10 @@ fn authenticate(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Result<Pri
         ));
     };
     if let Some(t) = text(a, "access_token") {
-        return session::authenticate_token(inner, t).map_err(|_| token_fault());
+        return session::authenticate_token(&inner.realm(), t).map_err(|_| token_fault());
     }
     if let Some(sid) = text(a, "session_id") {
-        return session::authenticate_sid(inner, sid).map_err(|_| {
+        return session::authenticate_sid(&inner.realm(), sid).map_err(|_| {
             Fault::new(
                 "Server.Session.check_auth.auth_failed",
                 "The session is not valid; log in again.",
@@ -302,7 +302,7 @@ fn authenticate(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Result<Pri
         });
     }
     match (text(a, "login"), text(a, "password")) {
-        (Some(l), Some(p)) => session::login(inner, l, p)
+        (Some(l), Some(p)) => session::login(&inner.realm(), l, p)
             .map(|(p, _)| p)
             .map_err(|e| login_fault(&e)),
         _ => Err(Fault::new(

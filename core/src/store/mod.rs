@@ -270,6 +270,12 @@ pub trait StoreTx {
     /// The ledger entry of a client carrying an idempotency key: (id, request hash). Keys
     /// are unique per client.
     fn transaction_by_key(&self, id_clients: i64, key: &str) -> Result<Option<(i64, String)>>;
+    /// Record that a posting changed `client`'s balance by `delta` in this transaction
+    /// (`ledger::post` alone calls it). A savepoint rolled back drops what was recorded in it.
+    fn note_posting(&mut self, client: i64, delta: Decimal);
+    /// The balance changes posted in this transaction so far, in order: what the in-memory
+    /// mirror applies once the transaction commits.
+    fn postings(&self) -> &[(i64, Decimal)];
     /// The sum of a client's ledger (for invariant checks).
     fn ledger_amounts(&self, id_clients: i64) -> Result<Vec<Decimal>>;
     /// The xDRs of a call id, at most two: those of `company` when it is known (call ids are

@@ -161,7 +161,7 @@ impl Store for SqliteStore {
             TxKind::Write => TransactionBehavior::Immediate,
         };
         let tx = conn.transaction_with_behavior(behavior)?;
-        let mut view = SqliteTx { conn: &tx };
+        let mut view = SqliteTx::new(&tx);
         f(&mut view)?;
         tx.commit()?;
         on_commit();
@@ -171,6 +171,20 @@ impl Store for SqliteStore {
 
 struct SqliteTx<'a> {
     conn: &'a Connection,
+    /// Balance changes posted in this transaction (see `StoreTx::postings`).
+    postings: Vec<(i64, Decimal)>,
+    /// `postings.len()` when each open savepoint began.
+    marks: Vec<usize>,
+}
+
+impl<'a> SqliteTx<'a> {
+    fn new(conn: &'a Connection) -> SqliteTx<'a> {
+        SqliteTx {
+            conn,
+            postings: Vec::new(),
+            marks: Vec::new(),
+        }
+    }
 }
 
 struct SqlVal<'a>(&'a Val);
@@ -912,6 +926,7 @@ impl StoreTx for SqliteTx<'_> {
         self.conn
             .prepare_cached("SAVEPOINT tollgate_item")?
             .execute([])?;
+        self.marks.push(self.postings.len());
         Ok(())
     }
 
@@ -919,7 +934,16 @@ impl StoreTx for SqliteTx<'_> {
         self.conn
             .prepare_cached("RELEASE tollgate_item")?
             .execute([])?;
+        self.marks.pop();
         Ok(())
+    }
+
+    fn note_posting(&mut self, client: i64, delta: Decimal) {
+        self.postings.push((client, delta));
+    }
+
+    fn postings(&self) -> &[(i64, Decimal)] {
+        &self.postings
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
@@ -930,6 +954,9 @@ impl StoreTx for SqliteTx<'_> {
         self.conn
             .prepare_cached("RELEASE tollgate_item")?
             .execute([])?;
+        if let Some(mark) = self.marks.pop() {
+            self.postings.truncate(mark);
+        }
         Ok(())
     }
 

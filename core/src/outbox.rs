@@ -1,9 +1,9 @@
 //! Writing events into the outbox, inside the transaction of the change that causes them.
 
-use super::catalog::{self, Change, MethodEvents, Object};
-use crate::api::crud::record_json;
-use crate::api::Args;
 use crate::error::Result;
+use crate::model::args::Args;
+use crate::model::catalog::{self, Change, MethodEvents, Object};
+use crate::model::record_json;
 use crate::model::{self, Record, Val, CLIENTS, CUSTOM_FIELDS, EVENTS, EVENT_DELIVERIES, HANDLERS};
 use crate::store::{ListQuery, StoreTx};
 use rust_decimal::Decimal;
