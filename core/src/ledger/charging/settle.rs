@@ -1,0 +1,460 @@
+//! Settling: a finished call's xDR and ledger entry, written by group commit; a repeat of a
+//! call id replays the first result.
+
+use super::plan::Plan;
+use super::reservations::Reservation;
+use super::{Charging, SettleRequest, Settlement};
+use crate::clock;
+use crate::error::{ChargeError, Error, Result, ValidationError};
+use crate::ledger::volumes::{self, Claim};
+use crate::ledger::{self, Posting};
+use crate::limits;
+use crate::model::{dec, int, text, Record, Val, XDRS};
+use crate::money;
+use crate::rating;
+use crate::store::{Store, StoreTx, TxKind};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl Charging {
+    /// Group commits of settles written so far, and the settles they carried.
+    pub(crate) fn settle_batches(&self) -> (u64, u64) {
+        (
+            self.settle_batches.load(Ordering::Relaxed),
+            self.settles_batched.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Charge a finished call: the xDR and the ledger entry in one transaction; a repeat of the
+    /// same call id returns the first result.
+    ///
+    /// Group commit: concurrent settles are written together, each inside its own savepoint of
+    /// one transaction, committed with one fsync; every caller returns once the batch holding
+    /// its settle is durable, with exactly the result it would have had alone.
+    /// `scope` is the caller's subtree (`None`: the whole tree): a call id settled outside it
+    /// is unknown to this caller.
+    pub(crate) fn settle(
+        &self,
+        store: &dyn Store,
+        req: &SettleRequest,
+        now: DateTime<Utc>,
+        scope: Option<i64>,
+    ) -> Result<Settlement> {
+        if req.call_id.is_empty() || req.call_id.len() > limits::call_id_length_max {
+            return Err(ValidationError::invalid(
+                "call_id",
+                format!("must be 1 to {} characters", limits::call_id_length_max),
+            )
+            .into());
+        }
+        if req.duration > limits::call_duration_seconds_max {
+            return Err(ValidationError::OutOfRange {
+                field: "duration".into(),
+                reason: format!("at most {} seconds", limits::call_duration_seconds_max),
+            }
+            .into());
+        }
+        let taken = req
+            .reservation
+            .and_then(|id| self.reservations.lock().remove(&id));
+        // Everything but the SQL is done here, on the caller's thread, with no lock held
+        // while the batch is written.
+        let job = self.prepare_settle(req, taken.as_ref(), now, scope);
+        let result = self
+            .settles
+            .submit(job, &|jobs| self.settle_batch(store, jobs))
+            .unwrap_or_else(|| {
+                Err(Error::Internal(
+                    "the group commit holding this settle failed".into(),
+                ))
+            });
+        match (&result, taken) {
+            // The call is over whatever the outcome of a replay: free what it held.
+            (Ok(s), Some(res)) if s.replayed => self.drop_hold(&res),
+            (Ok(_), Some(_)) => {}
+            // Nothing was charged: the reservation stays for a retry.
+            (Err(_), Some(res)) => {
+                if let Some(id) = req.reservation {
+                    self.reservations.lock().insert(id, res);
+                }
+            }
+            (_, None) => {}
+        }
+        result
+    }
+
+    /// The plan of a call whose reservation is unknown, and the volume it may draw on (what
+    /// is free of it now; the settle's transaction bounds it by the database's count).
+    fn unreserved_plan(
+        &self,
+        req: &SettleRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Plan, Option<Claim>)> {
+        let (Some(account), Some(destination), Some(connect)) =
+            (&req.account, &req.destination, req.connect_time)
+        else {
+            return Err(match req.reservation {
+                Some(id) => ChargeError::ReservationNotFound(id).into(),
+                None => ValidationError::Required("reservation".into()).into(),
+            });
+        };
+        let account = self.find_account(account, req.auth_type.as_deref())?;
+        let state = self.client(account.client)?;
+        let client = state.lock();
+        let plan = self.plan(
+            &account,
+            &client,
+            destination,
+            req.source.as_deref(),
+            connect,
+            now,
+        )?;
+        let claim = volumes::pick(&client.volumes, &client.volume_held, destination);
+        Ok((plan, claim))
+    }
+
+    /// Price a settle and build its xDR: everything that needs no database.
+    fn prepare_settle(
+        &self,
+        req: &SettleRequest,
+        res: Option<&Reservation>,
+        now: DateTime<Utc>,
+        scope: Option<i64>,
+    ) -> SettleJob {
+        let plan = match res {
+            Some(r) => Ok((Arc::clone(&r.plan), r.volume)),
+            None => self
+                .unreserved_plan(req, now)
+                .map(|(p, claim)| (Arc::new(p), claim)),
+        };
+        // The content of a settle: its duration, and (when known) the account and number.
+        let hash = ledger::request_hash(&[&req.call_id, &req.duration.to_string()]);
+        let checked = plan
+            .as_ref()
+            .ok()
+            .map(|(p, _)| (p.account, p.destination.clone()));
+        let company = plan.as_ref().ok().map(|(p, _)| p.company);
+        let priced = plan.and_then(|(plan, claim)| {
+            let billed = rating::billed_seconds(&plan.terms, req.duration);
+            let cost = rating::cost(&plan.terms, req.duration, plan.precision, plan.rounding)?;
+            let end =
+                plan.connect_time + Duration::seconds(i64::try_from(req.duration).unwrap_or(0));
+            let mut x = Record::new();
+            x.insert("call_id", Val::Text(req.call_id.clone()));
+            x.insert("id_accounts", Val::Int(plan.account));
+            x.insert("id_clients", Val::Int(plan.client));
+            x.insert("id_companies", Val::Int(plan.company));
+            x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
+            x.insert("dst", Val::Text(plan.destination.clone()));
+            x.insert("code", Val::Text(plan.code().to_string()));
+            x.insert("code_name", Val::Text(plan.code_name.to_string()));
+            x.insert("id_rate_tables", Val::Int(plan.table));
+            x.insert("rate", Val::Dec(plan.terms.rate));
+            x.insert("setup_fee", Val::Dec(plan.terms.setup_fee));
+            x.insert("min_volume", Val::Int(i64::from(plan.terms.min_volume)));
+            x.insert("interval", Val::Int(i64::from(plan.terms.interval)));
+            x.insert("grace_volume", Val::Int(i64::from(plan.terms.grace_volume)));
+            x.insert(
+                "duration",
+                Val::Int(i64::try_from(req.duration).unwrap_or(0)),
+            );
+            x.insert(
+                "billed_seconds",
+                Val::Int(i64::try_from(billed).unwrap_or(0)),
+            );
+            x.insert("cost", Val::Dec(cost));
+            x.insert("id_currencies", Val::Int(plan.currency));
+            x.insert(
+                "connect_time",
+                Val::Text(clock::format_dt(plan.connect_time)),
+            );
+            x.insert("end_time", Val::Text(clock::format_dt(end)));
+            x.insert(
+                "reservation",
+                req.reservation
+                    .and_then(|r| i64::try_from(r).ok())
+                    .map_or(Val::Null, Val::Int),
+            );
+            x.insert("unreserved", Val::Bool(res.is_none()));
+            x.insert("request_hash", Val::Text(hash.clone()));
+            x.insert("c_dt", Val::Text(clock::format_dt(now)));
+            Ok(Priced {
+                xdr: x,
+                client: plan.client,
+                billed,
+                cost,
+                plan,
+                claim,
+            })
+        });
+        SettleJob {
+            call_id: req.call_id.clone(),
+            duration: req.duration,
+            hash,
+            checked,
+            company,
+            scope,
+            priced,
+            now: clock::format_dt(now),
+            reservation: res.map(|r| (r.hold, Arc::clone(&r.plan), r.volume)),
+        }
+    }
+
+    /// Write a batch of settles in one transaction, each in its own savepoint (a failing one
+    /// undoes only itself and gets its own error), commit once, then apply every charged
+    /// settle to memory in commit order while the store lock is still held.
+    fn settle_batch(&self, store: &dyn Store, jobs: Vec<SettleJob>) -> Vec<Result<Settlement>> {
+        let count = jobs.len();
+        self.settle_batches.fetch_add(1, Ordering::Relaxed);
+        self.settles_batched
+            .fetch_add(u64::try_from(count).unwrap_or(0), Ordering::Relaxed);
+        let jobs = std::cell::RefCell::new(jobs);
+        let outcomes = std::cell::RefCell::new(Vec::with_capacity(count));
+        let batch = store.run(
+            TxKind::Write,
+            &mut |tx| {
+                let mut outcomes = outcomes.borrow_mut();
+                outcomes.clear();
+                for job in jobs.borrow_mut().iter_mut() {
+                    tx.savepoint()?;
+                    let outcome = settle_in_tx(tx, job);
+                    if outcome.is_ok() {
+                        tx.release_savepoint()?;
+                    } else {
+                        tx.rollback_to_savepoint()?;
+                    }
+                    outcomes.push(outcome);
+                }
+                Ok(())
+            },
+            &mut || {
+                for (job, outcome) in jobs.borrow().iter().zip(outcomes.borrow().iter()) {
+                    if let Ok((s, delta, used)) = outcome {
+                        self.apply_settle(job, s, *delta, used.as_ref());
+                    }
+                }
+            },
+        );
+        match batch {
+            Ok(()) => outcomes
+                .into_inner()
+                .into_iter()
+                .map(|o| o.map(|(s, _, _)| s))
+                .collect(),
+            // Nothing of the batch committed: every settle in it fails (and may be retried).
+            Err(e) => (0..count).map(|_| Err(batch_error(&e))).collect(),
+        }
+    }
+
+    /// A committed settle's effect on memory: the balance moves by the charge, the hold and
+    /// the call's capacity are freed.
+    fn apply_settle(
+        &self,
+        job: &SettleJob,
+        s: &Settlement,
+        delta: Decimal,
+        used: Option<&volumes::Used>,
+    ) {
+        if s.replayed {
+            return;
+        }
+        if let Ok(state) = self.client(s.client) {
+            let mut client = state.lock();
+            client.balance = money::exact_add(client.balance, delta).unwrap_or(client.balance);
+            if let Some(u) = used {
+                volumes::record(&mut client.volumes, u);
+            }
+            if let Some((hold, plan, claim)) = &job.reservation {
+                client.held = money::exact_sub(client.held, *hold).unwrap_or(client.held);
+                if let Some(c) = claim {
+                    volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+                }
+                self.free_capacity(plan, &mut client);
+            }
+        }
+    }
+}
+
+/// A settle waiting for its group commit: priced, its xDR built.
+pub(super) struct SettleJob {
+    call_id: String,
+    duration: u64,
+    /// The content hash that tells a replay from a conflict.
+    hash: String,
+    /// The account and number of the call, when known (also checked on a replay).
+    checked: Option<(i64, String)>,
+    /// The company whose call ids this one is among, when the call's client is known.
+    company: Option<i64>,
+    /// The caller's subtree: a call id outside it is unknown to the caller.
+    scope: Option<i64>,
+    /// The xDR to write, or why it cannot be (surfaced only when this is no replay).
+    priced: Result<Priced>,
+    /// `now`, formatted.
+    now: String,
+    /// The reservation's hold, plan and held volume, freed once the charge commits.
+    reservation: Option<(Decimal, Arc<Plan>, Option<Claim>)>,
+}
+
+struct Priced {
+    xdr: Record,
+    client: i64,
+    billed: u64,
+    /// The cost without an included volume.
+    cost: Decimal,
+    plan: Arc<Plan>,
+    /// The included volume the call may draw on.
+    claim: Option<Claim>,
+}
+
+/// What one settle did inside the batch: the result, the balance change, the volume used.
+type SettleOutcome = (Settlement, Decimal, Option<volumes::Used>);
+
+/// One settle inside the batch transaction (within its savepoint).
+fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutcome> {
+    // Call ids are unique per company and seen only inside the caller's subtree: another
+    // tenant's call id answers exactly like one never settled.
+    let found = tx.xdrs_by_call_id(&job.call_id, job.company, job.scope)?;
+    if found.len() > 1 {
+        return Err(ValidationError::invalid(
+            "call_id",
+            "several companies have a call with this id: give the account",
+        )
+        .into());
+    }
+    if let Some((id, first_hash)) = found.into_iter().next() {
+        let same = first_hash == job.hash
+            && match &job.checked {
+                None => true,
+                Some((account, destination)) => tx.get(&XDRS, id, None)?.is_some_and(|x| {
+                    int(&x, "id_accounts") == Some(*account) && text(&x, "dst") == destination
+                }),
+            };
+        if !same {
+            return Err(ChargeError::IdempotencyConflict(format!(
+                "call_id {:?} was settled with different content",
+                job.call_id
+            ))
+            .into());
+        }
+        return Ok((replay(tx, id)?, Decimal::ZERO, None));
+    }
+    let mut p = std::mem::replace(
+        &mut job.priced,
+        Err(Error::Internal("settle written twice".into())),
+    )?;
+    // Included seconds first, as many as the period has left by the database's own count.
+    let mut used = None;
+    if let Some(claim) = p.claim.filter(|_| p.billed > 0) {
+        let (free, run, period) = volumes::available_in_tx(tx, &claim)?;
+        if free > 0 {
+            let covered = p.billed.min(free);
+            p.cost = rating::cost_after_volume(
+                &p.plan.terms,
+                job.duration,
+                free,
+                p.plan.precision,
+                p.plan.rounding,
+            )?;
+            p.xdr.insert("cost", Val::Dec(p.cost));
+            p.xdr
+                .insert("id_subscriptions", Val::Int(claim.subscription));
+            p.xdr.insert(
+                "volume_seconds",
+                Val::Int(i64::try_from(covered).unwrap_or(i64::MAX)),
+            );
+            used = Some(volumes::Used {
+                subscription: claim.subscription,
+                run,
+                period,
+                entry: claim.entry,
+                seconds: covered,
+            });
+        }
+    }
+    let xdr = tx.insert(&XDRS, &p.xdr)?;
+    if let Some(u) = &used {
+        tx.add_volume_usage(
+            u.subscription,
+            u.run,
+            u.period,
+            u.entry,
+            i64::try_from(u.seconds).unwrap_or(i64::MAX),
+        )?;
+    }
+    let balance = if p.cost.is_zero() {
+        tx.client_balance(p.client)?
+            .map(|b| b.0)
+            .unwrap_or_default()
+    } else {
+        let reference = format!("xdr:{xdr}");
+        let posted = ledger::post(
+            tx,
+            &Posting {
+                client: p.client,
+                kind: "call",
+                amount: -p.cost,
+                original: None,
+                dt: &job.now,
+                notes: None,
+                author: 0,
+                idempotency_key: None,
+                request_hash: None,
+                reference: Some(&reference),
+            },
+        )?;
+        let mut link = Record::new();
+        link.insert("id_transactions", Val::Int(posted.id));
+        tx.update(&XDRS, xdr, &link)?;
+        posted.after
+    };
+    let s = Settlement {
+        xdr,
+        call_id: job.call_id.clone(),
+        client: p.client,
+        duration: job.duration,
+        billed_seconds: p.billed,
+        cost: p.cost,
+        volume_seconds: used.map_or(0, |u| u.seconds),
+        subscription: used.map(|u| u.subscription),
+        balance,
+        unreserved: job.reservation.is_none(),
+        replayed: false,
+    };
+    Ok((s, -p.cost, used))
+}
+
+/// The error each settle of a failed batch gets (the batch error is not `Clone`).
+fn batch_error(e: &Error) -> Error {
+    match e {
+        Error::Store(_) => crate::error::StoreError::Io(e.to_string()).into(),
+        _ => Error::Internal(format!("group commit failed: {e}")),
+    }
+}
+
+fn replay(tx: &dyn StoreTx, xdr: i64) -> Result<Settlement> {
+    let x = tx
+        .get(&XDRS, xdr, None)?
+        .ok_or_else(|| Error::Internal(format!("xdr {xdr} vanished")))?;
+    let client = int(&x, "id_clients").unwrap_or_default();
+    Ok(Settlement {
+        xdr,
+        call_id: text(&x, "call_id").to_string(),
+        client,
+        duration: int(&x, "duration")
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
+        billed_seconds: int(&x, "billed_seconds")
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
+        cost: dec(&x, "cost"),
+        volume_seconds: int(&x, "volume_seconds")
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
+        subscription: int(&x, "id_subscriptions"),
+        balance: tx.client_balance(client)?.map(|b| b.0).unwrap_or_default(),
+        unreserved: matches!(x.get("unreserved"), Some(Val::Bool(true))),
+        replayed: true,
+    })
+}

@@ -1,0 +1,356 @@
+//! The in-memory mirror of the database: clients (balance, credit, held), accounts,
+//! companies, loaded at open and refreshed after every commit that changed them.
+
+use super::plan::{load_currencies, load_table, ExchangeRow, Table};
+use super::{Charging, ChargingConfig, HashMap};
+use crate::error::{ChargeError, Error, Result, ValidationError};
+use crate::ledger::volumes::{self, Volume};
+use crate::model::{dec, int, text, EntityDef};
+use crate::model::{Record, Val, ACCOUNTS, CLIENTS, COMPANIES, RATE_TABLES, SUBSCRIPTIONS};
+use crate::money;
+use crate::store::{self, ListQuery, Store, StoreTx, TxKind};
+use parking_lot::Mutex;
+use rust_decimal::Decimal;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub(super) struct ClientState {
+    pub(super) company: i64,
+    pub(super) active: bool,
+    pub(super) balance: Decimal,
+    pub(super) credit: Decimal,
+    pub(super) held: Decimal,
+    pub(super) capacity: Option<u32>,
+    pub(super) calls: u32,
+    pub(super) account_calls: HashMap<i64, u32>,
+    pub(super) currency: i64,
+    pub(super) rate_table: Option<i64>,
+    /// Live subscriptions' included volumes for the period now running.
+    pub(super) volumes: Vec<Volume>,
+    /// Included seconds held by open reservations.
+    pub(super) volume_held: volumes::Held,
+}
+
+#[derive(Debug)]
+pub(super) struct AccountState {
+    pub(super) id: i64,
+    pub(super) client: i64,
+    pub(super) active: bool,
+    pub(super) capacity: Option<u32>,
+    pub(super) rate_table: Option<i64>,
+}
+
+#[derive(Debug)]
+pub(super) struct CompanyState {
+    pub(super) parent: Option<i64>,
+    pub(super) active: bool,
+    pub(super) capacity: Option<u32>,
+    pub(super) calls: AtomicU32,
+}
+
+/// Fresh rows read inside a committing transaction, applied after its commit.
+#[derive(Debug, Default)]
+pub(crate) struct Refresh {
+    clients: Vec<(i64, Option<Record>)>,
+    accounts: Vec<(i64, Option<Record>)>,
+    companies: Vec<(i64, Option<Record>)>,
+    tables: Vec<(i64, Option<Arc<Table>>)>,
+    currencies: Option<(HashMap<i64, u32>, Vec<ExchangeRow>)>,
+    balances: Vec<(i64, Decimal)>,
+    volumes: Vec<(i64, Vec<Volume>)>,
+}
+
+const AUTH_TYPES: [&str; 4] = ["ip", "login", "ani", "tech_prefix"];
+
+pub(super) fn all(tx: &dyn StoreTx, e: &EntityDef) -> Result<Vec<Record>> {
+    Ok(tx.list(e, &ListQuery::everything(Vec::new()))?.0)
+}
+
+fn capacity(r: &Record) -> Option<u32> {
+    int(r, "capacity").and_then(|c| u32::try_from(c).ok())
+}
+
+fn client_state(r: &Record, old: Option<&ClientState>) -> ClientState {
+    ClientState {
+        company: int(r, "id_companies").unwrap_or(crate::engine::OPERATOR_COMPANY),
+        active: text(r, "status") == "active",
+        // The balance is owned by ledger postings: a refresh keeps the in-memory one.
+        balance: old.map(|o| o.balance).unwrap_or_else(|| dec(r, "balance")),
+        credit: dec(r, "credit"),
+        held: old.map(|o| o.held).unwrap_or_default(),
+        capacity: capacity(r),
+        calls: old.map(|o| o.calls).unwrap_or(0),
+        account_calls: old.map(|o| o.account_calls.clone()).unwrap_or_default(),
+        currency: int(r, "id_currencies").unwrap_or(1),
+        rate_table: int(r, "orig_rate_table"),
+        volumes: old.map(|o| o.volumes.clone()).unwrap_or_default(),
+        volume_held: old.map(|o| o.volume_held.clone()).unwrap_or_default(),
+    }
+}
+
+fn account_state(r: &Record) -> AccountState {
+    AccountState {
+        id: int(r, "id").unwrap_or_default(),
+        client: int(r, "id_clients").unwrap_or_default(),
+        active: text(r, "status") == "active",
+        capacity: capacity(r),
+        rate_table: int(r, "orig_rate_table"),
+    }
+}
+
+fn company_state(r: &Record, old: Option<&CompanyState>) -> CompanyState {
+    CompanyState {
+        parent: int(r, "parent_id"),
+        active: text(r, "status") == "active",
+        capacity: capacity(r),
+        calls: AtomicU32::new(old.map(|o| o.calls.load(Ordering::Relaxed)).unwrap_or(0)),
+    }
+}
+
+impl Charging {
+    /// Load every piece of hot-path state from the database.
+    pub(crate) fn load(store: &dyn Store, config: ChargingConfig) -> Result<Charging> {
+        let c = Charging {
+            config,
+            ..Charging::default()
+        };
+        store::run(store, TxKind::Read, |tx| {
+            for r in all(tx, &COMPANIES)? {
+                c.companies.write().insert(
+                    int(&r, "id").unwrap_or_default(),
+                    Arc::new(company_state(&r, None)),
+                );
+            }
+            for r in all(tx, &CLIENTS)? {
+                c.clients.write().insert(
+                    int(&r, "id").unwrap_or_default(),
+                    Arc::new(Mutex::new(client_state(&r, None))),
+                );
+            }
+            for r in all(tx, &ACCOUNTS)? {
+                c.put_account(&r);
+            }
+            for (client, v) in volumes::all(tx)? {
+                if let Some(state) = c.clients.read().get(&client) {
+                    state.lock().volumes = v;
+                }
+            }
+            for t in all(tx, &RATE_TABLES)? {
+                c.tables.write().insert(
+                    int(&t, "id").unwrap_or_default(),
+                    Arc::new(load_table(tx, &t)?),
+                );
+            }
+            let (p, x) = load_currencies(tx)?;
+            *c.precisions.write() = p;
+            *c.exchange.write() = x;
+            Ok(())
+        })?;
+        Ok(c)
+    }
+
+    fn put_account(&self, r: &Record) {
+        let a = Arc::new(account_state(r));
+        let kind = AUTH_TYPES
+            .iter()
+            .position(|t| *t == text(r, "auth_type"))
+            .unwrap_or(1);
+        let ident = text(r, "ident").to_string();
+        self.remove_account(a.id);
+        self.accounts.write()[kind].insert(ident, Arc::clone(&a));
+        self.accounts_by_id.write().insert(a.id, a);
+    }
+
+    fn remove_account(&self, id: i64) {
+        if self.accounts_by_id.write().remove(&id).is_some() {
+            for m in self.accounts.write().iter_mut() {
+                m.retain(|_, a| a.id != id);
+            }
+        }
+    }
+
+    /// Read, inside a committing transaction, the fresh state of what a call changed.
+    pub(crate) fn prepare(
+        &self,
+        tx: &dyn StoreTx,
+        touched: &[(&'static str, i64)],
+        balances: &[(i64, Decimal)],
+    ) -> Result<Refresh> {
+        let mut r = Refresh {
+            balances: balances.to_vec(),
+            ..Refresh::default()
+        };
+        for (module, id) in touched {
+            match *module {
+                "clients" => r.clients.push((*id, tx.get(&CLIENTS, *id, None)?)),
+                "accounts" => r.accounts.push((*id, tx.get(&ACCOUNTS, *id, None)?)),
+                "companies" => r.companies.push((*id, tx.get(&COMPANIES, *id, None)?)),
+                "rateTables" => {
+                    let table = match tx.get(&RATE_TABLES, *id, None)? {
+                        Some(t) => Some(Arc::new(load_table(tx, &t)?)),
+                        None => None,
+                    };
+                    r.tables.push((*id, table));
+                }
+                "currencies" | "exchange_rates" if r.currencies.is_none() => {
+                    r.currencies = Some(load_currencies(tx)?)
+                }
+                // A subscription changed state or period, or a package its volumes: reload
+                // the live volumes of every client concerned.
+                "subscriptions" => {
+                    if let Some(s) = tx.get(&SUBSCRIPTIONS, *id, None)? {
+                        let client = int(&s, "id_clients").unwrap_or_default();
+                        r.volumes.push((client, volumes::of_client(tx, client)?));
+                    }
+                }
+                "packages" => {
+                    let subs = tx
+                        .list(
+                            &SUBSCRIPTIONS,
+                            &ListQuery::everything(vec![("id_packages", Val::Int(*id))]),
+                        )?
+                        .0;
+                    for s in subs {
+                        let client = int(&s, "id_clients").unwrap_or_default();
+                        if !r.volumes.iter().any(|(c, _)| *c == client) {
+                            r.volumes.push((client, volumes::of_client(tx, client)?));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(r)
+    }
+
+    /// Apply a [`Refresh`] after its transaction committed (the store lock is still held).
+    pub(crate) fn apply(&self, r: Refresh) {
+        for (id, rec) in r.companies {
+            let mut map = self.companies.write();
+            match rec {
+                Some(rec) => {
+                    let fresh = company_state(&rec, map.get(&id).map(|c| c.as_ref()));
+                    map.insert(id, Arc::new(fresh));
+                }
+                None => {
+                    map.remove(&id);
+                }
+            }
+        }
+        for (id, rec) in r.clients {
+            match rec {
+                Some(rec) => {
+                    let existing = self.clients.read().get(&id).cloned();
+                    match existing {
+                        Some(state) => {
+                            let mut s = state.lock();
+                            let fresh = client_state(&rec, Some(&s));
+                            *s = fresh;
+                        }
+                        None => {
+                            self.clients
+                                .write()
+                                .insert(id, Arc::new(Mutex::new(client_state(&rec, None))));
+                        }
+                    }
+                }
+                None => {
+                    self.clients.write().remove(&id);
+                }
+            }
+        }
+        for (id, rec) in r.accounts {
+            match rec {
+                Some(rec) => self.put_account(&rec),
+                None => self.remove_account(id),
+            }
+        }
+        for (id, table) in r.tables {
+            match table {
+                Some(t) => self.tables.write().insert(id, t),
+                None => self.tables.write().remove(&id),
+            };
+        }
+        if let Some((p, x)) = r.currencies {
+            *self.precisions.write() = p;
+            *self.exchange.write() = x;
+        }
+        for (client, delta) in r.balances {
+            self.add_balance(client, delta);
+        }
+        for (client, v) in r.volumes {
+            if let Some(state) = self.clients.read().get(&client) {
+                state.lock().volumes = v;
+            }
+        }
+    }
+
+    fn add_balance(&self, client: i64, delta: Decimal) {
+        if let Some(state) = self.clients.read().get(&client) {
+            let mut s = state.lock();
+            // The database computed the same sum with checked arithmetic and committed it.
+            s.balance = money::exact_add(s.balance, delta).unwrap_or(s.balance);
+        }
+    }
+
+    /// Funds a client may still spend: balance + credit - held.
+    pub(crate) fn available(&self, client: i64) -> Result<Decimal> {
+        let state = self
+            .clients
+            .read()
+            .get(&client)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("client {client}")))?;
+        let s = state.lock();
+        Ok(money::exact_sub(
+            money::exact_add(s.balance, s.credit)?,
+            s.held,
+        )?)
+    }
+
+    /// The in-memory balance (tests compare it with the database).
+    pub(crate) fn balance(&self, client: i64) -> Option<(Decimal, Decimal)> {
+        let state = self.clients.read().get(&client).cloned()?;
+        let s = state.lock();
+        Some((s.balance, s.held))
+    }
+
+    /// The client of the account an identifier names (for tenant checks).
+    pub(crate) fn account_client(&self, ident: &str, auth_type: Option<&str>) -> Result<i64> {
+        Ok(self.find_account(ident, auth_type)?.client)
+    }
+
+    pub(super) fn find_account(
+        &self,
+        ident: &str,
+        auth_type: Option<&str>,
+    ) -> Result<Arc<AccountState>> {
+        let maps = self.accounts.read();
+        let found = match auth_type {
+            Some(t) => {
+                let kind = AUTH_TYPES.iter().position(|k| *k == t).ok_or_else(|| {
+                    ValidationError::invalid(
+                        "auth_type",
+                        format!("must be one of: {}", AUTH_TYPES.join(", ")),
+                    )
+                })?;
+                maps[kind].get(ident).cloned()
+            }
+            None => maps.iter().find_map(|m| m.get(ident).cloned()),
+        };
+        found.ok_or_else(|| ChargeError::AccountNotFound(truncate(ident)).into())
+    }
+
+    pub(super) fn client(&self, id: i64) -> Result<Arc<Mutex<ClientState>>> {
+        self.clients
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("client {id} not loaded")))
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
