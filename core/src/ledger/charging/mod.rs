@@ -166,3 +166,15 @@ pub(crate) struct Charging {
     settle_batches: AtomicU64,
     settles_batched: AtomicU64,
 }
+
+/// A broken invariant, as the error of a call that can still fail: nothing wrong is used.
+fn invariant(what: impl std::fmt::Display) -> crate::Error {
+    crate::Error::Internal(format!("invariant: {what}"))
+}
+
+/// A broken invariant found where no error can be returned (memory updated after a commit,
+/// a reservation freed by expiry): a panic in debug builds, an error in the log in release.
+fn violated(what: impl std::fmt::Display) {
+    log::error!("invariant: {what}");
+    debug_assert!(false, "invariant: {what}");
+}

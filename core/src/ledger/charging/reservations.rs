@@ -1,9 +1,13 @@
 //! Reservations: `authorize` holds funds and capacity for a call, `update` extends the hold,
 //! `release` and expiry give it back.
+//!
+//! Every hold is checked twice: before it is written (never negative, never more than the
+//! client had available at the grant) and when it is read back to be freed (never more than
+//! the client holds in all).
 
 use super::plan::Plan;
-use super::state::ClientState;
-use super::{Authorization, AuthorizeRequest, Charging};
+use super::state::{AccountState, ClientState};
+use super::{invariant, violated, Authorization, AuthorizeRequest, Charging};
 use crate::error::{ChargeError, Result};
 use crate::ledger::volumes::{self, Claim};
 use crate::money;
@@ -23,11 +27,120 @@ pub(super) struct Reservation {
     pub(super) expires_at: DateTime<Utc>,
 }
 
+impl Reservation {
+    /// What the softswitch is told about this reservation.
+    fn authorization(&self, id: u64, max_seconds: u64) -> Authorization {
+        let plan = &self.plan;
+        Authorization {
+            reservation: id,
+            max_seconds,
+            granted_seconds: self.granted,
+            account: plan.account,
+            client: plan.client,
+            code: plan.code().to_string(),
+            code_name: plan.code_name.to_string(),
+            rate: plan.terms.rate,
+            setup_fee: plan.terms.setup_fee,
+            currency: plan.currency,
+            held: self.hold,
+            volume_seconds: self.volume.map_or(0, |c| c.limit),
+            subscription: self.volume.map(|c| c.subscription),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// What `authorize` grants a call: priced, not yet written anywhere.
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    /// Longest affordable duration.
+    max: u64,
+    /// Seconds held for (the quota, or `max`).
+    granted: u64,
+    /// Money held for them.
+    hold: Decimal,
+    /// The included volume drawn on, `limit` being the seconds held from it.
+    claim: Option<Claim>,
+}
+
+/// Check a hold before it is written: it is never negative and never more than what the
+/// client had available when it was granted (nothing at all when that is negative).
+pub(super) fn check_grant(hold: Decimal, available: Decimal) -> Result<()> {
+    if hold < Decimal::ZERO {
+        return Err(invariant(format!("a hold is never negative, got {hold}")));
+    }
+    if hold > available.max(Decimal::ZERO) {
+        return Err(invariant(format!(
+            "hold {hold} exceeds the available funds {available}"
+        )));
+    }
+    Ok(())
+}
+
+/// Check a hold read back to be freed: never negative, and part of what the client holds.
+pub(super) fn check_release(hold: Decimal, held: Decimal) -> Result<()> {
+    if hold < Decimal::ZERO {
+        return Err(invariant(format!("a reservation holds {hold}, below zero")));
+    }
+    if hold > held {
+        return Err(invariant(format!(
+            "a reservation holds {hold} but its client holds only {held}"
+        )));
+    }
+    Ok(())
+}
+
+/// The client's held amount once `hold` (checked against `available`) is added.
+fn held_with(client: &ClientState, hold: Decimal, available: Decimal) -> Result<Decimal> {
+    check_grant(hold, available)?;
+    Ok(money::exact_add(client.held, hold)?)
+}
+
+/// Give back a reservation's `hold`: checked, then subtracted exactly. On error nothing
+/// changed.
+pub(super) fn return_hold(client: &mut ClientState, hold: Decimal) -> Result<()> {
+    check_release(hold, client.held)?;
+    let held = money::exact_sub(client.held, hold)?;
+    debug_assert!(held >= Decimal::ZERO && held <= client.held);
+    client.held = held;
+    Ok(())
+}
+
+/// One call fewer on a counter: a counter already at zero is a broken invariant (logged, and
+/// left at zero).
+fn one_less(n: &mut u32, what: impl std::fmt::Display) {
+    match n.checked_sub(1) {
+        Some(m) => *n = m,
+        None => violated(format!("{what} ends a call but counts none")),
+    }
+}
+
+/// Refuse a call when the account or the client already has its capacity of calls.
+fn check_capacity(account: &AccountState, client: &ClientState) -> Result<()> {
+    let account_calls = client.account_calls.get(&account.id).copied().unwrap_or(0);
+    if account.capacity.is_some_and(|c| account_calls >= c) {
+        return Err(ChargeError::CapacityExceeded(format!(
+            "account {} has {account_calls} calls",
+            account.id
+        ))
+        .into());
+    }
+    if client.capacity.is_some_and(|c| client.calls >= c) {
+        return Err(ChargeError::CapacityExceeded(format!(
+            "client {} has {} calls",
+            account.client, client.calls
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 impl Charging {
     /// The client a reservation belongs to (for tenant checks).
     pub(crate) fn reservation_client(&self, id: u64) -> Option<i64> {
         self.reservations.lock().get(&id).map(|r| r.plan.client)
     }
+
     /// May this call go through, and for how long? Opens a reservation holding the funds.
     pub(crate) fn authorize(
         &self,
@@ -54,27 +167,44 @@ impl Charging {
             now,
         )?;
         // Capacity: account and client under this lock, companies by atomic counters.
-        let account_calls = client.account_calls.get(&account.id).copied().unwrap_or(0);
-        if account.capacity.is_some_and(|c| account_calls >= c) {
-            return Err(ChargeError::CapacityExceeded(format!(
-                "account {} has {account_calls} calls",
-                account.id
-            ))
-            .into());
+        check_capacity(&account, &client)?;
+        let available = client.available()?;
+        let grant = self.grant(&plan, &client, &req.destination, available)?;
+        let expires_at = self.expiry(now, grant.granted)?;
+        // Everything that can fail is done: take the capacity, then write the hold.
+        let held = held_with(&client, grant.hold, available)?;
+        self.take_company_capacity(companies.as_slice())?;
+        client.held = held;
+        if let Some(c) = &grant.claim {
+            volumes::hold(&mut client.volume_held, c.subscription, c.entry, c.limit);
         }
-        if client.capacity.is_some_and(|c| client.calls >= c) {
-            return Err(ChargeError::CapacityExceeded(format!(
-                "client {} has {} calls",
-                account.client, client.calls
-            ))
-            .into());
-        }
-        let available = money::exact_sub(
-            money::exact_add(client.balance, client.credit)?,
-            client.held,
-        )?;
+        client.calls += 1;
+        *client.account_calls.entry(account.id).or_insert(0) += 1;
+        plan.companies = companies;
+        let id = self.next_reservation.fetch_add(1, Ordering::Relaxed) + 1;
+        let res = Reservation {
+            plan: Arc::new(plan),
+            granted: grant.granted,
+            hold: grant.hold,
+            volume: grant.claim,
+            expires_at,
+        };
+        let auth = res.authorization(id, grant.max);
+        self.reservations.lock().insert(id, res);
+        Ok(auth)
+    }
+
+    /// How long a call priced by `plan` may last with `available` funds and the included
+    /// volume it may draw on, and what that holds.
+    fn grant(
+        &self,
+        plan: &Plan,
+        client: &ClientState,
+        destination: &str,
+        available: Decimal,
+    ) -> Result<Grant> {
         // Included seconds of a live subscription come before money.
-        let claim = volumes::pick(&client.volumes, &client.volume_held, &req.destination);
+        let claim = volumes::pick(&client.volumes, &client.volume_held, destination);
         let bundled = claim.map_or(0, |c| c.limit);
         if available <= Decimal::ZERO && bundled == 0 {
             return Err(ChargeError::BalanceInsufficient(format!(
@@ -108,47 +238,23 @@ impl Charging {
             limit: rating::volume_covered(&plan.terms, granted, bundled),
             ..c
         });
-        self.take_company_capacity(companies.as_slice())?;
-        client.held = money::exact_add(client.held, hold)?;
-        if let Some(c) = &claim {
-            volumes::hold(&mut client.volume_held, c.subscription, c.entry, c.limit);
-        }
-        client.calls += 1;
-        *client.account_calls.entry(account.id).or_insert(0) += 1;
-        plan.companies = companies;
-        let id = self.next_reservation.fetch_add(1, Ordering::Relaxed) + 1;
-        let expires_at = now
-            + Duration::seconds(
-                i64::try_from(granted + self.config.reservation_margin_seconds)
-                    .unwrap_or(i64::MAX / 2),
-            );
-        let auth = Authorization {
-            reservation: id,
-            max_seconds: max,
-            granted_seconds: granted,
-            account: account.id,
-            client: account.client,
-            code: plan.code().to_string(),
-            code_name: plan.code_name.to_string(),
-            rate: plan.terms.rate,
-            setup_fee: plan.terms.setup_fee,
-            currency: plan.currency,
-            held: hold,
-            volume_seconds: claim.map_or(0, |c| c.limit),
-            subscription: claim.map(|c| c.subscription),
-            expires_at,
-        };
-        self.reservations.lock().insert(
-            id,
-            Reservation {
-                plan: Arc::new(plan),
-                granted,
-                hold,
-                volume: claim,
-                expires_at,
-            },
-        );
-        Ok(auth)
+        debug_assert!(claim.is_none_or(|c| c.limit <= bundled));
+        Ok(Grant {
+            max,
+            granted,
+            hold,
+            claim,
+        })
+    }
+
+    /// When a reservation granted `granted` seconds at `now` expires unless settled.
+    fn expiry(&self, now: DateTime<Utc>, granted: u64) -> Result<DateTime<Utc>> {
+        granted
+            .checked_add(self.config.reservation_margin_seconds)
+            .and_then(|s| i64::try_from(s).ok())
+            .and_then(Duration::try_seconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or_else(|| invariant(format!("a grant of {granted} s has no expiry time")))
     }
 
     fn take_company_capacity(&self, chain: &[i64]) -> Result<()> {
@@ -171,45 +277,49 @@ impl Charging {
         Ok(())
     }
 
+    /// The call priced by `plan` is over: one call fewer for its account, client and
+    /// companies.
     pub(super) fn free_capacity(&self, plan: &Plan, client: &mut ClientState) {
-        client.calls = client.calls.saturating_sub(1);
-        if let Some(n) = client.account_calls.get_mut(&plan.account) {
-            *n = n.saturating_sub(1);
+        one_less(&mut client.calls, format_args!("client {}", plan.client));
+        match client.account_calls.get_mut(&plan.account) {
+            Some(n) => one_less(n, format_args!("account {}", plan.account)),
+            None => violated(format_args!(
+                "account {} ends a call but counts none",
+                plan.account
+            )),
         }
         let map = self.companies.read();
         for id in plan.companies.as_slice() {
+            // A company removed since the call began has no counter left.
             if let Some(c) = map.get(id) {
-                let _ = c
+                let freed = c
                     .calls
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                        Some(n.saturating_sub(1))
-                    });
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                if freed.is_err() {
+                    violated(format_args!("company {id} ends a call but counts none"));
+                }
             }
         }
     }
 
     /// Extend a reservation by another quota (or to everything affordable).
     pub(crate) fn update(&self, id: u64, now: DateTime<Utc>) -> Result<Authorization> {
-        let snapshot = self
+        let client_id = self
             .reservations
             .lock()
             .get(&id)
-            .cloned()
+            .map(|r| r.plan.client)
             .ok_or(ChargeError::ReservationNotFound(id))?;
-        let state = self.client(snapshot.plan.client)?;
+        let state = self.client(client_id)?;
         let mut client = state.lock();
         let mut reservations = self.reservations.lock();
         let res = reservations
             .get_mut(&id)
             .ok_or(ChargeError::ReservationNotFound(id))?;
         let plan = Arc::clone(&res.plan);
-        let available = money::exact_add(
-            money::exact_sub(
-                money::exact_add(client.balance, client.credit)?,
-                client.held,
-            )?,
-            res.hold,
-        )?;
+        check_release(res.hold, client.held)?;
+        // What this call may spend: the client's available funds plus its own hold.
+        let available = money::exact_add(client.available()?, res.hold)?;
         // The volume this call draws on: what it holds plus what is still free.
         let bundled = res.volume.map_or(0, |c| {
             let free = client
@@ -232,44 +342,40 @@ impl Charging {
             .quota_seconds
             .map_or(max, |q| res.granted.saturating_add(q).min(max));
         if wanted > res.granted {
-            let hold = rating::cost_after_volume(
-                &plan.terms,
-                wanted,
-                bundled,
-                plan.precision,
-                plan.rounding,
-            )?;
-            if let Some(c) = res.volume.as_mut() {
-                let more = rating::volume_covered(&plan.terms, wanted, bundled);
-                volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
-                volumes::hold(&mut client.volume_held, c.subscription, c.entry, more);
-                c.limit = more;
-            }
-            client.held = money::exact_add(money::exact_sub(client.held, res.hold)?, hold)?;
-            res.hold = hold;
-            res.granted = wanted;
-            res.expires_at = now
-                + Duration::seconds(
-                    i64::try_from(wanted + self.config.reservation_margin_seconds)
-                        .unwrap_or(i64::MAX / 2),
-                );
+            self.extend(&mut client, res, wanted, bundled, available, now)?;
         }
-        Ok(Authorization {
-            reservation: id,
-            max_seconds: max,
-            granted_seconds: res.granted,
-            account: plan.account,
-            client: plan.client,
-            code: plan.code().to_string(),
-            code_name: plan.code_name.to_string(),
-            rate: plan.terms.rate,
-            setup_fee: plan.terms.setup_fee,
-            currency: plan.currency,
-            held: res.hold,
-            volume_seconds: res.volume.map_or(0, |c| c.limit),
-            subscription: res.volume.map(|c| c.subscription),
-            expires_at: res.expires_at,
-        })
+        Ok(res.authorization(id, max))
+    }
+
+    /// Hold `wanted` seconds for a reservation instead of its granted ones, `bundled` of them
+    /// from its included volume. Everything is checked before anything is written.
+    fn extend(
+        &self,
+        client: &mut ClientState,
+        res: &mut Reservation,
+        wanted: u64,
+        bundled: u64,
+        available: Decimal,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let plan = Arc::clone(&res.plan);
+        let hold =
+            rating::cost_after_volume(&plan.terms, wanted, bundled, plan.precision, plan.rounding)?;
+        // The old hold was checked by `update` under this same lock.
+        check_grant(hold, available)?;
+        let held = money::exact_add(money::exact_sub(client.held, res.hold)?, hold)?;
+        let expires_at = self.expiry(now, wanted)?;
+        if let Some(c) = res.volume.as_mut() {
+            let more = rating::volume_covered(&plan.terms, wanted, bundled);
+            volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+            volumes::hold(&mut client.volume_held, c.subscription, c.entry, more);
+            c.limit = more;
+        }
+        client.held = held;
+        res.hold = hold;
+        res.granted = wanted;
+        res.expires_at = expires_at;
+        Ok(())
     }
 
     /// Close a reservation without charging.
@@ -279,19 +385,23 @@ impl Charging {
             .lock()
             .remove(&id)
             .ok_or(ChargeError::ReservationNotFound(id))?;
-        self.drop_hold(&res);
-        Ok(())
+        self.drop_hold(&res)
     }
 
-    pub(super) fn drop_hold(&self, res: &Reservation) {
-        if let Ok(state) = self.client(res.plan.client) {
-            let mut client = state.lock();
-            client.held = money::exact_sub(client.held, res.hold).unwrap_or(client.held);
-            if let Some(c) = &res.volume {
-                volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
-            }
-            self.free_capacity(&res.plan, &mut client);
+    /// Free what a closed reservation held: its funds, its included seconds, its capacity.
+    /// The seconds and capacity are freed even when the funds break an invariant (the error).
+    pub(super) fn drop_hold(&self, res: &Reservation) -> Result<()> {
+        // A client removed since the call began holds nothing any more.
+        let Ok(state) = self.client(res.plan.client) else {
+            return Ok(());
+        };
+        let mut client = state.lock();
+        let funds = return_hold(&mut client, res.hold);
+        if let Some(c) = &res.volume {
+            volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
         }
+        self.free_capacity(&res.plan, &mut client);
+        funds
     }
 
     /// Release every reservation that expired by `now`; returns how many.
@@ -306,7 +416,9 @@ impl Charging {
             ids.iter().filter_map(|id| map.remove(id)).collect()
         };
         for r in &expired {
-            self.drop_hold(r);
+            if let Err(e) = self.drop_hold(r) {
+                violated(format_args!("expiring a reservation: {e}"));
+            }
         }
         expired.len()
     }

@@ -2,8 +2,8 @@
 //! call id replays the first result.
 
 use super::plan::Plan;
-use super::reservations::Reservation;
-use super::{Charging, SettleRequest, Settlement};
+use super::reservations::{return_hold, Reservation};
+use super::{invariant, violated, Charging, SettleRequest, Settlement};
 use crate::clock;
 use crate::error::{ChargeError, Error, Result, ValidationError};
 use crate::ledger::volumes::{self, Claim};
@@ -42,20 +42,7 @@ impl Charging {
         now: DateTime<Utc>,
         scope: Option<i64>,
     ) -> Result<Settlement> {
-        if req.call_id.is_empty() || req.call_id.len() > limits::call_id_length_max {
-            return Err(ValidationError::invalid(
-                "call_id",
-                format!("must be 1 to {} characters", limits::call_id_length_max),
-            )
-            .into());
-        }
-        if req.duration > limits::call_duration_seconds_max {
-            return Err(ValidationError::OutOfRange {
-                field: "duration".into(),
-                reason: format!("at most {} seconds", limits::call_duration_seconds_max),
-            }
-            .into());
-        }
+        check_request(req)?;
         let taken = req
             .reservation
             .and_then(|id| self.reservations.lock().remove(&id));
@@ -70,19 +57,34 @@ impl Charging {
                     "the group commit holding this settle failed".into(),
                 ))
             });
-        match (&result, taken) {
-            // The call is over whatever the outcome of a replay: free what it held.
-            (Ok(s), Some(res)) if s.replayed => self.drop_hold(&res),
-            (Ok(_), Some(_)) => {}
-            // Nothing was charged: the reservation stays for a retry.
-            (Err(_), Some(res)) => {
+        self.finish_reservation(req, &result, taken);
+        result
+    }
+
+    /// After a settle: a replayed call is over too, so what its reservation held is freed
+    /// (a charged one was freed with its commit); a failed settle charged nothing, so its
+    /// reservation stays for a retry.
+    fn finish_reservation(
+        &self,
+        req: &SettleRequest,
+        result: &Result<Settlement>,
+        taken: Option<Reservation>,
+    ) {
+        let Some(res) = taken else { return };
+        match result {
+            Ok(s) if s.replayed => {
+                // The replay's answer is right and durable: a broken hold does not change it.
+                if let Err(e) = self.drop_hold(&res) {
+                    violated(format_args!("freeing a replayed call's reservation: {e}"));
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
                 if let Some(id) = req.reservation {
                     self.reservations.lock().insert(id, res);
                 }
             }
-            (_, None) => {}
         }
-        result
     }
 
     /// The plan of a call whose reservation is unknown, and the volume it may draw on (what
@@ -136,52 +138,13 @@ impl Charging {
             .ok()
             .map(|(p, _)| (p.account, p.destination.clone()));
         let company = plan.as_ref().ok().map(|(p, _)| p.company);
+        let unreserved = res.is_none();
         let priced = plan.and_then(|(plan, claim)| {
             let billed = rating::billed_seconds(&plan.terms, req.duration);
             let cost = rating::cost(&plan.terms, req.duration, plan.precision, plan.rounding)?;
-            let end =
-                plan.connect_time + Duration::seconds(i64::try_from(req.duration).unwrap_or(0));
-            let mut x = Record::new();
-            x.insert("call_id", Val::Text(req.call_id.clone()));
-            x.insert("id_accounts", Val::Int(plan.account));
-            x.insert("id_clients", Val::Int(plan.client));
-            x.insert("id_companies", Val::Int(plan.company));
-            x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
-            x.insert("dst", Val::Text(plan.destination.clone()));
-            x.insert("code", Val::Text(plan.code().to_string()));
-            x.insert("code_name", Val::Text(plan.code_name.to_string()));
-            x.insert("id_rate_tables", Val::Int(plan.table));
-            x.insert("rate", Val::Dec(plan.terms.rate));
-            x.insert("setup_fee", Val::Dec(plan.terms.setup_fee));
-            x.insert("min_volume", Val::Int(i64::from(plan.terms.min_volume)));
-            x.insert("interval", Val::Int(i64::from(plan.terms.interval)));
-            x.insert("grace_volume", Val::Int(i64::from(plan.terms.grace_volume)));
-            x.insert(
-                "duration",
-                Val::Int(i64::try_from(req.duration).unwrap_or(0)),
-            );
-            x.insert(
-                "billed_seconds",
-                Val::Int(i64::try_from(billed).unwrap_or(0)),
-            );
-            x.insert("cost", Val::Dec(cost));
-            x.insert("id_currencies", Val::Int(plan.currency));
-            x.insert(
-                "connect_time",
-                Val::Text(clock::format_dt(plan.connect_time)),
-            );
-            x.insert("end_time", Val::Text(clock::format_dt(end)));
-            x.insert(
-                "reservation",
-                req.reservation
-                    .and_then(|r| i64::try_from(r).ok())
-                    .map_or(Val::Null, Val::Int),
-            );
-            x.insert("unreserved", Val::Bool(res.is_none()));
-            x.insert("request_hash", Val::Text(hash.clone()));
-            x.insert("c_dt", Val::Text(clock::format_dt(now)));
+            let xdr = xdr_record(req, &plan, billed, cost, unreserved, &hash, now)?;
             Ok(Priced {
-                xdr: x,
+                xdr,
                 client: plan.client,
                 billed,
                 cost,
@@ -249,7 +212,8 @@ impl Charging {
     }
 
     /// A committed settle's effect on memory: the balance moves by the charge, the hold and
-    /// the call's capacity are freed.
+    /// the call's capacity are freed. Runs after the commit: a broken invariant can only be
+    /// reported, and the committed balance (the authority) is what the mirror keeps.
     fn apply_settle(
         &self,
         job: &SettleJob,
@@ -260,21 +224,119 @@ impl Charging {
         if s.replayed {
             return;
         }
-        if let Ok(state) = self.client(s.client) {
-            let mut client = state.lock();
-            client.balance = money::exact_add(client.balance, delta).unwrap_or(client.balance);
-            if let Some(u) = used {
-                volumes::record(&mut client.volumes, u);
+        // A client removed since the call began has nothing left to update.
+        let Ok(state) = self.client(s.client) else {
+            return;
+        };
+        let mut client = state.lock();
+        match money::exact_add(client.balance, delta) {
+            Ok(b) if b == s.balance => client.balance = b,
+            Ok(b) => {
+                violated(format_args!(
+                    "client {}: mirrored balance {b} after call {:?} differs from the stored {}",
+                    s.client, s.call_id, s.balance
+                ));
+                client.balance = s.balance;
             }
-            if let Some((hold, plan, claim)) = &job.reservation {
-                client.held = money::exact_sub(client.held, *hold).unwrap_or(client.held);
-                if let Some(c) = claim {
-                    volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
-                }
-                self.free_capacity(plan, &mut client);
+            Err(e) => {
+                violated(format_args!(
+                    "client {}: mirrored balance {} + {delta}: {e}",
+                    s.client, client.balance
+                ));
+                client.balance = s.balance;
             }
         }
+        if let Some(u) = used {
+            volumes::record(&mut client.volumes, u);
+        }
+        if let Some((hold, plan, claim)) = &job.reservation {
+            if let Err(e) = return_hold(&mut client, *hold) {
+                violated(format_args!("settling call {:?}: {e}", s.call_id));
+            }
+            if let Some(c) = claim {
+                volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+            }
+            self.free_capacity(plan, &mut client);
+        }
     }
+}
+
+/// Refuse a settle whose call id or duration is out of bounds.
+fn check_request(req: &SettleRequest) -> Result<()> {
+    if req.call_id.is_empty() || req.call_id.len() > limits::call_id_length_max {
+        return Err(ValidationError::invalid(
+            "call_id",
+            format!("must be 1 to {} characters", limits::call_id_length_max),
+        )
+        .into());
+    }
+    if req.duration > limits::call_duration_seconds_max {
+        return Err(ValidationError::OutOfRange {
+            field: "duration".into(),
+            reason: format!("at most {} seconds", limits::call_duration_seconds_max),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// A count of seconds as a column value (every count here is bounded far below `i64::MAX`).
+fn column(what: &str, n: u64) -> Result<Val> {
+    i64::try_from(n)
+        .map(Val::Int)
+        .map_err(|_| invariant(format!("{what} {n} does not fit a column")))
+}
+
+/// The xDR of a call priced by `plan`: `billed` seconds for `cost` (before any volume).
+fn xdr_record(
+    req: &SettleRequest,
+    plan: &Plan,
+    billed: u64,
+    cost: Decimal,
+    unreserved: bool,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Record> {
+    let duration = column("duration", req.duration)?;
+    let end = i64::try_from(req.duration)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .and_then(|d| plan.connect_time.checked_add_signed(d))
+        .ok_or_else(|| invariant(format!("a call of {} s has no end time", req.duration)))?;
+    let mut x = Record::new();
+    x.insert("call_id", Val::Text(req.call_id.clone()));
+    x.insert("id_accounts", Val::Int(plan.account));
+    x.insert("id_clients", Val::Int(plan.client));
+    x.insert("id_companies", Val::Int(plan.company));
+    x.insert("src", plan.source.clone().map_or(Val::Null, Val::Text));
+    x.insert("dst", Val::Text(plan.destination.clone()));
+    x.insert("code", Val::Text(plan.code().to_string()));
+    x.insert("code_name", Val::Text(plan.code_name.to_string()));
+    x.insert("id_rate_tables", Val::Int(plan.table));
+    x.insert("rate", Val::Dec(plan.terms.rate));
+    x.insert("setup_fee", Val::Dec(plan.terms.setup_fee));
+    x.insert("min_volume", Val::Int(i64::from(plan.terms.min_volume)));
+    x.insert("interval", Val::Int(i64::from(plan.terms.interval)));
+    x.insert("grace_volume", Val::Int(i64::from(plan.terms.grace_volume)));
+    x.insert("duration", duration);
+    x.insert("billed_seconds", column("billed_seconds", billed)?);
+    x.insert("cost", Val::Dec(cost));
+    x.insert("id_currencies", Val::Int(plan.currency));
+    x.insert(
+        "connect_time",
+        Val::Text(clock::format_dt(plan.connect_time)),
+    );
+    x.insert("end_time", Val::Text(clock::format_dt(end)));
+    x.insert(
+        "reservation",
+        req.reservation
+            .and_then(|r| i64::try_from(r).ok())
+            .map_or(Val::Null, Val::Int),
+    );
+    x.insert("unreserved", Val::Bool(unreserved));
+    x.insert("request_hash", Val::Text(hash.to_string()));
+    x.insert("c_dt", Val::Text(clock::format_dt(now)));
+    Ok(x)
 }
 
 /// A settle waiting for its group commit: priced, its xDR built.
@@ -313,102 +375,21 @@ type SettleOutcome = (Settlement, Decimal, Option<volumes::Used>);
 
 /// One settle inside the batch transaction (within its savepoint).
 fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutcome> {
-    // Call ids are unique per company and seen only inside the caller's subtree: another
-    // tenant's call id answers exactly like one never settled.
-    let found = tx.xdrs_by_call_id(&job.call_id, job.company, job.scope)?;
-    if found.len() > 1 {
-        return Err(ValidationError::invalid(
-            "call_id",
-            "several companies have a call with this id: give the account",
-        )
-        .into());
-    }
-    if let Some((id, first_hash)) = found.into_iter().next() {
-        let same = first_hash == job.hash
-            && match &job.checked {
-                None => true,
-                Some((account, destination)) => tx.get(&XDRS, id, None)?.is_some_and(|x| {
-                    int(&x, "id_accounts") == Some(*account) && text(&x, "dst") == destination
-                }),
-            };
-        if !same {
-            return Err(ChargeError::IdempotencyConflict(format!(
-                "call_id {:?} was settled with different content",
-                job.call_id
-            ))
-            .into());
-        }
-        return Ok((replay(tx, id)?, Decimal::ZERO, None));
+    if let Some(first) = earlier_settle(tx, job)? {
+        return Ok((first, Decimal::ZERO, None));
     }
     let mut p = std::mem::replace(
         &mut job.priced,
         Err(Error::Internal("settle written twice".into())),
     )?;
-    // Included seconds first, as many as the period has left by the database's own count.
-    let mut used = None;
-    if let Some(claim) = p.claim.filter(|_| p.billed > 0) {
-        let (free, run, period) = volumes::available_in_tx(tx, &claim)?;
-        if free > 0 {
-            let covered = p.billed.min(free);
-            p.cost = rating::cost_after_volume(
-                &p.plan.terms,
-                job.duration,
-                free,
-                p.plan.precision,
-                p.plan.rounding,
-            )?;
-            p.xdr.insert("cost", Val::Dec(p.cost));
-            p.xdr
-                .insert("id_subscriptions", Val::Int(claim.subscription));
-            p.xdr.insert(
-                "volume_seconds",
-                Val::Int(i64::try_from(covered).unwrap_or(i64::MAX)),
-            );
-            used = Some(volumes::Used {
-                subscription: claim.subscription,
-                run,
-                period,
-                entry: claim.entry,
-                seconds: covered,
-            });
-        }
-    }
+    let used = draw_volume(tx, job, &mut p)?;
     let xdr = tx.insert(&XDRS, &p.xdr)?;
     if let Some(u) = &used {
-        tx.add_volume_usage(
-            u.subscription,
-            u.run,
-            u.period,
-            u.entry,
-            i64::try_from(u.seconds).unwrap_or(i64::MAX),
-        )?;
+        let seconds = i64::try_from(u.seconds)
+            .map_err(|_| invariant(format!("{} included seconds used", u.seconds)))?;
+        tx.add_volume_usage(u.subscription, u.run, u.period, u.entry, seconds)?;
     }
-    let balance = if p.cost.is_zero() {
-        tx.client_balance(p.client)?
-            .map(|b| b.0)
-            .unwrap_or_default()
-    } else {
-        let reference = format!("xdr:{xdr}");
-        let posted = ledger::post(
-            tx,
-            &Posting {
-                client: p.client,
-                kind: "call",
-                amount: -p.cost,
-                original: None,
-                dt: &job.now,
-                notes: None,
-                author: 0,
-                idempotency_key: None,
-                request_hash: None,
-                reference: Some(&reference),
-            },
-        )?;
-        let mut link = Record::new();
-        link.insert("id_transactions", Val::Int(posted.id));
-        tx.update(&XDRS, xdr, &link)?;
-        posted.after
-    };
+    let balance = charge(tx, job, &p, xdr)?;
     let s = Settlement {
         xdr,
         call_id: job.call_id.clone(),
@@ -425,6 +406,123 @@ fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutco
     Ok((s, -p.cost, used))
 }
 
+/// The first settle of this call id, when there is one: its result again if this settle has
+/// the same content, else `idempotency.conflict`.
+fn earlier_settle(tx: &dyn StoreTx, job: &SettleJob) -> Result<Option<Settlement>> {
+    // Call ids are unique per company and seen only inside the caller's subtree: another
+    // tenant's call id answers exactly like one never settled.
+    let found = tx.xdrs_by_call_id(&job.call_id, job.company, job.scope)?;
+    if found.len() > 1 {
+        return Err(ValidationError::invalid(
+            "call_id",
+            "several companies have a call with this id: give the account",
+        )
+        .into());
+    }
+    let Some((id, first_hash)) = found.into_iter().next() else {
+        return Ok(None);
+    };
+    let same = first_hash == job.hash
+        && match &job.checked {
+            None => true,
+            Some((account, destination)) => tx.get(&XDRS, id, None)?.is_some_and(|x| {
+                int(&x, "id_accounts") == Some(*account) && text(&x, "dst") == destination
+            }),
+        };
+    if !same {
+        return Err(ChargeError::IdempotencyConflict(format!(
+            "call_id {:?} was settled with different content",
+            job.call_id
+        ))
+        .into());
+    }
+    Ok(Some(replay(tx, id)?))
+}
+
+/// Included seconds first, as many as the period has left by the database's own count: the
+/// cost and the xDR become those after the volume; returns what the call takes from it.
+fn draw_volume(tx: &dyn StoreTx, job: &SettleJob, p: &mut Priced) -> Result<Option<volumes::Used>> {
+    let Some(claim) = p.claim.filter(|_| p.billed > 0) else {
+        return Ok(None);
+    };
+    let (free, run, period) = volumes::available_in_tx(tx, &claim)?;
+    if free == 0 {
+        return Ok(None);
+    }
+    let covered = p.billed.min(free);
+    let cost = rating::cost_after_volume(
+        &p.plan.terms,
+        job.duration,
+        free,
+        p.plan.precision,
+        p.plan.rounding,
+    )?;
+    // A volume only ever lowers what a call costs.
+    if cost < Decimal::ZERO || cost > p.cost {
+        return Err(invariant(format!(
+            "call {:?} costs {cost} after its volume, {} without",
+            job.call_id, p.cost
+        )));
+    }
+    p.cost = cost;
+    p.xdr.insert("cost", Val::Dec(p.cost));
+    p.xdr
+        .insert("id_subscriptions", Val::Int(claim.subscription));
+    p.xdr
+        .insert("volume_seconds", column("volume_seconds", covered)?);
+    Ok(Some(volumes::Used {
+        subscription: claim.subscription,
+        run,
+        period,
+        entry: claim.entry,
+        seconds: covered,
+    }))
+}
+
+/// Post the call's cost to the client's ledger (nothing for a free call) and link the xDR to
+/// the entry; returns the client's balance after it.
+fn charge(tx: &mut dyn StoreTx, job: &SettleJob, p: &Priced, xdr: i64) -> Result<Decimal> {
+    if p.cost < Decimal::ZERO {
+        return Err(invariant(format!(
+            "call {:?} would be charged {}, below zero",
+            job.call_id, p.cost
+        )));
+    }
+    if p.cost.is_zero() {
+        return tx
+            .client_balance(p.client)?
+            .map(|b| b.0)
+            .ok_or_else(|| invariant(format!("client {} of an xDR has no balance", p.client)));
+    }
+    let reference = format!("xdr:{xdr}");
+    let posted = ledger::post(
+        tx,
+        &Posting {
+            client: p.client,
+            kind: "call",
+            amount: -p.cost,
+            original: None,
+            dt: &job.now,
+            notes: None,
+            author: 0,
+            idempotency_key: None,
+            request_hash: None,
+            reference: Some(&reference),
+        },
+    )?;
+    // The entry moved the balance by exactly the cost.
+    if money::exact_sub(posted.before, p.cost)? != posted.after {
+        return Err(invariant(format!(
+            "client {}: charging {} moved the balance from {} to {}",
+            p.client, p.cost, posted.before, posted.after
+        )));
+    }
+    let mut link = Record::new();
+    link.insert("id_transactions", Val::Int(posted.id));
+    tx.update(&XDRS, xdr, &link)?;
+    Ok(posted.after)
+}
+
 /// The error each settle of a failed batch gets (the batch error is not `Clone`).
 fn batch_error(e: &Error) -> Error {
     match e {
@@ -433,27 +531,39 @@ fn batch_error(e: &Error) -> Error {
     }
 }
 
+/// A stored count of seconds of an xDR (absent: 0); a negative one is a broken row.
+fn stored_seconds(x: &Record, xdr: i64, k: &str) -> Result<u64> {
+    match int(x, k) {
+        None => Ok(0),
+        Some(n) => u64::try_from(n).map_err(|_| invariant(format!("xdr {xdr} has {k} {n}"))),
+    }
+}
+
+/// The result of the settle that wrote `xdr`, as a repeat of it returns it.
 fn replay(tx: &dyn StoreTx, xdr: i64) -> Result<Settlement> {
     let x = tx
         .get(&XDRS, xdr, None)?
         .ok_or_else(|| Error::Internal(format!("xdr {xdr} vanished")))?;
-    let client = int(&x, "id_clients").unwrap_or_default();
+    let client =
+        int(&x, "id_clients").ok_or_else(|| invariant(format!("xdr {xdr} has no client")))?;
+    let cost = dec(&x, "cost");
+    if cost < Decimal::ZERO {
+        return Err(invariant(format!("xdr {xdr} has a negative cost {cost}")));
+    }
+    let balance = tx
+        .client_balance(client)?
+        .map(|b| b.0)
+        .ok_or_else(|| invariant(format!("client {client} of xdr {xdr} has no balance")))?;
     Ok(Settlement {
         xdr,
         call_id: text(&x, "call_id").to_string(),
         client,
-        duration: int(&x, "duration")
-            .and_then(|d| u64::try_from(d).ok())
-            .unwrap_or(0),
-        billed_seconds: int(&x, "billed_seconds")
-            .and_then(|d| u64::try_from(d).ok())
-            .unwrap_or(0),
-        cost: dec(&x, "cost"),
-        volume_seconds: int(&x, "volume_seconds")
-            .and_then(|d| u64::try_from(d).ok())
-            .unwrap_or(0),
+        duration: stored_seconds(&x, xdr, "duration")?,
+        billed_seconds: stored_seconds(&x, xdr, "billed_seconds")?,
+        cost,
+        volume_seconds: stored_seconds(&x, xdr, "volume_seconds")?,
         subscription: int(&x, "id_subscriptions"),
-        balance: tx.client_balance(client)?.map(|b| b.0).unwrap_or_default(),
+        balance,
         unreserved: matches!(x.get("unreserved"), Some(Val::Bool(true))),
         replayed: true,
     })

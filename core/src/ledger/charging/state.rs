@@ -2,7 +2,7 @@
 //! companies, loaded at open and refreshed after every commit that changed them.
 
 use super::plan::{load_currencies, load_table, ExchangeRow, Table};
-use super::{Charging, ChargingConfig, HashMap};
+use super::{violated, Charging, ChargingConfig, HashMap};
 use crate::error::{ChargeError, Error, Result, ValidationError};
 use crate::ledger::volumes::{self, Volume};
 use crate::model::{dec, int, text, EntityDef};
@@ -58,7 +58,20 @@ pub(crate) struct Refresh {
     tables: Vec<(i64, Option<Arc<Table>>)>,
     currencies: Option<(HashMap<i64, u32>, Vec<ExchangeRow>)>,
     balances: Vec<(i64, Decimal)>,
+    /// The stored balance of every client whose row or balance changed, as committed: the
+    /// mirror must equal it once the refresh is applied.
+    stored: Vec<(i64, Decimal)>,
     volumes: Vec<(i64, Vec<Volume>)>,
+}
+
+impl ClientState {
+    /// Funds the client may still spend: balance + credit − held.
+    pub(super) fn available(&self) -> Result<Decimal> {
+        Ok(money::exact_sub(
+            money::exact_add(self.balance, self.credit)?,
+            self.held,
+        )?)
+    }
 }
 
 const AUTH_TYPES: [&str; 4] = ["ip", "login", "ani", "tech_prefix"];
@@ -221,45 +234,14 @@ impl Charging {
                 _ => {}
             }
         }
+        r.stored = stored_balances(tx, &r)?;
         Ok(r)
     }
 
     /// Apply a [`Refresh`] after its transaction committed (the store lock is still held).
     pub(crate) fn apply(&self, r: Refresh) {
-        for (id, rec) in r.companies {
-            let mut map = self.companies.write();
-            match rec {
-                Some(rec) => {
-                    let fresh = company_state(&rec, map.get(&id).map(|c| c.as_ref()));
-                    map.insert(id, Arc::new(fresh));
-                }
-                None => {
-                    map.remove(&id);
-                }
-            }
-        }
-        for (id, rec) in r.clients {
-            match rec {
-                Some(rec) => {
-                    let existing = self.clients.read().get(&id).cloned();
-                    match existing {
-                        Some(state) => {
-                            let mut s = state.lock();
-                            let fresh = client_state(&rec, Some(&s));
-                            *s = fresh;
-                        }
-                        None => {
-                            self.clients
-                                .write()
-                                .insert(id, Arc::new(Mutex::new(client_state(&rec, None))));
-                        }
-                    }
-                }
-                None => {
-                    self.clients.write().remove(&id);
-                }
-            }
-        }
+        self.apply_companies(r.companies);
+        self.apply_clients(r.clients);
         for (id, rec) in r.accounts {
             match rec {
                 Some(rec) => self.put_account(&rec),
@@ -279,6 +261,7 @@ impl Charging {
         for (client, delta) in r.balances {
             self.add_balance(client, delta);
         }
+        self.check_mirror(&r.stored);
         for (client, v) in r.volumes {
             if let Some(state) = self.clients.read().get(&client) {
                 state.lock().volumes = v;
@@ -286,11 +269,76 @@ impl Charging {
         }
     }
 
-    fn add_balance(&self, client: i64, delta: Decimal) {
+    fn apply_companies(&self, companies: Vec<(i64, Option<Record>)>) {
+        for (id, rec) in companies {
+            let mut map = self.companies.write();
+            match rec {
+                Some(rec) => {
+                    let fresh = company_state(&rec, map.get(&id).map(|c| c.as_ref()));
+                    map.insert(id, Arc::new(fresh));
+                }
+                None => {
+                    map.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn apply_clients(&self, clients: Vec<(i64, Option<Record>)>) {
+        for (id, rec) in clients {
+            let Some(rec) = rec else {
+                self.clients.write().remove(&id);
+                continue;
+            };
+            let existing = self.clients.read().get(&id).cloned();
+            match existing {
+                Some(state) => {
+                    let mut s = state.lock();
+                    let fresh = client_state(&rec, Some(&s));
+                    *s = fresh;
+                }
+                None => {
+                    self.clients
+                        .write()
+                        .insert(id, Arc::new(Mutex::new(client_state(&rec, None))));
+                }
+            }
+        }
+    }
+
+    /// Move a mirrored balance by a committed posting's amount.
+    pub(super) fn add_balance(&self, client: i64, delta: Decimal) {
         if let Some(state) = self.clients.read().get(&client) {
             let mut s = state.lock();
-            // The database computed the same sum with checked arithmetic and committed it.
-            s.balance = money::exact_add(s.balance, delta).unwrap_or(s.balance);
+            // The database computed the same sum with checked arithmetic and committed it: a
+            // sum that does not fit here means the mirror already differs from the row.
+            match money::exact_add(s.balance, delta) {
+                Ok(b) => s.balance = b,
+                Err(e) => violated(format_args!(
+                    "client {client}: mirrored balance {} + {delta}: {e}",
+                    s.balance
+                )),
+            }
+        }
+    }
+
+    /// The mirror against the rows it mirrors, after a refresh: every balance equals the
+    /// committed one. A difference is a broken invariant; the committed balance (the
+    /// authority) replaces the mirrored one, so that no grant is made from a wrong amount.
+    fn check_mirror(&self, stored: &[(i64, Decimal)]) {
+        let clients = self.clients.read();
+        for (client, balance) in stored {
+            let Some(state) = clients.get(client) else {
+                continue;
+            };
+            let mut s = state.lock();
+            if s.balance != *balance {
+                violated(format_args!(
+                    "client {client}: mirrored balance {} differs from the stored {balance}",
+                    s.balance
+                ));
+                s.balance = *balance;
+            }
         }
     }
 
@@ -302,11 +350,8 @@ impl Charging {
             .get(&client)
             .cloned()
             .ok_or_else(|| Error::not_found(format!("client {client}")))?;
-        let s = state.lock();
-        Ok(money::exact_sub(
-            money::exact_add(s.balance, s.credit)?,
-            s.held,
-        )?)
+        let available = state.lock().available();
+        available
     }
 
     /// The in-memory balance (tests compare it with the database).
@@ -349,6 +394,25 @@ impl Charging {
             .cloned()
             .ok_or_else(|| Error::Internal(format!("client {id} not loaded")))
     }
+}
+
+/// The committed balance of every client a refresh concerns (its row or its balance changed).
+fn stored_balances(tx: &dyn StoreTx, r: &Refresh) -> Result<Vec<(i64, Decimal)>> {
+    let mut stored: Vec<(i64, Decimal)> = Vec::new();
+    let rows = r.clients.iter().filter(|(_, rec)| rec.is_some());
+    for id in rows
+        .map(|(id, _)| *id)
+        .chain(r.balances.iter().map(|(c, _)| *c))
+    {
+        if stored.iter().any(|(c, _)| *c == id) {
+            continue;
+        }
+        // A client deleted by the transaction leaves the mirror too.
+        if let Some((balance, _)) = tx.client_balance(id)? {
+            stored.push((id, balance));
+        }
+    }
+    Ok(stored)
 }
 
 fn truncate(s: &str) -> String {
