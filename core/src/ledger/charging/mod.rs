@@ -11,6 +11,8 @@ mod plan;
 mod reservations;
 mod settle;
 mod state;
+#[cfg(test)]
+mod testing;
 
 use crate::error::Result;
 use crate::ledger::batch::Batcher;

@@ -321,3 +321,258 @@ impl Exchange {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::ledger::charging::state::{AccountState, ClientState, CompanyState};
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        clock::parse_dt(s).unwrap()
+    }
+
+    fn terms(rate: &str, setup_fee: &str) -> RateTerms {
+        RateTerms {
+            rate: d(rate),
+            min_volume: 60,
+            interval: 60,
+            grace_volume: 0,
+            setup_fee: d(setup_fee),
+        }
+    }
+
+    /// A table in currency `currency` with one rate for `code`, effective from 2020.
+    fn table(currency: i64, code: &str, t: RateTerms) -> Table {
+        let timed = Timed {
+            effective_from: at("2020-01-01 00:00:00"),
+            effective_till: None,
+            value: RateEntry {
+                code_name: Arc::from("Name"),
+                terms: t,
+            },
+        };
+        Table {
+            currency,
+            rounding: Rounding::HalfUp,
+            index: RateIndex::build(vec![(code.to_string(), timed)]).unwrap(),
+        }
+    }
+
+    fn client(currency: i64, rate_table: Option<i64>) -> ClientState {
+        ClientState {
+            company: 1,
+            active: true,
+            balance: Decimal::ZERO,
+            credit: Decimal::ZERO,
+            held: Decimal::ZERO,
+            capacity: None,
+            calls: 0,
+            account_calls: HashMap::default(),
+            currency,
+            rate_table,
+            volumes: Vec::new(),
+            volume_held: Default::default(),
+        }
+    }
+
+    fn account(rate_table: Option<i64>) -> AccountState {
+        AccountState {
+            id: 7,
+            client: 3,
+            active: true,
+            capacity: None,
+            rate_table,
+        }
+    }
+
+    fn row(from: i64, to: i64, rate: &str, effective_from: &str) -> ExchangeRow {
+        ExchangeRow {
+            from,
+            to,
+            rate: d(rate),
+            effective_from: at(effective_from),
+        }
+    }
+
+    #[test]
+    fn a_chain_holds_a_company_and_its_ancestors_up_to_the_depth_limit() {
+        let mut chain = Chain::default();
+        assert!(chain.as_slice().is_empty());
+        for id in 0..=limits::company_depth_max as i64 {
+            chain.push(id + 10).unwrap();
+        }
+        assert_eq!(chain.as_slice().len(), limits::company_depth_max + 1);
+        assert_eq!(chain.as_slice()[0], 10, "nearest first");
+        let e = chain.push(99).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Internal);
+        assert_eq!(chain.as_slice().len(), limits::company_depth_max + 1);
+    }
+
+    #[test]
+    fn a_company_chain_follows_parents_and_refuses_a_blocked_one() {
+        let c = Charging::default();
+        let company = |parent, active| {
+            Arc::new(CompanyState {
+                parent,
+                active,
+                capacity: None,
+                calls: Default::default(),
+            })
+        };
+        c.companies.write().insert(1, company(None, true));
+        c.companies.write().insert(5, company(Some(1), true));
+        c.companies.write().insert(6, company(Some(5), true));
+        c.companies.write().insert(8, company(Some(1), false));
+        assert_eq!(c.company_chain(6).unwrap().as_slice(), &[6, 5, 1]);
+        let blocked = c.company_chain(8).unwrap_err();
+        assert_eq!(blocked.code(), ErrorCode::CompanyBlocked);
+        assert_eq!(c.company_chain(42).unwrap_err().code(), ErrorCode::Internal);
+        // A cycle is refused, not followed forever.
+        c.companies.write().insert(1, company(Some(6), true));
+        assert_eq!(c.company_chain(6).unwrap_err().code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn an_exchange_multiplies_exactly_or_divides_rounded_half_up() {
+        let m = Exchange::Multiply(d("1.25")).apply(d("0.0123")).unwrap();
+        assert_eq!(m, d("0.015375"));
+        let q = Exchange::Divide(d("3")).apply(d("1")).unwrap();
+        assert_eq!(q.scale(), limits::amount_scale_max);
+        assert_eq!(
+            q,
+            money::round(
+                d("0.33333333333333333333"),
+                limits::amount_scale_max,
+                Rounding::HalfUp
+            )
+        );
+        let two_thirds = Exchange::Divide(d("3")).apply(d("2")).unwrap();
+        assert!(two_thirds > d("0.6666"), "rounded up: {two_thirds}");
+        // A product without an exact Decimal is refused, never cut.
+        let big = d("79228162514264337593543950335");
+        assert!(Exchange::Multiply(d("1.5")).apply(big).is_err());
+    }
+
+    #[test]
+    fn the_exchange_rate_is_the_newest_direct_one_else_the_inverse() {
+        let c = Charging::default();
+        *c.exchange.write() = vec![
+            row(1, 2, "0.5", "2020-01-01 00:00:00"),
+            row(1, 2, "0.8", "2025-01-01 00:00:00"),
+            row(3, 1, "4", "2020-01-01 00:00:00"),
+        ];
+        let now = at("2026-01-15 12:00:00");
+        let rate = |from, to, when| match c.exchange_rate(from, to, when) {
+            Ok(Exchange::Multiply(x)) => format!("*{x}"),
+            Ok(Exchange::Divide(x)) => format!("/{x}"),
+            Err(e) => e.code().as_str().to_string(),
+        };
+        assert_eq!(rate(2, 2, now), "*1");
+        assert_eq!(rate(1, 2, now), "*0.8");
+        assert_eq!(rate(1, 2, at("2024-06-01 00:00:00")), "*0.5");
+        assert_eq!(rate(1, 3, now), "/4");
+        assert_eq!(
+            rate(1, 2, at("2019-01-01 00:00:00")),
+            "money.no_exchange_rate"
+        );
+        assert_eq!(rate(2, 3, now), "money.no_exchange_rate");
+    }
+
+    #[test]
+    fn a_plan_takes_the_account_table_first_and_converts_its_terms() {
+        let c = Charging::default();
+        c.tables
+            .write()
+            .insert(1, Arc::new(table(1, "44", terms("1", "0.3"))));
+        c.tables
+            .write()
+            .insert(2, Arc::new(table(2, "4420", terms("2", "0"))));
+        c.precisions.write().insert(1, 2);
+        *c.exchange.write() = vec![row(2, 1, "1.5", "2020-01-01 00:00:00")];
+        let now = at("2026-01-15 12:00:00");
+        // The client's own table, in its currency.
+        let p = c
+            .plan(
+                &account(None),
+                &client(1, Some(1)),
+                "4420123",
+                None,
+                now,
+                now,
+            )
+            .unwrap();
+        assert_eq!((p.table, p.code(), p.precision), (1, "44", 2));
+        assert_eq!(p.terms, terms("1", "0.3"));
+        assert_eq!((p.account, p.client, p.company), (7, 3, 1));
+        // The account's table wins, and its prices become the client's currency.
+        let p = c
+            .plan(
+                &account(Some(2)),
+                &client(1, Some(1)),
+                "4420123",
+                Some("1"),
+                now,
+                now,
+            )
+            .unwrap();
+        assert_eq!((p.table, p.code(), p.currency), (2, "4420", 1));
+        assert_eq!(p.terms.rate, d("3.0"));
+        assert_eq!(p.source.as_deref(), Some("1"));
+        // A client currency without an exchange rate cannot be priced.
+        let p = c.plan(&account(None), &client(9, Some(1)), "44", None, now, now);
+        assert_eq!(p.unwrap_err().code(), ErrorCode::MoneyNoExchangeRate);
+    }
+
+    #[test]
+    fn a_plan_needs_a_number_a_table_and_a_rate() {
+        // (Without a known precision the default of 4 applies.)
+        let c = Charging::default();
+        c.tables
+            .write()
+            .insert(1, Arc::new(table(1, "44", terms("1", "0"))));
+        let now = at("2026-01-15 12:00:00");
+        let code = |a: &AccountState, cl: &ClientState, n: &str| {
+            c.plan(a, cl, n, None, now, now)
+                .map(|p| p.precision)
+                .map_err(|e| e.code())
+        };
+        assert_eq!(code(&account(None), &client(1, Some(1)), "44"), Ok(4));
+        assert_eq!(
+            code(&account(None), &client(1, Some(1)), "44a"),
+            Err(ErrorCode::ValidationInvalid)
+        );
+        assert_eq!(
+            code(&account(None), &client(1, None), "44"),
+            Err(ErrorCode::RatingNoRate)
+        );
+        assert_eq!(
+            code(&account(Some(5)), &client(1, Some(1)), "44"),
+            Err(ErrorCode::RatingNoRate)
+        );
+        assert_eq!(
+            code(&account(None), &client(1, Some(1)), "33"),
+            Err(ErrorCode::RatingNoRate)
+        );
+        // Before the rate is in force there is none.
+        let old = at("2019-01-01 00:00:00");
+        let p = c.plan(&account(None), &client(1, Some(1)), "44", None, old, now);
+        assert_eq!(p.unwrap_err().code(), ErrorCode::RatingNoRate);
+    }
+
+    #[test]
+    fn numbers_are_one_to_the_maximum_of_digits() {
+        assert!(check_number("destination", "0").is_ok());
+        assert!(check_number("destination", &"9".repeat(limits::number_length_max)).is_ok());
+        for bad in ["", "+44", "44 1", "４４"] {
+            assert!(check_number("destination", bad).is_err(), "{bad:?}");
+        }
+        let long = "1".repeat(limits::number_length_max + 1);
+        assert!(check_number("destination", &long).is_err());
+    }
+}

@@ -428,3 +428,186 @@ impl Charging {
         self.reservations.lock().len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{setup, setup_with};
+    use super::*;
+    use crate::error::ErrorCode;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn call(destination: &str) -> AuthorizeRequest {
+        AuthorizeRequest {
+            account: "100".into(),
+            destination: destination.into(),
+            ..AuthorizeRequest::default()
+        }
+    }
+
+    fn client_holding(held: &str) -> ClientState {
+        ClientState {
+            company: 1,
+            active: true,
+            balance: d("10"),
+            credit: Decimal::ZERO,
+            held: d(held),
+            capacity: None,
+            calls: 0,
+            account_calls: Default::default(),
+            currency: 1,
+            rate_table: None,
+            volumes: Vec::new(),
+            volume_held: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_hold_is_never_negative_nor_above_the_available_funds() {
+        assert!(check_grant(d("0"), d("0")).is_ok());
+        assert!(check_grant(d("9.3"), d("9.3")).is_ok());
+        assert!(
+            check_grant(d("0"), d("-5")).is_ok(),
+            "a bundle-only call holds nothing"
+        );
+        for (hold, available) in [("-0.01", "10"), ("9.31", "9.3"), ("0.01", "-5")] {
+            let e = check_grant(d(hold), d(available)).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::Internal, "{hold} of {available}");
+            assert!(e.to_string().contains("invariant"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_hold_given_back_is_part_of_what_the_client_holds() {
+        let mut c = client_holding("5");
+        return_hold(&mut c, d("2.5")).unwrap();
+        assert_eq!(c.held, d("2.5"));
+        return_hold(&mut c, d("2.5")).unwrap();
+        assert_eq!(c.held, d("0"));
+        // More than is held, or a negative hold: refused, and nothing changes.
+        let mut c = client_holding("1");
+        assert_eq!(
+            return_hold(&mut c, d("1.01")).unwrap_err().code(),
+            ErrorCode::Internal
+        );
+        assert_eq!(
+            return_hold(&mut c, d("-1")).unwrap_err().code(),
+            ErrorCode::Internal
+        );
+        assert_eq!(c.held, d("1"));
+    }
+
+    #[test]
+    fn a_hold_is_added_exactly_once_checked() {
+        let c = client_holding("0.1");
+        assert_eq!(held_with(&c, d("0.2"), d("9.9")).unwrap(), d("0.3"));
+        assert!(held_with(&c, d("10"), d("9.9")).is_err());
+        assert_eq!(c.held, d("0.1"), "computing the new hold writes nothing");
+    }
+
+    #[test]
+    fn a_call_counter_counts_down_to_zero() {
+        let mut n = 2;
+        one_less(&mut n, "client 1");
+        one_less(&mut n, "client 1");
+        assert_eq!(n, 0);
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "invariant: client 1 ends a call but counts none")]
+    fn a_call_counter_at_zero_is_a_broken_invariant() {
+        let mut n = 0;
+        one_less(&mut n, "client 1");
+    }
+
+    #[test]
+    fn authorize_holds_what_it_grants_and_release_gives_it_back() {
+        let s = setup("10");
+        // 0.3 setup fee + 1 per started minute: 9 minutes fit in 10.
+        let a = s.engine.authorize(&call("44123")).unwrap();
+        assert_eq!((a.max_seconds, a.granted_seconds), (540, 540));
+        assert_eq!(a.held, d("9.3"));
+        assert_eq!((a.code.as_str(), a.client), ("44", s.client));
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("10"), d("9.3")))
+        );
+        // What is left does not cover a second call's first minute.
+        let e = s.engine.authorize(&call("44123")).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::BalanceInsufficient);
+        s.engine.release(a.reservation).unwrap();
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("10"), d("0")))
+        );
+        assert_eq!(s.engine.open_reservations(), 0);
+        let again = s.engine.release(a.reservation).unwrap_err();
+        assert_eq!(again.code(), ErrorCode::ReservationNotFound);
+        s.assert_consistent();
+    }
+
+    #[test]
+    fn a_client_without_funds_for_the_first_step_is_refused() {
+        let s = setup("1.2");
+        let e = s.engine.authorize(&call("44123")).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::BalanceInsufficient);
+        let s = setup("0");
+        let e = s.engine.authorize(&call("44123")).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::BalanceInsufficient);
+        assert_eq!(s.engine.client_balance_cached(s.client).unwrap().1, d("0"));
+    }
+
+    #[test]
+    fn update_moves_the_hold_to_the_larger_grant_and_no_further() {
+        let s = setup_with("3.3", Some(60));
+        let a = s.engine.authorize(&call("44123")).unwrap();
+        assert_eq!(
+            (a.granted_seconds, a.max_seconds, a.held),
+            (60, 180, d("1.3"))
+        );
+        let b = s.engine.update(a.reservation).unwrap();
+        assert_eq!((b.granted_seconds, b.held), (120, d("2.3")));
+        assert_eq!(
+            s.engine.client_balance_cached(s.client).unwrap().1,
+            d("2.3")
+        );
+        let c = s.engine.update(a.reservation).unwrap();
+        assert_eq!((c.granted_seconds, c.held), (180, d("3.3")));
+        // Everything affordable is granted: a further update changes nothing.
+        let e = s.engine.update(a.reservation).unwrap();
+        assert_eq!(
+            (e.granted_seconds, e.held, e.max_seconds),
+            (180, d("3.3"), 180)
+        );
+        assert_eq!(
+            s.engine.client_balance_cached(s.client).unwrap().1,
+            d("3.3")
+        );
+        assert!(e.expires_at > a.expires_at);
+        s.engine.release(a.reservation).unwrap();
+        assert_eq!(s.engine.client_balance_cached(s.client).unwrap().1, d("0"));
+        assert_eq!(
+            s.engine.update(a.reservation).unwrap_err().code(),
+            ErrorCode::ReservationNotFound
+        );
+    }
+
+    #[test]
+    fn an_expired_reservation_gives_its_hold_back() {
+        let s = setup("10");
+        let a = s.engine.authorize(&call("44123")).unwrap();
+        s.clock.set(a.expires_at - Duration::seconds(1));
+        let report = s.engine.tick(a.expires_at - Duration::seconds(1)).unwrap();
+        assert_eq!(report.reservations_released, 0);
+        let report = s.engine.tick(a.expires_at).unwrap();
+        assert_eq!(report.reservations_released, 1);
+        assert_eq!(s.engine.client_balance_cached(s.client).unwrap().1, d("0"));
+        // Its capacity is free again: a new call is granted in full.
+        let b = s.engine.authorize(&call("44123")).unwrap();
+        assert_eq!(b.held, d("9.3"));
+    }
+}

@@ -568,3 +568,178 @@ fn replay(tx: &dyn StoreTx, xdr: i64) -> Result<Settlement> {
         replayed: true,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::setup;
+    use super::super::AuthorizeRequest;
+    use super::*;
+    use crate::clock::Clock;
+    use crate::error::ErrorCode;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn call() -> AuthorizeRequest {
+        AuthorizeRequest {
+            account: "100".into(),
+            destination: "44123".into(),
+            ..AuthorizeRequest::default()
+        }
+    }
+
+    fn hangup(reservation: Option<u64>, call_id: &str, duration: u64) -> SettleRequest {
+        SettleRequest {
+            reservation,
+            call_id: call_id.into(),
+            duration,
+            ..SettleRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_settle_charges_once_and_a_repeat_replays_it() {
+        let s = setup("10");
+        let a = s.engine.authorize(&call()).unwrap();
+        let first = s
+            .engine
+            .settle(&hangup(Some(a.reservation), "c1", 61))
+            .unwrap();
+        // 0.3 setup + two started minutes.
+        assert_eq!((first.billed_seconds, first.cost), (120, d("2.3")));
+        assert_eq!(first.balance, d("7.7"));
+        assert!(!first.replayed && !first.unreserved);
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("7.7"), d("0")))
+        );
+        assert_eq!(s.engine.open_reservations(), 0);
+        let again = s
+            .engine
+            .settle(&hangup(Some(a.reservation), "c1", 61))
+            .unwrap();
+        assert!(again.replayed);
+        assert_eq!(
+            (again.xdr, again.cost, again.balance, again.billed_seconds),
+            (first.xdr, first.cost, d("7.7"), 120)
+        );
+        assert_eq!(
+            s.engine.client_balance_cached(s.client).unwrap().0,
+            d("7.7")
+        );
+        s.assert_consistent();
+    }
+
+    #[test]
+    fn the_same_call_id_with_other_content_is_a_conflict_and_keeps_the_reservation() {
+        let s = setup("10");
+        let a = s.engine.authorize(&call()).unwrap();
+        s.engine
+            .settle(&hangup(Some(a.reservation), "c1", 30))
+            .unwrap();
+        let b = s.engine.authorize(&call()).unwrap();
+        let e = s
+            .engine
+            .settle(&hangup(Some(b.reservation), "c1", 31))
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::IdempotencyConflict);
+        // Nothing was charged: the reservation and its hold stay for a retry.
+        assert_eq!(s.engine.open_reservations(), 1);
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("8.7"), b.held))
+        );
+        // The same content again is a replay: the call is over, its hold freed.
+        let r = s
+            .engine
+            .settle(&hangup(Some(b.reservation), "c1", 30))
+            .unwrap();
+        assert!(r.replayed);
+        assert_eq!(s.engine.open_reservations(), 0);
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("8.7"), d("0")))
+        );
+        s.assert_consistent();
+    }
+
+    #[test]
+    fn a_settle_without_a_known_reservation_needs_the_calls_details() {
+        let s = setup("10");
+        let e = s.engine.settle(&hangup(None, "c1", 30)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::ValidationRequired);
+        let e = s.engine.settle(&hangup(Some(999), "c1", 30)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::ReservationNotFound);
+        let req = SettleRequest {
+            account: Some("100".into()),
+            destination: Some("44123".into()),
+            connect_time: Some(s.clock.now()),
+            ..hangup(None, "c1", 30)
+        };
+        let charged = s.engine.settle(&req).unwrap();
+        assert!(charged.unreserved);
+        assert_eq!((charged.cost, charged.balance), (d("1.3"), d("8.7")));
+        s.assert_consistent();
+    }
+
+    #[test]
+    fn a_free_call_answers_the_stored_balance() {
+        let s = setup("10");
+        let a = s.engine.authorize(&call()).unwrap();
+        let free = s
+            .engine
+            .settle(&hangup(Some(a.reservation), "c0", 0))
+            .unwrap();
+        assert_eq!(
+            (free.cost, free.billed_seconds, free.balance),
+            (d("0"), 0, d("10"))
+        );
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("10"), d("0")))
+        );
+        s.assert_consistent();
+    }
+
+    #[test]
+    fn call_ids_and_durations_are_bounded() {
+        assert!(check_request(&hangup(None, "c", 0)).is_ok());
+        let long = "x".repeat(limits::call_id_length_max + 1);
+        for req in [
+            hangup(None, "", 1),
+            hangup(None, &long, 1),
+            hangup(None, "c", limits::call_duration_seconds_max + 1),
+        ] {
+            assert!(check_request(&req).is_err(), "{req:?}");
+        }
+        let s = setup("10");
+        let a = s.engine.authorize(&call()).unwrap();
+        let too_long = hangup(
+            Some(a.reservation),
+            "c1",
+            limits::call_duration_seconds_max + 1,
+        );
+        let e = s.engine.settle(&too_long).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::ValidationOutOfRange);
+        assert_eq!(
+            s.engine.open_reservations(),
+            1,
+            "refused before it is taken"
+        );
+    }
+
+    #[test]
+    fn stored_counts_are_read_loudly() {
+        let mut x = Record::new();
+        x.insert("duration", Val::Int(61));
+        x.insert("billed_seconds", Val::Int(-1));
+        assert_eq!(stored_seconds(&x, 1, "duration").unwrap(), 61);
+        assert_eq!(stored_seconds(&x, 1, "volume_seconds").unwrap(), 0);
+        let e = stored_seconds(&x, 1, "billed_seconds").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Internal);
+        assert!(matches!(column("seconds", 5), Ok(Val::Int(5))));
+        assert!(column("seconds", u64::MAX).is_err());
+    }
+}

@@ -418,3 +418,95 @@ fn stored_balances(tx: &dyn StoreTx, r: &Refresh) -> Result<Vec<(i64, Decimal)>>
 fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::setup;
+    use super::*;
+    use serde_json::json;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn client(balance: &str, credit: &str, held: &str) -> ClientState {
+        ClientState {
+            company: 1,
+            active: true,
+            balance: d(balance),
+            credit: d(credit),
+            held: d(held),
+            capacity: None,
+            calls: 0,
+            account_calls: HashMap::default(),
+            currency: 1,
+            rate_table: None,
+            volumes: Vec::new(),
+            volume_held: Default::default(),
+        }
+    }
+
+    #[test]
+    fn available_is_balance_plus_credit_minus_held_exactly() {
+        assert_eq!(client("10", "5", "2.5").available().unwrap(), d("12.5"));
+        assert_eq!(client("-3", "1", "0").available().unwrap(), d("-2"));
+        let max = Decimal::MAX;
+        assert!(client(&max.to_string(), "1", "0").available().is_err());
+    }
+
+    #[test]
+    fn a_mirror_that_matches_its_rows_is_left_alone() {
+        let c = Charging::default();
+        c.clients
+            .write()
+            .insert(4, Arc::new(Mutex::new(client("1", "0", "0"))));
+        c.add_balance(4, d("2.50"));
+        c.add_balance(99, d("1"));
+        c.check_mirror(&[(4, d("3.5")), (99, d("1"))]);
+        assert_eq!(c.balance(4), Some((d("3.50"), d("0"))));
+        assert_eq!(c.balance(99), None);
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "invariant: client 4: mirrored balance 1 differs from the stored 2")]
+    fn a_mirror_that_differs_from_its_row_is_a_broken_invariant() {
+        let c = Charging::default();
+        c.clients
+            .write()
+            .insert(4, Arc::new(Mutex::new(client("1", "0", "0"))));
+        c.check_mirror(&[(4, d("2"))]);
+    }
+
+    #[test]
+    fn refreshes_keep_the_mirror_equal_to_the_rows() {
+        let s = setup("10");
+        s.assert_consistent();
+        s.pay("2.25");
+        s.ok(
+            "clients.edit",
+            json!({"id": s.client, "credit": "5", "name": "Renamed"}),
+        );
+        s.assert_consistent();
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("12.25"), d("0")))
+        );
+        // The credit came through the refresh: a call may now spend it too (16 minutes and
+        // the setup fee of 17.25).
+        let call = |auth_type: Option<&str>| {
+            s.engine.authorize(&super::super::AuthorizeRequest {
+                account: "100".into(),
+                auth_type: auth_type.map(str::to_string),
+                destination: "44123".into(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(call(Some("ani")).unwrap().held, d("16.3"));
+        let code = |r: Result<super::super::Authorization>| r.unwrap_err().code().as_str();
+        assert_eq!(code(call(Some("ip"))), "account.not_found");
+        assert_eq!(code(call(Some("bogus"))), "validation.invalid");
+        s.assert_consistent();
+    }
+}
