@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::hint::black_box;
-use tollgate::ledger::rate_file::rate_csv;
+
 use tollgate::Engine;
 use tollgate_benches::SplitMix;
 
@@ -93,7 +93,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(LINES as u64));
     g.bench_function("rate_100k_lines", |b| {
         b.iter(|| {
-            let s = rate_csv(&engine, black_box(input.as_slice()), std::io::sink()).unwrap();
+            let s = engine
+                .rate_csv(black_box(input.as_slice()), std::io::sink())
+                .unwrap();
             assert_eq!(s.rows, LINES as u64);
             s
         })

@@ -285,9 +285,9 @@ fn rate(
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            tollgate::ledger::rate_file::rate_csv(&engine, input, file)
+            engine.rate_csv(input, file)
         }
-        None => tollgate::ledger::rate_file::rate_csv(&engine, input, std::io::stdout().lock()),
+        None => engine.rate_csv(input, std::io::stdout().lock()),
     };
     bar.finish_and_clear();
     match result {

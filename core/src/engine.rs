@@ -3,12 +3,10 @@
 use crate::api::Inner;
 use crate::api::{self, Envelope, FileMeta, Registry};
 use crate::auth::{password, Principal};
+use crate::charging::rate_file::{RateRequest, Rated};
+use crate::charging::{Authorization, AuthorizeRequest, Charging, SettleRequest, Settlement};
 use crate::clock::{self, Clock, SystemClock};
 use crate::error::Result;
-use crate::ledger::charging::{
-    Authorization, AuthorizeRequest, Charging, SettleRequest, Settlement,
-};
-use crate::ledger::rate_file::{RateRequest, Rated};
 use crate::packages::SubscriptionTick;
 use crate::services::Services;
 use crate::store::{self, SqliteStore, Store, TxKind};
@@ -395,25 +393,23 @@ impl Engine {
     /// nothing: no reservation, no xDR, no ledger entry, no database access. For trusted
     /// in-process callers (re-rating files of calls, price quotes).
     pub fn rate(&self, req: &RateRequest<'_>) -> Result<Rated> {
-        crate::ledger::rate_file::rate(&self.inner.charging, req, self.inner.clock.now())
+        crate::charging::rate_file::rate(&self.inner.charging, req, self.inner.clock.now())
     }
 
-    /// Currency codes by id (read once per rated file, never per call).
-    pub(crate) fn currency_codes(&self) -> Result<std::collections::HashMap<i64, String>> {
-        use crate::model::{Val, CURRENCIES};
-        let q = crate::store::ListQuery::everything(Vec::new());
-        store::run(self.inner.store.as_ref(), TxKind::Read, |tx| {
-            Ok(tx
-                .list(&CURRENCIES, &q)?
-                .0
-                .iter()
-                .filter_map(|c| {
-                    let id = c.get("id").and_then(Val::as_int)?;
-                    let code = c.get("code").and_then(Val::as_text)?;
-                    Some((id, code.to_string()))
-                })
-                .collect())
-        })
+    /// Rate a CSV file of calls (`source,account,destination,connect_time,duration`) into a
+    /// CSV of results with the columns of `charging::rate_file::RATED_COLUMNS`: streams both
+    /// files, charges nothing; a row that cannot be rated says why in its `error` column.
+    pub fn rate_csv(
+        &self,
+        input: impl std::io::Read,
+        output: impl std::io::Write,
+    ) -> Result<crate::charging::rate_file::RateSummary> {
+        let rater = crate::charging::rate_file::Rater {
+            charging: &self.inner.charging,
+            store: self.inner.store.as_ref(),
+            now: self.inner.clock.now(),
+        };
+        crate::charging::rate_file::rate_csv(&rater, input, output)
     }
 
     /// Load a CSV rate deck from a reader into rate table `table`, all or nothing, by the

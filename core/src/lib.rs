@@ -33,6 +33,7 @@ pub struct ReadmeDoctests;
 
 pub mod api;
 pub mod auth;
+pub mod charging;
 pub use auth::rbac;
 pub mod clock;
 pub mod config;
@@ -52,12 +53,10 @@ pub(crate) mod services;
 pub mod store;
 
 pub use api::{Envelope, FileMeta, Registry};
+pub use charging::rate_file::{RateRequest, Rated};
+pub use charging::{Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineConfig, EngineOptions, TickReport, WeakEngine};
 pub use error::{Error, ErrorCode, Result};
 pub use events::{DeliveryReport, Event, EventCallback, Stage, Verdict};
-pub use ledger::charging::{
-    Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement,
-};
-pub use ledger::rate_file::{RateRequest, Rated};
 pub use rust_decimal::Decimal;

@@ -4,10 +4,10 @@
 
 use crate::auth::session::Realm;
 use crate::auth::token::Keys;
+use crate::charging::Charging;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::events::{Events, Hub};
-use crate::ledger::charging::Charging;
 use crate::store::Store;
 use std::sync::Arc;
 

@@ -4,9 +4,9 @@
 use super::crud::{self, Crud, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
 use crate::auth::rbac::Verb;
+use crate::charging::{Authorization, AuthorizeRequest, SettleRequest, Settlement};
 use crate::clock;
 use crate::error::{ChargeError, Result, ValidationError};
-use crate::ledger::charging::{Authorization, AuthorizeRequest, SettleRequest, Settlement};
 use crate::limits;
 use crate::model::{FieldKind, CLIENTS, XDRS};
 use crate::money;

@@ -88,7 +88,7 @@ fn subscription_json(tx: &dyn StoreTx, rec: &Record) -> Result<Value> {
             );
         }
         // Included volumes of the period now running (empty unless active).
-        let volumes: Vec<Value> = crate::ledger::volumes::of_subscription(tx, rec)?
+        let volumes: Vec<Value> = crate::charging::volumes::of_subscription(tx, rec)?
             .iter()
             .map(|v| {
                 json!({

@@ -1,13 +1,9 @@
 //! The ledger: every change of a client's balance is one entry, and the balance always equals
 //! the sum of the entries. Postings are the only code that moves a balance.
 
-mod batch;
-pub mod charging;
 pub mod convert;
 pub mod idempotency;
 pub(crate) mod manual;
-pub mod rate_file;
-pub(crate) mod volumes;
 
 use crate::error::{Error, MoneyError, Result};
 use crate::money;

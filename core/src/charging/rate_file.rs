@@ -64,7 +64,7 @@ pub(crate) struct Quote {
 /// Rate one call; refusals carry the codes `settle` would give (`account.not_found`,
 /// `rating.no_rate`, `money.no_exchange_rate`, `validation.*`).
 pub(crate) fn rate(
-    charging: &crate::ledger::charging::Charging,
+    charging: &crate::charging::Charging,
     req: &RateRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<Rated> {
@@ -127,6 +127,33 @@ pub struct RateSummary {
     pub errors: u64,
 }
 
+/// What rating a file needs of an engine.
+pub(crate) struct Rater<'a> {
+    pub(crate) charging: &'a crate::charging::Charging,
+    pub(crate) store: &'a dyn crate::store::Store,
+    pub(crate) now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Currency codes by id (read once per rated file, never per call).
+fn currency_codes(
+    store: &dyn crate::store::Store,
+) -> Result<std::collections::HashMap<i64, String>> {
+    use crate::model::{Val, CURRENCIES};
+    let q = crate::store::ListQuery::everything(Vec::new());
+    crate::store::run(store, crate::store::TxKind::Read, |tx| {
+        Ok(tx
+            .list(&CURRENCIES, &q)?
+            .0
+            .iter()
+            .filter_map(|c| {
+                let id = c.get("id").and_then(Val::as_int)?;
+                let code = c.get("code").and_then(Val::as_text)?;
+                Some((id, code.to_string()))
+            })
+            .collect())
+    })
+}
+
 fn io_error(e: impl std::fmt::Display) -> crate::Error {
     crate::error::StoreError::Io(e.to_string()).into()
 }
@@ -136,12 +163,12 @@ fn io_error(e: impl std::fmt::Display) -> crate::Error {
 /// [`RATED_COLUMNS`]. Streams both files; a row that cannot be rated keeps empty results and
 /// says why in `error` (`code: message`), and the rest go on. Charges nothing. A malformed
 /// file (no header, a missing column, broken CSV) is `validation.*` naming the line.
-pub fn rate_csv(
-    engine: &crate::Engine,
+pub(crate) fn rate_csv(
+    engine: &Rater<'_>,
     input: impl std::io::Read,
     output: impl std::io::Write,
 ) -> Result<RateSummary> {
-    let currencies = engine.currency_codes()?;
+    let currencies = currency_codes(engine.store)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -223,7 +250,7 @@ pub fn rate_csv(
 }
 
 fn rate_row(
-    engine: &crate::Engine,
+    engine: &Rater<'_>,
     record: &csv::StringRecord,
     at: &[usize; 5],
 ) -> std::result::Result<Rated, String> {
@@ -246,7 +273,5 @@ fn rate_row(
         connect_time,
         duration,
     };
-    engine
-        .rate(&req)
-        .map_err(|e| format!("{}: {}", e.code(), e))
+    rate(engine.charging, &req, engine.now).map_err(|e| format!("{}: {}", e.code(), e))
 }

@@ -1,0 +1,578 @@
+//! Pricing: rate tables, currencies and exchange rates, and the plan a call is charged by.
+
+use super::state::{all, AccountState, ClientState};
+use super::{Charging, HashMap};
+use crate::clock;
+use crate::error::{ChargeError, Error, Result, ValidationError};
+use crate::limits;
+use crate::model::{dec, int, text, Record, Val, CURRENCIES, EXCHANGE_RATES, RATES};
+use crate::money::{self, Rounding};
+use crate::rating::{RateIndex, RateTerms, Timed};
+use crate::store::{ListQuery, StoreTx};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+struct RateEntry {
+    code_name: Arc<str>,
+    terms: RateTerms,
+}
+
+#[derive(Debug)]
+pub(super) struct Table {
+    currency: i64,
+    rounding: Rounding,
+    index: RateIndex<RateEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct ExchangeRow {
+    from: i64,
+    to: i64,
+    rate: Decimal,
+    effective_from: DateTime<Utc>,
+}
+
+/// How one call is priced: everything `settle` needs, fixed at `authorize`.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub(super) account: i64,
+    pub(super) client: i64,
+    /// The client's company: the scope of the call's id.
+    pub(super) company: i64,
+    pub(super) companies: Chain,
+    pub(super) table: i64,
+    /// The matched code is the first `code_len` digits of `destination` (no shared string
+    /// touched per call).
+    code_len: usize,
+    pub(super) code_name: Arc<str>,
+    pub(super) terms: RateTerms,
+    pub(super) precision: u32,
+    pub(super) rounding: Rounding,
+    pub(super) currency: i64,
+    pub(super) destination: String,
+    pub(super) source: Option<String>,
+    pub(super) connect_time: DateTime<Utc>,
+}
+
+impl Plan {
+    pub(super) fn code(&self) -> &str {
+        self.destination.get(..self.code_len).unwrap_or_default()
+    }
+}
+
+/// A company and its ancestors, nearest first, without a heap allocation per call.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Chain {
+    ids: [i64; limits::company_depth_max + 1],
+    len: usize,
+}
+
+impl Chain {
+    fn push(&mut self, id: i64) -> Result<()> {
+        let slot = self
+            .ids
+            .get_mut(self.len)
+            .ok_or_else(|| Error::Internal("company tree is too deep".into()))?;
+        *slot = id;
+        self.len += 1;
+        Ok(())
+    }
+
+    pub(super) fn as_slice(&self) -> &[i64] {
+        &self.ids[..self.len]
+    }
+}
+
+fn seconds(r: &Record, k: &str) -> u32 {
+    int(r, k).and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
+}
+
+fn dt(r: &Record, k: &str) -> Option<DateTime<Utc>> {
+    r.get(k).and_then(Val::as_text).and_then(clock::parse_dt)
+}
+
+pub(super) fn load_table(tx: &dyn StoreTx, table: &Record) -> Result<Table> {
+    let id = int(table, "id").unwrap_or_default();
+    let rows = tx
+        .list(
+            &RATES,
+            &ListQuery::everything(vec![("id_rate_tables", Val::Int(id))]),
+        )?
+        .0;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let terms = RateTerms {
+            rate: dec(r, "rate"),
+            min_volume: seconds(r, "min_volume"),
+            interval: seconds(r, "interval").max(1),
+            grace_volume: seconds(r, "grace_volume"),
+            setup_fee: dec(r, "setup_fee"),
+        };
+        let from = dt(r, "effective_from").ok_or_else(|| {
+            Error::Internal(format!("rate {:?} has no effective_from", int(r, "id")))
+        })?;
+        let timed = Timed {
+            effective_from: from,
+            effective_till: dt(r, "effective_till"),
+            value: RateEntry {
+                code_name: Arc::from(text(r, "code_name")),
+                terms,
+            },
+        };
+        items.push((text(r, "code").to_string(), timed));
+    }
+    Ok(Table {
+        currency: int(table, "id_currencies").unwrap_or(1),
+        rounding: Rounding::parse(text(table, "rounding")).unwrap_or_default(),
+        index: RateIndex::build(items)?,
+    })
+}
+
+pub(super) fn load_currencies(tx: &dyn StoreTx) -> Result<(HashMap<i64, u32>, Vec<ExchangeRow>)> {
+    let precisions = all(tx, &CURRENCIES)?
+        .iter()
+        .map(|c| {
+            (
+                int(c, "id").unwrap_or_default(),
+                u32::try_from(int(c, "details_precision").unwrap_or(4)).unwrap_or(4),
+            )
+        })
+        .collect();
+    let mut rows: Vec<ExchangeRow> = all(tx, &EXCHANGE_RATES)?
+        .iter()
+        .filter_map(|r| {
+            Some(ExchangeRow {
+                from: int(r, "id_currencies")?,
+                to: int(r, "id_currencies_to")?,
+                rate: dec(r, "rate"),
+                effective_from: dt(r, "effective_from")?,
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| r.effective_from);
+    Ok((precisions, rows))
+}
+
+impl Charging {
+    pub(super) fn company_chain(&self, company: i64) -> Result<Chain> {
+        let map = self.companies.read();
+        let mut chain = Chain::default();
+        let mut at = Some(company);
+        while let Some(id) = at {
+            if chain.len > limits::company_depth_max {
+                return Err(Error::Internal("company tree has a cycle".into()));
+            }
+            let c = map
+                .get(&id)
+                .ok_or_else(|| Error::Internal(format!("company {id} not loaded")))?;
+            if !c.active {
+                return Err(ChargeError::CompanyBlocked(id).into());
+            }
+            chain.push(id)?;
+            at = c.parent;
+        }
+        Ok(chain)
+    }
+
+    /// The exchange rate from `from` to `to` in force at `at`: the direct rate, else the
+    /// opposite one to divide by.
+    fn exchange_rate(&self, from: i64, to: i64, at: DateTime<Utc>) -> Result<Exchange> {
+        if from == to {
+            return Ok(Exchange::Multiply(Decimal::ONE));
+        }
+        let rows = self.exchange.read();
+        let newest = |f: i64, t: i64| {
+            rows.iter()
+                .rev()
+                .find(|r| r.from == f && r.to == t && r.effective_from <= at)
+                .map(|r| r.rate)
+        };
+        if let Some(r) = newest(from, to) {
+            return Ok(Exchange::Multiply(r));
+        }
+        if let Some(r) = newest(to, from) {
+            return Ok(Exchange::Divide(r));
+        }
+        Err(crate::error::MoneyError::NoExchangeRate {
+            from: from.to_string(),
+            to: to.to_string(),
+        }
+        .into())
+    }
+
+    /// Price a call: the plan `settle` will charge by. Runs under the client's lock.
+    pub(super) fn plan(
+        &self,
+        account: &AccountState,
+        client: &ClientState,
+        destination: &str,
+        source: Option<&str>,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Plan> {
+        check_number("destination", destination)?;
+        let table_id = account
+            .rate_table
+            .or(client.rate_table)
+            .ok_or_else(|| ChargeError::NoRate(format!("{destination} (no rate table)")))?;
+        let table = self.tables.read().get(&table_id).cloned().ok_or_else(|| {
+            ChargeError::NoRate(format!("{destination} (rate table {table_id} missing)"))
+        })?;
+        let (code, timed) = table
+            .index
+            .lookup_at(destination, at)
+            .ok_or_else(|| ChargeError::NoRate(destination.to_string()))?;
+        let entry = &timed.value;
+        let terms = if table.currency == client.currency {
+            entry.terms
+        } else {
+            let x = self.exchange_rate(table.currency, client.currency, now)?;
+            RateTerms {
+                rate: x.apply(entry.terms.rate)?,
+                setup_fee: x.apply(entry.terms.setup_fee)?,
+                ..entry.terms
+            }
+        };
+        let precision = self
+            .precisions
+            .read()
+            .get(&client.currency)
+            .copied()
+            .unwrap_or(4);
+        Ok(Plan {
+            account: account.id,
+            client: account.client,
+            company: client.company,
+            companies: Chain::default(),
+            table: table_id,
+            code_len: code.len(),
+            code_name: Arc::clone(&entry.code_name),
+            terms,
+            precision,
+            rounding: table.rounding,
+            currency: client.currency,
+            destination: destination.to_string(),
+            source: source.map(str::to_string),
+            connect_time: at,
+        })
+    }
+
+    /// Price a call by the same plan `settle` charges by, reserving and charging nothing
+    /// (pure rating: `Engine::rate`).
+    pub(crate) fn quote(
+        &self,
+        account: &str,
+        auth_type: Option<&str>,
+        destination: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<crate::charging::rate_file::Quote> {
+        let account = self.find_account(account, auth_type)?;
+        let state = self.client(account.client)?;
+        let client = state.lock();
+        let p = self.plan(&account, &client, destination, None, at, now)?;
+        Ok(crate::charging::rate_file::Quote {
+            account: p.account,
+            client: p.client,
+            code: p.code().to_string(),
+            code_name: p.code_name.to_string(),
+            terms: p.terms,
+            precision: p.precision,
+            rounding: p.rounding,
+            currency: p.currency,
+        })
+    }
+}
+
+fn check_number(field: &str, n: &str) -> Result<()> {
+    if n.is_empty() || n.len() > limits::number_length_max || !n.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ValidationError::invalid(
+            field,
+            format!("must be 1 to {} digits", limits::number_length_max),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// How a rate table's prices become the client's currency.
+#[derive(Debug, Clone, Copy)]
+enum Exchange {
+    /// Multiply by the direct rate: exact (a rate has at most 16 digits and an exchange rate
+    /// at most `limits::exchange_rate_digits_max`, so the product has at most 28), refused
+    /// (`money.overflow`) if it ever is not.
+    Multiply(Decimal),
+    /// Divide by the opposite rate. The quotient rarely terminates, so it is rounded half up
+    /// to `limits::amount_scale_max` places — a named rounding, below any details precision,
+    /// before the cost's own rounding.
+    Divide(Decimal),
+}
+
+impl Exchange {
+    fn apply(self, price: Decimal) -> Result<Decimal> {
+        Ok(match self {
+            Exchange::Multiply(x) => money::exact_mul(price, x)?,
+            Exchange::Divide(r) => {
+                money::div_round(price, r, limits::amount_scale_max, Rounding::HalfUp)?
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charging::state::{AccountState, ClientState, CompanyState};
+    use crate::error::ErrorCode;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        clock::parse_dt(s).unwrap()
+    }
+
+    fn terms(rate: &str, setup_fee: &str) -> RateTerms {
+        RateTerms {
+            rate: d(rate),
+            min_volume: 60,
+            interval: 60,
+            grace_volume: 0,
+            setup_fee: d(setup_fee),
+        }
+    }
+
+    /// A table in currency `currency` with one rate for `code`, effective from 2020.
+    fn table(currency: i64, code: &str, t: RateTerms) -> Table {
+        let timed = Timed {
+            effective_from: at("2020-01-01 00:00:00"),
+            effective_till: None,
+            value: RateEntry {
+                code_name: Arc::from("Name"),
+                terms: t,
+            },
+        };
+        Table {
+            currency,
+            rounding: Rounding::HalfUp,
+            index: RateIndex::build(vec![(code.to_string(), timed)]).unwrap(),
+        }
+    }
+
+    fn client(currency: i64, rate_table: Option<i64>) -> ClientState {
+        ClientState {
+            company: 1,
+            active: true,
+            balance: Decimal::ZERO,
+            credit: Decimal::ZERO,
+            held: Decimal::ZERO,
+            capacity: None,
+            calls: 0,
+            account_calls: HashMap::default(),
+            currency,
+            rate_table,
+            volumes: Vec::new(),
+            volume_held: Default::default(),
+        }
+    }
+
+    fn account(rate_table: Option<i64>) -> AccountState {
+        AccountState {
+            id: 7,
+            client: 3,
+            active: true,
+            capacity: None,
+            rate_table,
+        }
+    }
+
+    fn row(from: i64, to: i64, rate: &str, effective_from: &str) -> ExchangeRow {
+        ExchangeRow {
+            from,
+            to,
+            rate: d(rate),
+            effective_from: at(effective_from),
+        }
+    }
+
+    #[test]
+    fn a_chain_holds_a_company_and_its_ancestors_up_to_the_depth_limit() {
+        let mut chain = Chain::default();
+        assert!(chain.as_slice().is_empty());
+        for id in 0..=limits::company_depth_max as i64 {
+            chain.push(id + 10).unwrap();
+        }
+        assert_eq!(chain.as_slice().len(), limits::company_depth_max + 1);
+        assert_eq!(chain.as_slice()[0], 10, "nearest first");
+        let e = chain.push(99).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Internal);
+        assert_eq!(chain.as_slice().len(), limits::company_depth_max + 1);
+    }
+
+    #[test]
+    fn a_company_chain_follows_parents_and_refuses_a_blocked_one() {
+        let c = Charging::default();
+        let company = |parent, active| {
+            Arc::new(CompanyState {
+                parent,
+                active,
+                capacity: None,
+                calls: Default::default(),
+            })
+        };
+        c.companies.write().insert(1, company(None, true));
+        c.companies.write().insert(5, company(Some(1), true));
+        c.companies.write().insert(6, company(Some(5), true));
+        c.companies.write().insert(8, company(Some(1), false));
+        assert_eq!(c.company_chain(6).unwrap().as_slice(), &[6, 5, 1]);
+        let blocked = c.company_chain(8).unwrap_err();
+        assert_eq!(blocked.code(), ErrorCode::CompanyBlocked);
+        assert_eq!(c.company_chain(42).unwrap_err().code(), ErrorCode::Internal);
+        // A cycle is refused, not followed forever.
+        c.companies.write().insert(1, company(Some(6), true));
+        assert_eq!(c.company_chain(6).unwrap_err().code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn an_exchange_multiplies_exactly_or_divides_rounded_half_up() {
+        let m = Exchange::Multiply(d("1.25")).apply(d("0.0123")).unwrap();
+        assert_eq!(m, d("0.015375"));
+        let q = Exchange::Divide(d("3")).apply(d("1")).unwrap();
+        assert_eq!(q.scale(), limits::amount_scale_max);
+        assert_eq!(
+            q,
+            money::round(
+                d("0.33333333333333333333"),
+                limits::amount_scale_max,
+                Rounding::HalfUp
+            )
+        );
+        let two_thirds = Exchange::Divide(d("3")).apply(d("2")).unwrap();
+        assert!(two_thirds > d("0.6666"), "rounded up: {two_thirds}");
+        // A product without an exact Decimal is refused, never cut.
+        let big = d("79228162514264337593543950335");
+        assert!(Exchange::Multiply(d("1.5")).apply(big).is_err());
+    }
+
+    #[test]
+    fn the_exchange_rate_is_the_newest_direct_one_else_the_inverse() {
+        let c = Charging::default();
+        *c.exchange.write() = vec![
+            row(1, 2, "0.5", "2020-01-01 00:00:00"),
+            row(1, 2, "0.8", "2025-01-01 00:00:00"),
+            row(3, 1, "4", "2020-01-01 00:00:00"),
+        ];
+        let now = at("2026-01-15 12:00:00");
+        let rate = |from, to, when| match c.exchange_rate(from, to, when) {
+            Ok(Exchange::Multiply(x)) => format!("*{x}"),
+            Ok(Exchange::Divide(x)) => format!("/{x}"),
+            Err(e) => e.code().as_str().to_string(),
+        };
+        assert_eq!(rate(2, 2, now), "*1");
+        assert_eq!(rate(1, 2, now), "*0.8");
+        assert_eq!(rate(1, 2, at("2024-06-01 00:00:00")), "*0.5");
+        assert_eq!(rate(1, 3, now), "/4");
+        assert_eq!(
+            rate(1, 2, at("2019-01-01 00:00:00")),
+            "money.no_exchange_rate"
+        );
+        assert_eq!(rate(2, 3, now), "money.no_exchange_rate");
+    }
+
+    #[test]
+    fn a_plan_takes_the_account_table_first_and_converts_its_terms() {
+        let c = Charging::default();
+        c.tables
+            .write()
+            .insert(1, Arc::new(table(1, "44", terms("1", "0.3"))));
+        c.tables
+            .write()
+            .insert(2, Arc::new(table(2, "4420", terms("2", "0"))));
+        c.precisions.write().insert(1, 2);
+        *c.exchange.write() = vec![row(2, 1, "1.5", "2020-01-01 00:00:00")];
+        let now = at("2026-01-15 12:00:00");
+        // The client's own table, in its currency.
+        let p = c
+            .plan(
+                &account(None),
+                &client(1, Some(1)),
+                "4420123",
+                None,
+                now,
+                now,
+            )
+            .unwrap();
+        assert_eq!((p.table, p.code(), p.precision), (1, "44", 2));
+        assert_eq!(p.terms, terms("1", "0.3"));
+        assert_eq!((p.account, p.client, p.company), (7, 3, 1));
+        // The account's table wins, and its prices become the client's currency.
+        let p = c
+            .plan(
+                &account(Some(2)),
+                &client(1, Some(1)),
+                "4420123",
+                Some("1"),
+                now,
+                now,
+            )
+            .unwrap();
+        assert_eq!((p.table, p.code(), p.currency), (2, "4420", 1));
+        assert_eq!(p.terms.rate, d("3.0"));
+        assert_eq!(p.source.as_deref(), Some("1"));
+        // A client currency without an exchange rate cannot be priced.
+        let p = c.plan(&account(None), &client(9, Some(1)), "44", None, now, now);
+        assert_eq!(p.unwrap_err().code(), ErrorCode::MoneyNoExchangeRate);
+    }
+
+    #[test]
+    fn a_plan_needs_a_number_a_table_and_a_rate() {
+        // (Without a known precision the default of 4 applies.)
+        let c = Charging::default();
+        c.tables
+            .write()
+            .insert(1, Arc::new(table(1, "44", terms("1", "0"))));
+        let now = at("2026-01-15 12:00:00");
+        let code = |a: &AccountState, cl: &ClientState, n: &str| {
+            c.plan(a, cl, n, None, now, now)
+                .map(|p| p.precision)
+                .map_err(|e| e.code())
+        };
+        assert_eq!(code(&account(None), &client(1, Some(1)), "44"), Ok(4));
+        assert_eq!(
+            code(&account(None), &client(1, Some(1)), "44a"),
+            Err(ErrorCode::ValidationInvalid)
+        );
+        assert_eq!(
+            code(&account(None), &client(1, None), "44"),
+            Err(ErrorCode::RatingNoRate)
+        );
+        assert_eq!(
+            code(&account(Some(5)), &client(1, Some(1)), "44"),
+            Err(ErrorCode::RatingNoRate)
+        );
+        assert_eq!(
+            code(&account(None), &client(1, Some(1)), "33"),
+            Err(ErrorCode::RatingNoRate)
+        );
+        // Before the rate is in force there is none.
+        let old = at("2019-01-01 00:00:00");
+        let p = c.plan(&account(None), &client(1, Some(1)), "44", None, old, now);
+        assert_eq!(p.unwrap_err().code(), ErrorCode::RatingNoRate);
+    }
+
+    #[test]
+    fn numbers_are_one_to_the_maximum_of_digits() {
+        assert!(check_number("destination", "0").is_ok());
+        assert!(check_number("destination", &"9".repeat(limits::number_length_max)).is_ok());
+        for bad in ["", "+44", "44 1", "４４"] {
+            assert!(check_number("destination", bad).is_err(), "{bad:?}");
+        }
+        let long = "1".repeat(limits::number_length_max + 1);
+        assert!(check_number("destination", &long).is_err());
+    }
+}

@@ -1,0 +1,613 @@
+//! Reservations: `authorize` holds funds and capacity for a call, `update` extends the hold,
+//! `release` and expiry give it back.
+//!
+//! Every hold is checked twice: before it is written (never negative, never more than the
+//! client had available at the grant) and when it is read back to be freed (never more than
+//! the client holds in all).
+
+use super::plan::Plan;
+use super::state::{AccountState, ClientState};
+use super::{invariant, violated, Authorization, AuthorizeRequest, Charging};
+use crate::charging::volumes::{self, Claim};
+use crate::error::{ChargeError, Result};
+use crate::money;
+use crate::rating;
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub(super) struct Reservation {
+    pub(super) plan: Arc<Plan>,
+    pub(super) granted: u64,
+    pub(super) hold: Decimal,
+    /// The included volume drawn on, `limit` being the seconds held from it.
+    pub(super) volume: Option<Claim>,
+    pub(super) expires_at: DateTime<Utc>,
+}
+
+impl Reservation {
+    /// What the softswitch is told about this reservation.
+    fn authorization(&self, id: u64, max_seconds: u64) -> Authorization {
+        let plan = &self.plan;
+        Authorization {
+            reservation: id,
+            max_seconds,
+            granted_seconds: self.granted,
+            account: plan.account,
+            client: plan.client,
+            code: plan.code().to_string(),
+            code_name: plan.code_name.to_string(),
+            rate: plan.terms.rate,
+            setup_fee: plan.terms.setup_fee,
+            currency: plan.currency,
+            held: self.hold,
+            volume_seconds: self.volume.map_or(0, |c| c.limit),
+            subscription: self.volume.map(|c| c.subscription),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// What `authorize` grants a call: priced, not yet written anywhere.
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    /// Longest affordable duration.
+    max: u64,
+    /// Seconds held for (the quota, or `max`).
+    granted: u64,
+    /// Money held for them.
+    hold: Decimal,
+    /// The included volume drawn on, `limit` being the seconds held from it.
+    claim: Option<Claim>,
+}
+
+/// Check a hold before it is written: it is never negative and never more than what the
+/// client had available when it was granted (nothing at all when that is negative).
+pub(super) fn check_grant(hold: Decimal, available: Decimal) -> Result<()> {
+    if hold < Decimal::ZERO {
+        return Err(invariant(format!("a hold is never negative, got {hold}")));
+    }
+    if hold > available.max(Decimal::ZERO) {
+        return Err(invariant(format!(
+            "hold {hold} exceeds the available funds {available}"
+        )));
+    }
+    Ok(())
+}
+
+/// Check a hold read back to be freed: never negative, and part of what the client holds.
+pub(super) fn check_release(hold: Decimal, held: Decimal) -> Result<()> {
+    if hold < Decimal::ZERO {
+        return Err(invariant(format!("a reservation holds {hold}, below zero")));
+    }
+    if hold > held {
+        return Err(invariant(format!(
+            "a reservation holds {hold} but its client holds only {held}"
+        )));
+    }
+    Ok(())
+}
+
+/// The client's held amount once `hold` (checked against `available`) is added.
+fn held_with(client: &ClientState, hold: Decimal, available: Decimal) -> Result<Decimal> {
+    check_grant(hold, available)?;
+    Ok(money::exact_add(client.held, hold)?)
+}
+
+/// Give back a reservation's `hold`: checked, then subtracted exactly. On error nothing
+/// changed.
+pub(super) fn return_hold(client: &mut ClientState, hold: Decimal) -> Result<()> {
+    check_release(hold, client.held)?;
+    let held = money::exact_sub(client.held, hold)?;
+    debug_assert!(held >= Decimal::ZERO && held <= client.held);
+    client.held = held;
+    Ok(())
+}
+
+/// One call fewer on a counter: a counter already at zero is a broken invariant (logged, and
+/// left at zero).
+fn one_less(n: &mut u32, what: impl std::fmt::Display) {
+    match n.checked_sub(1) {
+        Some(m) => *n = m,
+        None => violated(format!("{what} ends a call but counts none")),
+    }
+}
+
+/// Refuse a call when the account or the client already has its capacity of calls.
+fn check_capacity(account: &AccountState, client: &ClientState) -> Result<()> {
+    let account_calls = client.account_calls.get(&account.id).copied().unwrap_or(0);
+    if account.capacity.is_some_and(|c| account_calls >= c) {
+        return Err(ChargeError::CapacityExceeded(format!(
+            "account {} has {account_calls} calls",
+            account.id
+        ))
+        .into());
+    }
+    if client.capacity.is_some_and(|c| client.calls >= c) {
+        return Err(ChargeError::CapacityExceeded(format!(
+            "client {} has {} calls",
+            account.client, client.calls
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+impl Charging {
+    /// The client a reservation belongs to (for tenant checks).
+    pub(crate) fn reservation_client(&self, id: u64) -> Option<i64> {
+        self.reservations.lock().get(&id).map(|r| r.plan.client)
+    }
+
+    /// May this call go through, and for how long? Opens a reservation holding the funds.
+    pub(crate) fn authorize(
+        &self,
+        req: &AuthorizeRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Authorization> {
+        let account = self.find_account(&req.account, req.auth_type.as_deref())?;
+        if !account.active {
+            return Err(ChargeError::AccountBlocked(account.id).into());
+        }
+        let state = self.client(account.client)?;
+        let mut client = state.lock();
+        if !client.active {
+            return Err(ChargeError::ClientBlocked(account.client).into());
+        }
+        let companies = self.company_chain(client.company)?;
+        let at = req.time.unwrap_or(now);
+        let mut plan = self.plan(
+            &account,
+            &client,
+            &req.destination,
+            req.source.as_deref(),
+            at,
+            now,
+        )?;
+        // Capacity: account and client under this lock, companies by atomic counters.
+        check_capacity(&account, &client)?;
+        let available = client.available()?;
+        let grant = self.grant(&plan, &client, &req.destination, available)?;
+        let expires_at = self.expiry(now, grant.granted)?;
+        // Everything that can fail is done: take the capacity, then write the hold.
+        let held = held_with(&client, grant.hold, available)?;
+        self.take_company_capacity(companies.as_slice())?;
+        client.held = held;
+        if let Some(c) = &grant.claim {
+            volumes::hold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+        }
+        client.calls += 1;
+        *client.account_calls.entry(account.id).or_insert(0) += 1;
+        plan.companies = companies;
+        let id = self.next_reservation.fetch_add(1, Ordering::Relaxed) + 1;
+        let res = Reservation {
+            plan: Arc::new(plan),
+            granted: grant.granted,
+            hold: grant.hold,
+            volume: grant.claim,
+            expires_at,
+        };
+        let auth = res.authorization(id, grant.max);
+        self.reservations.lock().insert(id, res);
+        Ok(auth)
+    }
+
+    /// How long a call priced by `plan` may last with `available` funds and the included
+    /// volume it may draw on, and what that holds.
+    fn grant(
+        &self,
+        plan: &Plan,
+        client: &ClientState,
+        destination: &str,
+        available: Decimal,
+    ) -> Result<Grant> {
+        // Included seconds of a live subscription come before money.
+        let claim = volumes::pick(&client.volumes, &client.volume_held, destination);
+        let bundled = claim.map_or(0, |c| c.limit);
+        if available <= Decimal::ZERO && bundled == 0 {
+            return Err(ChargeError::BalanceInsufficient(format!(
+                "available funds are {available}"
+            ))
+            .into());
+        }
+        let max = rating::max_seconds_with_volume(
+            &plan.terms,
+            available,
+            bundled,
+            plan.precision,
+            plan.rounding,
+            self.config.max_call_seconds,
+        )?;
+        if max == 0 {
+            return Err(ChargeError::BalanceInsufficient(format!(
+                "available funds {available} do not cover the first billed step"
+            ))
+            .into());
+        }
+        let granted = self.config.quota_seconds.map_or(max, |q| q.min(max));
+        let hold = rating::cost_after_volume(
+            &plan.terms,
+            granted,
+            bundled,
+            plan.precision,
+            plan.rounding,
+        )?;
+        let claim = claim.map(|c| Claim {
+            limit: rating::volume_covered(&plan.terms, granted, bundled),
+            ..c
+        });
+        debug_assert!(claim.is_none_or(|c| c.limit <= bundled));
+        Ok(Grant {
+            max,
+            granted,
+            hold,
+            claim,
+        })
+    }
+
+    /// When a reservation granted `granted` seconds at `now` expires unless settled.
+    fn expiry(&self, now: DateTime<Utc>, granted: u64) -> Result<DateTime<Utc>> {
+        granted
+            .checked_add(self.config.reservation_margin_seconds)
+            .and_then(|s| i64::try_from(s).ok())
+            .and_then(Duration::try_seconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or_else(|| invariant(format!("a grant of {granted} s has no expiry time")))
+    }
+
+    fn take_company_capacity(&self, chain: &[i64]) -> Result<()> {
+        let map = self.companies.read();
+        for (i, id) in chain.iter().enumerate() {
+            let Some(c) = map.get(id) else { continue };
+            let before = c.calls.fetch_add(1, Ordering::AcqRel);
+            if c.capacity.is_some_and(|cap| before >= cap) {
+                for undo in &chain[..=i] {
+                    if let Some(u) = map.get(undo) {
+                        u.calls.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+                return Err(ChargeError::CapacityExceeded(format!(
+                    "company {id} has {before} calls"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The call priced by `plan` is over: one call fewer for its account, client and
+    /// companies.
+    pub(super) fn free_capacity(&self, plan: &Plan, client: &mut ClientState) {
+        one_less(&mut client.calls, format_args!("client {}", plan.client));
+        match client.account_calls.get_mut(&plan.account) {
+            Some(n) => one_less(n, format_args!("account {}", plan.account)),
+            None => violated(format_args!(
+                "account {} ends a call but counts none",
+                plan.account
+            )),
+        }
+        let map = self.companies.read();
+        for id in plan.companies.as_slice() {
+            // A company removed since the call began has no counter left.
+            if let Some(c) = map.get(id) {
+                let freed = c
+                    .calls
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                if freed.is_err() {
+                    violated(format_args!("company {id} ends a call but counts none"));
+                }
+            }
+        }
+    }
+
+    /// Extend a reservation by another quota (or to everything affordable).
+    pub(crate) fn update(&self, id: u64, now: DateTime<Utc>) -> Result<Authorization> {
+        let client_id = self
+            .reservations
+            .lock()
+            .get(&id)
+            .map(|r| r.plan.client)
+            .ok_or(ChargeError::ReservationNotFound(id))?;
+        let state = self.client(client_id)?;
+        let mut client = state.lock();
+        let mut reservations = self.reservations.lock();
+        let res = reservations
+            .get_mut(&id)
+            .ok_or(ChargeError::ReservationNotFound(id))?;
+        let plan = Arc::clone(&res.plan);
+        check_release(res.hold, client.held)?;
+        // What this call may spend: the client's available funds plus its own hold.
+        let available = money::exact_add(client.available()?, res.hold)?;
+        // The volume this call draws on: what it holds plus what is still free.
+        let bundled = res.volume.map_or(0, |c| {
+            let free = client
+                .volumes
+                .iter()
+                .find(|v| v.subscription == c.subscription && v.entry == c.entry)
+                .map_or(0, |v| volumes::free(v, &client.volume_held));
+            free.saturating_add(c.limit)
+        });
+        let max = rating::max_seconds_with_volume(
+            &plan.terms,
+            available,
+            bundled,
+            plan.precision,
+            plan.rounding,
+            self.config.max_call_seconds,
+        )?;
+        let wanted = self
+            .config
+            .quota_seconds
+            .map_or(max, |q| res.granted.saturating_add(q).min(max));
+        if wanted > res.granted {
+            self.extend(&mut client, res, wanted, bundled, available, now)?;
+        }
+        Ok(res.authorization(id, max))
+    }
+
+    /// Hold `wanted` seconds for a reservation instead of its granted ones, `bundled` of them
+    /// from its included volume. Everything is checked before anything is written.
+    fn extend(
+        &self,
+        client: &mut ClientState,
+        res: &mut Reservation,
+        wanted: u64,
+        bundled: u64,
+        available: Decimal,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let plan = Arc::clone(&res.plan);
+        let hold =
+            rating::cost_after_volume(&plan.terms, wanted, bundled, plan.precision, plan.rounding)?;
+        // The old hold was checked by `update` under this same lock.
+        check_grant(hold, available)?;
+        let held = money::exact_add(money::exact_sub(client.held, res.hold)?, hold)?;
+        let expires_at = self.expiry(now, wanted)?;
+        if let Some(c) = res.volume.as_mut() {
+            let more = rating::volume_covered(&plan.terms, wanted, bundled);
+            volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+            volumes::hold(&mut client.volume_held, c.subscription, c.entry, more);
+            c.limit = more;
+        }
+        client.held = held;
+        res.hold = hold;
+        res.granted = wanted;
+        res.expires_at = expires_at;
+        Ok(())
+    }
+
+    /// Close a reservation without charging.
+    pub(crate) fn release(&self, id: u64) -> Result<()> {
+        let res = self
+            .reservations
+            .lock()
+            .remove(&id)
+            .ok_or(ChargeError::ReservationNotFound(id))?;
+        self.drop_hold(&res)
+    }
+
+    /// Free what a closed reservation held: its funds, its included seconds, its capacity.
+    /// The seconds and capacity are freed even when the funds break an invariant (the error).
+    pub(super) fn drop_hold(&self, res: &Reservation) -> Result<()> {
+        // A client removed since the call began holds nothing any more.
+        let Ok(state) = self.client(res.plan.client) else {
+            return Ok(());
+        };
+        let mut client = state.lock();
+        let funds = return_hold(&mut client, res.hold);
+        if let Some(c) = &res.volume {
+            volumes::unhold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+        }
+        self.free_capacity(&res.plan, &mut client);
+        funds
+    }
+
+    /// Release every reservation that expired by `now`; returns how many.
+    pub(crate) fn expire(&self, now: DateTime<Utc>) -> usize {
+        let expired: Vec<Reservation> = {
+            let mut map = self.reservations.lock();
+            let ids: Vec<u64> = map
+                .iter()
+                .filter(|(_, r)| r.expires_at <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        for r in &expired {
+            if let Err(e) = self.drop_hold(r) {
+                violated(format_args!("expiring a reservation: {e}"));
+            }
+        }
+        expired.len()
+    }
+
+    /// Number of open reservations.
+    pub(crate) fn open_reservations(&self) -> usize {
+        self.reservations.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{setup, setup_with};
+    use super::*;
+    use crate::error::ErrorCode;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn call(destination: &str) -> AuthorizeRequest {
+        AuthorizeRequest {
+            account: "100".into(),
+            destination: destination.into(),
+            ..AuthorizeRequest::default()
+        }
+    }
+
+    fn client_holding(held: &str) -> ClientState {
+        ClientState {
+            company: 1,
+            active: true,
+            balance: d("10"),
+            credit: Decimal::ZERO,
+            held: d(held),
+            capacity: None,
+            calls: 0,
+            account_calls: Default::default(),
+            currency: 1,
+            rate_table: None,
+            volumes: Vec::new(),
+            volume_held: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_hold_is_never_negative_nor_above_the_available_funds() {
+        assert!(check_grant(d("0"), d("0")).is_ok());
+        assert!(check_grant(d("9.3"), d("9.3")).is_ok());
+        assert!(
+            check_grant(d("0"), d("-5")).is_ok(),
+            "a bundle-only call holds nothing"
+        );
+        for (hold, available) in [("-0.01", "10"), ("9.31", "9.3"), ("0.01", "-5")] {
+            let e = check_grant(d(hold), d(available)).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::Internal, "{hold} of {available}");
+            assert!(e.to_string().contains("invariant"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_hold_given_back_is_part_of_what_the_client_holds() {
+        let mut c = client_holding("5");
+        return_hold(&mut c, d("2.5")).unwrap();
+        assert_eq!(c.held, d("2.5"));
+        return_hold(&mut c, d("2.5")).unwrap();
+        assert_eq!(c.held, d("0"));
+        // More than is held, or a negative hold: refused, and nothing changes.
+        let mut c = client_holding("1");
+        assert_eq!(
+            return_hold(&mut c, d("1.01")).unwrap_err().code(),
+            ErrorCode::Internal
+        );
+        assert_eq!(
+            return_hold(&mut c, d("-1")).unwrap_err().code(),
+            ErrorCode::Internal
+        );
+        assert_eq!(c.held, d("1"));
+    }
+
+    #[test]
+    fn a_hold_is_added_exactly_once_checked() {
+        let c = client_holding("0.1");
+        assert_eq!(held_with(&c, d("0.2"), d("9.9")).unwrap(), d("0.3"));
+        assert!(held_with(&c, d("10"), d("9.9")).is_err());
+        assert_eq!(c.held, d("0.1"), "computing the new hold writes nothing");
+    }
+
+    #[test]
+    fn a_call_counter_counts_down_to_zero() {
+        let mut n = 2;
+        one_less(&mut n, "client 1");
+        one_less(&mut n, "client 1");
+        assert_eq!(n, 0);
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "invariant: client 1 ends a call but counts none")]
+    fn a_call_counter_at_zero_is_a_broken_invariant() {
+        let mut n = 0;
+        one_less(&mut n, "client 1");
+    }
+
+    #[test]
+    fn authorize_holds_what_it_grants_and_release_gives_it_back() {
+        let s = setup("10");
+        // 0.3 setup fee + 1 per started minute: 9 minutes fit in 10.
+        let a = s.engine.authorize(&call("44123")).unwrap();
+        assert_eq!((a.max_seconds, a.granted_seconds), (540, 540));
+        assert_eq!(a.held, d("9.3"));
+        assert_eq!((a.code.as_str(), a.client), ("44", s.client));
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("10"), d("9.3")))
+        );
+        // What is left does not cover a second call's first minute.
+        let e = s.engine.authorize(&call("44123")).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::BalanceInsufficient);
+        s.engine.release(a.reservation).unwrap();
+        assert_eq!(
+            s.engine.client_balance_cached(s.client),
+            Some((d("10"), d("0")))
+        );
+        assert_eq!(s.engine.open_reservations(), 0);
+        let again = s.engine.release(a.reservation).unwrap_err();
+        assert_eq!(again.code(), ErrorCode::ReservationNotFound);
+        s.assert_consistent();
+    }
+
+    #[test]
+    fn a_client_without_funds_for_the_first_step_is_refused() {
+        let s = setup("1.2");
+        let e = s.engine.authorize(&call("44123")).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::BalanceInsufficient);
+        let s = setup("0");
+        let e = s.engine.authorize(&call("44123")).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::BalanceInsufficient);
+        assert_eq!(s.engine.client_balance_cached(s.client).unwrap().1, d("0"));
+    }
+
+    #[test]
+    fn update_moves_the_hold_to_the_larger_grant_and_no_further() {
+        let s = setup_with("3.3", Some(60));
+        let a = s.engine.authorize(&call("44123")).unwrap();
+        assert_eq!(
+            (a.granted_seconds, a.max_seconds, a.held),
+            (60, 180, d("1.3"))
+        );
+        let b = s.engine.update(a.reservation).unwrap();
+        assert_eq!((b.granted_seconds, b.held), (120, d("2.3")));
+        assert_eq!(
+            s.engine.client_balance_cached(s.client).unwrap().1,
+            d("2.3")
+        );
+        let c = s.engine.update(a.reservation).unwrap();
+        assert_eq!((c.granted_seconds, c.held), (180, d("3.3")));
+        // Everything affordable is granted: a further update changes nothing.
+        let e = s.engine.update(a.reservation).unwrap();
+        assert_eq!(
+            (e.granted_seconds, e.held, e.max_seconds),
+            (180, d("3.3"), 180)
+        );
+        assert_eq!(
+            s.engine.client_balance_cached(s.client).unwrap().1,
+            d("3.3")
+        );
+        assert!(e.expires_at > a.expires_at);
+        s.engine.release(a.reservation).unwrap();
+        assert_eq!(s.engine.client_balance_cached(s.client).unwrap().1, d("0"));
+        assert_eq!(
+            s.engine.update(a.reservation).unwrap_err().code(),
+            ErrorCode::ReservationNotFound
+        );
+    }
+
+    #[test]
+    fn an_expired_reservation_gives_its_hold_back() {
+        let s = setup("10");
+        let a = s.engine.authorize(&call("44123")).unwrap();
+        s.clock.set(a.expires_at - Duration::seconds(1));
+        let report = s.engine.tick(a.expires_at - Duration::seconds(1)).unwrap();
+        assert_eq!(report.reservations_released, 0);
+        let report = s.engine.tick(a.expires_at).unwrap();
+        assert_eq!(report.reservations_released, 1);
+        assert_eq!(s.engine.client_balance_cached(s.client).unwrap().1, d("0"));
+        // Its capacity is free again: a new call is granted in full.
+        let b = s.engine.authorize(&call("44123")).unwrap();
+        assert_eq!(b.held, d("9.3"));
+    }
+}
