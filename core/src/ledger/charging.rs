@@ -1483,7 +1483,7 @@ fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutco
 /// The error each settle of a failed batch gets (the batch error is not `Clone`).
 fn batch_error(e: &Error) -> Error {
     match e {
-        Error::Store(_) => crate::error::StoreError::Io(e.to_string()).into(),
+        Error::Store(_) => crate::error::StoreError::io(e.to_string()).into(),
         _ => Error::Internal(format!("group commit failed: {e}")),
     }
 }

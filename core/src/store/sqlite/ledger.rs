@@ -10,8 +10,9 @@ use rust_decimal::Decimal;
 use std::str::FromStr;
 
 fn parse_stored_decimal(what: &str, text: &str) -> Result<Decimal> {
-    Decimal::from_str(text)
-        .map_err(|e| StoreError::Io(format!("{what} holds a bad amount {text:?}: {e}")).into())
+    Decimal::from_str(text).map_err(|e| {
+        StoreError::io_caused_by(format!("{what} holds a bad amount {text:?}"), e).into()
+    })
 }
 
 // --- balances and ledger entries ---
@@ -155,7 +156,7 @@ pub(super) fn exchange_rate(
         None => Ok(None),
         Some((id, rate, dt)) => {
             let rate = Decimal::from_str(&rate)
-                .map_err(|e| StoreError::Io(format!("exchange rate {id}: {e}")))?;
+                .map_err(|e| StoreError::io_caused_by(format!("exchange rate {id}"), e))?;
             Ok(Some((id, rate, dt)))
         }
     }
@@ -197,4 +198,21 @@ pub(super) fn add_volume_usage(
     )?
     .execute(params![id_subscriptions, run, period, entry, seconds])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_bad_stored_amount_keeps_the_parse_error() {
+        let err = parse_stored_decimal("clients.balance", "1.2.3").unwrap_err();
+        let parse = Decimal::from_str("1.2.3").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("storage error: clients.balance holds a bad amount \"1.2.3\": {parse}")
+        );
+        assert_eq!(err.source().map(|s| s.to_string()), Some(parse.to_string()));
+    }
 }

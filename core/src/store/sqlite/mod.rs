@@ -34,13 +34,17 @@ impl std::fmt::Debug for SqliteStore {
 
 fn map_open_error(path: &str, e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
-        Some(SqlCode::DatabaseBusy) | Some(SqlCode::DatabaseLocked) => {
-            StoreError::InUse(path.to_string()).into()
+        Some(SqlCode::DatabaseBusy) | Some(SqlCode::DatabaseLocked) => StoreError::InUse {
+            path: path.to_string(),
+            source: Some(Box::new(e)),
         }
-        Some(SqlCode::NotADatabase) => {
-            StoreError::NotTollgate(format!("{path} is not an SQLite database")).into()
+        .into(),
+        Some(SqlCode::NotADatabase) => StoreError::NotTollgate {
+            reason: format!("{path} is not an SQLite database"),
+            source: Some(Box::new(e)),
         }
-        _ => StoreError::Io(format!("{path}: {e}")).into(),
+        .into(),
+        _ => StoreError::io_caused_by(path, e).into(),
     }
 }
 
@@ -88,7 +92,7 @@ impl SqliteStore {
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(e)?;
         if path != ":memory:" && !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Io(format!(
+            return Err(StoreError::io(format!(
                 "{path}: could not enable WAL (journal_mode={mode})"
             ))
             .into());
@@ -108,9 +112,10 @@ impl SqliteStore {
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| map_open_error(path, e))?;
         if !fresh && app_id != APPLICATION_ID {
-            return Err(StoreError::NotTollgate(format!(
-                "{path} is an SQLite database of another application"
-            ))
+            return Err(StoreError::NotTollgate {
+                reason: format!("{path} is an SQLite database of another application"),
+                source: None,
+            }
             .into());
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -135,7 +140,7 @@ impl SqliteStore {
         }
         for m in MIGRATIONS.iter().filter(|m| m.version > current) {
             tx.execute_batch(m.sql).map_err(|e| {
-                StoreError::Io(format!("migration {} ({}): {e}", m.version, m.name))
+                StoreError::io_caused_by(format!("migration {} ({})", m.version, m.name), e)
             })?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",
@@ -218,4 +223,51 @@ fn rollback_to_savepoint(conn: &Connection) -> Result<()> {
         .execute([])?;
     conn.prepare_cached("RELEASE tollgate_item")?.execute([])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn open_errors_keep_the_driver_error_and_their_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(
+            &text,
+            "not a database, just text long enough to fill a header",
+        )
+        .unwrap();
+        let text = text.to_str().unwrap();
+        let err = SqliteStore::open(text).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Store(StoreError::NotTollgate {
+                source: Some(_),
+                ..
+            })
+        ));
+        assert_eq!(
+            err.to_string(),
+            format!("not a Tollgate database: {text} is not an SQLite database")
+        );
+        assert!(err.source().is_some());
+
+        let db = dir.path().join("billing.db");
+        let db = db.to_str().unwrap();
+        let _first = SqliteStore::create(db).unwrap();
+        let err = SqliteStore::open(db).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Store(StoreError::InUse {
+                source: Some(_),
+                ..
+            })
+        ));
+        assert_eq!(
+            err.to_string(),
+            format!("database is in use by another Tollgate engine: {db}")
+        );
+    }
 }
