@@ -27,13 +27,18 @@ impl ToSql for SqlVal<'_> {
     }
 }
 
-fn read_val(kind: FieldKind, v: ValueRef<'_>) -> rusqlite::Result<Val> {
-    let bad = |what: &str| rusqlite::Error::InvalidColumnType(0, what.to_string(), v.data_type());
+/// Column `idx` of a row as a [`Val`] of `kind`. A stored amount that does not parse keeps
+/// its parse error as the source of the driver error.
+fn read_val(kind: FieldKind, idx: usize, v: ValueRef<'_>) -> rusqlite::Result<Val> {
+    let bad = |what: &str| rusqlite::Error::InvalidColumnType(idx, what.to_string(), v.data_type());
+    let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(idx, v.data_type(), e)
+    };
     Ok(match (kind, v) {
         (_, ValueRef::Null) => Val::Null,
         (FieldKind::Money { .. }, ValueRef::Text(t)) => {
-            let s = std::str::from_utf8(t).map_err(|_| bad("utf8"))?;
-            Val::Dec(Decimal::from_str(s).map_err(|_| bad("decimal"))?)
+            let s = std::str::from_utf8(t).map_err(|e| unreadable(Box::new(e)))?;
+            Val::Dec(Decimal::from_str(s).map_err(|e| unreadable(Box::new(e)))?)
         }
         (FieldKind::Bool, ValueRef::Integer(i)) => Val::Bool(i != 0),
         (_, ValueRef::Integer(i)) => Val::Int(i),
@@ -51,7 +56,7 @@ fn column_list(e: &EntityDef) -> String {
 fn row_to_record(e: &EntityDef, row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     let mut rec = Record::new();
     for (i, f) in e.columns().enumerate() {
-        rec.insert(f.name, read_val(f.kind, row.get_ref(i)?)?);
+        rec.insert(f.name, read_val(f.kind, i, row.get_ref(i)?)?);
     }
     Ok(rec)
 }
@@ -337,4 +342,23 @@ pub(super) fn set_custom_value(
             .execute(params![id_custom_fields, object_id])?,
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_bad_stored_amount_keeps_its_parse_error() {
+        let kind = FieldKind::Money {
+            non_negative: false,
+        };
+        let err = read_val(kind, 3, ValueRef::Text(b"1.2.3")).unwrap_err();
+        assert!(matches!(
+            err,
+            rusqlite::Error::FromSqlConversionFailure(3, _, _)
+        ));
+        assert!(err.source().is_some());
+    }
 }
