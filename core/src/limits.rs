@@ -144,3 +144,16 @@ pub const event_deliveries_per_pass_max: u64 = 256;
 pub const event_worker_poll_ms: u64 = 250;
 /// Longest error or reply text kept in one execution log row, in bytes.
 pub const handler_log_text_bytes_max: usize = 1024;
+// store
+/// Levels a walk up the company tree (`company_ancestors`) follows before it stops: a guard
+/// against a parent cycle, well above the [`company_depth_max`] a tree may reach, in levels.
+pub const company_ancestors_depth_max: i64 = 64;
+/// Rates precision of a currency created without one, in decimal places (the column default
+/// of schema migration 1).
+pub const currency_rates_precision_default: i64 = 4;
+/// Details precision of a currency created without one, in decimal places (the column
+/// default of schema migration 1).
+pub const currency_details_precision_default: i64 = 4;
+/// Totals precision of a currency created without one, in decimal places (the column default
+/// of schema migration 1).
+pub const currency_totals_precision_default: i64 = 2;

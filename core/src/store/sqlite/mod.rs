@@ -270,4 +270,18 @@ mod tests {
             format!("database is in use by another Tollgate engine: {db}")
         );
     }
+
+    #[test]
+    fn the_ancestor_walk_stops_at_its_depth_limit_on_a_cycle() {
+        let store = SqliteStore::create(":memory:").unwrap();
+        let conn = store.conn.lock();
+        conn.execute_batch(
+            "INSERT INTO companies (id, parent_id, name, c_dt) VALUES (10, NULL, 'a', 'x'), (11, 10, 'b', 'x');
+             UPDATE companies SET parent_id = 11 WHERE id = 10;",
+        )
+        .unwrap();
+        let ids = rows::company_ancestors(&conn, 11).unwrap();
+        let levels = i64::try_from(ids.len()).unwrap();
+        assert_eq!(levels, crate::limits::company_ancestors_depth_max + 1);
+    }
 }

@@ -5,6 +5,7 @@
 use super::super::{ListQuery, Range};
 use super::map_write_error;
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::model::{EntityDef, FieldKind, Record, Tenancy, Val};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
@@ -305,11 +306,13 @@ pub(super) fn company_ancestors(conn: &Connection, id: i64) -> Result<Vec<i64>> 
         "WITH RECURSIVE up(id, parent_id, depth) AS (
                 SELECT id, parent_id, 0 FROM companies WHERE id = ?1
                 UNION ALL SELECT c.id, c.parent_id, up.depth + 1 FROM companies c JOIN up ON c.id = up.parent_id
-                WHERE up.depth < 64)
+                WHERE up.depth < ?2)
              SELECT id FROM up ORDER BY depth",
     )?;
     let ids = stmt
-        .query_map(params![id], |r| r.get(0))?
+        .query_map(params![id, limits::company_ancestors_depth_max], |r| {
+            r.get(0)
+        })?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     Ok(ids)
 }
