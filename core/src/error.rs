@@ -393,11 +393,23 @@ impl ChargeError {
 #[non_exhaustive]
 pub enum StoreError {
     /// Another engine (in this or another process) has the file open.
-    #[error("database is in use by another Tollgate engine: {0}")]
-    InUse(String),
+    #[error("database is in use by another Tollgate engine: {path}")]
+    InUse {
+        /// The database file.
+        path: String,
+        /// The driver's error, when it reported the lock.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Not a Tollgate database.
-    #[error("not a Tollgate database: {0}")]
-    NotTollgate(String),
+    #[error("not a Tollgate database: {reason}")]
+    NotTollgate {
+        /// Which file, and why it is not one (shown to the operator).
+        reason: String,
+        /// The driver's error, when it refused the file.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Written by a newer schema.
     #[error("database schema version {found} is newer than this Tollgate supports ({supported}); upgrade Tollgate")]
     SchemaNewer { found: i64, supported: i64 },
@@ -407,9 +419,17 @@ pub enum StoreError {
     /// A file already exists at the path.
     #[error("a file already exists at {0}")]
     Exists(String),
-    /// SQLite or I/O failure.
-    #[error("storage error: {0}")]
-    Io(String),
+    /// SQLite or I/O failure. The message is `storage error: {context}`, followed by
+    /// `: {source}` when there is a source (so it reads as it always has).
+    #[error("storage error: {context}{}", source_suffix(source))]
+    Io {
+        /// What failed: a path, a migration, a stored value, a file being written (never
+        /// SQL text).
+        context: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A database statement failed. Callers see only the reference; the full text (which
     /// may name tables, columns and SQL) goes to the log under the same reference.
     #[error("storage error (reference {reference}); the details are in the server's log")]
@@ -422,7 +442,35 @@ pub enum StoreError {
     },
 }
 
+/// `": {source}"`, or nothing when there is no source.
+fn source_suffix(source: &Option<Box<dyn std::error::Error + Send + Sync>>) -> String {
+    source
+        .as_ref()
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default()
+}
+
 impl StoreError {
+    /// An I/O failure described by `context` alone.
+    pub fn io(context: impl Into<String>) -> StoreError {
+        StoreError::Io {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// An I/O failure of `context`, caused by `source` (kept as the error's source and
+    /// appended to its message).
+    pub fn io_caused_by(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Io {
+            context: context.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
     /// A database failure: logged in full under a fresh reference that the caller sees.
     pub fn database(source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
         let mut r = [0u8; 6];
@@ -439,12 +487,12 @@ impl StoreError {
 impl StoreError {
     fn code(&self) -> ErrorCode {
         match self {
-            StoreError::InUse(_) => ErrorCode::StoreInUse,
-            StoreError::NotTollgate(_) => ErrorCode::StoreNotTollgate,
+            StoreError::InUse { .. } => ErrorCode::StoreInUse,
+            StoreError::NotTollgate { .. } => ErrorCode::StoreNotTollgate,
             StoreError::SchemaNewer { .. } => ErrorCode::StoreSchemaNewer,
             StoreError::NotFound(_) => ErrorCode::StoreNotFound,
             StoreError::Exists(_) => ErrorCode::StoreExists,
-            StoreError::Io(_) | StoreError::Database { .. } => ErrorCode::StoreIo,
+            StoreError::Io { .. } | StoreError::Database { .. } => ErrorCode::StoreIo,
         }
     }
 }
@@ -591,5 +639,24 @@ mod tests {
             assert_eq!(ErrorCode::from_str_code(code.as_str()), Some(*code));
             assert!(!code.description().is_empty(), "{code} has no description");
         }
+    }
+
+    #[test]
+    fn store_io_reads_as_before_and_keeps_its_source() {
+        use std::error::Error as _;
+        let bare = StoreError::io("writing the file: disk full");
+        assert_eq!(
+            bare.to_string(),
+            "storage error: writing the file: disk full"
+        );
+        assert!(bare.source().is_none());
+        let cause = std::io::Error::other("disk full");
+        let caused = StoreError::io_caused_by("billing.db", cause);
+        assert_eq!(caused.to_string(), "storage error: billing.db: disk full");
+        assert_eq!(
+            caused.source().map(|s| s.to_string()),
+            Some("disk full".into())
+        );
+        assert_eq!(Error::from(caused).code(), ErrorCode::StoreIo);
     }
 }

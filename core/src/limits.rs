@@ -154,5 +154,17 @@ pub const login_lock_seconds_default: i64 = 15 * 60;
 /// How long past its granted time an unsettled reservation is kept before the clock releases
 /// it, in seconds (default of `ChargingConfig::reservation_margin_seconds`).
 pub const reservation_margin_seconds_default: u64 = 120;
-/// Details precision (decimal places) of a currency whose row names none.
-pub const currency_details_precision_default: u32 = 4;
+
+// store
+/// Levels a walk up the company tree (`company_ancestors`) follows before it stops: a guard
+/// against a parent cycle, well above the [`company_depth_max`] a tree may reach, in levels.
+pub const company_ancestors_depth_max: i64 = 64;
+/// Rates precision of a currency created without one, in decimal places (the column default
+/// of schema migration 1).
+pub const currency_rates_precision_default: i64 = 4;
+/// Details precision of a currency created without one, in decimal places (the column
+/// default of schema migration 1).
+pub const currency_details_precision_default: i64 = 4;
+/// Totals precision of a currency created without one, in decimal places (the column default
+/// of schema migration 1).
+pub const currency_totals_precision_default: i64 = 2;

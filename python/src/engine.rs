@@ -456,7 +456,7 @@ impl Engine {
             Err(FileFailure::Refused(env)) => Err(errors::from_envelope(py, &env)),
             Err(FileFailure::Io(msg)) => Err(errors::from_error(
                 py,
-                &tollgate::Error::Store(tollgate::error::StoreError::Io(msg)),
+                &tollgate::Error::Store(tollgate::error::StoreError::io(msg)),
             )),
         }
     }

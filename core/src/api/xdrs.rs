@@ -46,7 +46,7 @@ fn args() -> Vec<ArgDef> {
 }
 
 fn write_error(e: impl std::fmt::Display) -> Error {
-    StoreError::Io(format!("writing the file: {e}")).into()
+    StoreError::io(format!("writing the file: {e}")).into()
 }
 
 /// A cell as exact text: amounts keep their stored scale, NULL is empty. A text cell that a

@@ -155,7 +155,7 @@ fn currency_codes(
 }
 
 fn io_error(e: impl std::fmt::Display) -> crate::Error {
-    crate::error::StoreError::Io(e.to_string()).into()
+    crate::error::StoreError::io(e.to_string()).into()
 }
 
 /// Rate a CSV file of calls (`call_id,account,destination,connect_time,duration` with a

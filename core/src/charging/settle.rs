@@ -526,7 +526,7 @@ fn charge(tx: &mut dyn StoreTx, job: &SettleJob, p: &Priced, xdr: i64) -> Result
 /// The error each settle of a failed batch gets (the batch error is not `Clone`).
 fn batch_error(e: &Error) -> Error {
     match e {
-        Error::Store(_) => crate::error::StoreError::Io(e.to_string()).into(),
+        Error::Store(_) => crate::error::StoreError::io(e.to_string()).into(),
         _ => Error::Internal(format!("group commit failed: {e}")),
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn details_precision(tx: &dyn StoreTx, currency: i64) -> Result<u32> 
         .get(&CURRENCIES, currency, None)?
         .and_then(|r| r.get("details_precision").and_then(Val::as_int))
         .and_then(|p| u32::try_from(p).ok())
-        .unwrap_or(limits::currency_details_precision_default))
+        .unwrap_or(limits::currency_details_precision_default as u32))
 }
 
 /// Convert `amount` from one currency to another at the rate in force at `at`. Uses the

@@ -55,6 +55,9 @@ pub const MIGRATIONS: &[Migration] = &[
 /// The schema version this build writes: the last migration's.
 pub const SCHEMA_VERSION: i64 = 7;
 
+// Released migrations are never edited, so the column defaults in them stay literal; the
+// test at the end checks them against their names in `limits` (a changed limit needs a new
+// migration, not an edit here).
 const V1: &str = r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -484,3 +487,41 @@ ALTER TABLE xdrs_v7 RENAME TO xdrs;
 CREATE INDEX xdrs_client ON xdrs(id_clients, id);
 CREATE UNIQUE INDEX xdrs_company_call ON xdrs(id_companies, call_id);
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits;
+
+    #[test]
+    fn column_defaults_match_the_named_limits() {
+        let defaults = [
+            (
+                V1,
+                "rates_precision",
+                limits::currency_rates_precision_default,
+            ),
+            (
+                V1,
+                "details_precision",
+                limits::currency_details_precision_default,
+            ),
+            (
+                V1,
+                "totals_precision",
+                limits::currency_totals_precision_default,
+            ),
+            (V6, "timeout_ms", limits::handler_timeout_ms_default as i64),
+        ];
+        for (sql, column, value) in defaults {
+            let line = sql
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(column))
+                .unwrap_or_else(|| panic!("no column {column}"));
+            assert!(
+                line.trim_end().ends_with(&format!("DEFAULT {value},")),
+                "{column}: {line:?} does not default to {value}"
+            );
+        }
+    }
+}

@@ -120,6 +120,10 @@ pub struct AuditRow<'a> {
 
 /// One transaction's view of the store. Reads see a consistent snapshot; writes commit
 /// together or not at all.
+///
+/// The methods come in sections (generic entity rows, companies, users and sessions, access
+/// tokens, custom field values, audit and settings, ledger, savepoints); the SQLite backend
+/// keeps each family in its own module under `sqlite/`.
 pub trait StoreTx {
     // --- generic entity rows ---
     /// Insert a row; returns its id.
@@ -189,14 +193,6 @@ pub trait StoreTx {
     /// A successful login clears the count, unless a lock (set by attempts that raced with
     /// it) is in force at `now`: then it returns false and clears nothing.
     fn login_succeeded(&mut self, id_users: i64, now: &str) -> Result<bool>;
-    /// The newest exchange rate from one currency to another effective at `at`:
-    /// (rate row id, rate, effective_from).
-    fn exchange_rate(
-        &self,
-        from: i64,
-        to: i64,
-        at: &str,
-    ) -> Result<Option<(i64, rust_decimal::Decimal, String)>>;
     /// A role's permissions JSON.
     fn role_permissions(&self, id_roles: i64) -> Result<Option<String>>;
     /// Store a new session.
@@ -288,6 +284,14 @@ pub trait StoreTx {
     ) -> Result<Vec<(i64, String)>>;
     /// The company of a client.
     fn client_company(&self, id_clients: i64) -> Result<Option<i64>>;
+    /// The newest exchange rate from one currency to another effective at `at`:
+    /// (rate row id, rate, effective_from).
+    fn exchange_rate(
+        &self,
+        from: i64,
+        to: i64,
+        at: &str,
+    ) -> Result<Option<(i64, rust_decimal::Decimal, String)>>;
     /// Included seconds used in one period of a subscription: (volume entry, seconds).
     fn volume_usage(&self, id_subscriptions: i64, run: i64, period: i64)
         -> Result<Vec<(i64, i64)>>;
