@@ -10,14 +10,7 @@ use crate::store::StoreTx;
 /// A reseller's own company is the root of what it sees: it may not change or delete it
 /// (its status, or its place in the tree, belong to the company above).
 fn guard_own_root(ctx: &Ctx<'_>, id: Option<i64>) -> Result<()> {
-    if ctx.principal.scope().is_some() && id == Some(ctx.principal.company()) {
-        return Err(crate::error::AuthError::PermissionDenied {
-            module: "companies".into(),
-            verb: "write (your own company belongs to the company above)".into(),
-        }
-        .into());
-    }
-    Ok(())
+    crate::auth::permit::require_not_own_root(ctx.principal, id)
 }
 
 fn on_delete(ctx: &Ctx<'_>, _tx: &mut dyn StoreTx, rec: &Record) -> Result<()> {

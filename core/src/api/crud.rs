@@ -7,7 +7,7 @@ use crate::auth::rbac::Verb;
 use crate::error::{Error, Result, ValidationError};
 use crate::limits;
 use crate::model::catalog::{Change, Object};
-use crate::model::{self, Access, Default, EntityDef, FieldKind, Record, Tenancy, Val};
+use crate::model::{self, Access, Default, EntityDef, FieldKind, Record, Val};
 use crate::store::{ListQuery, StoreTx};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -330,14 +330,7 @@ fn hash_secrets(e: &EntityDef, rec: &mut Record) -> Result<()> {
 /// Shared (global) rows such as currencies, custom field definitions and roles change only
 /// through operator-level principals: a reseller's change would reach every other tenant.
 pub fn check_global_write(ctx: &Ctx<'_>, e: &EntityDef) -> Result<()> {
-    if e.tenancy == Tenancy::Global && ctx.principal.scope().is_some() {
-        return Err(crate::error::AuthError::PermissionDenied {
-            module: e.module.into(),
-            verb: "write (operator only)".into(),
-        }
-        .into());
-    }
-    Ok(())
+    crate::auth::permit::require_global_write(ctx.principal, e)
 }
 
 /// The generic `add`: defaults, references, uniqueness, module rules, then the insert.

@@ -389,13 +389,7 @@ fn admit<'a>(
         }
     };
     if let Access::Permission(p) = def.access {
-        if !principal.can(p) {
-            return Err(crate::error::AuthError::PermissionDenied {
-                module: p.module.into(),
-                verb: p.verb.as_str().into(),
-            }
-            .into());
-        }
+        crate::auth::permit::require(&principal, p)?;
     }
     let args = args::check(&def.args, def.ignored, params)?;
     // Last, so that every entry point checks credentials, rights and arguments the same way.

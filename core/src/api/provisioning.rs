@@ -6,7 +6,7 @@
 use super::crud::{self, Crud, Mode, Op};
 use super::{Args, Ctx, MethodDef, Registry};
 use crate::auth::rbac::Verb;
-use crate::error::{AuthError, Error, Result, ValidationError};
+use crate::error::{Error, Result, ValidationError};
 use crate::events::{catalog, runner};
 use crate::limits;
 use crate::model::{self, Record, Val, HANDLERS, HANDLER_LOGS};
@@ -65,7 +65,7 @@ fn validate(
         .or_else(|| existing.and_then(|e| e.get("id_companies")))
         .and_then(Val::as_int)
         .unwrap_or(ctx.principal.company());
-    let operator = ctx.principal.scope().is_none();
+    let operator = crate::auth::permit::is_operator(ctx.principal);
     let operator_owned = operator && owner == crate::model::OPERATOR_COMPANY;
     let event = pick(rec, existing, "event").to_string();
     let stage = pick(rec, existing, "stage").to_string();
@@ -81,13 +81,11 @@ fn validate(
     match pick(rec, existing, "kind") {
         "http" => check_url(&target, operator_owned)?,
         kind @ ("script" | "callback") => {
-            if !operator {
-                return Err(AuthError::PermissionDenied {
-                    module: "provisioning".into(),
-                    verb: format!("write ({kind} handlers: operator only)"),
-                }
-                .into());
-            }
+            crate::auth::permit::require_operator(
+                ctx.principal,
+                "provisioning",
+                &format!("{kind} handlers: operator only"),
+            )?;
             if kind == "script" && !std::path::Path::new(&target).is_absolute() {
                 return Err(
                     ValidationError::invalid("target", "a script is an absolute path").into(),
@@ -164,7 +162,7 @@ fn logs(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     // A reseller reads status codes and our short reasons, never what a receiver answered
     // (issue 13: the log was an oracle onto whatever a handler reached). The operator sees
     // every stored error whole.
-    let reseller = ctx.principal.scope().is_some();
+    let reseller = !crate::auth::permit::is_operator(ctx.principal);
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| {

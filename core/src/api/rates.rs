@@ -173,14 +173,11 @@ pub(crate) fn import_reader(
     input: &mut dyn std::io::Read,
     replace: bool,
 ) -> Result<u64> {
-    let write = crate::auth::rbac::Permission::new("rates", Verb::Write);
-    if !principal.can(write) {
-        return Err(crate::error::AuthError::PermissionDenied {
-            module: "rates".into(),
-            verb: "write".into(),
-        }
-        .into());
-    }
+    // The same right `rates.import` declares, decided by the same function.
+    crate::auth::permit::require(
+        principal,
+        crate::auth::rbac::Permission::new("rates", Verb::Write),
+    )?;
     let now = inner.clock.now();
     let read = |ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx| -> Result<Value> {
         crud::load(ctx, tx, &RATE_TABLES, table)?;

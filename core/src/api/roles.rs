@@ -3,10 +3,10 @@
 //! role holding rights they do not hold themselves.
 
 use super::crud;
-use super::users::caller_covers;
 use super::{ArgDef, ArgKind, Args, Ctx, MethodDef, Registry};
+use crate::auth::permit::require_covers;
 use crate::auth::rbac::{Grants, Verb};
-use crate::error::{AuthError, Error, Result, ValidationError};
+use crate::error::{Error, Result, ValidationError};
 use crate::limits;
 use crate::model::{FieldKind, Record, Val, ROLES};
 use crate::store::StoreTx;
@@ -57,9 +57,7 @@ fn parse_permissions(ctx: &Ctx<'_>, v: &Value) -> Result<String> {
             .into());
         }
     }
-    if !caller_covers(ctx.principal, &g) {
-        return Err(AuthError::Escalation("the role holds rights you do not hold".into()).into());
-    }
+    require_covers(ctx.principal, &g, "the role")?;
     Ok(g.to_json().to_string())
 }
 
@@ -76,9 +74,7 @@ fn load_changeable(ctx: &Ctx<'_>, tx: &dyn StoreTx, id: i64) -> Result<Record> {
         .and_then(|t| serde_json::from_str::<Value>(t).ok())
         .and_then(|v| Grants::from_json(&v))
         .ok_or_else(|| Error::Internal(format!("role {id} has unreadable permissions")))?;
-    if !caller_covers(ctx.principal, &current) {
-        return Err(AuthError::Escalation("the role holds rights you do not hold".into()).into());
-    }
+    require_covers(ctx.principal, &current, "the role")?;
     Ok(rec)
 }
 

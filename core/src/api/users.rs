@@ -5,9 +5,9 @@
 
 use super::crud::{self, Crud, Mode, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
+use crate::auth::password;
 use crate::auth::rbac::{Grants, Verb};
-use crate::auth::{password, Principal};
-use crate::error::{AuthError, Error, Result, ValidationError};
+use crate::error::{Error, Result, ValidationError};
 use crate::model::{FieldKind, Record, Val, USERS};
 use crate::store::StoreTx;
 use serde_json::{json, Value};
@@ -24,20 +24,9 @@ pub(super) fn role_grants(tx: &dyn StoreTx, field: &str, id_roles: i64) -> Resul
 }
 
 /// Does the caller hold every right of `g`?
-pub(super) fn caller_covers(p: &Principal, g: &Grants) -> bool {
-    match p {
-        Principal::System => true,
-        Principal::User(u) => u.grants.covers(g),
-    }
-}
-
 fn require_covered(ctx: &Ctx<'_>, tx: &dyn StoreTx, id_roles: i64, what: &str) -> Result<()> {
     let g = role_grants(tx, "id_roles", id_roles)?;
-    if caller_covers(ctx.principal, &g) {
-        Ok(())
-    } else {
-        Err(AuthError::Escalation(format!("{what} holds rights you do not hold")).into())
-    }
+    crate::auth::permit::require_covers(ctx.principal, &g, what)
 }
 
 fn validate(

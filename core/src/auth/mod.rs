@@ -1,6 +1,7 @@
 //! Who is calling: users, passwords, sessions and the principal a call runs as.
 
 pub mod password;
+pub mod permit;
 pub mod rbac;
 pub mod session;
 pub mod token;
