@@ -3,11 +3,11 @@
 //! conversion's product — are refused with a named error and change nothing, and the balance
 //! always equals the sum of its entries.
 
-mod support;
+mod common;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use support::*;
+use common::session::*;
 use tollgate::{Decimal, Engine};
 
 fn d(s: &str) -> Decimal {

@@ -1,8 +1,8 @@
 //! The Management API through `engine.call` and JSON-RPC text: every method of the
 //! foundation modules, success and failure.
 
-mod support;
-use support::*;
+mod common;
+use common::session::*;
 
 /// An e-mail address at example.net, built so no tool rewrites it.
 fn mail(user: &str) -> String {

@@ -1,10 +1,10 @@
 //! The money engine end to end: rate tables and decks, the ledger, and real-time charging
 //! (authorize → settle/release) with its refusals, idempotency and concurrency.
 
-mod support;
+mod common;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use support::*;
+use common::session::*;
 use tollgate::{AuthorizeRequest, Decimal, Engine, SettleRequest};
 
 fn d(s: &str) -> Decimal {

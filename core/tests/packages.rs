@@ -1,10 +1,10 @@
 //! Packages and subscriptions: activation, month-end renewals, missed periods, crash-safe
 //! fees, closing.
 
-mod support;
+mod common;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use support::*;
+use common::session::*;
 use tollgate::clock::parse_dt;
 use tollgate::{Decimal, Engine};
 

@@ -1,11 +1,11 @@
 //! Database files: persistence across reopen, exclusive ownership, and clear errors for
 //! files that are not ours.
 
-mod support;
+mod common;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use support::*;
+use common::session::*;
 use tollgate::{Engine, ErrorCode};
 
 fn code(r: Result<Engine, tollgate::Error>) -> ErrorCode {

@@ -2,11 +2,11 @@
 //! that concurrent calls never over-consume them, bounded by the database's own count, reset
 //! at renewal, and recorded on every xDR.
 
-mod support;
+mod common;
 use serde_json::{json, Value};
 use std::str::FromStr;
 use std::sync::Arc;
-use support::*;
+use common::session::*;
 use tollgate::clock::parse_dt;
 use tollgate::{Decimal, Engine, EngineOptions, ManualClock, SettleRequest};
 

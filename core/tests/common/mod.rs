@@ -1,7 +1,10 @@
-//! Shared set-up for the security tests: an operator, two sibling resellers (A and B), a
+//! Shared set-up for the integration tests. The reseller world: an operator, two sibling
+//! resellers (A and B), a
 //! sub-reseller of A (A1), a monitoring user and an API-portal user, each with clients and
 //! accounts of its own.
 #![allow(dead_code)]
+
+pub mod session;
 
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};

@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Helpers for tests that work with one admin session: a fresh engine with its SID, and
+//! calls that take the SID.
 
 use serde_json::{json, Value};
 use std::sync::Arc;
