@@ -168,3 +168,10 @@ pub const currency_details_precision_default: i64 = 4;
 /// Totals precision of a currency created without one, in decimal places (the column default
 /// of schema migration 1).
 pub const currency_totals_precision_default: i64 = 2;
+
+// text echoed back
+/// Longest piece of a caller's own text (an unknown method or argument name, an account
+/// identifier, a module name) echoed back in an error message, in characters.
+pub const echoed_text_chars_max: usize = 64;
+/// Longest amount accepted as text, in bytes (a number spelled longer is refused unread).
+pub const amount_text_length_max: usize = 64;

@@ -122,7 +122,7 @@ fn parse_exact(field: &str, text: &str) -> Result<Exact, MoneyError> {
     if t.is_empty() {
         return Err(invalid("empty"));
     }
-    if t.len() > 64 {
+    if t.len() > limits::amount_text_length_max {
         return Err(invalid("too many digits"));
     }
     let (negative, body) = match t.as_bytes()[0] {

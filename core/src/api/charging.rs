@@ -73,7 +73,7 @@ fn check_account_scope(ctx: &Ctx<'_>, ident: &str, auth_type: Option<&str>) -> R
     if client_visible(ctx, client)? {
         Ok(())
     } else {
-        Err(ChargeError::AccountNotFound(ident.chars().take(64).collect()).into())
+        Err(ChargeError::AccountNotFound(crate::error::echoed_cut(ident)).into())
     }
 }
 

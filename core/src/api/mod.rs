@@ -365,7 +365,7 @@ fn admit<'a>(
     let def = inner
         .registry
         .get(method)
-        .ok_or_else(|| Error::UnknownMethod(truncate(method)))?;
+        .ok_or_else(|| Error::UnknownMethod(crate::error::echoed(method)))?;
     let principal = match as_principal {
         Some(p) => p,
         None => {
@@ -583,14 +583,6 @@ fn write_audit(ctx: &Ctx<'_>, tx: &mut dyn StoreTx) -> Result<()> {
         objects: &objects,
         outcome: "ok",
     })
-}
-
-fn truncate(s: &str) -> String {
-    if s.chars().count() > 64 {
-        format!("{}...", s.chars().take(64).collect::<String>())
-    } else {
-        s.to_string()
-    }
 }
 
 impl MethodDef {

@@ -51,7 +51,7 @@ fn parse_permissions(ctx: &Ctx<'_>, v: &Value) -> Result<String> {
                 "permissions",
                 format!(
                     "'{}' is not a module name",
-                    k.chars().take(64).collect::<String>()
+                    crate::error::echoed_cut(k)
                 ),
             )
             .into());

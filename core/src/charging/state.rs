@@ -384,7 +384,7 @@ impl Charging {
             }
             None => maps.iter().find_map(|m| m.get(ident).cloned()),
         };
-        found.ok_or_else(|| ChargeError::AccountNotFound(truncate(ident)).into())
+        found.ok_or_else(|| ChargeError::AccountNotFound(crate::error::echoed_cut(ident)).into())
     }
 
     pub(super) fn client(&self, id: i64) -> Result<Arc<Mutex<ClientState>>> {
@@ -413,10 +413,6 @@ fn stored_balances(tx: &dyn StoreTx, r: &Refresh) -> Result<Vec<(i64, Decimal)>>
         }
     }
     Ok(stored)
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 #[cfg(test)]

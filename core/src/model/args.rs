@@ -164,7 +164,7 @@ pub fn check(schema: &[ArgDef], ignored: &[&str], params: &Map<String, Value>) -
             .iter()
             .find(|d| d.name == *key || d.aliases.iter().any(|a| a == key))
         else {
-            return Err(ValidationError::UnknownArgument(truncate(key)).into());
+            return Err(ValidationError::UnknownArgument(crate::error::echoed(key)).into());
         };
         if args.has(&def.name) {
             return Err(ValidationError::invalid(
@@ -206,14 +206,6 @@ pub fn check(schema: &[ArgDef], ignored: &[&str], params: &Map<String, Value>) -
         }
     }
     Ok(args)
-}
-
-fn truncate(s: &str) -> String {
-    if s.chars().count() > 64 {
-        format!("{}...", s.chars().take(64).collect::<String>())
-    } else {
-        s.to_string()
-    }
 }
 
 fn depth(v: &Value) -> usize {

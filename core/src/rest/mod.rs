@@ -149,7 +149,7 @@ fn dispatch(
 fn printable(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(64)
+        .take(crate::limits::echoed_text_chars_max)
         .collect()
 }
 
