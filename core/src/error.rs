@@ -675,5 +675,7 @@ pub fn echoed(s: &str) -> String {
 /// A caller's text cut to `limits::echoed_text_chars_max` characters, without a mark (for
 /// identifiers that are then shown as they would be if missing).
 pub fn echoed_cut(s: &str) -> String {
-    s.chars().take(crate::limits::echoed_text_chars_max).collect()
+    s.chars()
+        .take(crate::limits::echoed_text_chars_max)
+        .collect()
 }

@@ -228,105 +228,99 @@ pub(crate) fn after_method(
     snap: Snapshot,
     dt: &str,
 ) -> Result<()> {
-    let e = spec.object.entity();
     let id = match spec.change {
         Change::Create | Change::Assign => ret.get("id").and_then(Value::as_i64),
         _ => args.int("id"),
     };
     let Some(id) = id else { return Ok(()) };
-    let after = tx.get(e, id, None)?;
-    let new = |event: &'static str, company: i64, data: Value| NewEvent {
-        event,
-        object: spec.object,
-        object_id: id,
-        company,
-        dt,
-        data,
-    };
-    match spec.change {
-        Change::Create => {
-            let Some(rec) = after else { return Ok(()) };
-            let Some(company) = company_of(tx, spec.object, &rec)? else {
-                return Ok(());
-            };
-            emit(tx, &new(spec.before, company, record_json(e, &rec)))?;
+    let after = tx.get(spec.object.entity(), id, None)?;
+    if matches!(spec.change, Change::Assign | Change::Lifecycle) {
+        // A subscription's events follow its status transitions.
+        if let Some(rec) = after {
+            subscription_changed(tx, snap.record.as_ref(), &rec, dt)?;
         }
-        Change::Update => {
-            let (Some(old), Some(rec)) = (snap.record, after) else {
-                return Ok(());
-            };
+        return Ok(());
+    }
+    let Some((rec, data)) = event_data(tx, spec, id, snap, after)? else {
+        return Ok(());
+    };
+    let Some(company) = company_of(tx, spec.object, &rec)? else {
+        return Ok(());
+    };
+    emit(
+        tx,
+        &NewEvent {
+            event: spec.before,
+            object: spec.object,
+            object_id: id,
+            company,
+            dt,
+            data,
+        },
+    )?;
+    Ok(())
+}
+
+/// What the event of a change says, with the row whose company it belongs to; `None` when
+/// the call changed nothing an event reports.
+fn event_data(
+    tx: &dyn StoreTx,
+    spec: &MethodEvents,
+    id: i64,
+    snap: Snapshot,
+    after: Option<Record>,
+) -> Result<Option<(Record, Value)>> {
+    let e = spec.object.entity();
+    let archived = |r: &Record| model::text(r, "status") == "archived";
+    Ok(match (spec.change, snap.record, after) {
+        (Change::Create, _, Some(rec)) => {
+            let data = record_json(e, &rec);
+            Some((rec, data))
+        }
+        (Change::Update, Some(old), Some(rec)) => {
             let changed = diff(e, &old, &rec);
             if changed.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
-            let Some(company) = company_of(tx, spec.object, &rec)? else {
-                return Ok(());
-            };
             let mut data = Map::new();
             data.insert("id".into(), Value::from(id));
             data.extend(changed);
-            emit(tx, &new(spec.before, company, Value::Object(data)))?;
+            Some((rec, Value::Object(data)))
         }
-        Change::Delete => {
-            let Some(old) = snap.record else {
-                return Ok(());
-            };
-            if after.is_some() {
-                return Ok(());
-            }
-            let Some(company) = company_of(tx, spec.object, &old)? else {
-                return Ok(());
-            };
-            emit(tx, &new(spec.before, company, json!({})))?;
+        (Change::Delete, Some(old), None) => Some((old, json!({}))),
+        (Change::Archive, Some(old), Some(rec)) if !archived(&old) && archived(&rec) => {
+            Some((rec, json!({})))
         }
-        Change::Archive => {
-            let (Some(old), Some(rec)) = (snap.record, after) else {
-                return Ok(());
-            };
-            let was = model::text(&old, "status") == "archived";
-            if was || model::text(&rec, "status") != "archived" {
-                return Ok(());
-            }
-            let Some(company) = company_of(tx, spec.object, &rec)? else {
-                return Ok(());
-            };
-            emit(tx, &new(spec.before, company, json!({})))?;
-        }
-        Change::CustomFields => {
-            let Some(rec) = after else { return Ok(()) };
-            let now = custom_values(tx, id)?;
-            let mut changed = Map::new();
-            for (name, value) in &now {
-                if !snap.custom.iter().any(|(n, v)| n == name && v == value) {
-                    changed.insert(name.clone(), Value::String(value.clone()));
-                }
-            }
-            for (name, _) in &snap.custom {
-                if !now.iter().any(|(n, _)| n == name) {
-                    changed.insert(name.clone(), Value::Null);
-                }
-            }
+        (Change::CustomFields, _, Some(rec)) => {
+            let changed = custom_changes(tx, id, &snap.custom)?;
             if changed.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
-            let Some(company) = company_of(tx, spec.object, &rec)? else {
-                return Ok(());
-            };
-            emit(
-                tx,
-                &new(
-                    spec.before,
-                    company,
-                    json!({"id": id, "custom_fields": changed}),
-                ),
-            )?;
+            Some((rec, json!({"id": id, "custom_fields": changed})))
         }
-        Change::Assign | Change::Lifecycle => {
-            let Some(rec) = after else { return Ok(()) };
-            subscription_changed(tx, snap.record.as_ref(), &rec, dt)?;
+        _ => None,
+    })
+}
+
+/// Custom field values set, changed (the new value) or cleared (null) since `before`.
+fn custom_changes(
+    tx: &dyn StoreTx,
+    id: i64,
+    before: &[(String, String)],
+) -> Result<Map<String, Value>> {
+    let now = custom_values(tx, id)?;
+    let mut changed = Map::new();
+    for (name, value) in &now {
+        if !before.iter().any(|(n, v)| n == name && v == value) {
+            changed.insert(name.clone(), Value::String(value.clone()));
         }
     }
-    Ok(())
+    for (name, _) in before {
+        if !now.iter().any(|(n, _)| n == name) {
+            changed.insert(name.clone(), Value::Null);
+        }
+    }
+    Ok(changed)
 }
 
 /// Readable fields whose value changed, as JSON.

@@ -4,10 +4,10 @@
 //! always equals the sum of its entries.
 
 mod common;
+use common::session::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use common::session::*;
 use tollgate::{Decimal, Engine};
 
 fn d(s: &str) -> Decimal {

@@ -2,13 +2,13 @@
 //! what the same settles give one at a time, and every acknowledged settle is in the database.
 
 mod common;
+use common::session::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use common::session::*;
 use tollgate::{AuthorizeRequest, Engine, EngineOptions, ManualClock, SettleRequest};
 
 const CLIENTS: usize = 4;

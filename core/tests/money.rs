@@ -2,9 +2,9 @@
 //! (authorize → settle/release) with its refusals, idempotency and concurrency.
 
 mod common;
+use common::session::*;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use common::session::*;
 use tollgate::{AuthorizeRequest, Decimal, Engine, SettleRequest};
 
 fn d(s: &str) -> Decimal {

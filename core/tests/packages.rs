@@ -2,9 +2,9 @@
 //! fees, closing.
 
 mod common;
+use common::session::*;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use common::session::*;
 use tollgate::clock::parse_dt;
 use tollgate::{Decimal, Engine};
 

@@ -2,10 +2,10 @@
 //! files that are not ours.
 
 mod common;
+use common::session::*;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use common::session::*;
 use tollgate::{Engine, ErrorCode};
 
 fn code(r: Result<Engine, tollgate::Error>) -> ErrorCode {

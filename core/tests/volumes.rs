@@ -3,10 +3,10 @@
 //! at renewal, and recorded on every xDR.
 
 mod common;
+use common::session::*;
 use serde_json::{json, Value};
 use std::str::FromStr;
 use std::sync::Arc;
-use common::session::*;
 use tollgate::clock::parse_dt;
 use tollgate::{Decimal, Engine, EngineOptions, ManualClock, SettleRequest};
 

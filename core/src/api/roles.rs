@@ -49,10 +49,7 @@ fn parse_permissions(ctx: &Ctx<'_>, v: &Value) -> Result<String> {
         }) {
             return Err(ValidationError::invalid(
                 "permissions",
-                format!(
-                    "'{}' is not a module name",
-                    crate::error::echoed_cut(k)
-                ),
+                format!("'{}' is not a module name", crate::error::echoed_cut(k)),
             )
             .into());
         }
