@@ -113,6 +113,7 @@ const MAX_SCALE: u32 = 28;
 /// Read decimal text exactly: `12`, `-0.5`, `+3.25`, `1e-3`, `1.5E+2`. The exponent is applied
 /// to the digit string, never through a float or a rounding parser, so every spelling of one
 /// value gives the same digits.
+// Long: one pass over the characters of a number (sign, digits, point, exponent) with its checks.
 fn parse_exact(field: &str, text: &str) -> Result<Exact, MoneyError> {
     let t = text.trim();
     let invalid = |reason: &str| MoneyError::Invalid {

@@ -133,6 +133,7 @@ fn set(tx: &mut dyn StoreTx, id: i64, changes: &[(&'static str, Val)]) -> Result
 /// Activate a pending (or inactive) subscription: charge the activation fee (first time only)
 /// and the first period, when the available funds cover both. `available` is the client's
 /// balance + credit - held now. Returns `Err(balance.insufficient)` with the amounts otherwise.
+// Long: the activation steps (fees, period, status, event) in their order.
 pub(crate) fn activate(
     tx: &mut dyn StoreTx,
     id: i64,
@@ -210,6 +211,7 @@ pub(crate) fn activate(
 
 /// Process one active subscription up to `now`: close it at its stop date, or renew each
 /// period that has ended, in order, once each; deactivate it when a period cannot be paid.
+// Long: the renewal loop over missed periods, each step depending on the last.
 pub(crate) fn advance(
     tx: &mut dyn StoreTx,
     sub: &Record,

@@ -160,6 +160,7 @@ fn charging_args(extra: Vec<ArgDef>) -> Vec<ArgDef> {
     v
 }
 
+// Long: a list of method declarations.
 pub(super) fn register(r: &mut Registry) {
     let mut args = charging_args(vec![ArgDef::field("time", FieldKind::DateTime)]);
     for a in args

@@ -7,6 +7,7 @@ use crate::limits;
 use crate::model::{Record, Val, CUSTOM_FIELDS};
 use crate::store::StoreTx;
 
+// Long: one check per property of a custom field, in order.
 fn validate(
     _ctx: &Ctx<'_>,
     tx: &mut dyn StoreTx,

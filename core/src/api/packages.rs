@@ -255,6 +255,7 @@ fn close(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> 
     Ok(json!({ "id": id, "status": "closed", "stop_dt": clock::format_dt(ctx.now) }))
 }
 
+// Long: a list of method declarations.
 pub(super) fn register(r: &mut Registry) {
     let c = Crud {
         validate: Some(validate),

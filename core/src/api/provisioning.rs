@@ -51,6 +51,7 @@ fn check_url(url: &str, operator: bool) -> Result<()> {
     crate::net::check_reseller_url(url).map_err(bad)
 }
 
+// Long: one check per handler field, in order.
 fn validate(
     ctx: &Ctx<'_>,
     tx: &mut dyn StoreTx,

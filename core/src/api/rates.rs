@@ -198,6 +198,7 @@ pub(crate) fn import_reader(
 
 /// Write a parsed deck into `table` (the caller loaded it in scope): checks every period
 /// against the table's rates and the rest of the deck, naming lines, then inserts.
+// Long: one all-or-nothing import whose steps (parse, overlap check, write, audit) share its transaction's state.
 fn import_deck(
     ctx: &mut Ctx<'_>,
     tx: &mut dyn StoreTx,

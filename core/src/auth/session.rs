@@ -232,14 +232,9 @@ pub(crate) fn login_with_tokens(
     Ok((p, sid, issued))
 }
 
-fn open_session(
-    realm: &Realm<'_>,
-    login: &str,
-    password: &str,
-    with_tokens: bool,
-) -> Result<(Principal, String, Option<Issued>)> {
-    let now = realm.clock.now();
-    let now_s = clock::format_dt(now);
+/// The user a login and password name, after the brute-force rules: an unknown login does
+/// the same work as a wrong password; the attempt is numbered before the password is checked.
+fn check_password(realm: &Realm<'_>, login: &str, password: &str, now_s: &str) -> Result<UserAuth> {
     let cfg = &realm.config;
     // A login that breaks the rule cannot exist: it is an unknown login, with the same work.
     let user = match super::normalize_login("login", login) {
@@ -254,13 +249,14 @@ fn open_session(
     // guesses each take a number, and only the first `login_failures_max` since the last
     // success are checked at all.
     let (attempt, locked) = store::run(realm.store, TxKind::Write, |tx| {
-        tx.login_attempt(user.id, &now_s)
+        tx.login_attempt(user.id, now_s)
     })?;
     if locked || attempt > cfg.login_failures_max {
         return Err(AuthError::Locked.into());
     }
     let ok = super::password::verify(password, &user.password_hash)?;
     if !ok || user.status != "active" {
+        let now = realm.clock.now();
         let until = clock::format_dt(now + chrono::Duration::seconds(cfg.login_lock_seconds));
         store::run(realm.store, TxKind::Write, |tx| {
             tx.login_failed(user.id, attempt, cfg.login_failures_max, &until)
@@ -272,6 +268,20 @@ fn open_session(
         }
         .into());
     }
+    Ok(user)
+}
+
+fn open_session(
+    realm: &Realm<'_>,
+    login: &str,
+    password: &str,
+    with_tokens: bool,
+) -> Result<(Principal, String, Option<Issued>)> {
+    let now = realm.clock.now();
+    let now_s = clock::format_dt(now);
+    let cfg = &realm.config;
+    // A login that breaks the rule cannot exist: it is an unknown login, with the same work.
+    let user = check_password(realm, login, password, &now_s)?;
     let sid = new_sid();
     let hash = token_hash(&sid);
     let ts = now.timestamp();

@@ -163,6 +163,7 @@ fn io_error(e: impl std::fmt::Display) -> crate::Error {
 /// [`RATED_COLUMNS`]. Streams both files; a row that cannot be rated keeps empty results and
 /// says why in `error` (`code: message`), and the rest go on. Charges nothing. A malformed
 /// file (no header, a missing column, broken CSV) is `validation.*` naming the line.
+// Long: the header check, then the streaming row loop whose reader and writer state is local.
 pub(crate) fn rate_csv(
     engine: &Rater<'_>,
     input: impl std::io::Read,

@@ -249,6 +249,7 @@ impl Dates {
     }
 }
 
+// Long: one check per column of a deck row, in column order.
 fn parse_row(
     record: &csv::StringRecord,
     order: &[usize; COLUMNS.len()],

@@ -288,6 +288,7 @@ impl<T> RateIndex<T> {
     /// periods. Errors: a bad code (`rating.invalid_code`), two periods of one code that
     /// overlap (`rating.period_overlap`, naming the 1-based positions of both items), or a
     /// period that ends before it starts (`rating.invalid_terms`).
+    // Long: builds the index in one pass over the sorted codes; the pass's state is local.
     pub fn build<C, I>(items: I) -> Result<RateIndex<T>>
     where
         C: AsRef<str>,
