@@ -619,6 +619,25 @@ impl Error {
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A caller's text as an error message echoes it: at most `limits::echoed_text_chars_max`
+/// characters, with `...` when cut.
+pub fn echoed(s: &str) -> String {
+    let max = crate::limits::echoed_text_chars_max;
+    if s.chars().count() > max {
+        format!("{}...", s.chars().take(max).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// A caller's text cut to `limits::echoed_text_chars_max` characters, without a mark (for
+/// identifiers that are then shown as they would be if missing).
+pub fn echoed_cut(s: &str) -> String {
+    s.chars()
+        .take(crate::limits::echoed_text_chars_max)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,23 +678,4 @@ mod tests {
         );
         assert_eq!(Error::from(caused).code(), ErrorCode::StoreIo);
     }
-}
-
-/// A caller's text as an error message echoes it: at most `limits::echoed_text_chars_max`
-/// characters, with `...` when cut.
-pub fn echoed(s: &str) -> String {
-    let max = crate::limits::echoed_text_chars_max;
-    if s.chars().count() > max {
-        format!("{}...", s.chars().take(max).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
-
-/// A caller's text cut to `limits::echoed_text_chars_max` characters, without a mark (for
-/// identifiers that are then shown as they would be if missing).
-pub fn echoed_cut(s: &str) -> String {
-    s.chars()
-        .take(crate::limits::echoed_text_chars_max)
-        .collect()
 }

@@ -169,7 +169,7 @@ fn run_one(hub: &Hub<'_>, h: &HandlerRow, event: &Event, now: DateTime<Utc>) -> 
     let message_id = format!("msg_{}", hex::encode(nonce));
     let body = body_for(h, event);
     runner::run(
-        &hub.events,
+        hub.events,
         h,
         &Delivery {
             event,

@@ -180,7 +180,7 @@ pub(crate) fn pass(hub: &Hub<'_>, now: DateTime<Utc>, stop: &Signal) -> Result<D
         let message_id = format!("evt_{}", p.event.id);
         let body = body_for(&p.handler, &p.event);
         let run = runner::run(
-            &hub.events,
+            hub.events,
             &p.handler,
             &Delivery {
                 event: &p.event,
