@@ -47,6 +47,7 @@ pub mod rating;
 pub mod rbac;
 pub mod rest;
 pub mod store;
+pub mod wire;
 
 pub use api::{Envelope, FileMeta, Registry};
 pub use clock::{Clock, ManualClock, SystemClock};

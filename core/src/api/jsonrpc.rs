@@ -6,6 +6,7 @@ use super::{self as api, Credentials, Envelope};
 use crate::engine::Inner;
 use crate::error::{AuthError, Error, ErrorCode};
 use crate::limits;
+use crate::wire::JsonTextError;
 use serde_json::{json, Value};
 
 /// Parse error.
@@ -23,11 +24,11 @@ fn error(id: Value, code: i64, message: &str) -> Value {
 
 /// Answer a request text. Returns an empty string when every request was a notification.
 pub(crate) fn handle(inner: &Inner, text: &str) -> String {
-    if text.len() > limits::request_size_bytes_max {
-        return error(Value::Null, INVALID_REQUEST, "request too large").to_string();
-    }
-    let parsed: Value = match serde_json::from_str(text) {
+    let parsed = match crate::wire::parse_json(text) {
         Ok(v) => v,
+        Err(JsonTextError::TooLarge { .. }) => {
+            return error(Value::Null, INVALID_REQUEST, "request too large").to_string()
+        }
         Err(_) => return error(Value::Null, PARSE_ERROR, "Parse error").to_string(),
     };
     match parsed {
