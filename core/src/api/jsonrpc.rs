@@ -69,7 +69,7 @@ impl BatchChecks {
     /// Decide an item's credentials before it is dispatched: `Ok(params)` to dispatch (the
     /// credentials replaced by the batch's session when they were checked already), or the
     /// envelope to answer without dispatching.
-    fn admit(&self, method: &str, params: Value) -> std::result::Result<Value, Envelope> {
+    fn admit(&self, method: &str, params: Value) -> std::result::Result<Value, Box<Envelope>> {
         let Value::Object(mut map) = params else {
             return Ok(params);
         };
@@ -79,7 +79,7 @@ impl BatchChecks {
         let refused = |e: &Error| {
             let mut env = Envelope::default();
             env.push_error(e);
-            env
+            Box::new(env)
         };
         match self
             .checked
@@ -172,7 +172,7 @@ fn one(inner: &Inner, req: &Value, checks: Option<&mut BatchChecks>) -> Option<V
                 checks.record(method, &params, &env);
                 env
             }
-            Err(env) => env,
+            Err(env) => *env,
         },
     };
     debug_assert!(env.error_code() != Some(ErrorCode::UnknownMethod));
