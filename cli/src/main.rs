@@ -7,6 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tollgate::error::ErrorKind;
+use tollgate::wire::JsonTextError;
 use tollgate::Engine;
 
 #[derive(Parser)]
@@ -36,8 +38,9 @@ enum Command {
     },
     /// Call a Management API method and print the reply envelope as JSON.
     ///
-    /// Without `auth` or `SID` in the params the call runs as the local operator (whoever can
-    /// open the database file already holds everything in it).
+    /// Without credentials in the params (`auth`, `SID` or `AUTH`; for auth.login also `login`
+    /// and `password`) the call runs as the local operator (whoever can open the database
+    /// file already holds everything in it).
     Call {
         /// Database file.
         db: PathBuf,
@@ -173,17 +176,20 @@ fn init(
 fn call(db: &std::path::Path, method: &str, params: Option<&str>) -> Result<ExitCode, String> {
     let params: Value = match params {
         None => Value::Object(Default::default()),
-        Some(text) => {
-            serde_json::from_str(text).map_err(|e| format!("params are not valid JSON: {e}"))?
-        }
+        Some(text) => tollgate::wire::parse_json(text).map_err(|e| match e {
+            JsonTextError::TooLarge { len, max } => {
+                format!("params are {len} bytes; the limit is {max}")
+            }
+            JsonTextError::Invalid(e) => format!("params are not valid JSON: {e}"),
+            other => format!("params: {other}"),
+        })?,
     };
     if !params.is_object() {
         return Err("params must be a JSON object".into());
     }
     let engine = Engine::open(path_str(db)?).map_err(|e| format!("{} ({})", e, e.code()))?;
-    let authenticated =
-        params.get("auth").is_some() || params.get("SID").is_some() || params.get("AUTH").is_some();
-    let env = if authenticated {
+    // The dispatcher's own rule decides what counts as credentials.
+    let env = if tollgate::wire::has_credentials(method, &params) {
         engine.call(method, params)
     } else {
         engine.call_as_system(method, params)
@@ -237,9 +243,10 @@ fn open_input(path: &std::path::Path) -> Result<std::fs::File, String> {
     std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-/// A refusal of the input (exit 1) as opposed to an environment failure (exit 2).
+/// A refusal of the input (exit 1) as opposed to an environment failure (exit 2): every
+/// kind of error but the engine's own ([`ErrorKind::Server`]: storage, bugs).
 fn refused(e: &tollgate::Error) -> bool {
-    !matches!(e, tollgate::Error::Store(_) | tollgate::Error::Internal(_))
+    e.code().kind() != ErrorKind::Server
 }
 
 fn import_rates(
@@ -310,5 +317,24 @@ fn rate(
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(format!("{e} ({})", e.code())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_every_kind_but_the_engines_own() {
+        // As before the exit code was derived from the kind: storage and internal errors are
+        // the environment's (exit 2), everything else the input's (exit 1).
+        let store = tollgate::Error::Store(tollgate::error::StoreError::io("disk"));
+        assert!(!refused(&store));
+        assert!(!refused(&tollgate::Error::Internal("bug".into())));
+        assert!(refused(&tollgate::Error::not_found("client")));
+        assert!(refused(&tollgate::Error::Malformed("x".into())));
+        assert!(refused(&tollgate::Error::Auth(
+            tollgate::error::AuthError::Required
+        )));
     }
 }

@@ -156,3 +156,52 @@ fn demo_runs_and_tells_its_story() {
         );
     }
 }
+
+#[test]
+fn credentials_are_what_the_dispatcher_says_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let out = tollgate()
+        .arg("init")
+        .arg(&db)
+        .env("TOLLGATE_ADMIN_PASSWORD", "env-password-1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let call = |method: &str, params: &str| {
+        let out = tollgate()
+            .arg("call")
+            .arg(&db)
+            .args([method, params])
+            .output()
+            .unwrap();
+        let env: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), env)
+    };
+    // auth.login takes top-level login and password as credentials: they are checked, not
+    // run past as the operator.
+    let (code, env) = call(
+        "auth.login",
+        r#"{"login": "admin", "password": "wrong-password"}"#,
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(env["errors"][0]["code"], "auth.failed");
+    let (code, env) = call(
+        "auth.login",
+        r#"{"login": "admin", "password": "env-password-1"}"#,
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(env["return"]["user"]["login"], "admin");
+    assert!(env["session_id"].as_str().is_some());
+    // A malformed credential is refused, not ignored.
+    let (code, env) = call("clients.list", r#"{"SID": 5}"#);
+    assert_eq!(code, Some(1));
+    assert_eq!(env["errors"][0]["code"], "auth.session_invalid");
+    let (code, env) = call("clients.list", r#"{"AUTH": "not.a.token"}"#);
+    assert_eq!(code, Some(1));
+    assert_eq!(env["errors"][0]["code"], "auth.token_invalid");
+    // Elsewhere login and password are plain arguments: the call runs as the operator.
+    let (code, env) = call("clients.list", r#"{"login": "admin"}"#);
+    assert_eq!(code, Some(1));
+    assert_eq!(env["errors"][0]["code"], "validation.unknown_argument");
+}

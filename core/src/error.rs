@@ -153,6 +153,98 @@ error_codes! {
     Internal = ("internal", 9000, "InternalError"),
 }
 
+/// Whose fault a refusal is, decided once per code; the front doors derive their own
+/// answers from it (the HTTP status of `/admin`, the REST facade's `Client.`/`Server.`
+/// fault side, the CLI's exit code) instead of each sorting the codes again.
+///
+/// | kind        | codes                                                     | `/admin` | REST     | CLI |
+/// |-------------|-----------------------------------------------------------|----------|----------|-----|
+/// | `Client`    | `api.malformed_request`, `api.wrong_endpoint`, `validation.*`, `object.*`, `money.*`, `rating.*`, the charging refusals, `handler.forbidden` | 400 | `Client` | 1 |
+/// | `Auth`      | `auth.*`                                                  | 401      | `Client` | 1   |
+/// | `Forbidden` | `permission.*`                                            | 403      | `Server` | 1   |
+/// | `NotFound`  | `api.unknown_method`, `not_found`, `account.not_found`, `reservation.not_found` | 404 | `Client` | 1 |
+/// | `Server`    | `store.*`, `internal`                                     | 500      | `Server` | 2   |
+///
+/// The exceptions are the front door's, listed next to its mapping: `/admin` answers 429 to
+/// `auth.locked` and `auth.busy` (try later) and 404 to `store.not_found`. The REST side of
+/// `Forbidden` is PortaBilling's convention. There is no "conflict" kind: duplicates, reused
+/// idempotency keys, archived or in-use objects are refused like any other bad input (400),
+/// and a kind that every front door maps like `Client` would be a distinction without a use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request or its arguments are wrong, or the business rules refuse it: the caller
+    /// must change something before trying again.
+    Client,
+    /// Authentication: no credentials, wrong ones, an expired session, a refused token, or
+    /// a login that is locked or busy.
+    Auth,
+    /// Authorization: the caller is known but lacks the right.
+    Forbidden,
+    /// The method, the object, the account or the reservation does not exist (for the
+    /// caller's tenant).
+    NotFound,
+    /// The engine failed, not the request: storage or a bug. Nothing the caller sends
+    /// differently would help.
+    Server,
+}
+
+impl ErrorCode {
+    /// Whose fault the refusal is (see [`ErrorKind`]). Every code is listed: a new code does
+    /// not compile until it has a kind.
+    pub fn kind(self) -> ErrorKind {
+        use ErrorCode as C;
+        use ErrorKind as K;
+        match self {
+            C::MalformedRequest
+            | C::WrongEndpoint
+            | C::ValidationRequired
+            | C::ValidationInvalid
+            | C::ValidationUnknownArgument
+            | C::ValidationTooLong
+            | C::ValidationOutOfRange
+            | C::ValidationDuplicate
+            | C::ObjectArchived
+            | C::ObjectInUse
+            | C::MoneyOverflow
+            | C::MoneyInvalid
+            | C::MoneyPrecision
+            | C::MoneyNoExchangeRate
+            | C::MoneyOutOfRange
+            | C::RatingInvalidTerms
+            | C::RatingInvalidCode
+            | C::RatingDuplicateCode
+            | C::RatingPeriodOverlap
+            | C::RatingDeckInvalid
+            | C::BalanceInsufficient
+            | C::IdempotencyConflict
+            | C::CapacityExceeded
+            | C::RatingNoRate
+            | C::AccountBlocked
+            | C::ClientBlocked
+            | C::CompanyBlocked
+            | C::HandlerForbidden => K::Client,
+            C::AuthRequired
+            | C::AuthFailed
+            | C::AuthSessionInvalid
+            | C::AuthSessionExpired
+            | C::AuthLocked
+            | C::AuthTokenInvalid
+            | C::AuthBusy => K::Auth,
+            C::PermissionDenied | C::PermissionEscalation => K::Forbidden,
+            C::UnknownMethod | C::NotFound | C::ReservationNotFound | C::AccountNotFound => {
+                K::NotFound
+            }
+            C::StoreInUse
+            | C::StoreNotTollgate
+            | C::StoreSchemaNewer
+            | C::StoreNotFound
+            | C::StoreExists
+            | C::StoreIo
+            | C::Internal => K::Server,
+        }
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -677,5 +769,24 @@ mod tests {
             Some("disk full".into())
         );
         assert_eq!(Error::from(caused).code(), ErrorCode::StoreIo);
+    }
+
+    #[test]
+    fn every_code_has_the_kind_its_block_says() {
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            let expected = if s.starts_with("auth.") {
+                ErrorKind::Auth
+            } else if s.starts_with("permission.") {
+                ErrorKind::Forbidden
+            } else if s == "internal" || s.starts_with("store.") {
+                ErrorKind::Server
+            } else if s == "api.unknown_method" || s == "not_found" || s.ends_with(".not_found") {
+                ErrorKind::NotFound
+            } else {
+                ErrorKind::Client
+            };
+            assert_eq!(code.kind(), expected, "{code}");
+        }
     }
 }

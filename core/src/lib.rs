@@ -51,6 +51,7 @@ pub mod rating;
 pub mod rest;
 pub(crate) mod services;
 pub mod store;
+pub mod wire;
 
 pub use api::{Envelope, FileMeta, Registry};
 pub use charging::rate_file::{RateRequest, Rated};

@@ -175,3 +175,6 @@ pub const currency_totals_precision_default: i64 = 2;
 pub const echoed_text_chars_max: usize = 64;
 /// Longest amount accepted as text, in bytes (a number spelled longer is refused unread).
 pub const amount_text_length_max: usize = 64;
+/// Engine handles whose last error one C caller thread remembers (`tg_engine_last_error`);
+/// a thread that used more keeps the most recent.
+pub const c_last_error_slots_max: usize = 16;

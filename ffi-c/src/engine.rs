@@ -6,7 +6,8 @@ use crate::boundary::{Failure, Slot, NO_HANDLE};
 use crate::result::tg_result;
 use std::ffi::{c_char, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
-use tollgate_core::{limits, Engine};
+use tollgate_core::wire::{self, JsonTextError};
+use tollgate_core::Engine;
 
 /// An open Tollgate engine: one database. Made by `tg_engine_create` or `tg_engine_open`,
 /// destroyed by `tg_engine_close`. Every function may be called on one engine from many
@@ -128,23 +129,18 @@ pub unsafe extern "C" fn tg_engine_last_error(engine: *const tg_engine) -> *cons
     })
 }
 
-/// Parse JSON text given to `tg_call` or `tg_rest`, within the request size limit.
+/// Parse JSON text given to `tg_call` or `tg_rest` by the engine's rule (within the request
+/// size limit); the message names the argument.
 fn parse_json(s: &str, name: &str) -> Result<serde_json::Value, Failure> {
-    if s.len() > limits::request_size_bytes_max {
-        return Err(Failure::new(
-            tg_result::MalformedRequest,
-            format!(
-                "'{name}' is {} bytes; the limit is {}",
-                s.len(),
-                limits::request_size_bytes_max
-            ),
-        ));
-    }
-    serde_json::from_str(s).map_err(|e| {
-        Failure::new(
-            tg_result::MalformedRequest,
-            format!("'{name}' is not valid JSON: {e}"),
-        )
+    wire::parse_json(s).map_err(|e| {
+        let message = match &e {
+            JsonTextError::TooLarge { len, max } => {
+                format!("'{name}' is {len} bytes; the limit is {max}")
+            }
+            JsonTextError::Invalid(reason) => format!("'{name}' is not valid JSON: {reason}"),
+            other => format!("'{name}': {other}"),
+        };
+        Failure::new(tg_result::from_code(e.code()), message)
     })
 }
 

@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tollgate::api::jsonrpc::{INVALID_REQUEST, PARSE_ERROR};
+use tollgate::error::ErrorKind;
+use tollgate::wire::{self, JsonTextError};
 use tollgate::{Engine, ErrorCode};
 
 type Reply = Response<Body>;
@@ -241,17 +244,22 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
         Ok((_, b)) => b,
         Err(BodyError::TimedOut) => return body_timed_out().into(),
         Err(BodyError::TooLarge) => {
-            return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, "request too large").into()
+            return rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                INVALID_REQUEST,
+                "request too large",
+            )
+            .into()
         }
         Err(BodyError::Broken) => {
-            return rpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error").into()
+            return rpc_error(StatusCode::BAD_REQUEST, PARSE_ERROR, "Parse error").into()
         }
     };
     let bytes_in = body.len() as u64;
     // Any content type is accepted: the vendor's clients differ in what they send.
     let Ok(text) = String::from_utf8(body.to_vec()) else {
         return Answer {
-            reply: rpc_error(StatusCode::OK, -32700, "Parse error"),
+            reply: rpc_error(StatusCode::OK, PARSE_ERROR, "Parse error"),
             bytes_in,
         };
     };
@@ -270,17 +278,21 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
 
 // ---- /admin/<module>/<action> ---------------------------------------------------------
 
-/// The HTTP status of a refused file call.
+/// The HTTP status of a refused file call: the code's [`ErrorKind`], but for the
+/// exceptions listed first.
 fn status_of(code: ErrorCode) -> StatusCode {
-    let s = code.as_str();
     match code {
+        // Not the credentials' fault: try again later.
         ErrorCode::AuthLocked | ErrorCode::AuthBusy => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::UnknownMethod => StatusCode::NOT_FOUND,
-        _ if s.starts_with("auth.") => StatusCode::UNAUTHORIZED,
-        _ if s.starts_with("permission.") => StatusCode::FORBIDDEN,
-        _ if s == "not_found" || s.ends_with(".not_found") => StatusCode::NOT_FOUND,
-        _ if s == "internal" || s.starts_with("store.") => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
+        // A missing database file is "not found" like any other.
+        ErrorCode::StoreNotFound => StatusCode::NOT_FOUND,
+        _ => match code.kind() {
+            ErrorKind::Client => StatusCode::BAD_REQUEST,
+            ErrorKind::Auth => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Server => StatusCode::INTERNAL_SERVER_ERROR,
+        },
     }
 }
 
@@ -342,29 +354,30 @@ fn fields_of(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Str
         let b = form::boundary(ct_raw).ok_or("multipart body without a boundary")?;
         form::multipart(body, &b).map_err(|e| e.to_string())
     } else if ct.starts_with("application/json") {
-        match serde_json::from_slice(body) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err("the body must be a JSON object".into()),
-            Err(_) => Err("the body is not valid JSON".into()),
+        match json_text(body)? {
+            Value::Object(m) => Ok(m),
+            _ => Err("the body must be a JSON object".into()),
         }
     } else {
         form::urlencoded(body).map_err(|e| e.to_string())
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+/// A JSON body, parsed by the engine's rule ([`wire::parse_json`]: its size limit too).
+fn json_text(body: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not valid JSON")?;
+    wire::parse_json(text).map_err(|e| match e {
+        JsonTextError::TooLarge { .. } => "the body is too large".into(),
+        _ => "the body is not valid JSON".into(),
+    })
+}
+
+/// The `Authorization` header's value.
+fn authorization(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-/// The token of an `Authorization: Bearer <token>` header (the scheme in any case). Other
-/// schemes are not ours and are ignored.
-fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// `attachment; filename="..."`, with an RFC 5987 `filename*` when the name is not plain
@@ -429,7 +442,8 @@ async fn admin(state: Arc<State>, req: Request<hyper::body::Incoming>, method: S
             }
         }
     };
-    let token = bearer(&headers).and_then(|h| bearer_token(&h).map(str::to_string));
+    // Other schemes than Bearer are not ours and are ignored.
+    let token = authorization(&headers).and_then(|h| wire::bearer_token(&h).map(str::to_string));
     let spool_max = state.config.file_spool_memory_bytes_max;
     let chunk = state.config.file_chunk_bytes.max(1);
     // The file is produced whole before the response head goes out: the name and type come
@@ -521,7 +535,7 @@ fn rest_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        return serde_json::from_slice(body).map_err(|_| "the body is not valid JSON".into());
+        return json_text(body);
     }
     let mut fields = fields_of(headers, body)?;
     for key in ["auth_info", "params"] {
@@ -529,7 +543,10 @@ fn rest_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
             let v: Value = if text.trim().is_empty() {
                 Value::Object(Map::new())
             } else {
-                serde_json::from_str(text).map_err(|_| format!("{key} is not valid JSON"))?
+                wire::parse_json(text).map_err(|e| match e {
+                    JsonTextError::TooLarge { .. } => format!("{key} is too large"),
+                    _ => format!("{key} is not valid JSON"),
+                })?
             };
             fields.insert(key.to_string(), v);
         }
@@ -612,9 +629,11 @@ async fn rest(
         }
     };
     // The header wins; the cookie set at login stands in for it (a browser's calls), but
-    // never when the body brings its own credentials.
+    // never when the body brings its own credentials. The header goes to the engine whole:
+    // the REST facade reads it with the same `wire::bearer_token` as /admin, and also takes a
+    // bare token (docs/rest.md).
     let has_auth_info = body.get("auth_info").is_some_and(|a| !a.is_null());
-    let token = bearer(&headers).or_else(|| {
+    let token = authorization(&headers).or_else(|| {
         (!has_auth_info)
             .then(|| cookie(&headers, ACCESS_COOKIE))
             .flatten()
@@ -686,12 +705,62 @@ mod tests {
         );
     }
 
+    /// `status_of` as it was before it was derived from the error kind: the oracle.
+    fn status_before(code: ErrorCode) -> StatusCode {
+        let s = code.as_str();
+        match code {
+            ErrorCode::AuthLocked | ErrorCode::AuthBusy => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::UnknownMethod => StatusCode::NOT_FOUND,
+            _ if s.starts_with("auth.") => StatusCode::UNAUTHORIZED,
+            _ if s.starts_with("permission.") => StatusCode::FORBIDDEN,
+            _ if s == "not_found" || s.ends_with(".not_found") => StatusCode::NOT_FOUND,
+            _ if s == "internal" || s.starts_with("store.") => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
     #[test]
-    fn bearer_tokens_are_read() {
-        assert_eq!(bearer_token("Bearer abc.def"), Some("abc.def"));
-        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
-        assert_eq!(bearer_token("Basic YWxhZGRpbjpvcGVu"), None);
-        assert_eq!(bearer_token("Bearer "), None);
+    fn every_status_follows_the_error_kind() {
+        let exceptions = [
+            ErrorCode::AuthLocked,
+            ErrorCode::AuthBusy,
+            ErrorCode::StoreNotFound,
+        ];
+        for &code in ErrorCode::ALL {
+            assert_eq!(status_of(code), status_before(code), "{code}");
+            if exceptions.contains(&code) {
+                continue;
+            }
+            let by_kind = match code.kind() {
+                ErrorKind::Client => StatusCode::BAD_REQUEST,
+                ErrorKind::Auth => StatusCode::UNAUTHORIZED,
+                ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::Server => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            assert_eq!(status_of(code), by_kind, "{code}");
+        }
+    }
+
+    #[test]
+    fn json_bodies_are_read_by_the_engine_rule() {
+        assert_eq!(json_text(br#"{"a":1}"#), Ok(json!({"a": 1})));
+        assert_eq!(
+            json_text(b"{nope").unwrap_err(),
+            "the body is not valid JSON"
+        );
+        assert_eq!(
+            json_text(b"\"\xff\"").unwrap_err(),
+            "the body is not valid JSON"
+        );
+        let big = format!(
+            "\"{}\"",
+            "a".repeat(tollgate::limits::request_size_bytes_max)
+        );
+        assert_eq!(
+            json_text(big.as_bytes()).unwrap_err(),
+            "the body is too large"
+        );
     }
 
     #[test]

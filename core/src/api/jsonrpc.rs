@@ -6,6 +6,7 @@ use super::{self as api, Credentials, Envelope};
 use crate::api::Inner;
 use crate::error::{AuthError, Error, ErrorCode};
 use crate::limits;
+use crate::wire::JsonTextError;
 use serde_json::{json, Value};
 
 /// Parse error.
@@ -23,11 +24,11 @@ fn error(id: Value, code: i64, message: &str) -> Value {
 
 /// Answer a request text. Returns an empty string when every request was a notification.
 pub(crate) fn handle(inner: &Inner, text: &str) -> String {
-    if text.len() > limits::request_size_bytes_max {
-        return error(Value::Null, INVALID_REQUEST, "request too large").to_string();
-    }
-    let parsed: Value = match serde_json::from_str(text) {
+    let parsed = match crate::wire::parse_json(text) {
         Ok(v) => v,
+        Err(JsonTextError::TooLarge { .. }) => {
+            return error(Value::Null, INVALID_REQUEST, "request too large").to_string()
+        }
         Err(_) => return error(Value::Null, PARSE_ERROR, "Parse error").to_string(),
     };
     match parsed {
@@ -86,12 +87,12 @@ impl BatchChecks {
             .find(|(l, p, _)| *l == login && *p == password)
         {
             Some((_, _, Ok(sid))) => {
-                map.remove("auth");
-                if method == "auth.login" {
+                map.remove(crate::wire::PASSWORD_KEY);
+                if method == crate::wire::LOGIN_METHOD {
                     map.remove("login");
                     map.remove("password");
                 }
-                map.insert("SID".into(), Value::from(sid.as_str()));
+                map.insert(crate::wire::SID_KEY.into(), Value::from(sid.as_str()));
                 Ok(Value::Object(map))
             }
             Some((_, _, Err(e))) => Err(refused(e)),

@@ -283,41 +283,18 @@ pub(crate) enum Credentials {
     None,
 }
 
+/// The credentials of a call, by the one rule in [`crate::wire::credentials`].
 pub(crate) fn credentials(method: &str, params: &Map<String, Value>) -> Result<Credentials> {
-    if let Some(sid) = params.get("SID") {
-        return match sid.as_str() {
-            Some(s) => Ok(Credentials::Sid(s.to_string())),
-            None => Err(crate::error::AuthError::SessionInvalid.into()),
-        };
-    }
-    if let Some(token) = params.get("AUTH") {
-        return match token.as_str() {
-            Some(t) => Ok(Credentials::Token(t.to_string())),
-            None => Err(crate::error::AuthError::TokenInvalid("malformed".into()).into()),
-        };
-    }
-    let pair = |obj: &Map<String, Value>| -> Option<(String, String)> {
-        Some((
-            obj.get("login")?.as_str()?.to_string(),
-            obj.get("password")?.as_str()?.to_string(),
-        ))
-    };
-    if let Some(auth) = params.get("auth") {
-        return match auth.as_object().and_then(pair) {
-            Some((login, password)) => Ok(Credentials::Password { login, password }),
-            None => Err(crate::error::ValidationError::invalid(
-                "auth",
-                "expected {\"login\": ..., \"password\": ...}",
-            )
-            .into()),
-        };
-    }
-    if method == "auth.login" {
-        if let Some((login, password)) = pair(params) {
-            return Ok(Credentials::Password { login, password });
-        }
-    }
-    Ok(Credentials::None)
+    use crate::wire::Credentials as C;
+    Ok(match crate::wire::credentials(method, params)? {
+        C::Password { login, password } => Credentials::Password {
+            login: login.to_string(),
+            password: password.to_string(),
+        },
+        C::Sid(s) => Credentials::Sid(s.to_string()),
+        C::Token(t) => Credentials::Token(t.to_string()),
+        C::None => Credentials::None,
+    })
 }
 
 /// Run one Management API call. `as_principal` skips authentication (trusted callers).

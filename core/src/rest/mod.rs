@@ -13,7 +13,7 @@ use crate::api;
 use crate::api::Inner;
 use crate::auth::session::{self, Issued};
 use crate::auth::Principal;
-use crate::error::{AuthError, Error, ErrorCode};
+use crate::error::{AuthError, Error, ErrorCode, ErrorKind};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -38,20 +38,20 @@ impl Fault {
     }
 
     fn from_code(service: &str, method: &str, code: ErrorCode, message: &str) -> Fault {
-        let side = match code {
-            ErrorCode::Internal
-            | ErrorCode::StoreInUse
-            | ErrorCode::StoreIo
-            | ErrorCode::StoreNotFound
-            | ErrorCode::StoreExists
-            | ErrorCode::StoreNotTollgate
-            | ErrorCode::StoreSchemaNewer
-            | ErrorCode::PermissionDenied
-            | ErrorCode::PermissionEscalation => "Server",
-            _ => "Client",
-        };
         let reason = code.as_str().replace('.', "_");
-        Fault::new(format!("{side}.{service}.{method}.{reason}"), message)
+        Fault::new(
+            format!("{}.{service}.{method}.{reason}", fault_side(code.kind())),
+            message,
+        )
+    }
+}
+
+/// The PortaBilling side of a fault for an error of `kind`: the engine's failures are
+/// `Server`, and so are permission refusals (PortaBilling's convention); the rest `Client`.
+pub(crate) fn fault_side(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Server | ErrorKind::Forbidden => "Server",
+        ErrorKind::Client | ErrorKind::Auth | ErrorKind::NotFound => "Client",
     }
 }
 
@@ -104,12 +104,9 @@ fn split_body(body: &Value) -> Result<Body<'_>, Fault> {
     Ok(Body { auth_info, params })
 }
 
+/// The token of `bearer`: an `Authorization` header value or the bare token (docs/rest.md).
 fn strip_bearer(b: &str) -> &str {
-    let t = b.trim();
-    t.strip_prefix("Bearer ")
-        .or_else(|| t.strip_prefix("bearer "))
-        .unwrap_or(t)
-        .trim()
+    crate::wire::bearer_token(b).unwrap_or_else(|| b.trim())
 }
 
 fn dispatch(
@@ -309,5 +306,52 @@ fn authenticate(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Result<Pri
             "Client.check_auth.envelope_missed",
             "auth_info needs access_token, session_id, or login and password.",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The side each code's fault had before the side was derived from [`ErrorKind`].
+    fn side_before(code: ErrorCode) -> &'static str {
+        match code {
+            ErrorCode::Internal
+            | ErrorCode::StoreInUse
+            | ErrorCode::StoreIo
+            | ErrorCode::StoreNotFound
+            | ErrorCode::StoreExists
+            | ErrorCode::StoreNotTollgate
+            | ErrorCode::StoreSchemaNewer
+            | ErrorCode::PermissionDenied
+            | ErrorCode::PermissionEscalation => "Server",
+            _ => "Client",
+        }
+    }
+
+    #[test]
+    fn fault_sides_follow_the_error_kind() {
+        for &code in ErrorCode::ALL {
+            let f = Fault::from_code("Customer", "add_customer", code, "m");
+            let side = fault_side(code.kind());
+            assert_eq!(side, side_before(code), "{code}");
+            assert_eq!(
+                f.code,
+                format!(
+                    "{side}.Customer.add_customer.{}",
+                    code.as_str().replace('.', "_")
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn bearer_is_a_header_value_or_a_bare_token() {
+        assert_eq!(strip_bearer("Bearer abc"), "abc");
+        assert_eq!(strip_bearer("bearer  abc "), "abc");
+        assert_eq!(strip_bearer(" abc "), "abc");
+        // Not a bearer header: taken as the token, and refused as one.
+        assert_eq!(strip_bearer("Basic xyz"), "Basic xyz");
+        assert_eq!(strip_bearer("Bearer "), "Bearer");
     }
 }
