@@ -186,7 +186,7 @@ pub(crate) mod last_error {
     use super::*;
 
     /// Handles whose last error one thread remembers.
-    const SLOTS_MAX: usize = tollgate::limits::c_last_error_slots_max;
+    const SLOTS_MAX: usize = tollgate_core::limits::c_last_error_slots_max;
 
     thread_local! {
         static LAST: RefCell<Vec<(Slot, CString)>> = const { RefCell::new(Vec::new()) };
