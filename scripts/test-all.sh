@@ -20,7 +20,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== cargo test"
 status=0
-cargo test --workspace 2>&1 | tee "$log" || status=$?
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 
 echo "== python"
 # The `tollgate` binary that `cargo test` just built for the CLI's integration tests serves

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Core's top-level modules, lowest first. Keep in step with docs/architecture.md.
 const LAYERS: &[&str] = &[
     // Foundation: no domain knowledge.
-    "error", "limits", "clock", "money", "net", "wire", "config",
+    "limits", "error", "clock", "money", "net", "wire", "config",
     // The vocabulary: entities, fields, argument schemas, the event catalog.
     "model", // Persistence and pricing: pure functions of their inputs.
     "store", "rating",

@@ -192,12 +192,19 @@ fn bundled_minutes_shared_by_concurrent_calls_are_never_over_consumed() {
     let (e, _clock, sid) = engine();
     let (c, sub) = setup(&e, &sid, "11"); // no money left: only the 600 bundled seconds
     let e = Arc::new(e);
+    // Every thread calls until the bundle is spent (a grant holds the whole remainder, so
+    // while one call is up the others are refused): the loop ends on the shared count, not on
+    // a number of tries that a slow scheduler could exhaust first. Bounded all the same.
+    let spent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let threads: Vec<_> = (0..8)
         .map(|t| {
-            let e = Arc::clone(&e);
+            let (e, spent) = (Arc::clone(&e), Arc::clone(&spent));
             std::thread::spawn(move || {
                 let mut used = 0u64;
-                for k in 0..40 {
+                for k in 0..20_000 {
+                    if spent.load(std::sync::atomic::Ordering::SeqCst) >= 600 {
+                        break;
+                    }
                     match auth(&e, "4420") {
                         Ok(a) => {
                             let s = settle(
@@ -208,8 +215,12 @@ fn bundled_minutes_shared_by_concurrent_calls_are_never_over_consumed() {
                             );
                             assert_eq!(s.cost, Decimal::ZERO);
                             used += s.volume_seconds;
+                            spent.fetch_add(s.volume_seconds, std::sync::atomic::Ordering::SeqCst);
                         }
-                        Err(err) => assert_eq!(err.code().as_str(), "balance.insufficient"),
+                        Err(err) => {
+                            assert_eq!(err.code().as_str(), "balance.insufficient");
+                            std::thread::yield_now();
+                        }
                     }
                 }
                 used
