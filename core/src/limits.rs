@@ -178,3 +178,8 @@ pub const amount_text_length_max: usize = 64;
 /// Engine handles whose last error one C caller thread remembers (`tg_engine_last_error`);
 /// a thread that used more keeps the most recent.
 pub const c_last_error_slots_max: usize = 16;
+/// Bits of a reservation id that count reservations within one epoch (one run of an
+/// engine): about 4.3 billion authorizations between two restarts.
+pub const reservation_sequence_bits: u32 = 32;
+/// Epochs (engine opens) a database can count: ids are `epoch << 32 | sequence`, below 2^53.
+pub const reservation_epochs_max: u64 = (1 << (53 - reservation_sequence_bits)) - 1;

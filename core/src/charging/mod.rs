@@ -143,6 +143,8 @@ pub(crate) struct Charging {
     precisions: RwLock<HashMap<i64, u32>>,
     exchange: RwLock<Vec<ExchangeRow>>,
     reservations: Mutex<HashMap<u64, Reservation>>,
+    /// The first reservation id of this run's epoch (ids of earlier runs are below it).
+    first_reservation: u64,
     next_reservation: AtomicU64,
     settles: Batcher<SettleJob, Result<Settlement>>,
     /// Group commits written, and the settles they carried (for monitoring and tests).

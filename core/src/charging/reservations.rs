@@ -10,6 +10,7 @@ use super::state::{AccountState, ClientState};
 use super::{invariant, violated, Authorization, AuthorizeRequest, Charging};
 use crate::charging::volumes::{self, Claim};
 use crate::error::{ChargeError, Result};
+use crate::limits;
 use crate::money;
 use crate::rating;
 use chrono::{DateTime, Duration, Utc};
@@ -136,6 +137,20 @@ fn check_capacity(account: &AccountState, client: &ClientState) -> Result<()> {
 }
 
 impl Charging {
+    /// The next reservation id of this run: never one of an earlier run (their epoch is
+    /// lower) and never one of a later run (the sequence stops at its epoch's end).
+    fn next_reservation_id(&self) -> Result<u64> {
+        let id = self.next_reservation.fetch_add(1, Ordering::Relaxed) + 1;
+        if id - self.first_reservation >= (1 << limits::reservation_sequence_bits) - 1 {
+            self.next_reservation.fetch_sub(1, Ordering::Relaxed);
+            return Err(crate::error::Error::Internal(
+                "this run has handed out every reservation id of its epoch; reopen the engine"
+                    .into(),
+            ));
+        }
+        Ok(id)
+    }
+
     /// The client a reservation belongs to (for tenant checks).
     pub(crate) fn reservation_client(&self, id: u64) -> Option<i64> {
         self.reservations.lock().get(&id).map(|r| r.plan.client)
@@ -171,6 +186,7 @@ impl Charging {
         let available = client.available()?;
         let grant = self.grant(&plan, &client, &req.destination, available)?;
         let expires_at = self.expiry(now, grant.granted)?;
+        let id = self.next_reservation_id()?;
         // Everything that can fail is done: take the capacity, then write the hold.
         let held = held_with(&client, grant.hold, available)?;
         self.take_company_capacity(companies.as_slice())?;
@@ -181,7 +197,6 @@ impl Charging {
         client.calls += 1;
         *client.account_calls.entry(account.id).or_insert(0) += 1;
         plan.companies = companies;
-        let id = self.next_reservation.fetch_add(1, Ordering::Relaxed) + 1;
         let res = Reservation {
             plan: Arc::new(plan),
             granted: grant.granted,

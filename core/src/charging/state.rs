@@ -2,9 +2,10 @@
 //! companies, loaded at open and refreshed after every commit that changed them.
 
 use super::plan::{load_currencies, load_table, ExchangeRow, Table};
-use super::{violated, Charging, ChargingConfig, HashMap};
+use super::{invariant, violated, Charging, ChargingConfig, HashMap};
 use crate::charging::volumes::{self, Volume};
 use crate::error::{ChargeError, Error, Result, ValidationError};
+use crate::limits;
 use crate::model::{dec, int, text, EntityDef};
 use crate::model::{Record, Val, ACCOUNTS, CLIENTS, COMPANIES, RATE_TABLES, SUBSCRIPTIONS};
 use crate::money;
@@ -124,8 +125,28 @@ fn company_state(r: &Record, old: Option<&CompanyState>) -> CompanyState {
 impl Charging {
     /// Load every piece of hot-path state from the database.
     pub(crate) fn load(store: &dyn Store, config: ChargingConfig) -> Result<Charging> {
+        // Reservation ids carry the engine's epoch: each open takes the next one, durably,
+        // before any id is handed out, so an id from before a restart never names a call of
+        // this run (it answers like an unknown reservation).
+        let epoch = store::run(store, TxKind::Write, |tx| {
+            let last = tx
+                .meta(RESERVATION_EPOCH_KEY)?
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            let next = last + 1;
+            if next > limits::reservation_epochs_max {
+                return Err(invariant(format_args!(
+                    "reservation epoch {next} is past {}",
+                    limits::reservation_epochs_max
+                )));
+            }
+            tx.set_meta(RESERVATION_EPOCH_KEY, &next.to_string())?;
+            Ok(next)
+        })?;
         let c = Charging {
             config,
+            first_reservation: first_reservation_id(epoch),
+            next_reservation: std::sync::atomic::AtomicU64::new(first_reservation_id(epoch) - 1),
             ..Charging::default()
         };
         store::run(store, TxKind::Read, |tx| {
@@ -413,6 +434,15 @@ fn stored_balances(tx: &dyn StoreTx, r: &Refresh) -> Result<Vec<(i64, Decimal)>>
         }
     }
     Ok(stored)
+}
+
+/// The settings key of the last epoch an engine opened with.
+const RESERVATION_EPOCH_KEY: &str = "reservation_epoch";
+
+/// The first reservation id of an epoch: the epoch in the high bits, a sequence below
+/// 2^`reservation_sequence_bits`, so every id stays below 2^53 (exact in JSON numbers).
+pub(super) fn first_reservation_id(epoch: u64) -> u64 {
+    (epoch << limits::reservation_sequence_bits) + 1
 }
 
 #[cfg(test)]
