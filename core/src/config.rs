@@ -21,6 +21,11 @@ pub struct EngineConfig {
     /// Run the background thread that delivers events to `after` handlers (default on).
     /// Off, events wait in the outbox until `Engine::deliver_events` is called.
     pub event_worker: bool,
+    /// Run the engine's own clock: a background thread that does `Engine::tick`'s work
+    /// (reservation expiry, subscription activation, renewal and deactivation) every this many
+    /// milliseconds, by the engine's clock. `None` (the library's default): time moves only
+    /// when the embedder calls `tick`. `tollgate serve` turns it on.
+    pub clock_interval_ms: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -33,6 +38,7 @@ impl Default for EngineConfig {
             access_token_lifetime_seconds: limits::access_token_lifetime_seconds_default,
             charging: ChargingConfig::default(),
             event_worker: true,
+            clock_interval_ms: None,
         }
     }
 }

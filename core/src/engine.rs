@@ -7,6 +7,7 @@ use crate::charging::rate_file::{RateRequest, Rated};
 use crate::charging::{Authorization, AuthorizeRequest, Charging, SettleRequest, Settlement};
 use crate::clock::{self, Clock, SystemClock};
 use crate::error::Result;
+use crate::limits;
 use crate::packages::SubscriptionTick;
 use crate::services::Services;
 use crate::store::{self, SqliteStore, Store, TxKind};
@@ -59,20 +60,57 @@ impl std::fmt::Debug for EngineOptions {
 struct Worker {
     signal: Arc<crate::events::Signal>,
     handle: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The engine's clock thread, when `EngineConfig::clock_interval_ms` asks for one.
+    clock: parking_lot::Mutex<Option<(Arc<crate::events::Signal>, std::thread::JoinHandle<()>)>>,
 }
 
 impl Worker {
     fn stop(&self) {
         self.signal.stop();
+        let clock = self.clock.lock().take();
+        if let Some((signal, h)) = clock {
+            signal.stop();
+            join_unless_self(h);
+        }
         let handle = self.handle.lock().take();
         if let Some(h) = handle {
-            // The worker itself may hold the last handle (through a callback that kept an
-            // engine): it cannot join itself, and it stops on its own after this pass.
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
+            join_unless_self(h);
         }
     }
+}
+
+/// Join a background thread, unless it is the caller: the thread itself may hold the last
+/// handle (through a callback that kept an engine) and stops on its own after its pass.
+fn join_unless_self(h: std::thread::JoinHandle<()>) {
+    if h.thread().id() != std::thread::current().id() {
+        let _ = h.join();
+    }
+}
+
+/// The engine's clock: `tick` every `interval` by the engine's clock until stopped. It holds
+/// no lock across a pass's I/O beyond what `tick` itself takes, and only a weak handle, so
+/// the engine closes when its callers are done.
+fn spawn_clock(
+    weak: std::sync::Weak<Inner>,
+    worker: std::sync::Weak<Worker>,
+    signal: Arc<crate::events::Signal>,
+    interval: std::time::Duration,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tollgate-clock".into())
+        .spawn(move || {
+            while signal.wait(interval) {
+                let (Some(inner), Some(worker)) = (weak.upgrade(), worker.upgrade()) else {
+                    break;
+                };
+                let engine = Engine { worker, inner };
+                let now = engine.inner.clock.now();
+                // A failed pass (storage error) is retried at the next beat.
+                if engine.tick(now).is_err() {
+                    log::warn!(target: "tollgate::clock", "a clock pass failed; retrying at the next beat");
+                }
+            }
+        })
 }
 
 impl Drop for Worker {
@@ -189,6 +227,7 @@ impl Engine {
                 tokens,
                 charging,
                 events: crate::events::Events::default(),
+                last_tick: std::sync::atomic::AtomicI64::new(0),
             },
             registry: Registry::build(),
         });
@@ -212,13 +251,26 @@ impl Engine {
         } else {
             None
         };
-        Ok(Engine {
-            worker: Arc::new(Worker {
-                signal,
-                handle: parking_lot::Mutex::new(handle),
-            }),
-            inner,
-        })
+        let worker = Arc::new(Worker {
+            signal,
+            handle: parking_lot::Mutex::new(handle),
+            clock: parking_lot::Mutex::new(None),
+        });
+        if let Some(ms) = inner.config.clock_interval_ms {
+            let interval = std::time::Duration::from_millis(
+                ms.clamp(limits::clock_interval_ms_min, limits::clock_interval_ms_max),
+            );
+            let signal = Arc::new(crate::events::Signal::default());
+            let h = spawn_clock(
+                Arc::downgrade(&inner),
+                Arc::downgrade(&worker),
+                Arc::clone(&signal),
+                interval,
+            )
+            .map_err(|e| crate::Error::Internal(format!("engine clock not started: {e}")))?;
+            *worker.clock.lock() = Some((signal, h));
+        }
+        Ok(Engine { worker, inner })
     }
 
     /// Register a callback that `callback` handlers name in their `target`. It runs with no
@@ -293,6 +345,9 @@ impl Engine {
     /// Run what is due at `now`: reservations past their expiry are released. Returns how
     /// many reservations were released.
     pub fn tick(&self, now: chrono::DateTime<chrono::Utc>) -> Result<TickReport> {
+        self.inner
+            .last_tick
+            .store(now.timestamp(), std::sync::atomic::Ordering::Relaxed);
         let released = self.inner.charging.expire(now);
         let store = self.inner.store.as_ref();
         let charging = &self.inner.charging;

@@ -183,3 +183,9 @@ pub const c_last_error_slots_max: usize = 16;
 pub const reservation_sequence_bits: u32 = 32;
 /// Epochs (engine opens) a database can count: ids are `epoch << 32 | sequence`, below 2^53.
 pub const reservation_epochs_max: u64 = (1 << (53 - reservation_sequence_bits)) - 1;
+/// Shortest beat of the engine's clock, in milliseconds.
+pub const clock_interval_ms_min: u64 = 10;
+/// Longest beat of the engine's clock, in milliseconds.
+pub const clock_interval_ms_max: u64 = 60_000;
+/// The beat of the engine's clock that `tollgate serve` runs by default, in milliseconds.
+pub const clock_interval_ms_default: u64 = 1_000;

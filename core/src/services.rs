@@ -19,6 +19,8 @@ pub(crate) struct Services {
     pub(crate) tokens: Keys,
     pub(crate) charging: Charging,
     pub(crate) events: Events,
+    /// When `tick` last ran (Unix seconds by the engine's clock; 0: never).
+    pub(crate) last_tick: std::sync::atomic::AtomicI64,
 }
 
 impl Services {

@@ -20,6 +20,8 @@ const VERB_EXCEPTIONS: &[(&str, Verb)] = &[
     ("core.update", Verb::Execute),
     ("core.settle", Verb::Execute),
     ("core.release", Verb::Execute),
+    // The engine's live state is read like a list.
+    ("core.status", Verb::Read),
     // Subscription lifecycle steps change the subscription.
     ("subscriptions.activate", Verb::Write),
     ("subscriptions.deactivate", Verb::Write),

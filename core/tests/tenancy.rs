@@ -675,7 +675,9 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
             || m.ends_with("editForm")
             || m.ends_with("list")
             || m.ends_with("List")
-            || m.ends_with("convert");
+            || m.ends_with("convert")
+            // Counts, never objects; its scoping has its own test (clock.rs).
+            || m == "core.status";
         assert!(listed || methods_covered.contains(m), "{m} not covered");
     }
 }

@@ -8,7 +8,7 @@ use crate::charging::{Authorization, AuthorizeRequest, SettleRequest, Settlement
 use crate::clock;
 use crate::error::{ChargeError, Result, ValidationError};
 use crate::limits;
-use crate::model::{FieldKind, XDRS};
+use crate::model::{FieldKind, Val, CLIENTS, CURRENCIES, EVENT_DELIVERIES, XDRS};
 use crate::money;
 use crate::store::{self, TxKind};
 use serde_json::{json, Value};
@@ -161,7 +161,89 @@ fn charging_args(extra: Vec<ArgDef>) -> Vec<ArgDef> {
 }
 
 // Long: a list of method declarations.
+/// `core.status`: the engine's live state as the caller's subtree sees it, and its settings.
+fn status(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value> {
+    let scope = ctx.principal.scope();
+    let (visible, pending, codes) = store::run(ctx.inner.store.as_ref(), TxKind::Read, |tx| {
+        let visible: Option<std::collections::HashSet<i64>> = match scope {
+            None => None,
+            Some(_) => {
+                let q = crate::store::ListQuery {
+                    scope,
+                    ..crate::store::ListQuery::everything(Vec::new())
+                };
+                Some(
+                    tx.list(&CLIENTS, &q)?
+                        .0
+                        .iter()
+                        .filter_map(|c| crate::model::int(c, "id"))
+                        .collect(),
+                )
+            }
+        };
+        let q = crate::store::ListQuery {
+            scope,
+            limit: 1,
+            ..crate::store::ListQuery::everything(vec![("status", Val::Text("pending".into()))])
+        };
+        let pending = tx.list(&EVENT_DELIVERIES, &q)?.1;
+        let codes: Vec<(i64, String)> = tx
+            .list(
+                &CURRENCIES,
+                &crate::store::ListQuery::everything(Vec::new()),
+            )?
+            .0
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    crate::model::int(c, "id")?,
+                    crate::model::text(c, "code").to_string(),
+                ))
+            })
+            .collect();
+        Ok((visible, pending, codes))
+    })?;
+    let sees = |client: i64| visible.as_ref().is_none_or(|v| v.contains(&client));
+    let (open, held) = ctx.inner.charging.holds(&sees)?;
+    let mut held_total = serde_json::Map::new();
+    for (currency, amount) in held {
+        let code = codes
+            .iter()
+            .find(|(id, _)| *id == currency)
+            .map_or_else(|| currency.to_string(), |(_, c)| c.clone());
+        held_total.insert(code, money::to_json(amount));
+    }
+    let last_tick = ctx
+        .inner
+        .last_tick
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let charging = &ctx.inner.config.charging;
+    Ok(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "schema_version": crate::store::SCHEMA_VERSION,
+        "last_tick": (last_tick > 0)
+            .then(|| chrono::DateTime::from_timestamp(last_tick, 0).map(clock::format_dt))
+            .flatten(),
+        "open_reservations": open,
+        "held_total": held_total,
+        "outbox_pending": pending,
+        "settings": {
+            "clock_interval_ms": ctx.inner.config.clock_interval_ms,
+            "max_call_seconds": charging.max_call_seconds,
+            "quota_seconds": charging.quota_seconds,
+            "reservation_margin_seconds": charging.reservation_margin_seconds,
+        },
+    }))
+}
+
 pub(super) fn register(r: &mut Registry) {
+    r.add(MethodDef::new_direct(
+        "core",
+        "status",
+        Verb::Read,
+        Vec::new(),
+        Box::new(status),
+    ));
     let mut args = charging_args(vec![ArgDef::field("time", FieldKind::DateTime)]);
     for a in args
         .iter_mut()

@@ -442,6 +442,33 @@ impl Charging {
     pub(crate) fn open_reservations(&self) -> usize {
         self.reservations.lock().len()
     }
+
+    /// Open reservations of the clients `visible` admits, and what those clients hold, per
+    /// currency id (for `core.status`).
+    pub(crate) fn holds(
+        &self,
+        visible: &dyn Fn(i64) -> bool,
+    ) -> Result<(usize, Vec<(i64, Decimal)>)> {
+        let open = self
+            .reservations
+            .lock()
+            .values()
+            .filter(|r| visible(r.plan.client))
+            .count();
+        let mut held: Vec<(i64, Decimal)> = Vec::new();
+        for (id, state) in self.clients.read().iter() {
+            if !visible(*id) {
+                continue;
+            }
+            let c = state.lock();
+            match held.iter_mut().find(|(cur, _)| *cur == c.currency) {
+                Some((_, total)) => *total = money::exact_add(*total, c.held)?,
+                None => held.push((c.currency, c.held)),
+            }
+        }
+        held.sort_by_key(|(cur, _)| *cur);
+        Ok((open, held))
+    }
 }
 
 #[cfg(test)]
