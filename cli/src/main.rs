@@ -100,7 +100,82 @@ enum Command {
         /// PEM private key of --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// A TOML file of engine settings (an `[engine]` table with the keys of the flags
+        /// below, in snake_case); flags given on the command line win.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        engine: EngineFlags,
     },
+}
+
+/// Engine settings of `serve` (also the keys of `--config`'s `[engine]` table).
+#[derive(clap::Args, serde::Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct EngineFlags {
+    /// Beat of the engine's clock in milliseconds: reservation expiry, subscription renewals
+    /// (default 1000; 0 turns the clock off).
+    #[arg(long)]
+    clock_interval_ms: Option<u64>,
+    /// Grant at most this many seconds per authorize/update (default: the whole affordable
+    /// duration at once).
+    #[arg(long)]
+    quota_seconds: Option<u64>,
+    /// Seconds past its granted time an unsettled reservation is kept (default 120).
+    #[arg(long)]
+    reservation_margin_seconds: Option<u64>,
+    /// Longest duration one call may be granted, in seconds (default 10800).
+    #[arg(long)]
+    max_call_seconds: Option<u64>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    engine: EngineFlags,
+}
+
+impl EngineFlags {
+    /// The flags over the file's settings over the defaults.
+    fn config(&self, file: Option<&std::path::Path>) -> Result<tollgate::EngineConfig, String> {
+        let from_file = match file {
+            None => EngineFlags::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                toml::from_str::<ConfigFile>(&text)
+                    .map_err(|e| format!("{}: {e}", p.display()))?
+                    .engine
+            }
+        };
+        let mut c = tollgate::EngineConfig::default();
+        let clock = self
+            .clock_interval_ms
+            .or(from_file.clock_interval_ms)
+            .unwrap_or(tollgate::limits::clock_interval_ms_default);
+        c.clock_interval_ms = (clock > 0).then_some(clock);
+        c.charging.quota_seconds = self.quota_seconds.or(from_file.quota_seconds);
+        if let Some(m) = self
+            .reservation_margin_seconds
+            .or(from_file.reservation_margin_seconds)
+        {
+            c.charging.reservation_margin_seconds = m;
+        }
+        if let Some(m) = self.max_call_seconds.or(from_file.max_call_seconds) {
+            if m == 0 || m > tollgate::limits::call_duration_seconds_max {
+                return Err(format!(
+                    "max_call_seconds must be 1 to {}",
+                    tollgate::limits::call_duration_seconds_max
+                ));
+            }
+            c.charging.max_call_seconds = m;
+        }
+        if c.charging.quota_seconds == Some(0) {
+            return Err("quota_seconds must be at least 1".into());
+        }
+        Ok(c)
+    }
 }
 
 fn main() -> ExitCode {
@@ -127,7 +202,11 @@ fn main() -> ExitCode {
             listen,
             tls_cert,
             tls_key,
-        } => serve(&db, listen, tls_cert.zip(tls_key)),
+            config,
+            engine,
+        } => engine
+            .config(config.as_deref())
+            .and_then(|c| serve(&db, listen, tls_cert.zip(tls_key), c)),
     };
     match result {
         Ok(code) => code,
@@ -209,13 +288,19 @@ fn serve(
     db: &std::path::Path,
     listen: std::net::SocketAddr,
     tls: Option<(PathBuf, PathBuf)>,
+    engine_config: tollgate::EngineConfig,
 ) -> Result<ExitCode, String> {
     let mut config = tollgate_server::ServeConfig::new(listen);
     if let Some((cert, key)) = tls {
         config.tls = Some(tollgate_server::tls_from_pem_files(&cert, &key)?);
     }
     config.stop_on_signals = true;
-    let engine = open(db)?;
+    let opts = tollgate::EngineOptions {
+        config: engine_config,
+        ..tollgate::EngineOptions::default()
+    };
+    let engine =
+        Engine::open_with(path_str(db)?, opts).map_err(|e| format!("{} ({})", e, e.code()))?;
     let server = tollgate_server::Server::start(std::sync::Arc::new(engine), config)
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     server.wait();

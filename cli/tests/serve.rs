@@ -278,3 +278,161 @@ fn python_urllib_talks_to_the_server() {
     let answer = post_json(&served.addr, "{");
     assert!(answer.contains("-32700"), "{answer}");
 }
+
+/// `tollgate call` as the local operator (the server is not running).
+fn call_local(db: &Path, method: &str, params: Value) -> Value {
+    let out = tollgate()
+        .arg("call")
+        .arg(db)
+        .arg(method)
+        .arg(params.to_string())
+        .output()
+        .expect("run call");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("an envelope");
+    assert_eq!(v["code"], true, "{method}: {v}");
+    v["return"].clone()
+}
+
+fn rpc(addr: &str, method: &str, mut params: Value) -> Value {
+    params["auth"] = serde_json::json!({"login": "admin", "password": PASSWORD});
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let reply = post_json(addr, &body.to_string());
+    let json = reply.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str::<Value>(json).expect("JSON")["result"].clone()
+}
+
+impl Served {
+    fn start_with(db: &Path, args: &[&str]) -> Served {
+        let mut child = tollgate()
+            .arg("serve")
+            .arg(db)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a first log line");
+        let v: Value = serde_json::from_str(&first).expect("JSON log line");
+        let addr = v["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("http://"))
+            .expect("address")
+            .to_string();
+        Served { child, addr, lines }
+    }
+}
+
+#[test]
+fn after_sigkill_a_pre_crash_reservation_id_never_settles_another_customers_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    init(&db);
+    let table =
+        call_local(&db, "rateTables.add", serde_json::json!({"name": "Retail"}))["id"].clone();
+    call_local(
+        &db,
+        "rates.add",
+        serde_json::json!({"id_rate_tables": table, "code": "44", "rate": "1", "effective_from": "2020-01-01"}),
+    );
+    for (name, ani) in [("first", "100"), ("second", "200")] {
+        let c = call_local(
+            &db,
+            "clients.add",
+            serde_json::json!({"name": name, "orig_rate_table": table}),
+        )["id"]
+            .clone();
+        call_local(
+            &db,
+            "accounts.add",
+            serde_json::json!({"id_clients": c, "name": ani, "auth_type": "ani", "ident": ani}),
+        );
+        call_local(
+            &db,
+            "transactions.add",
+            serde_json::json!({"id_clients": c, "type": "payment", "amount": "10"}),
+        );
+    }
+    let conf = dir.path().join("engine.toml");
+    std::fs::write(&conf, "[engine]\nclock_interval_ms = 50\n").unwrap();
+    let conf = conf.to_str().unwrap().to_string();
+    let authorize = |addr: &str, ani: &str| {
+        let r = rpc(
+            addr,
+            "core.authorize",
+            serde_json::json!({"account": ani, "destination": "4420"}),
+        );
+        assert_eq!(r["code"], true, "{r}");
+        r["return"]["reservation"].as_u64().expect("an id")
+    };
+    let before = {
+        let served = Served::start_with(&db, &["--config", &conf]);
+        let id = authorize(&served.addr, "100");
+        drop(served); // SIGKILL while the call is up
+        id
+    };
+    let served = Served::start_with(&db, &["--config", &conf]);
+    let after = authorize(&served.addr, "200");
+    assert_ne!(
+        after, before,
+        "a pre-crash reservation id was handed out again"
+    );
+    let r = rpc(
+        &served.addr,
+        "core.settle",
+        serde_json::json!({"reservation": before, "call_id": "pre-crash", "duration": 60}),
+    );
+    assert_eq!(r["code"], false, "{r}");
+    assert_eq!(r["errors"][0]["code"], "reservation.not_found");
+    // The settings came from the file, and the engine's clock runs by itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = rpc(&served.addr, "core.status", serde_json::json!({}));
+        assert_eq!(s["return"]["settings"]["clock_interval_ms"], 50, "{s}");
+        if s["return"]["last_tick"].is_string() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock never ticked: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_bad_engine_setting_is_a_clear_error_before_anything_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    init(&db);
+    let conf = dir.path().join("bad.toml");
+    std::fs::write(&conf, "[engine]\nclock_interval = 5\n").unwrap();
+    let out = tollgate()
+        .args(["serve"])
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("clock_interval"), "{err}");
+    let out = tollgate()
+        .args(["serve"])
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0", "--max-call-seconds", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_call_seconds"));
+}
