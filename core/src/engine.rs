@@ -332,9 +332,13 @@ impl Engine {
     /// The same `call_id` again returns the first result; with different content it is
     /// `idempotency.conflict`.
     pub fn settle(&self, req: &SettleRequest) -> Result<Settlement> {
-        self.inner
-            .charging
-            .settle(self.inner.store.as_ref(), req, self.inner.clock.now(), None)
+        self.inner.charging.settle(
+            self.inner.store.as_ref(),
+            req,
+            self.inner.clock.now(),
+            None,
+            &crate::charging::SettleAuthor::system(),
+        )
     }
 
     /// Close a reservation without charging.

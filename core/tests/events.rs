@@ -531,6 +531,12 @@ fn dump(path: &str) -> Vec<String> {
             })
             .unwrap();
         let mut rows: Vec<String> = rows.map(Result::unwrap).collect();
+        // Each open takes the next reservation epoch (a write of the open, not of a call).
+        let epoch = format!(
+            "{t}:{:?}|",
+            rusqlite::types::ValueRef::Text(b"reservation_epoch")
+        );
+        rows.retain(|r| !r.starts_with(&epoch));
         rows.sort();
         out.extend(rows);
     }

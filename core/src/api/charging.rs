@@ -313,6 +313,11 @@ pub(super) fn register(r: &mut Registry) {
                 &req,
                 ctx.now,
                 ctx.principal.scope(),
+                &crate::charging::SettleAuthor {
+                    id_users: ctx.principal.user_id(),
+                    login: ctx.principal.login().to_string(),
+                    id_sessions: ctx.principal.session_row(),
+                },
             )?;
             Ok(settlement_json(&s))
         }),

@@ -559,6 +559,7 @@ fn write_audit(ctx: &Ctx<'_>, tx: &mut dyn StoreTx) -> Result<()> {
         method: ctx.method,
         objects: &objects,
         outcome: "ok",
+        call_id: None,
     })
 }
 

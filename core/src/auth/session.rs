@@ -321,6 +321,7 @@ fn open_session(
             method: "auth.login",
             objects: &objects,
             outcome: "ok",
+            call_id: None,
         })?;
         Ok((principal_for(tx, &user, Some(session_row))?, expires_at))
     })?;
@@ -370,6 +371,7 @@ pub(crate) fn refresh(realm: &Realm<'_>, refresh_token: &str) -> Result<Issued> 
                 method: "auth.refresh_reuse_revoked",
                 objects: &serde_json::json!([{"module": "sessions", "id": session_id}]).to_string(),
                 outcome: "revoked",
+                call_id: None,
             })?;
             // Commit the revocation, then refuse.
             return Ok(Refreshed::Replayed);

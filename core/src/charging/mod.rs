@@ -12,6 +12,7 @@ mod plan;
 pub mod rate_file;
 mod reservations;
 mod settle;
+pub(crate) use settle::SettleAuthor;
 mod state;
 #[cfg(test)]
 mod testing;

@@ -18,6 +18,25 @@ use rust_decimal::Decimal;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Who settles a call, as its audit row names them.
+#[derive(Debug, Clone)]
+pub(crate) struct SettleAuthor {
+    pub id_users: i64,
+    pub login: String,
+    pub id_sessions: Option<i64>,
+}
+
+impl SettleAuthor {
+    /// The embedding process (a softswitch plugin calling `Engine::settle`).
+    pub(crate) fn system() -> SettleAuthor {
+        SettleAuthor {
+            id_users: 0,
+            login: "system".into(),
+            id_sessions: None,
+        }
+    }
+}
+
 impl Charging {
     /// Group commits of settles written so far, and the settles they carried.
     pub(crate) fn settle_batches(&self) -> (u64, u64) {
@@ -41,6 +60,7 @@ impl Charging {
         req: &SettleRequest,
         now: DateTime<Utc>,
         scope: Option<i64>,
+        author: &SettleAuthor,
     ) -> Result<Settlement> {
         check_request(req)?;
         let taken = req
@@ -48,7 +68,7 @@ impl Charging {
             .and_then(|id| self.reservations.lock().remove(&id));
         // Everything but the SQL is done here, on the caller's thread, with no lock held
         // while the batch is written.
-        let job = self.prepare_settle(req, taken.as_ref(), now, scope);
+        let job = self.prepare_settle(req, taken.as_ref(), now, scope, author);
         let result = self
             .settles
             .submit(job, &|jobs| self.settle_batch(store, jobs))
@@ -94,8 +114,13 @@ impl Charging {
         req: &SettleRequest,
         now: DateTime<Utc>,
     ) -> Result<(Plan, Option<Claim>)> {
+        // Without the answer time, the call connected its duration before the settle arrived.
+        let connect = req.connect_time.or_else(|| {
+            Duration::try_seconds(i64::try_from(req.duration).ok()?)
+                .and_then(|d| now.checked_sub_signed(d))
+        });
         let (Some(account), Some(destination), Some(connect)) =
-            (&req.account, &req.destination, req.connect_time)
+            (&req.account, &req.destination, connect)
         else {
             return Err(match req.reservation {
                 Some(id) => ChargeError::ReservationNotFound(id).into(),
@@ -117,6 +142,51 @@ impl Charging {
         Ok((plan, claim))
     }
 
+    /// The plan of a reserved call as the switch reports it: connected at the settle's
+    /// `connect_time` (the answer; without one, the settle's receipt less the duration), and
+    /// priced by the rates in force then. When no rate is in force at that instant (a deck
+    /// changed between the INVITE and the answer and left the code without one), the call
+    /// keeps the terms it was granted.
+    fn answered_plan(&self, r: &Reservation, req: &SettleRequest, now: DateTime<Utc>) -> Arc<Plan> {
+        let seconds = i64::try_from(req.duration).unwrap_or(i64::MAX);
+        let connect = req.connect_time.unwrap_or_else(|| {
+            Duration::try_seconds(seconds)
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(r.plan.connect_time)
+        });
+        if connect == r.plan.connect_time {
+            return Arc::clone(&r.plan);
+        }
+        let repriced = self
+            .accounts_by_id
+            .read()
+            .get(&r.plan.account)
+            .cloned()
+            .and_then(|account| {
+                let state = self.client(account.client).ok()?;
+                let client = state.lock();
+                let dst = &r.plan.destination;
+                self.plan(
+                    &account,
+                    &client,
+                    dst,
+                    r.plan.source.as_deref(),
+                    connect,
+                    now,
+                )
+                .ok()
+            });
+        let mut plan = match repriced {
+            Some(mut p) => {
+                p.companies = r.plan.companies;
+                p
+            }
+            None => (*r.plan).clone(),
+        };
+        plan.connect_time = connect;
+        Arc::new(plan)
+    }
+
     /// Price a settle and build its xDR: everything that needs no database.
     fn prepare_settle(
         &self,
@@ -124,9 +194,10 @@ impl Charging {
         res: Option<&Reservation>,
         now: DateTime<Utc>,
         scope: Option<i64>,
+        author: &SettleAuthor,
     ) -> SettleJob {
         let plan = match res {
-            Some(r) => Ok((Arc::clone(&r.plan), r.volume)),
+            Some(r) => Ok((self.answered_plan(r, req, now), r.volume)),
             None => self
                 .unreserved_plan(req, now)
                 .map(|(p, claim)| (Arc::new(p), claim)),
@@ -142,7 +213,11 @@ impl Charging {
         let priced = plan.and_then(|(plan, claim)| {
             let billed = rating::billed_seconds(&plan.terms, req.duration);
             let cost = rating::cost(&plan.terms, req.duration, plan.precision, plan.rounding)?;
-            let xdr = xdr_record(req, &plan, billed, cost, unreserved, &hash, now)?;
+            let mut xdr = xdr_record(req, &plan, billed, cost, unreserved, &hash, now)?;
+            // A switch whose timer fired late: the call is charged as used, and the seconds
+            // past the grant are recorded.
+            let overrun = res.map_or(0, |r| req.duration.saturating_sub(r.granted));
+            xdr.insert("overrun_seconds", column("overrun_seconds", overrun)?);
             Ok(Priced {
                 xdr,
                 client: plan.client,
@@ -159,6 +234,7 @@ impl Charging {
             checked,
             company,
             scope,
+            author: author.clone(),
             priced,
             now: clock::format_dt(now),
             reservation: res.map(|r| (r.hold, Arc::clone(&r.plan), r.volume)),
@@ -351,6 +427,8 @@ pub(super) struct SettleJob {
     company: Option<i64>,
     /// The caller's subtree: a call id outside it is unknown to the caller.
     scope: Option<i64>,
+    /// Who settles, for the audit row.
+    author: SettleAuthor,
     /// The xDR to write, or why it cannot be (surfaced only when this is no replay).
     priced: Result<Priced>,
     /// `now`, formatted.
@@ -390,6 +468,7 @@ fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutco
         tx.add_volume_usage(u.subscription, u.run, u.period, u.entry, seconds)?;
     }
     let balance = charge(tx, job, &p, xdr)?;
+    audit(tx, job, &p, xdr)?;
     let s = Settlement {
         xdr,
         call_id: job.call_id.clone(),
@@ -404,6 +483,23 @@ fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutco
         replayed: false,
     };
     Ok((s, -p.cost, used))
+}
+
+/// The settle's audit row, in its own transaction (a replay changes nothing and writes none).
+/// It names the call's company, so the tenant whose call it was finds it, and the call id.
+fn audit(tx: &mut dyn StoreTx, job: &SettleJob, p: &Priced, xdr: i64) -> Result<()> {
+    let objects = serde_json::json!([{"module": "xdrs", "id": xdr}]).to_string();
+    tx.audit(&crate::store::AuditRow {
+        dt: &job.now,
+        id_users: job.author.id_users,
+        login: &job.author.login,
+        id_sessions: job.author.id_sessions,
+        id_companies: p.plan.company,
+        method: "core.settle",
+        objects: &objects,
+        outcome: "ok",
+        call_id: Some(&job.call_id),
+    })
 }
 
 /// The first settle of this call id, when there is one: its result again if this settle has

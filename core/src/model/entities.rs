@@ -336,6 +336,10 @@ pub static AUDIT: EntityDef = EntityDef {
         FieldDef::new("outcome", TEXT)
             .access(Access::ReadOnly)
             .filterable(),
+        // The call a `core.settle` row charged (`audit.list {"call_id": ...}` finds it).
+        FieldDef::new("call_id", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
     ],
     tenancy: Tenancy::Column("id_companies"),
     ignored: &["_preload"],
@@ -614,6 +618,8 @@ pub static XDRS: EntityDef = EntityDef {
             .access(Access::ReadOnly)
             .filterable(),
         FieldDef::new("volume_seconds", COUNT).access(Access::ReadOnly),
+        // Seconds the call ran past its grant (a switch's timer firing late): charged as used.
+        FieldDef::new("overrun_seconds", COUNT).access(Access::ReadOnly),
         c_dt(),
     ],
     tenancy: Tenancy::Via {

@@ -50,10 +50,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tenant-scoped idempotency keys and call ids",
         sql: V7,
     },
+    Migration {
+        version: 8,
+        name: "audited settles and overruns",
+        sql: V8,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 // Released migrations are never edited, so the column defaults in them stay literal; the
 // test at the end checks them against their names in `limits` (a changed limit needs a new
@@ -525,3 +530,11 @@ mod tests {
         }
     }
 }
+
+/// Every settle leaves an audit row naming its call id; an xDR records the seconds a call ran
+/// past its grant.
+const V8: &str = r#"
+ALTER TABLE audit ADD COLUMN call_id TEXT;
+CREATE INDEX audit_call ON audit(call_id);
+ALTER TABLE xdrs ADD COLUMN overrun_seconds INTEGER NOT NULL DEFAULT 0;
+"#;

@@ -116,6 +116,8 @@ pub struct AuditRow<'a> {
     pub objects: &'a str,
     /// `ok`.
     pub outcome: &'a str,
+    /// The call a settle charged.
+    pub call_id: Option<&'a str>,
 }
 
 /// One transaction's view of the store. Reads see a consistent snapshot; writes commit

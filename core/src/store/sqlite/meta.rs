@@ -6,8 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 pub(super) fn audit(conn: &Connection, row: &AuditRow<'_>) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO audit (dt, id_users, login, id_sessions, id_companies, method, objects, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO audit (dt, id_users, login, id_sessions, id_companies, method, objects, outcome, call_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         row.dt,
@@ -17,7 +17,8 @@ pub(super) fn audit(conn: &Connection, row: &AuditRow<'_>) -> Result<()> {
         row.id_companies,
         row.method,
         row.objects,
-        row.outcome
+        row.outcome,
+        row.call_id
     ])?;
     Ok(())
 }
