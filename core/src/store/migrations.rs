@@ -493,6 +493,14 @@ CREATE INDEX xdrs_client ON xdrs(id_clients, id);
 CREATE UNIQUE INDEX xdrs_company_call ON xdrs(id_companies, call_id);
 "#;
 
+/// Every settle leaves an audit row naming its call id; an xDR records the seconds a call ran
+/// past its grant.
+const V8: &str = r#"
+ALTER TABLE audit ADD COLUMN call_id TEXT;
+CREATE INDEX audit_call ON audit(call_id);
+ALTER TABLE xdrs ADD COLUMN overrun_seconds INTEGER NOT NULL DEFAULT 0;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,11 +538,3 @@ mod tests {
         }
     }
 }
-
-/// Every settle leaves an audit row naming its call id; an xDR records the seconds a call ran
-/// past its grant.
-const V8: &str = r#"
-ALTER TABLE audit ADD COLUMN call_id TEXT;
-CREATE INDEX audit_call ON audit(call_id);
-ALTER TABLE xdrs ADD COLUMN overrun_seconds INTEGER NOT NULL DEFAULT 0;
-"#;
