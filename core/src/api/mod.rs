@@ -441,7 +441,16 @@ fn dispatch_inner(
         }
         Body::File(_) => return Err(Error::Internal(format!("{} is a file method", def.name))),
     };
-    env.messages = messages;
+    // Vendor fields accepted but not acted on are named, once per call: no silent drop.
+    let ignored = params
+        .as_object()
+        .map(|p| args::ignored_fields(def.ignored, p))
+        .unwrap_or_default();
+    env.messages = ignored
+        .iter()
+        .map(|n| args::ignored_message(n))
+        .chain(messages)
+        .collect();
     Ok(value)
 }
 
