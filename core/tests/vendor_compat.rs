@@ -68,3 +68,90 @@ fn ignored_vendor_fields_are_named_once_per_call() {
     assert!(!r.code);
     assert!(r.messages.is_empty());
 }
+
+#[test]
+fn newer_jerasoft_names_are_aliases_of_the_existing_methods() {
+    let (e, _c, sid) = engine();
+    // One registry: each newer name is the same method, not a second one.
+    for (newer, name) in tollgate::api::NEWER_NAMES {
+        let a = e.registry().get(newer).expect(newer);
+        let b = e.registry().get(name).expect(name);
+        assert!(std::sync::Arc::ptr_eq(a, b), "{newer} -> {name}");
+        assert!(a.aliases.iter().any(|x| x == newer));
+    }
+    let id = ok(&e, &sid, "clients.create", json!({"name": "New API"}))["id"]
+        .as_i64()
+        .expect("id");
+    assert_eq!(
+        ok(&e, &sid, "clients.get", json!({"id_clients": id}))["client"]["name"],
+        "New API"
+    );
+    ok(
+        &e,
+        &sid,
+        "clients.update",
+        json!({"id_clients": id, "name": "Renamed"}),
+    );
+    let found = ok(&e, &sid, "clients.search", json!({"q": "Renamed"}));
+    assert_eq!(found["total"], 1);
+    assert_eq!(found, ok(&e, &sid, "clients.list", json!({"q": "Renamed"})));
+    ok(
+        &e,
+        &sid,
+        "accounts.add",
+        json!({"id_clients": id, "name": "a", "auth_type": "ani", "ident": "100"}),
+    );
+    assert_eq!(ok(&e, &sid, "accounts.search", json!({}))["total"], 1);
+    let t = ok(
+        &e,
+        &sid,
+        "rateTables.add",
+        json!({"name": "T", "id_currencies": 1}),
+    )["id"]
+        .as_i64()
+        .expect("id");
+    ok(
+        &e,
+        &sid,
+        "rates.add",
+        json!({"id_rate_tables": t, "code": "1", "rate": "0.01", "effective_from": "2020-01-01"}),
+    );
+    assert_eq!(
+        ok(&e, &sid, "rates.search", json!({"id_rate_tables": t})),
+        ok(&e, &sid, "rates.list", json!({"id_rate_tables": t}))
+    );
+    assert_eq!(
+        ok(&e, &sid, "transactions.search", json!({})),
+        ok(&e, &sid, "transactions.list", json!({}))
+    );
+    assert_eq!(
+        ok(&e, &sid, "reports.xdrs", json!({})),
+        ok(&e, &sid, "xdrs.list", json!({}))
+    );
+    let p = ok(
+        &e,
+        &sid,
+        "packages.add",
+        json!({"name": "Plan", "period": "P1M"}),
+    )["id"]
+        .as_i64()
+        .expect("id");
+    let r = call(
+        &e,
+        &sid,
+        "clients_packages.assign",
+        json!({"id_clients": id, "id_packages": p}),
+    );
+    assert!(r.code, "{:?}", r.errors);
+    assert_eq!(
+        ok(&e, &sid, "clients.packagesList", json!({"id_clients": id}))["total"],
+        1
+    );
+    // The audit trail names the method, not the alias it was called by.
+    let audit = ok(&e, &sid, "audit.list", json!({}));
+    let text = audit.to_string();
+    assert!(
+        text.contains("clients.add") && !text.contains("clients.create"),
+        "{text}"
+    );
+}
