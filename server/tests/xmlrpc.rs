@@ -358,6 +358,11 @@ fn the_vendor_php_client_over_http_and_https() {
         assert_eq!(v["name"], "From PHP", "{v}");
         assert_eq!(v["balance_is_string"], true, "{v}");
         assert_eq!(v["fault"], -32601, "{v}");
+        assert_eq!(
+            v["messages"],
+            json!(["ignored: low_balance_threshold (not supported)"]),
+            "{v}"
+        );
         assert_eq!(v["refused"], false, "{v}");
         assert_eq!(v["file"]["type"], "text/csv", "{v}");
         assert!(
