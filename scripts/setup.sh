@@ -16,6 +16,11 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+# The vendor's PHP client (server/tests/xmlrpc.rs runs server/tests/php/vcsapi.php): PHP with
+# its xmlrpc and curl extensions, from the distribution's packages.
+command -v php >/dev/null 2>&1 || need+=(php-cli)
+php -m 2>/dev/null | grep -qx xmlrpc || need+=(php-xmlrpc)
+php -m 2>/dev/null | grep -qx curl || need+=(php-curl)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -237,8 +237,8 @@ with urllib.request.urlopen(base + "/admin/xdrs/download", data=form) as r:
     disposition = r.headers["Content-Disposition"]
     first_line = r.read().decode().splitlines()[0]
 try:
-    urllib.request.urlopen(base + "/admin/xdrs/download", data=b"SID=1-nope")
-    refused = None
+    with urllib.request.urlopen(base + "/admin/xdrs/download", data=b"SID=1-nope") as r:
+        refused = [r.status, r.headers["X-VCS-Status"]]
 except urllib.error.HTTPError as e:
     refused = [e.code, e.headers["X-VCS-Status"]]
 print(json.dumps({"name": shown["return"]["client"]["name"], "disposition": disposition,
@@ -268,7 +268,9 @@ fn python_urllib_talks_to_the_server() {
     assert!(v["first_line"]
         .as_str()
         .is_some_and(|l| l.starts_with("id,call_id,")));
-    assert_eq!(v["refused"], serde_json::json!([401, "2002"]));
+    // A refusal is HTTP 200 with the vendor's error number (the vendor's client reads the
+    // header only on a 200).
+    assert_eq!(v["refused"], serde_json::json!([200, "2002"]));
     // A plain HTTP check too: healthz.
     let answer = http(
         &served.addr,

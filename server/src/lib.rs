@@ -16,6 +16,7 @@ pub mod form;
 pub mod limits;
 mod log;
 mod routes;
+pub mod xmlrpc;
 
 pub use log::Log;
 

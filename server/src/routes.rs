@@ -3,6 +3,7 @@
 use crate::body::Body;
 use crate::form;
 use crate::log::{loggable_path, RequestLine};
+use crate::xmlrpc;
 use crate::State;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -16,7 +17,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate::api::jsonrpc::{INVALID_REQUEST, PARSE_ERROR};
-use tollgate::error::ErrorKind;
 use tollgate::wire::{self, JsonTextError};
 use tollgate::{Engine, ErrorCode};
 
@@ -88,6 +88,7 @@ async fn route(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answer
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["jsonrpc"] | ["jsonrpc", ""] => jsonrpc(state, req).await,
+        ["xmlrpc"] | ["xmlrpc", ""] => xmlrpc_route(state, req).await,
         ["admin", module, action] if name_ok(module) && name_ok(action) => {
             let method = format!("{module}.{action}");
             admin(state, req, method).await
@@ -276,35 +277,147 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
     Answer { reply, bytes_in }
 }
 
-// ---- /admin/<module>/<action> ---------------------------------------------------------
+// ---- /xmlrpc/ -------------------------------------------------------------------------
 
-/// The HTTP status of a refused file call: the code's [`ErrorKind`], but for the
-/// exceptions listed first.
-fn status_of(code: ErrorCode) -> StatusCode {
-    match code {
-        // Not the credentials' fault: try again later.
-        ErrorCode::AuthLocked | ErrorCode::AuthBusy => StatusCode::TOO_MANY_REQUESTS,
-        // A missing database file is "not found" like any other.
-        ErrorCode::StoreNotFound => StatusCode::NOT_FOUND,
-        _ => match code.kind() {
-            ErrorKind::Client => StatusCode::BAD_REQUEST,
-            ErrorKind::Auth => StatusCode::UNAUTHORIZED,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::Server => StatusCode::INTERNAL_SERVER_ERROR,
-        },
-    }
+fn xml_reply(text: String) -> Reply {
+    reply(StatusCode::OK, "text/xml; charset=utf-8", text)
 }
 
-/// A refused file call: the envelope as JSON, and `X-VCS-Status` with the error's stable
-/// number, which the vendor's client turns into `VcsApiError(number, url)`.
+/// Every fault is HTTP 200 (the XML-RPC convention): a client sees it as a fault, never as a
+/// transport error.
+fn xml_fault(code: i64, message: &str) -> Reply {
+    xml_reply(xmlrpc::fault_response(&xmlrpc::Fault {
+        code,
+        message: message.to_string(),
+    }))
+}
+
+async fn xmlrpc_route(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answer {
+    if let Some(r) = only(&req, &[Method::POST]) {
+        return r.into();
+    }
+    let (headers, body) = match read_body(&state, req).await {
+        Ok(hb) => hb,
+        Err(BodyError::TimedOut) => return body_timed_out().into(),
+        Err(BodyError::TooLarge) => {
+            let mut r = xml_fault(xmlrpc::INVALID_XMLRPC, "request too large");
+            // The rest of the body is not read: the connection cannot be reused.
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r.into();
+        }
+        Err(BodyError::Broken) => {
+            return xml_fault(xmlrpc::NOT_WELL_FORMED, "the body could not be read").into()
+        }
+    };
+    let bytes_in = body.len() as u64;
+    let answer = |reply| Answer { reply, bytes_in };
+    let call = match xmlrpc::parse_call(&body) {
+        Ok(c) => c,
+        Err(f) => return answer(xml_fault(f.code, &f.message)),
+    };
+    if call.method == "system.multicall" {
+        return answer(multicall(&state, call.params).await);
+    }
+    let params = match <[Value; 1]>::try_from(call.params) {
+        Ok([p @ Value::Object(_)]) => p,
+        Ok(_) => {
+            return answer(xml_fault(
+                xmlrpc::INVALID_PARAMS,
+                "the parameter must be a struct",
+            ))
+        }
+        Err(v) => {
+            return answer(xml_fault(
+                xmlrpc::INVALID_PARAMS,
+                &format!("expected one struct parameter, got {}", v.len()),
+            ))
+        }
+    };
+    if state.engine.registry().get(&call.method).is_none() {
+        return answer(xml_fault(xmlrpc::METHOD_NOT_FOUND, "Method not found"));
+    }
+    let token = authorization(&headers).and_then(|h| wire::bearer_token(&h).map(str::to_string));
+    let method = call.method;
+    let env = blocking(&state, move |e| match token {
+        Some(t) => e.call_with_bearer(&method, params, &t),
+        None => e.call(&method, params),
+    })
+    .await;
+    answer(match env {
+        Some(env) => xml_reply(xmlrpc::response(&env.to_json())),
+        None => xml_fault(xmlrpc::INTERNAL_ERROR, "the engine failed to answer"),
+    })
+}
+
+/// `system.multicall([{methodName, params: [struct]}, ...])`: answered through the JSON-RPC
+/// batch (same bound, and a batch's password checks run once), each item as `[envelope]` or
+/// a fault struct.
+async fn multicall(state: &State, params: Vec<Value>) -> Reply {
+    let calls = match <[Value; 1]>::try_from(params) {
+        Ok([Value::Array(calls)]) if !calls.is_empty() => calls,
+        _ => {
+            return xml_fault(
+                xmlrpc::INVALID_PARAMS,
+                "system.multicall takes one non-empty array of calls",
+            )
+        }
+    };
+    if calls.len() > tollgate::limits::batch_requests_max {
+        return xml_fault(xmlrpc::INVALID_PARAMS, "too many calls");
+    }
+    let mut batch = Vec::with_capacity(calls.len());
+    for (i, c) in calls.iter().enumerate() {
+        let method = c.get("methodName").and_then(Value::as_str);
+        let params = match c.get("params") {
+            Some(Value::Array(p)) if p.len() == 1 => Some(p[0].clone()),
+            _ => None,
+        };
+        let (Some(method), Some(params)) = (method, params) else {
+            return xml_fault(
+                xmlrpc::INVALID_PARAMS,
+                "each call is {methodName, params: [struct]}",
+            );
+        };
+        batch.push(json!({"jsonrpc": "2.0", "id": i, "method": method, "params": params}));
+    }
+    let text = Value::Array(batch).to_string();
+    let Some(out) = blocking(state, move |e| e.call_jsonrpc(&text)).await else {
+        return xml_fault(xmlrpc::INTERNAL_ERROR, "the engine failed to answer");
+    };
+    let Ok(Value::Array(mut replies)) = serde_json::from_str::<Value>(&out) else {
+        return xml_fault(xmlrpc::INTERNAL_ERROR, "the engine failed to answer");
+    };
+    replies.sort_by_key(|r| r["id"].as_u64().unwrap_or(u64::MAX));
+    let items: Vec<Value> = replies
+        .into_iter()
+        .map(|r| match r.get("result") {
+            Some(env) => Value::Array(vec![env.clone()]),
+            None => xmlrpc::fault_struct(&xmlrpc::Fault {
+                code: r["error"]["code"]
+                    .as_i64()
+                    .unwrap_or(xmlrpc::INTERNAL_ERROR),
+                message: r["error"]["message"].as_str().unwrap_or("").to_string(),
+            }),
+        })
+        .collect();
+    xml_reply(xmlrpc::response(&Value::Array(items)))
+}
+
+// ---- /admin/<module>/<action> ---------------------------------------------------------
+
+/// A refused file call: HTTP 200 (the vendor's client looks at `X-VCS-Status` only on a 200;
+/// any other status is a protocol error to it), `X-VCS-Status` with the error's stable
+/// number, which that client turns into `VcsApiError(number, url)`, and the envelope as
+/// JSON instead of the file: `application/json`, never the file's type, so a browser shows
+/// the reason rather than saving it as the export.
 fn admin_refusal(env: &tollgate::Envelope) -> Reply {
     let code = env
         .errors
         .first()
         .map(|e| e.code)
         .unwrap_or(ErrorCode::Internal);
-    let mut r = json_reply(status_of(code), &env.to_json());
+    let mut r = json_reply(StatusCode::OK, &env.to_json());
     r.headers_mut()
         .insert("x-vcs-status", HeaderValue::from(code.c_code()));
     r.headers_mut()
@@ -312,17 +425,16 @@ fn admin_refusal(env: &tollgate::Envelope) -> Reply {
     r
 }
 
-/// A refusal made by the server itself (the body could not be read).
-fn admin_bad_request(status: StatusCode, code: ErrorCode, message: &str) -> Reply {
+/// A refusal made by the server itself (the body could not be read): HTTP 200 and
+/// `X-VCS-Status` like any refusal.
+fn admin_bad_request(code: ErrorCode, message: &str) -> Reply {
     let mut env = tollgate::Envelope::default();
     env.errors.push(tollgate::api::ApiError {
         code,
         message: message.to_string(),
         field: None,
     });
-    let mut r = admin_refusal(&env);
-    *r.status_mut() = status;
-    r
+    admin_refusal(&env)
 }
 
 /// Params of a file call: the query string, then (POST) the body's fields on top.
@@ -412,16 +524,11 @@ async fn admin(state: Arc<State>, req: Request<hyper::body::Incoming>, method: S
         Ok(hb) => hb,
         Err(BodyError::TimedOut) => return body_timed_out().into(),
         Err(BodyError::TooLarge) => {
-            return admin_bad_request(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::MalformedRequest,
-                "the request body is too large",
-            )
-            .into()
+            return admin_bad_request(ErrorCode::MalformedRequest, "the request body is too large")
+                .into()
         }
         Err(BodyError::Broken) => {
             return admin_bad_request(
-                StatusCode::BAD_REQUEST,
                 ErrorCode::MalformedRequest,
                 "the request body could not be read",
             )
@@ -433,11 +540,7 @@ async fn admin(state: Arc<State>, req: Request<hyper::body::Incoming>, method: S
         Ok(p) => p,
         Err(msg) => {
             return Answer {
-                reply: admin_bad_request(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::MalformedRequest,
-                    &msg,
-                ),
+                reply: admin_bad_request(ErrorCode::MalformedRequest, &msg),
                 bytes_in,
             }
         }
@@ -684,62 +787,6 @@ mod tests {
             content_disposition("a\"b\r\n.csv"),
             "attachment; filename=\"a_b__.csv\"; filename*=UTF-8''a%22b%0D%0A.csv"
         );
-    }
-
-    #[test]
-    fn refusals_map_to_statuses() {
-        assert_eq!(status_of(ErrorCode::AuthFailed), StatusCode::UNAUTHORIZED);
-        assert_eq!(status_of(ErrorCode::AuthRequired), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            status_of(ErrorCode::PermissionDenied),
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(status_of(ErrorCode::UnknownMethod), StatusCode::NOT_FOUND);
-        assert_eq!(
-            status_of(ErrorCode::ValidationInvalid),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            status_of(ErrorCode::Internal),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
-    }
-
-    /// `status_of` as it was before it was derived from the error kind: the oracle.
-    fn status_before(code: ErrorCode) -> StatusCode {
-        let s = code.as_str();
-        match code {
-            ErrorCode::AuthLocked | ErrorCode::AuthBusy => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::UnknownMethod => StatusCode::NOT_FOUND,
-            _ if s.starts_with("auth.") => StatusCode::UNAUTHORIZED,
-            _ if s.starts_with("permission.") => StatusCode::FORBIDDEN,
-            _ if s == "not_found" || s.ends_with(".not_found") => StatusCode::NOT_FOUND,
-            _ if s == "internal" || s.starts_with("store.") => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    #[test]
-    fn every_status_follows_the_error_kind() {
-        let exceptions = [
-            ErrorCode::AuthLocked,
-            ErrorCode::AuthBusy,
-            ErrorCode::StoreNotFound,
-        ];
-        for &code in ErrorCode::ALL {
-            assert_eq!(status_of(code), status_before(code), "{code}");
-            if exceptions.contains(&code) {
-                continue;
-            }
-            let by_kind = match code.kind() {
-                ErrorKind::Client => StatusCode::BAD_REQUEST,
-                ErrorKind::Auth => StatusCode::UNAUTHORIZED,
-                ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-                ErrorKind::NotFound => StatusCode::NOT_FOUND,
-                ErrorKind::Server => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            assert_eq!(status_of(code), by_kind, "{code}");
-        }
     }
 
     #[test]

@@ -316,8 +316,9 @@ fn malformed_and_oversized_bodies_are_refused_without_harm() {
         "application/x-www-form-urlencoded",
         &big,
     );
-    assert_eq!(r.status, 413);
-    assert!(r.header("x-vcs-status").is_some());
+    // A file refusal like any other: 200 with X-VCS-Status (api.malformed_request).
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-vcs-status"), Some("1001"));
 
     // A request head beyond the header bound.
     let huge_header = format!(
@@ -507,11 +508,14 @@ fn file_downloads_stream_with_their_name_and_type() {
 fn file_refusals_carry_x_vcs_status() {
     let h = start(|_| {});
     let sid = login(&h);
+    // Every refusal is HTTP 200: the vendor's client reads X-VCS-Status only on a 200.
     let check = |r: Resp, status: u16, code: &str, number: &str| {
         assert_eq!(r.status, status, "{}", r.body);
         assert_eq!(r.header("x-vcs-status"), Some(number), "{}", r.body);
         assert_eq!(r.header("x-vcs-error"), Some(code));
         assert!(r.header("content-disposition").is_none());
+        // Not the file's type: a browser shows the reason instead of saving an export.
+        assert_eq!(r.header("content-type"), Some("application/json"));
         let env = r.json();
         assert_eq!(env["code"], false);
         assert_eq!(env["errors"][0]["code"], code);
@@ -524,38 +528,38 @@ fn file_refusals_carry_x_vcs_status() {
     ]);
     check(
         post(&url, "application/x-www-form-urlencoded", &bad),
-        401,
+        200,
         "auth.failed",
         "2001",
     );
-    check(get(&url), 401, "auth.required", "2000");
+    check(get(&url), 200, "auth.required", "2000");
     check(
         get(&h.url("/admin/xdrs/download?SID=1-abcdefghijklmnopqrstuvwxyz")),
-        401,
+        200,
         "auth.session_invalid",
         "2002",
     );
     check(
         get(&h.url(&format!("/admin/nothing/download?SID={sid}"))),
-        404,
+        200,
         "api.unknown_method",
         "1000",
     );
     check(
         get(&h.url(&format!("/admin/clients/list?SID={sid}"))),
-        400,
+        200,
         "api.wrong_endpoint",
         "1002",
     );
     check(
         get(&h.url(&format!("/admin/xdrs/download?SID={sid}&bogus=1"))),
-        400,
+        200,
         "validation.unknown_argument",
         "1102",
     );
     check(
         post(&url, "multipart/form-data", "no boundary"),
-        400,
+        200,
         "api.malformed_request",
         "1001",
     );
@@ -566,7 +570,7 @@ fn file_refusals_carry_x_vcs_status() {
                 .header("Authorization", "Bearer not.a.token")
                 .call(),
         ),
-        401,
+        200,
         "auth.token_invalid",
         "2005",
     );

@@ -178,6 +178,21 @@ impl MethodDef {
     }
 }
 
+/// The later JeraSoft API's method names that mean what an existing method does, as
+/// `(newer name, method)`: registered as aliases, so there is still one registry and one
+/// handler (docs/management-api.md, "Newer method names").
+pub const NEWER_NAMES: &[(&str, &str)] = &[
+    ("clients.get", "clients.editForm"),
+    ("clients.create", "clients.add"),
+    ("clients.update", "clients.edit"),
+    ("clients.search", "clients.list"),
+    ("accounts.search", "accounts.list"),
+    ("rates.search", "rates.list"),
+    ("transactions.search", "transactions.list"),
+    ("reports.xdrs", "xdrs.list"),
+    ("clients_packages.assign", "clients.packagesAdd"),
+];
+
 /// Every method, by name and alias.
 #[derive(Default)]
 pub struct Registry {
@@ -208,7 +223,13 @@ impl Registry {
     }
 
     /// Add a method. Panics on a duplicate name: that is a programming error caught by tests.
-    pub fn add(&mut self, m: MethodDef) {
+    /// The method also answers to its names of the later JeraSoft API ([`NEWER_NAMES`]).
+    pub fn add(&mut self, mut m: MethodDef) {
+        for (newer, name) in NEWER_NAMES {
+            if *name == m.name && !m.aliases.iter().any(|a| a == newer) {
+                m.aliases.push(newer.to_string());
+            }
+        }
         let m = Arc::new(m);
         for n in std::iter::once(&m.name).chain(m.aliases.iter()) {
             let prev = self.by_name.insert(n.clone(), Arc::clone(&m));
@@ -441,7 +462,16 @@ fn dispatch_inner(
         }
         Body::File(_) => return Err(Error::Internal(format!("{} is a file method", def.name))),
     };
-    env.messages = messages;
+    // Vendor fields accepted but not acted on are named, once per call: no silent drop.
+    let ignored = params
+        .as_object()
+        .map(|p| args::ignored_fields(def.ignored, p))
+        .unwrap_or_default();
+    env.messages = ignored
+        .iter()
+        .map(|n| args::ignored_message(n))
+        .chain(messages)
+        .collect();
     Ok(value)
 }
 

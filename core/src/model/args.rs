@@ -146,6 +146,35 @@ impl Args {
 /// Names every method accepts and ignores: the transport's auth and the legacy form flags.
 pub const RESERVED: &[&str] = &["auth", "SID", "AUTH", "apply", "_preload", "__api"];
 
+/// The legacy form flags: accepted everywhere, acted on nowhere, and never worth a message.
+pub const FORM_FLAGS: &[&str] = &["apply", "_preload", "__api"];
+
+/// The vendor fields of `params` that `ignored` accepts but nothing acts on, in the order
+/// sent, each once: the caller names them in the reply's `messages` so that an operator does
+/// not believe the setting took effect. Form flags, and empty values (a web form's unset
+/// field: `null`, `""`), are not named.
+pub fn ignored_fields(ignored: &[&str], params: &Map<String, Value>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (key, value) in params {
+        let empty = value.is_null() || value.as_str().is_some_and(|s| s.trim().is_empty());
+        if empty
+            || FORM_FLAGS.contains(&key.as_str())
+            || RESERVED.contains(&key.as_str())
+            || !ignored.contains(&key.as_str())
+            || out.iter().any(|k| k == key)
+        {
+            continue;
+        }
+        out.push(key.clone());
+    }
+    out
+}
+
+/// The message that names an ignored field.
+pub fn ignored_message(name: &str) -> String {
+    format!("ignored: {name} (not supported)")
+}
+
 /// Check `params` against `schema`. `ignored` names are accepted and dropped.
 pub fn check(schema: &[ArgDef], ignored: &[&str], params: &Map<String, Value>) -> Result<Args> {
     if params.len() > limits::arguments_count_max {
