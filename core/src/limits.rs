@@ -178,3 +178,10 @@ pub const amount_text_length_max: usize = 64;
 /// Engine handles whose last error one C caller thread remembers (`tg_engine_last_error`);
 /// a thread that used more keeps the most recent.
 pub const c_last_error_slots_max: usize = 16;
+
+/// Longest invoice number prefix (`INV-`).
+pub const invoice_prefix_length_max: usize = 16;
+/// Longest period one invoice may cover (`dt_till - dt_from`), in days: a quarter and a bit.
+pub const invoice_period_days_max: i64 = 93;
+/// Digits of an invoice number's sequence part (`INV-2026-000001`); more are written in full.
+pub const invoice_sequence_digits: usize = 6;
