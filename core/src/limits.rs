@@ -189,3 +189,10 @@ pub const clock_interval_ms_min: u64 = 10;
 pub const clock_interval_ms_max: u64 = 60_000;
 /// The beat of the engine's clock that `tollgate serve` runs by default, in milliseconds.
 pub const clock_interval_ms_default: u64 = 1_000;
+
+/// Longest invoice number prefix (`INV-`).
+pub const invoice_prefix_length_max: usize = 16;
+/// Longest period one invoice may cover (`dt_till - dt_from`), in days: a quarter and a bit.
+pub const invoice_period_days_max: i64 = 93;
+/// Digits of an invoice number's sequence part (`INV-2026-000001`); more are written in full.
+pub const invoice_sequence_digits: usize = 6;

@@ -13,6 +13,9 @@ use tollgate::{Engine, EngineConfig};
 const VERB_EXCEPTIONS: &[(&str, Verb)] = &[
     // Moving money needs billing, not write.
     ("transactions.add", Verb::Billing),
+    // Issuing and voiding an invoice post its tax entry (a money movement).
+    ("invoices.add", Verb::Billing),
+    ("invoices.void", Verb::Billing),
     // Loading a deck changes rates like rates.add.
     ("rates.import", Verb::Write),
     // The softswitch's calls run a service.

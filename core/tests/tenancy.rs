@@ -25,6 +25,12 @@ enum Attempt {
     },
     /// Changing rows shared by every tenant (currencies, custom fields, roles): operator only.
     Shared { params: Value },
+    /// A file method naming a foreign object: refused, with the same answer as a missing id
+    /// in `id_field`, and no bytes written.
+    FileObject {
+        params: Value,
+        id_field: &'static str,
+    },
     /// Reaching a foreign account or reservation by its identifier: must be refused with the
     /// code a missing one gets.
     Hidden { params: Value, code: &'static str },
@@ -90,6 +96,10 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
             obj(
                 json!({"id": own.client, "id_companies": t.company}),
                 "id_companies",
+            ),
+            obj(
+                json!({"id": own.client, "id_taxes_profiles": t.tax_profile}),
+                "id_taxes_profiles",
             ),
         ],
         "clients.editForm" | "clients.delete" | "clients.archive" | "clients.fieldsList" => {
@@ -392,6 +402,56 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
         ],
         // Counts, never objects: its scoping has its own test (clock.rs).
         "core.status" => vec![],
+        "taxProfiles.add" => vec![obj(
+            json!({"name": uniq, "id_companies": t.company, "percent": "1"}),
+            "id_companies",
+        )],
+        "taxProfiles.edit" => vec![obj(json!({"id": t.tax_profile, "name": uniq}), "id")],
+        "taxProfiles.editForm" | "taxProfiles.delete" => {
+            vec![obj(json!({"id": t.tax_profile}), "id")]
+        }
+        "taxProfiles.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id": t.tax_profile}),
+                key: ListKey::Company,
+            },
+        ],
+        "invoices.add" => vec![obj(
+            json!({"id_clients": t.client, "dt_from": "2025-06-01", "dt_till": "2025-07-01"}),
+            "id_clients",
+        )],
+        "invoices.void" => vec![obj(json!({"id": t.invoice, "reason": uniq}), "id")],
+        "invoices.editForm" => vec![obj(json!({"id": t.invoice}), "id")],
+        "invoices.list" => vec![
+            List {
+                params: json!({}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_clients": t.client}),
+                key: ListKey::Client,
+            },
+            List {
+                params: json!({"id": t.invoice}),
+                key: ListKey::Company,
+            },
+            List {
+                params: json!({"id_companies": t.company, "dt_from": "2026-01-01"}),
+                key: ListKey::Company,
+            },
+        ],
+        "invoices.download" => vec![Attempt::FileObject {
+            params: json!({"id": t.invoice, "format": "csv"}),
+            id_field: "id",
+        }],
         other => panic!("method {other} is missing from the tenant matrix: add its attempts"),
     }
 }
@@ -638,6 +698,27 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
                             if leaks {
                                 allowed.push(format!("{}: {method} {params} leaked", actor.name));
                             }
+                        }
+                        Attempt::FileObject { params, id_field } => {
+                            let mut out = Vec::new();
+                            let r =
+                                e.call_file(method, with_sid(actor.sid, params.clone()), &mut out);
+                            let Err(r) = r else {
+                                allowed.push(format!("{}: {method} {params}", actor.name));
+                                continue;
+                            };
+                            assert!(out.is_empty(), "{method}: a refusal wrote bytes");
+                            let mut missing = params.clone();
+                            missing[id_field] = json!(999_999);
+                            let m = e
+                                .call_file(method, with_sid(actor.sid, missing), &mut out)
+                                .expect_err("a missing id is refused");
+                            assert_eq!(
+                                (r.errors[0].code, normalize(&r.errors[0].message)),
+                                (m.errors[0].code, normalize(&m.errors[0].message)),
+                                "{}: {method} {params}: a foreign id must answer like a missing one",
+                                actor.name
+                            );
                         }
                         Attempt::Hidden { params, code } => {
                             let r = e.call(method, with_sid(actor.sid, params.clone()));

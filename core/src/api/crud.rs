@@ -8,7 +8,7 @@ use crate::error::{Error, Result, ValidationError};
 use crate::limits;
 use crate::model::catalog::{Change, Object};
 use crate::model::{self, Access, Default, EntityDef, FieldKind, Record, Val};
-use crate::store::{ListQuery, StoreTx};
+use crate::store::{ListQuery, Range, StoreTx};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -245,7 +245,23 @@ pub fn list_args(e: &EntityDef) -> Vec<ArgDef> {
         }
         a
     }));
+    if range_column(e).is_some() {
+        v.push(ArgDef::field("dt_from", FieldKind::DateTime));
+        v.push(ArgDef::field("dt_till", FieldKind::DateTime));
+    }
     v
+}
+
+/// The time column a list's `dt_from` (inclusive) and `dt_till` (exclusive) bound, for the
+/// entities that take a range: xDRs by `connect_time`, ledger entries by `dt`, invoices by
+/// the start of their period.
+pub fn range_column(e: &EntityDef) -> Option<&'static str> {
+    match e.table {
+        "xdrs" => Some("connect_time"),
+        "transactions" => Some("dt"),
+        "invoices" => Some("dt_from"),
+        _ => None,
+    }
 }
 
 pub use crate::model::record_json;
@@ -436,6 +452,14 @@ pub fn list_query(ctx: &Ctx<'_>, e: &EntityDef, args: &Args) -> Result<ListQuery
         offset: args.int("offset").map(|o| o as u64).unwrap_or(0),
         order,
         descending: args.bool("desc").unwrap_or(false),
+        ranges: range_column(e)
+            .map(|column| Range {
+                column,
+                from: args.val("dt_from").cloned(),
+                till: args.val("dt_till").cloned(),
+            })
+            .into_iter()
+            .collect(),
     })
 }
 

@@ -11,11 +11,13 @@ pub mod crud;
 mod currencies;
 mod custom_fields;
 mod envelope;
+mod invoices;
 pub mod jsonrpc;
 mod packages;
 mod provisioning;
 mod rates;
 mod roles;
+mod taxes;
 mod transactions;
 mod users;
 mod xdrs;
@@ -219,6 +221,8 @@ impl Registry {
         charging::register(&mut r);
         xdrs::register(&mut r);
         provisioning::register(&mut r);
+        taxes::register(&mut r);
+        invoices::register(&mut r);
         r
     }
 

@@ -5,8 +5,8 @@ use super::{ArgDef, Args, Ctx, FileMeta, MethodDef, Registry};
 use crate::auth::rbac::Verb;
 use crate::error::{Error, Result, StoreError};
 use crate::limits;
-use crate::model::{FieldKind, Val, XDRS};
-use crate::store::{self, Range, TxKind};
+use crate::model::{Val, XDRS};
+use crate::store::{self, TxKind};
 use std::io::Write;
 
 /// The columns of the file, in order: each is a field of [`XDRS`].
@@ -36,13 +36,11 @@ pub const XDR_COLUMNS: [&str; 19] = [
 const PAGING: [&str; 5] = ["limit", "offset", "order", "desc", "q"];
 
 fn args() -> Vec<ArgDef> {
-    let mut v: Vec<ArgDef> = crud::list_args(&XDRS)
+    // `dt_from` and `dt_till` on `connect_time` come with the list arguments.
+    crud::list_args(&XDRS)
         .into_iter()
         .filter(|a| !PAGING.contains(&a.name.as_str()))
-        .collect();
-    v.push(ArgDef::field("dt_from", FieldKind::DateTime));
-    v.push(ArgDef::field("dt_till", FieldKind::DateTime));
-    v
+        .collect()
 }
 
 fn write_error(e: impl std::fmt::Display) -> Error {
@@ -67,11 +65,6 @@ fn download(ctx: &mut Ctx<'_>, args: &Args, out: &mut dyn Write) -> Result<FileM
     // The same filters and tenant scope as `xdrs.list`, read in keyset pages by id.
     let mut q = crud::list_query(ctx, &XDRS, args)?;
     q.limit = limits::file_page_rows;
-    let ranges = [Range {
-        column: "connect_time",
-        from: args.val("dt_from").cloned(),
-        till: args.val("dt_till").cloned(),
-    }];
     let mut w = csv::Writer::from_writer(out);
     w.write_record(XDR_COLUMNS).map_err(write_error)?;
     w.flush().map_err(write_error)?;
@@ -80,7 +73,7 @@ fn download(ctx: &mut Ctx<'_>, args: &Args, out: &mut dyn Write) -> Result<FileM
     loop {
         // One short read transaction per page: no lock is held while the writer blocks.
         let page = store::run(ctx.inner.store.as_ref(), TxKind::Read, |tx| {
-            tx.list_page(&XDRS, &q, after, &ranges)
+            tx.list_page(&XDRS, &q, after, &[])
         })?;
         for rec in &page {
             cells.clear();

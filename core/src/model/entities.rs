@@ -62,6 +62,14 @@ pub static COMPANIES: EntityDef = EntityDef {
             .filterable(),
         // Concurrent calls of the whole subtree; null = unlimited.
         FieldDef::new("capacity", CAPACITY),
+        // Invoice numbers of the company's clients: `<prefix><year>-<sequence>`.
+        FieldDef::new(
+            "invoice_prefix",
+            FieldKind::Text {
+                max: limits::invoice_prefix_length_max,
+            },
+        )
+        .default(Default::Text("INV-")),
         c_dt(),
     ],
     tenancy: Tenancy::SelfCompany,
@@ -113,6 +121,10 @@ pub static CLIENTS: EntityDef = EntityDef {
         FieldDef::new("c_email_rates", FieldKind::Email),
         FieldDef::new("capacity", CAPACITY).aliases(&["orig_capacity"]),
         FieldDef::new("orig_rate_table", FieldKind::Ref("rate_tables")).filterable(),
+        // The vendor's name: the tax profile the client's invoices apply.
+        FieldDef::new("id_taxes_profiles", FieldKind::Ref("taxes_profiles"))
+            .aliases(&["taxes_profiles_id"])
+            .filterable(),
         c_dt(),
     ],
     tenancy: Tenancy::Column("id_companies"),
@@ -129,7 +141,6 @@ pub static CLIENTS: EntityDef = EntityDef {
         "id_dr_plans",
         "id_invoices_templates",
         "id_payment_terms",
-        "id_taxes_profiles",
         "locale",
         "low_balance_athreshold",
         "low_balance_threshold",
@@ -429,6 +440,7 @@ pub const TRANSACTION_TYPES: &[&str] = &[
     "package_fee",
     "refund",
     "adjustment",
+    "tax",
 ];
 
 const SECONDS: FieldKind = FieldKind::Int {
@@ -563,6 +575,10 @@ pub static TRANSACTIONS: EntityDef = EntityDef {
         FieldDef::new("reference", TEXT)
             .access(Access::ReadOnly)
             .filterable(),
+        // The invoice that covered the entry (charges, fees, adjustments, tax).
+        FieldDef::new("id_invoices", COUNT)
+            .access(Access::ReadOnly)
+            .filterable(),
     ],
     tenancy: Tenancy::Via {
         fk: "id_clients",
@@ -620,6 +636,10 @@ pub static XDRS: EntityDef = EntityDef {
         FieldDef::new("volume_seconds", COUNT).access(Access::ReadOnly),
         // Seconds the call ran past its grant (a switch's timer firing late): charged as used.
         FieldDef::new("overrun_seconds", COUNT).access(Access::ReadOnly),
+        // The invoice the call went on.
+        FieldDef::new("id_invoices", COUNT)
+            .access(Access::ReadOnly)
+            .filterable(),
         c_dt(),
     ],
     tenancy: Tenancy::Via {
@@ -897,6 +917,105 @@ pub static HANDLER_LOGS: EntityDef = EntityDef {
     archivable: false,
 };
 
+/// Tax profiles: a named percentage a client's invoices apply to their subtotal.
+pub static TAX_PROFILES: EntityDef = EntityDef {
+    table: "taxes_profiles",
+    module: "taxProfiles",
+    singular: "tax_profile",
+    fields: &[
+        id(),
+        FieldDef::new("id_companies", FieldKind::Ref("companies"))
+            .aliases(&["companies_id"])
+            .default(Default::CallerCompany)
+            .required()
+            .filterable(),
+        FieldDef::new("name", NAME).required().filterable(),
+        // Exact decimal, 0 to 100 (checked by the module).
+        FieldDef::new("percent", NON_NEGATIVE)
+            .aliases(&["value"])
+            .required(),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Column("id_companies"),
+    ignored: &["apply", "_preload"],
+    archivable: false,
+};
+
+/// Statuses of an invoice.
+pub const INVOICE_STATUSES: &[&str] = &["issued", "void"];
+
+/// Invoices: one client's charges of a half-open period, immutable once issued.
+pub static INVOICES: EntityDef = EntityDef {
+    table: "invoices",
+    module: "invoices",
+    singular: "invoice",
+    fields: &[
+        id(),
+        FieldDef::new("id_companies", FieldKind::Ref("companies"))
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("id_clients", FieldKind::Ref("clients"))
+            .aliases(&["clients_id"])
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("number", TEXT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("dt_from", FieldKind::DateTime).access(Access::ReadOnly),
+        FieldDef::new("dt_till", FieldKind::DateTime).access(Access::ReadOnly),
+        FieldDef::new("id_currencies", FieldKind::Ref("currencies")).access(Access::ReadOnly),
+        FieldDef::new("subtotal", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("id_taxes_profiles", COUNT).access(Access::ReadOnly),
+        FieldDef::new("tax_percent", NON_NEGATIVE).access(Access::ReadOnly),
+        FieldDef::new("tax", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("total", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("payments", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("balance_brought_forward", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("balance_carried_forward", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("status", FieldKind::Enum(INVOICE_STATUSES))
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("id_transactions", COUNT).access(Access::ReadOnly),
+        FieldDef::new("void_id_transactions", COUNT).access(Access::ReadOnly),
+        FieldDef::new("void_reason", LONG_TEXT).access(Access::ReadOnly),
+        FieldDef::new("void_dt", FieldKind::DateTime).access(Access::ReadOnly),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Column("id_companies"),
+    ignored: &["_preload"],
+    archivable: false,
+};
+
+/// Kinds of invoice line.
+pub const INVOICE_LINE_KINDS: &[&str] = &["calls", "package_fee", "charge", "refund", "adjustment"];
+
+/// The lines of an invoice (written with it, never changed).
+pub static INVOICE_LINES: EntityDef = EntityDef {
+    table: "invoice_lines",
+    module: "invoice_lines",
+    singular: "line",
+    fields: &[
+        id(),
+        FieldDef::new("id_invoices", FieldKind::Ref("invoices"))
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("kind", FieldKind::Enum(INVOICE_LINE_KINDS)).access(Access::ReadOnly),
+        // The destination's `code_name` for calls, the entry type otherwise.
+        FieldDef::new("description", LONG_TEXT).access(Access::ReadOnly),
+        FieldDef::new("calls", COUNT).access(Access::ReadOnly),
+        FieldDef::new("billed_seconds", COUNT).access(Access::ReadOnly),
+        FieldDef::new("minutes", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("amount", SIGNED).access(Access::ReadOnly),
+    ],
+    tenancy: Tenancy::Via {
+        fk: "id_invoices",
+        table: "invoices",
+        column: "id_companies",
+    },
+    ignored: &["_preload"],
+    archivable: false,
+};
+
 /// Every entity, for tests that walk them.
 pub static ALL_ENTITIES: &[&EntityDef] = &[
     &COMPANIES,
@@ -918,6 +1037,9 @@ pub static ALL_ENTITIES: &[&EntityDef] = &[
     &EVENTS,
     &EVENT_DELIVERIES,
     &HANDLER_LOGS,
+    &TAX_PROFILES,
+    &INVOICES,
+    &INVOICE_LINES,
 ];
 
 /// The entity stored in `table`.

@@ -55,10 +55,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audited settles and overruns",
         sql: V8,
     },
+    Migration {
+        version: 9,
+        name: "billing cycle: tax profiles and invoices",
+        sql: V9,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 // Released migrations are never edited, so the column defaults in them stay literal; the
 // test at the end checks them against their names in `limits` (a changed limit needs a new
@@ -499,6 +504,77 @@ const V8: &str = r#"
 ALTER TABLE audit ADD COLUMN call_id TEXT;
 CREATE INDEX audit_call ON audit(call_id);
 ALTER TABLE xdrs ADD COLUMN overrun_seconds INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// The billing cycle: tax profiles (a client selects one), invoices with their lines and a
+/// per-company number sequence, and on xDRs and ledger entries the invoice that covered them
+/// (so a late xDR of an invoiced period goes on the next invoice, and a void frees them).
+const V9: &str = r#"
+CREATE TABLE taxes_profiles (
+    id           INTEGER PRIMARY KEY,
+    id_companies INTEGER NOT NULL REFERENCES companies(id),
+    name         TEXT NOT NULL,
+    percent      TEXT NOT NULL,
+    c_dt         TEXT NOT NULL
+);
+CREATE INDEX taxes_profiles_company ON taxes_profiles(id_companies);
+ALTER TABLE clients ADD COLUMN id_taxes_profiles INTEGER REFERENCES taxes_profiles(id);
+ALTER TABLE companies ADD COLUMN invoice_prefix TEXT NOT NULL DEFAULT 'INV-';
+
+CREATE TABLE invoice_sequences (
+    id_companies INTEGER PRIMARY KEY REFERENCES companies(id),
+    last         INTEGER NOT NULL
+);
+
+CREATE TABLE invoices (
+    id                      INTEGER PRIMARY KEY,
+    id_companies            INTEGER NOT NULL REFERENCES companies(id),
+    id_clients              INTEGER NOT NULL REFERENCES clients(id),
+    number                  TEXT NOT NULL,
+    dt_from                 TEXT NOT NULL,
+    dt_till                 TEXT NOT NULL,
+    id_currencies           INTEGER NOT NULL REFERENCES currencies(id),
+    subtotal                TEXT NOT NULL,
+    id_taxes_profiles       INTEGER,
+    tax_percent             TEXT NOT NULL,
+    tax                     TEXT NOT NULL,
+    total                   TEXT NOT NULL,
+    payments                TEXT NOT NULL,
+    balance_brought_forward TEXT NOT NULL,
+    balance_carried_forward TEXT NOT NULL,
+    status                  TEXT NOT NULL DEFAULT 'issued',
+    id_transactions         INTEGER,
+    void_id_transactions    INTEGER,
+    void_reason             TEXT,
+    void_dt                 TEXT,
+    c_dt                    TEXT NOT NULL
+);
+CREATE INDEX invoices_client ON invoices(id_clients, dt_from);
+-- Numbers come from a per-company sequence: unique within the company.
+CREATE UNIQUE INDEX invoices_company_number ON invoices(id_companies, number);
+
+CREATE TABLE invoice_lines (
+    id             INTEGER PRIMARY KEY,
+    id_invoices    INTEGER NOT NULL REFERENCES invoices(id),
+    kind           TEXT NOT NULL,
+    description    TEXT,
+    calls          INTEGER NOT NULL DEFAULT 0,
+    billed_seconds INTEGER NOT NULL DEFAULT 0,
+    minutes        TEXT NOT NULL DEFAULT '0',
+    amount         TEXT NOT NULL
+);
+CREATE INDEX invoice_lines_invoice ON invoice_lines(id_invoices, id);
+
+ALTER TABLE xdrs ADD COLUMN id_invoices INTEGER REFERENCES invoices(id);
+ALTER TABLE transactions ADD COLUMN id_invoices INTEGER REFERENCES invoices(id);
+CREATE INDEX xdrs_client_connect ON xdrs(id_clients, connect_time);
+CREATE INDEX transactions_client_dt ON transactions(id_clients, dt);
+
+-- Resellers keep their own tax profiles and invoice their own clients.
+UPDATE roles SET permissions = json_set(permissions,
+    '$.taxProfiles', json('["read","write","delete"]'),
+    '$.invoices', json('["read","billing"]'))
+WHERE id = 2 AND builtin = 1;
 "#;
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub struct ListQuery {
     pub order: &'static str,
     /// Descending order.
     pub descending: bool,
+    /// Half-open ranges (`dt_from`/`dt_till` of a list), applied with the filters.
+    pub ranges: Vec<Range>,
 }
 
 impl ListQuery {
@@ -42,6 +44,7 @@ impl ListQuery {
             offset: 0,
             order: "id",
             descending: false,
+            ranges: Vec::new(),
         }
     }
 }
@@ -307,6 +310,30 @@ pub trait StoreTx {
         seconds: i64,
     ) -> Result<()>;
 
+    // --- billing cycle (invoices) ---
+    /// What an invoice of `client` for `[from, till)` is built from: the uninvoiced xDRs that
+    /// started in the period, and late ones of a period an issued invoice already covers;
+    /// the uninvoiced entries other than calls, payments and tax posted in the period (or
+    /// late in an invoiced one); the payments posted in the period.
+    fn invoice_sources(&self, client: i64, from: &str, till: &str) -> Result<InvoiceSources>;
+    /// Mark exactly the xDRs and entries [`StoreTx::invoice_sources`] returned as covered
+    /// by `invoice`.
+    fn claim_for_invoice(
+        &mut self,
+        client: i64,
+        from: &str,
+        till: &str,
+        invoice: i64,
+    ) -> Result<()>;
+    /// Free what `invoice` covered (it was voided): the next invoice of the period takes it.
+    fn release_invoice(&mut self, invoice: i64) -> Result<()>;
+    /// The next number of a company's invoice sequence (1, 2, ...; never reused).
+    fn next_invoice_sequence(&mut self, company: i64) -> Result<i64>;
+    /// The number of an issued invoice of `client` overlapping `[from, till)`, if any.
+    fn overlapping_invoice(&self, client: i64, from: &str, till: &str) -> Result<Option<String>>;
+    /// The amounts of a client's ledger entries dated before `before`.
+    fn ledger_amounts_before(&self, client: i64, before: &str) -> Result<Vec<Decimal>>;
+
     // --- savepoints (group commit: many callers' changes in one transaction) ---
     /// Mark a point inside this transaction that [`StoreTx::rollback_to_savepoint`] can undo
     /// back to. Savepoints do not nest: each one is released or rolled back before the next.
@@ -316,6 +343,17 @@ pub trait StoreTx {
     /// Undo every change made since the savepoint, and drop it; the rest of the transaction
     /// is untouched. An error here means the whole transaction is lost.
     fn rollback_to_savepoint(&mut self) -> Result<()>;
+}
+
+/// What an invoice is built from (see [`StoreTx::invoice_sources`]).
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceSources {
+    /// Calls: (destination `code_name`, billed seconds, cost), in id order.
+    pub calls: Vec<(Option<String>, i64, Decimal)>,
+    /// Other entries: (type, signed amount), in id order.
+    pub entries: Vec<(String, Decimal)>,
+    /// Payments posted in the period.
+    pub payments: Vec<Decimal>,
 }
 
 /// A ledger entry to write.

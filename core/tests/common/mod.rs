@@ -88,6 +88,34 @@ pub struct Tenant {
     pub subscription: i64,
     /// A (disabled) provisioning handler of the company.
     pub handler: i64,
+    /// A tax profile of the company, and an invoice of `client` (January 2026).
+    pub tax_profile: i64,
+    pub invoice: i64,
+}
+
+/// A tax profile of `company` and a January invoice of `client`.
+fn billing(e: &Engine, admin: &str, company: i64, client: i64, tag: &str) -> (i64, i64) {
+    let tax_profile = ok(
+        e,
+        "taxProfiles.add",
+        with_sid(
+            admin,
+            json!({"name": format!("vat {tag}"), "id_companies": company, "percent": "20"}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let invoice = ok(
+        e,
+        "invoices.add",
+        with_sid(
+            admin,
+            json!({"id_clients": client, "dt_from": "2026-01-01", "dt_till": "2026-02-01"}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    (tax_profile, invoice)
 }
 
 /// Give a tenant a rate table (code 1 at 0.6 per minute) used by its client, and open one
@@ -201,6 +229,7 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
     let (rate_table, rate, reservation, package, subscription) =
         money(e, admin, company, client, &ident);
     let handler = handler(e, admin, company, tag);
+    let (tax_profile, invoice) = billing(e, admin, company, client, tag);
     Tenant {
         company,
         client,
@@ -213,6 +242,8 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
         package,
         subscription,
         handler,
+        tax_profile,
+        invoice,
     }
 }
 
@@ -270,6 +301,7 @@ pub fn world_with(config: EngineConfig) -> World {
         .unwrap();
     let (rate_table, rate, reservation, package, subscription) =
         money(e, &admin, 1, client, "acc-op");
+    let (tax_profile, invoice) = billing(e, &admin, 1, client, "op");
     let op = Tenant {
         company: 1,
         client,
@@ -282,6 +314,8 @@ pub fn world_with(config: EngineConfig) -> World {
         package,
         subscription,
         handler: handler(e, &admin, 1, "op"),
+        tax_profile,
+        invoice,
     };
     let a = tenant(e, &admin, ca, "a");
     let a1 = tenant(e, &admin, ca1, "a1");

@@ -9,6 +9,7 @@
 //! xDRs, exchange rates, included volumes); `tx` forwards each trait method to them.
 
 mod auth;
+mod billing;
 mod ledger;
 mod meta;
 mod rows;

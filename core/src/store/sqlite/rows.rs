@@ -106,7 +106,7 @@ fn list_where(
         args.push(Val::Text(format!("%{escaped}%")));
         conds.push(format!("name LIKE ?{} ESCAPE '\\'", args.len()));
     }
-    for r in ranges {
+    for r in q.ranges.iter().chain(ranges) {
         check_ident(r.column)?;
         if let Some(v) = &r.from {
             args.push(v.clone());

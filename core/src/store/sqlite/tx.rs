@@ -1,8 +1,10 @@
 //! [`StoreTx`] for SQLite: every method forwards to its family's module (`rows`, `auth`,
 //! `meta`, `ledger`) or, for savepoints, to `mod.rs`.
 
-use super::super::{AuditRow, ListQuery, Range, SessionRow, StoreTx, TransactionRow, UserAuth};
-use super::{auth, ledger, meta, rows, SqliteTx};
+use super::super::{
+    AuditRow, InvoiceSources, ListQuery, Range, SessionRow, StoreTx, TransactionRow, UserAuth,
+};
+use super::{auth, billing, ledger, meta, rows, SqliteTx};
 use crate::error::Result;
 use crate::model::{EntityDef, Record, Val};
 use rust_decimal::Decimal;
@@ -268,6 +270,37 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     // --- savepoints ---
+    // --- billing cycle ---
+    fn invoice_sources(&self, client: i64, from: &str, till: &str) -> Result<InvoiceSources> {
+        billing::invoice_sources(self.conn, client, from, till)
+    }
+
+    fn claim_for_invoice(
+        &mut self,
+        client: i64,
+        from: &str,
+        till: &str,
+        invoice: i64,
+    ) -> Result<()> {
+        billing::claim_for_invoice(self.conn, client, from, till, invoice)
+    }
+
+    fn release_invoice(&mut self, invoice: i64) -> Result<()> {
+        billing::release_invoice(self.conn, invoice)
+    }
+
+    fn next_invoice_sequence(&mut self, company: i64) -> Result<i64> {
+        billing::next_invoice_sequence(self.conn, company)
+    }
+
+    fn overlapping_invoice(&self, client: i64, from: &str, till: &str) -> Result<Option<String>> {
+        billing::overlapping_invoice(self.conn, client, from, till)
+    }
+
+    fn ledger_amounts_before(&self, client: i64, before: &str) -> Result<Vec<Decimal>> {
+        billing::ledger_amounts_before(self.conn, client, before)
+    }
+
     fn savepoint(&mut self) -> Result<()> {
         super::savepoint(self.conn)?;
         self.marks.push(self.postings.len());

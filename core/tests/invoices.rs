@@ -1,0 +1,423 @@
+//! The billing cycle: tax profiles, invoices (periods, lines, rounding, tax entry, void,
+//! late xDRs, numbering), the CSV download and the date ranges of lists.
+
+mod common;
+
+use common::session::{call, engine, fails, ok};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use std::str::FromStr;
+use tollgate::{clock::parse_dt, Engine};
+
+fn d(v: &Value) -> Decimal {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Decimal::from_str(&text).unwrap_or_else(|_| panic!("not an amount: {v}"))
+}
+
+fn id(v: Value) -> i64 {
+    v["id"].as_i64().unwrap()
+}
+
+/// A client with an ANI account `ani` and a rate table in `currency`: code 1 ("US") at
+/// 0.6/min, code 44 ("UK") at 1.25/min, per-second billing.
+fn client(e: &Engine, sid: &str, name: &str, ani: &str, currency: i64) -> i64 {
+    let t = id(ok(
+        e,
+        sid,
+        "rateTables.add",
+        json!({"name": format!("rt {name}"), "id_currencies": currency}),
+    ));
+    for (code, code_name, rate) in [("1", "US", "0.6"), ("44", "UK", "1.25")] {
+        ok(
+            e,
+            sid,
+            "rates.add",
+            json!({"id_rate_tables": t, "code": code, "code_name": code_name, "rate": rate, "effective_from": "2020-01-01"}),
+        );
+    }
+    let c = id(ok(
+        e,
+        sid,
+        "clients.add",
+        json!({"name": name, "id_currencies": currency, "orig_rate_table": t, "credit": "1000"}),
+    ));
+    ok(
+        e,
+        sid,
+        "accounts.add",
+        json!({"id_clients": c, "name": ani, "auth_type": "ani", "ident": ani}),
+    );
+    c
+}
+
+fn call_at(e: &Engine, ani: &str, call_id: &str, dst: &str, at: &str, seconds: u64) {
+    e.settle(&tollgate::SettleRequest {
+        call_id: call_id.into(),
+        duration: seconds,
+        account: Some(ani.into()),
+        auth_type: Some("ani".into()),
+        destination: Some(dst.into()),
+        connect_time: parse_dt(at),
+        ..Default::default()
+    })
+    .unwrap_or_else(|err| panic!("settle {call_id}: {err}"));
+}
+
+/// Move the clock and log in again (the old session has expired).
+fn at(e: &Engine, clock: &tollgate::ManualClock, when: &str) -> String {
+    clock.set(parse_dt(when).unwrap());
+    let r = e.call(
+        "auth.login",
+        json!({"login": common::session::ADMIN, "password": common::session::PASSWORD}),
+    );
+    r.session_id.expect("logged in")
+}
+
+fn invoice(e: &Engine, sid: &str, inv: i64) -> Value {
+    ok(e, sid, "invoices.editForm", json!({"id_invoices": inv}))["invoice"].clone()
+}
+
+#[test]
+fn tax_profiles_are_checked() {
+    let (e, _clock, sid) = engine();
+    let p = id(ok(
+        &e,
+        &sid,
+        "taxProfiles.add",
+        json!({"name": "VAT", "percent": "20"}),
+    ));
+    for bad in ["100.5", "-1"] {
+        fails(
+            &e,
+            &sid,
+            "taxProfiles.add",
+            json!({"name": "bad", "percent": bad}),
+            "validation.out_of_range",
+        );
+    }
+    fails(
+        &e,
+        &sid,
+        "taxProfiles.edit",
+        json!({"id": p, "percent": "101"}),
+        "validation.out_of_range",
+    );
+    ok(
+        &e,
+        &sid,
+        "taxProfiles.edit",
+        json!({"id": p, "percent": "19.5"}),
+    );
+    let got = ok(&e, &sid, "taxProfiles.editForm", json!({"id": p}));
+    assert_eq!(
+        d(&got["tax_profile"]["percent"]),
+        Decimal::from_str("19.5").unwrap()
+    );
+    let c = id(ok(
+        &e,
+        &sid,
+        "clients.add",
+        json!({"name": "taxed", "id_taxes_profiles": p}),
+    ));
+    fails(
+        &e,
+        &sid,
+        "clients.edit",
+        json!({"id": c, "id_taxes_profiles": 999}),
+        "validation.invalid",
+    );
+    // In use by a client: not deleted.
+    fails(
+        &e,
+        &sid,
+        "taxProfiles.delete",
+        json!({"id": p}),
+        "object.in_use",
+    );
+    let list = ok(&e, &sid, "taxProfiles.list", json!({}));
+    assert_eq!(list["total"], json!(1));
+}
+
+#[test]
+fn a_month_invoice_covers_exactly_its_period_and_keeps_the_ledger_whole() {
+    let (e, clock, sid) = engine();
+    let vat = id(ok(
+        &e,
+        &sid,
+        "taxProfiles.add",
+        json!({"name": "VAT", "percent": "20"}),
+    ));
+    let c = client(&e, &sid, "month", "100", 1);
+    ok(
+        &e,
+        &sid,
+        "clients.edit",
+        json!({"id": c, "id_taxes_profiles": vat}),
+    );
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    call_at(&e, "100", "jan-last", "15551", "2026-01-31 23:59:59", 60);
+    call_at(&e, "100", "feb-first", "15552", "2026-02-01 00:00:00", 61);
+    call_at(&e, "100", "feb-uk", "4420", "2026-02-10 10:00:00", 7);
+    call_at(&e, "100", "feb-uk2", "4421", "2026-02-11 10:00:00", 13);
+    call_at(&e, "100", "feb-last", "15553", "2026-02-28 23:59:59", 30);
+    call_at(&e, "100", "mar-first", "15554", "2026-03-01 00:00:00", 60);
+    ok(
+        &e,
+        &sid,
+        "transactions.add",
+        json!({"id_clients": c, "type": "payment", "amount": "5"}),
+    );
+    // In the future for March: refused, nothing written.
+    fails(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-03-01", "dt_till": "2026-04-01"}),
+        "validation.invalid",
+    );
+    let inv = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let v = invoice(&e, &sid, inv);
+    assert_eq!(v["number"], json!("INV-2026-000001"));
+    assert_eq!(v["status"], json!("issued"));
+    assert_eq!(v["id_clients"], json!(c));
+    assert_eq!(v["id_currencies"], json!(1));
+    // The lines, independently from the xDRs of the period (the range filter of xdrs.list).
+    let xdrs = ok(
+        &e,
+        &sid,
+        "xdrs.list",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    );
+    let rows = xdrs["rows"].as_array().unwrap();
+    let call_ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(call_ids, ["feb-first", "feb-uk", "feb-uk2", "feb-last"]);
+    let mut by_name: std::collections::BTreeMap<String, (i64, i64, Decimal)> = Default::default();
+    for r in rows {
+        let e = by_name
+            .entry(r["code_name"].as_str().unwrap().to_string())
+            .or_default();
+        e.0 += 1;
+        e.1 += r["billed_seconds"].as_i64().unwrap();
+        e.2 += d(&r["cost"]);
+    }
+    let lines = v["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for l in lines {
+        let (n, billed, amount) = by_name[l["description"].as_str().unwrap()];
+        assert_eq!(l["kind"], json!("calls"));
+        assert_eq!(l["calls"].as_i64().unwrap(), n);
+        assert_eq!(l["billed_seconds"].as_i64().unwrap(), billed);
+        assert_eq!(d(&l["amount"]), amount);
+    }
+    // US: 61 s + 30 s at 0.6 = 0.61 + 0.30; UK: 7 s + 13 s at 1.25 = 0.1458 + 0.2708.
+    let sum: Decimal = by_name.values().map(|x| x.2).sum();
+    assert_eq!(sum, Decimal::from_str("1.3266").unwrap());
+    assert_eq!(d(&v["subtotal"]), Decimal::from_str("1.33").unwrap());
+    // 1.33 × 20 % = 0.266 → 0.27 (half away from zero, once).
+    assert_eq!(d(&v["tax"]), Decimal::from_str("0.27").unwrap());
+    assert_eq!(d(&v["total"]), Decimal::from_str("1.60").unwrap());
+    assert_eq!(d(&v["payments"]), Decimal::from_str("0").unwrap());
+    assert!(e.verify_client_ledger(c).unwrap());
+    let taxes = ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "type": "tax"}),
+    );
+    assert_eq!(taxes["total"], json!(1));
+    assert_eq!(
+        d(&taxes["rows"][0]["amount"]),
+        Decimal::from_str("-0.27").unwrap()
+    );
+    // The same period again: refused while the invoice stands.
+    fails(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-15", "dt_till": "2026-02-20"}),
+        "validation.invalid",
+    );
+    // A late CDR of February goes on the next invoice (March), with March's own call.
+    call_at(&e, "100", "feb-late", "15555", "2026-02-20 08:00:00", 60);
+    let sid = at(&e, &clock, "2026-04-01 00:00:00");
+    let march = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-03-01", "dt_till": "2026-04-01"}),
+    ));
+    let m = invoice(&e, &sid, march);
+    assert_eq!(m["number"], json!("INV-2026-000002"));
+    assert_eq!(m["lines"][0]["calls"], json!(2));
+    assert_eq!(d(&m["subtotal"]), Decimal::from_str("1.20").unwrap());
+    // Void: the tax is reversed, the period may be invoiced again, with a new number.
+    ok(
+        &e,
+        &sid,
+        "invoices.void",
+        json!({"id_invoices": inv, "reason": "wrong tax"}),
+    );
+    assert!(e.verify_client_ledger(c).unwrap());
+    let taxes = ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "type": "tax"}),
+    );
+    let sum: Decimal = taxes["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| d(&r["amount"]))
+        .sum();
+    // Feb's tax and its reverse cancel; March's 1.20 × 20 % = 0.24 stands.
+    assert_eq!(sum, Decimal::from_str("-0.24").unwrap());
+    fails(
+        &e,
+        &sid,
+        "invoices.void",
+        json!({"id_invoices": inv, "reason": "again"}),
+        "validation.invalid",
+    );
+    let again = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let a = invoice(&e, &sid, again);
+    assert_eq!(a["number"], json!("INV-2026-000003"));
+    assert_eq!(d(&a["subtotal"]), Decimal::from_str("1.33").unwrap());
+    let list = ok(
+        &e,
+        &sid,
+        "invoices.list",
+        json!({"id_clients": c, "status": "issued"}),
+    );
+    assert_eq!(list["total"], json!(2));
+    let list = ok(
+        &e,
+        &sid,
+        "invoices.list",
+        json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    );
+    assert_eq!(
+        list["total"],
+        json!(2),
+        "February's void one and its re-issue"
+    );
+    assert!(e.verify_client_ledger(c).unwrap());
+    // The CSV: one row per line and the totals rows.
+    let mut out = Vec::new();
+    let meta = e
+        .call_file(
+            "invoices.download",
+            json!({"SID": sid, "id_invoices": again, "format": "csv"}),
+            &mut out,
+        )
+        .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert_eq!(meta.name, "INV-2026-000003.csv");
+    let text = String::from_utf8(out).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        rows[0],
+        "number,kind,description,calls,billed_seconds,minutes,amount"
+    );
+    assert_eq!(rows.len(), 1 + 2 + 3, "{text}");
+    assert_eq!(rows[5], "INV-2026-000003,total,,,,,1.60");
+}
+
+#[test]
+fn other_currency_empty_period_and_bad_input() {
+    let (e, clock, sid) = engine();
+    let eur = id(ok(
+        &e,
+        &sid,
+        "currencies.add",
+        json!({"code": "EUR", "name": "Euro", "totals_precision": 3}),
+    ));
+    let c = client(&e, &sid, "euro", "200", eur);
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    call_at(&e, "200", "eu-1", "4455", "2026-02-03 00:00:00", 10);
+    let inv = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let v = invoice(&e, &sid, inv);
+    assert_eq!(v["id_currencies"], json!(eur));
+    // 10 s at 1.25 = 0.2083 (details), 0.208 at the currency's three totals places.
+    assert_eq!(
+        d(&v["lines"][0]["amount"]),
+        Decimal::from_str("0.2083").unwrap()
+    );
+    assert_eq!(d(&v["subtotal"]), Decimal::from_str("0.208").unwrap());
+    assert_eq!(d(&v["tax"]), Decimal::ZERO);
+    // No tax profile: no tax entry.
+    let taxes = ok(&e, &sid, "transactions.list", json!({"type": "tax"}));
+    assert_eq!(taxes["total"], json!(0));
+    // A period without traffic is a zero invoice.
+    let empty = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-01-01", "dt_till": "2026-02-01"}),
+    ));
+    let z = invoice(&e, &sid, empty);
+    assert_eq!(z["lines"], json!([]));
+    assert_eq!(d(&z["total"]), Decimal::ZERO);
+    // Bad periods and clients: clear errors, nothing written.
+    let before = ok(&e, &sid, "invoices.list", json!({}))["total"].clone();
+    let bad = [
+        (
+            json!({"id_clients": c, "dt_from": "2025-05-01", "dt_till": "2025-05-01"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"id_clients": c, "dt_from": "2025-05-02", "dt_till": "2025-05-01"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"id_clients": c, "dt_from": "2026-03-01", "dt_till": "2026-03-03"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"id_clients": c, "dt_from": "2025-01-01", "dt_till": "2025-12-01"}),
+            "validation.out_of_range",
+        ),
+        (
+            json!({"id_clients": 999, "dt_from": "2025-05-01", "dt_till": "2025-06-01"}),
+            "not_found",
+        ),
+        (
+            json!({"id_clients": c, "dt_from": "someday", "dt_till": "2025-06-01"}),
+            "validation.invalid",
+        ),
+    ];
+    for (params, code) in bad {
+        fails(&e, &sid, "invoices.add", params, code);
+    }
+    assert_eq!(ok(&e, &sid, "invoices.list", json!({}))["total"], before);
+    fails(
+        &e,
+        &sid,
+        "invoices.editForm",
+        json!({"id": 999}),
+        "not_found",
+    );
+    // Invoices are immutable: there is no edit or delete.
+    let r = call(&e, &sid, "invoices.edit", json!({"id": inv}));
+    assert_eq!(r.errors[0].code.as_str(), "api.unknown_method");
+}
