@@ -12,7 +12,7 @@ fn ignored_vendor_fields_are_named_once_per_call() {
         &e,
         &sid,
         "clients.add",
-        json!({"name": "A", "low_balance_threshold": "5", "id_taxes_profiles": 3,
+        json!({"name": "A", "low_balance_threshold": "5",
                "term_rate_table": 2, "apply": 1, "_preload": 1, "bill_by_time": ""}),
     );
     assert!(r.code, "{:?}", r.errors);
@@ -20,10 +20,13 @@ fn ignored_vendor_fields_are_named_once_per_call() {
         r.messages,
         vec![
             "ignored: low_balance_threshold (not supported)",
-            "ignored: id_taxes_profiles (not supported)",
             "ignored: term_rate_table (not supported)",
         ]
     );
+    // id_taxes_profiles is a real field now (tax profiles): a wrong one is refused, not
+    // ignored.
+    let r = call(&e, &sid, "clients.add", json!({"name": "C", "id_taxes_profiles": 3}));
+    assert_eq!(r.errors[0].code.as_str(), "validation.invalid");
     // Nothing ignored, nothing said.
     let r = call(&e, &sid, "clients.add", json!({"name": "B", "apply": 1}));
     assert!(r.code);
