@@ -25,7 +25,12 @@ fn ignored_vendor_fields_are_named_once_per_call() {
     );
     // id_taxes_profiles is a real field now (tax profiles): a wrong one is refused, not
     // ignored.
-    let r = call(&e, &sid, "clients.add", json!({"name": "C", "id_taxes_profiles": 3}));
+    let r = call(
+        &e,
+        &sid,
+        "clients.add",
+        json!({"name": "C", "id_taxes_profiles": 3}),
+    );
     assert_eq!(r.errors[0].code.as_str(), "validation.invalid");
     // Nothing ignored, nothing said.
     let r = call(&e, &sid, "clients.add", json!({"name": "B", "apply": 1}));
