@@ -38,33 +38,7 @@ struct Served {
 
 impl Served {
     fn start(db: &Path) -> Served {
-        let mut child = tollgate()
-            .arg("serve")
-            .arg(db)
-            .args(["--listen", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a first log line");
-        let v: Value = serde_json::from_str(&first).expect("JSON log line");
-        assert_eq!(v["event"], "listening", "{first}");
-        let addr = v["message"]
-            .as_str()
-            .and_then(|m| m.strip_prefix("http://"))
-            .expect("address")
-            .to_string();
-        Served { child, addr, lines }
+        Served::start_with(db, &[])
     }
 
     fn term(&self) {
@@ -326,6 +300,7 @@ impl Served {
             .recv_timeout(Duration::from_secs(30))
             .expect("a first log line");
         let v: Value = serde_json::from_str(&first).expect("JSON log line");
+        assert_eq!(v["event"], "listening", "{first}");
         let addr = v["message"]
             .as_str()
             .and_then(|m| m.strip_prefix("http://"))

@@ -10,29 +10,9 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Barrier, Mutex};
 use tollgate::{Engine, EngineConfig, Event, Verdict};
 
-/// A role with `core: execute` only, and a user of `company` holding it: what a switch
-/// integration logs in as.
+/// A user with `core: execute` only: what a switch integration logs in as.
 fn switch_user(w: &World, company: i64, login: &str) -> String {
-    let e = &w.engine;
-    let role = ok(
-        e,
-        "roles.add",
-        with_sid(
-            &w.admin,
-            json!({"name": format!("switch {login}"), "permissions": {"core": ["execute"]}}),
-        ),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    ok(
-        e,
-        "users.add",
-        with_sid(
-            &w.admin,
-            json!({"login": login, "password": USER_PW, "id_roles": role, "id_companies": company}),
-        ),
-    );
-    sid(e, login, USER_PW)
+    user_with_rights(w, company, login, json!({"core": ["execute"]}))
 }
 
 /// A `before` callback handler on `clients.update` owned by `company` (added by the operator,

@@ -77,25 +77,7 @@ fn without_the_clock_nothing_moves_until_tick() {
 fn core_status_counts_only_the_callers_subtree_and_needs_core_read() {
     let w = world();
     let e = &w.engine;
-    let role = ok(
-        e,
-        "roles.add",
-        with_sid(
-            &w.admin,
-            json!({"name": "watch", "permissions": {"core": ["read"]}}),
-        ),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    ok(
-        e,
-        "users.add",
-        with_sid(
-            &w.admin,
-            json!({"login": "watch-a", "password": USER_PW, "id_roles": role, "id_companies": w.a.company}),
-        ),
-    );
-    let watch_a = sid(e, "watch-a", USER_PW);
+    let watch_a = user_with_rights(&w, w.a.company, "watch-a", json!({"core": ["read"]}));
     let all = status(&w, &w.admin);
     let mine = status(&w, &watch_a);
     assert_eq!(all["open_reservations"], json!(4));

@@ -527,25 +527,7 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
     }
     // A switch integration of B: `core: execute` only, so the charging calls are tried for
     // real rather than refused for want of the right.
-    let switch_role = ok(
-        e,
-        "roles.add",
-        with_sid(
-            &w.admin,
-            json!({"name": "switch", "permissions": {"core": ["execute"]}}),
-        ),
-    )["id"]
-        .as_i64()
-        .unwrap();
-    ok(
-        e,
-        "users.add",
-        with_sid(
-            &w.admin,
-            json!({"login": "switch-b", "password": USER_PW, "id_roles": switch_role, "id_companies": b.company}),
-        ),
-    );
-    let switch_b = sid(e, "switch-b", USER_PW);
+    let switch_b = user_with_rights(&w, b.company, "switch-b", json!({"core": ["execute"]}));
     let actors = [
         Actor {
             name: "switch (B)",

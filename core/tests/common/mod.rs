@@ -351,3 +351,28 @@ pub fn world_with(config: EngineConfig) -> World {
         b,
     }
 }
+
+/// A user of `company` whose own role grants exactly `permissions` (e.g. a switch integration
+/// with `{"core": ["execute"]}`), logged in: its SID.
+pub fn user_with_rights(w: &World, company: i64, login: &str, permissions: Value) -> String {
+    let e = &w.engine;
+    let role = ok(
+        e,
+        "roles.add",
+        with_sid(
+            &w.admin,
+            json!({"name": format!("role of {login}"), "permissions": permissions}),
+        ),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        e,
+        "users.add",
+        with_sid(
+            &w.admin,
+            json!({"login": login, "password": USER_PW, "id_roles": role, "id_companies": company}),
+        ),
+    );
+    sid(e, login, USER_PW)
+}
