@@ -567,8 +567,9 @@ CREATE INDEX invoice_lines_invoice ON invoice_lines(id_invoices, id);
 
 ALTER TABLE xdrs ADD COLUMN id_invoices INTEGER REFERENCES invoices(id);
 ALTER TABLE transactions ADD COLUMN id_invoices INTEGER REFERENCES invoices(id);
-CREATE INDEX xdrs_client_connect ON xdrs(id_clients, connect_time);
-CREATE INDEX transactions_client_dt ON transactions(id_clients, dt);
+-- No (client, time) indexes: every settle would pay for them twice (measured: durable settle
+-- with 64 callers went from about 80 to 160 µs); invoices read a client's rows through the
+-- existing (client, id) indexes once a period.
 
 -- Resellers keep their own tax profiles and invoice their own clients.
 UPDATE roles SET permissions = json_set(permissions,
