@@ -299,8 +299,7 @@ fn serve(
         config: engine_config,
         ..tollgate::EngineOptions::default()
     };
-    let engine =
-        Engine::open_with(path_str(db)?, opts).map_err(|e| format!("{} ({})", e, e.code()))?;
+    let engine = open_with(db, opts)?;
     let server = tollgate_server::Server::start(std::sync::Arc::new(engine), config)
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     server.wait();
@@ -308,7 +307,11 @@ fn serve(
 }
 
 fn open(db: &std::path::Path) -> Result<Engine, String> {
-    Engine::open(path_str(db)?).map_err(|e| format!("{} ({})", e, e.code()))
+    open_with(db, tollgate::EngineOptions::default())
+}
+
+fn open_with(db: &std::path::Path, opts: tollgate::EngineOptions) -> Result<Engine, String> {
+    Engine::open_with(path_str(db)?, opts).map_err(|e| format!("{} ({})", e, e.code()))
 }
 
 /// A progress bar over the bytes of `file`, drawn on standard error when it is a terminal.
