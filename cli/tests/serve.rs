@@ -311,7 +311,7 @@ impl Served {
 }
 
 #[test]
-fn after_sigkill_a_pre_crash_reservation_id_never_settles_another_customers_call() {
+fn after_sigkill_the_holds_come_back_and_a_pre_crash_id_settles_its_own_call() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     init(&db);
@@ -352,25 +352,62 @@ fn after_sigkill_a_pre_crash_reservation_id_never_settles_another_customers_call
         assert_eq!(r["code"], true, "{r}");
         r["return"]["reservation"].as_u64().expect("an id")
     };
+    let refused = |addr: &str, ani: &str| {
+        let r = rpc(
+            addr,
+            "core.authorize",
+            serde_json::json!({"account": ani, "destination": "4420"}),
+        );
+        assert_eq!(r["code"], false, "{r}");
+        r["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let balance = |addr: &str, name: &str| {
+        let r = rpc(addr, "clients.list", serde_json::json!({"q": name}));
+        r["return"]["rows"][0]["balance"].to_string()
+    };
     let before = {
         let served = Served::start_with(&db, &["--config", &conf]);
         let id = authorize(&served.addr, "100");
+        // All 10.00 is held: a second simultaneous call is refused.
+        assert_eq!(refused(&served.addr, "100"), "balance.insufficient");
         drop(served); // SIGKILL while the call is up
         id
     };
     let served = Served::start_with(&db, &["--config", &conf]);
+    // The hold came back with the restart: the first call is still up on the switch.
+    assert_eq!(refused(&served.addr, "100"), "balance.insufficient");
+    let status = rpc(&served.addr, "core.status", serde_json::json!({}));
+    assert_eq!(status["return"]["open_reservations"], 1, "{status}");
+    assert_eq!(status["return"]["held_total"]["USD"], "10.0000", "{status}");
     let after = authorize(&served.addr, "200");
     assert_ne!(
         after, before,
         "a pre-crash reservation id was handed out again"
     );
+    // The switch settles its pre-crash call by its old id: the first customer pays for it,
+    // the second is untouched.
     let r = rpc(
         &served.addr,
         "core.settle",
         serde_json::json!({"reservation": before, "call_id": "pre-crash", "duration": 60}),
     );
-    assert_eq!(r["code"], false, "{r}");
-    assert_eq!(r["errors"][0]["code"], "reservation.not_found");
+    assert_eq!(r["code"], true, "{r}");
+    assert_eq!(r["return"]["unreserved"], false, "{r}");
+    assert_eq!(balance(&served.addr, "first"), "9.0000");
+    assert_eq!(balance(&served.addr, "second"), "10");
+    // Settled once, the id is spent: another call under it is unknown.
+    let again = rpc(
+        &served.addr,
+        "core.settle",
+        serde_json::json!({"reservation": before, "call_id": "other", "duration": 5}),
+    );
+    assert_eq!(
+        again["errors"][0]["code"], "reservation.not_found",
+        "{again}"
+    );
     // The settings came from the file, and the engine's clock runs by itself.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {

@@ -314,18 +314,23 @@ impl Engine {
         }
     }
 
-    /// May this call go through, and for how long? Runs in memory for trusted in-process
-    /// callers (a softswitch plugin); refusals are errors with their named code
+    /// May this call go through, and for how long? Decided in memory for trusted in-process
+    /// callers (a softswitch plugin), answered once the reservation is durable (group-committed
+    /// with concurrent calls); refusals are errors with their named code
     /// (`account.not_found`, `balance.insufficient`, `capacity.exceeded`, `rating.no_rate`...).
     pub fn authorize(&self, req: &AuthorizeRequest) -> Result<Authorization> {
-        self.inner.charging.authorize(req, self.inner.clock.now())
+        self.inner
+            .charging
+            .authorize(self.inner.store.as_ref(), req, self.inner.clock.now())
     }
 
     /// Extend a reservation by another quota (or up to everything affordable).
     pub fn update(&self, reservation: u64) -> Result<Authorization> {
-        self.inner
-            .charging
-            .update(reservation, self.inner.clock.now())
+        self.inner.charging.update(
+            self.inner.store.as_ref(),
+            reservation,
+            self.inner.clock.now(),
+        )
     }
 
     /// Charge a finished call: exact cost, xDR and ledger entry in one durable transaction.
@@ -343,7 +348,9 @@ impl Engine {
 
     /// Close a reservation without charging.
     pub fn release(&self, reservation: u64) -> Result<()> {
-        self.inner.charging.release(reservation)
+        self.inner
+            .charging
+            .release(self.inner.store.as_ref(), reservation)
     }
 
     /// Run what is due at `now`: reservations past their expiry are released. Returns how
@@ -352,7 +359,7 @@ impl Engine {
         self.inner
             .last_tick
             .store(now.timestamp(), std::sync::atomic::Ordering::Relaxed);
-        let released = self.inner.charging.expire(now);
+        let released = self.inner.charging.expire(self.inner.store.as_ref(), now)?;
         let store = self.inner.store.as_ref();
         let charging = &self.inner.charging;
         let mut report = TickReport {

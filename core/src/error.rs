@@ -145,6 +145,9 @@ error_codes! {
     StoreExists = ("store.exists", 5004, "DatabaseExistsError"),
     /// An I/O or SQLite failure.
     StoreIo = ("store.io", 5005, "StorageError"),
+    /// A commit failed (a failed fsync, a full disk): the engine stopped writing, since it can
+    /// no longer tell what the disk holds. Reopen it once the cause is fixed.
+    StoreHalted = ("store.halted", 5006, "EngineHaltedError"),
     // 6000 block: provisioning events and handlers.
     /// A `before` handler forbade the change (the message is the handler's).
     HandlerForbidden = ("handler.forbidden", 6000, "HandlerForbiddenError"),
@@ -240,6 +243,7 @@ impl ErrorCode {
             | C::StoreNotFound
             | C::StoreExists
             | C::StoreIo
+            | C::StoreHalted
             | C::Internal => K::Server,
         }
     }
@@ -522,6 +526,12 @@ pub enum StoreError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// An earlier commit failed, so the engine writes nothing more: retrying the commit could
+    /// report as durable what the disk lost (the fsync problem PostgreSQL met in 2018).
+    #[error(
+        "the engine stopped writing after a failed commit ({0}); reopen it once the cause is fixed"
+    )]
+    Halted(String),
     /// A database statement failed. Callers see only the reference; the full text (which
     /// may name tables, columns and SQL) goes to the log under the same reference.
     #[error("storage error (reference {reference}); the details are in the server's log")]
@@ -585,6 +595,7 @@ impl StoreError {
             StoreError::NotFound(_) => ErrorCode::StoreNotFound,
             StoreError::Exists(_) => ErrorCode::StoreExists,
             StoreError::Io { .. } | StoreError::Database { .. } => ErrorCode::StoreIo,
+            StoreError::Halted(_) => ErrorCode::StoreHalted,
         }
     }
 }

@@ -229,7 +229,7 @@ fn refusals_are_named() {
 }
 
 #[test]
-fn settle_is_idempotent_on_call_id_and_survives_a_lost_reservation() {
+fn settle_is_idempotent_on_call_id_and_a_reservation_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     let path = path.to_str().unwrap();
@@ -277,20 +277,39 @@ fn settle_is_idempotent_on_call_id_and_survives_a_lost_reservation() {
         "a refused settle keeps its reservation for a retry"
     );
     let open = b.reservation;
+    let held = e.client_balance_cached(client).unwrap().1;
+    assert!(held > Decimal::ZERO);
     drop(e);
-    // After a restart the reservation is gone; a settle with the call's details still charges.
+    // After a restart the acknowledged reservation is held again, with its id.
     let e = Engine::open(path).unwrap();
+    assert_eq!(e.open_reservations(), 1);
+    assert_eq!(e.client_balance_cached(client).unwrap().1, held);
+    let s = e
+        .settle(&SettleRequest {
+            reservation: Some(open),
+            call_id: "after-restart".into(),
+            duration: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!s.unreserved, "the pre-restart reservation is known");
+    assert_eq!(s.cost, d("0.8"));
+    // 10 - 0.9667 (40 s) - 0.8
+    assert_eq!(s.balance, d("8.2333"));
+    assert_eq!(e.client_balance_cached(client).unwrap().1, Decimal::ZERO);
+    // An id nobody was given: unknown; with the call's details it still charges, unreserved.
+    let forged = open + 7;
     let lost = e.settle(&SettleRequest {
-        reservation: Some(open),
-        call_id: "after-restart".into(),
+        reservation: Some(forged),
+        call_id: "never-reserved".into(),
         duration: 10,
         ..Default::default()
     });
     assert_eq!(lost.unwrap_err().code().as_str(), "reservation.not_found");
     let s = e
         .settle(&SettleRequest {
-            reservation: Some(open),
-            call_id: "after-restart".into(),
+            reservation: Some(forged),
+            call_id: "never-reserved".into(),
             duration: 10,
             account: Some("100".into()),
             destination: Some("4401".into()),
@@ -299,11 +318,9 @@ fn settle_is_idempotent_on_call_id_and_survives_a_lost_reservation() {
         })
         .unwrap();
     assert!(s.unreserved);
-    assert_eq!(s.cost, d("0.8"));
-    // 10 - 0.9667 (40 s) - 0.8
-    assert_eq!(s.balance, d("8.2333"));
+    assert_eq!(s.balance, d("7.4333"));
     assert!(e.verify_client_ledger(client).unwrap());
-    let x = e.call_as_system("xdrs.list", json!({"call_id": "after-restart"}));
+    let x = e.call_as_system("xdrs.list", json!({"call_id": "never-reserved"}));
     assert_eq!(x.ret["rows"][0]["unreserved"], true);
 }
 

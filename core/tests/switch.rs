@@ -88,19 +88,31 @@ fn reservation_ids_are_never_reused_after_a_restart() {
         "ids stay exact in JSON numbers"
     );
 
-    // The switch settles its pre-crash call by its old id: an unknown reservation, and the
-    // other customer's call is untouched.
-    let err = e
+    // The switch settles its pre-crash call by its old id: the first customer's call is
+    // charged, and the other customer's call is untouched.
+    let pre = e
         .settle(&SettleRequest {
             reservation: Some(before),
             call_id: "pre-crash".into(),
             duration: 60,
             ..Default::default()
         })
-        .unwrap_err();
-    assert_eq!(err.code().as_str(), "reservation.not_found");
+        .unwrap();
+    assert_ne!(pre.client, after.client);
+    assert!(!pre.unreserved);
     let second = ok(&e, &sid, "clients.list", json!({"q": "second"}))["rows"][0].clone();
     assert_eq!(second["balance"].to_string(), "10");
+    // Settled once, the old id is unknown again: a replay with it answers the first result,
+    // and an id never handed out is unknown.
+    let forged = e
+        .settle(&SettleRequest {
+            reservation: Some(before + 1),
+            call_id: "forged".into(),
+            duration: 60,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(forged.code().as_str(), "reservation.not_found");
     let s = e
         .settle(&SettleRequest {
             reservation: Some(after.reservation),

@@ -247,7 +247,7 @@ fn bundled_minutes_shared_by_concurrent_calls_are_never_over_consumed() {
 }
 
 #[test]
-fn usage_survives_a_restart_and_a_lost_reservation_is_bounded_by_the_database() {
+fn usage_and_a_held_volume_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.db");
     let path = path.to_str().unwrap();
@@ -267,7 +267,7 @@ fn usage_survives_a_restart_and_a_lost_reservation_is_bounded_by_the_database() 
         let (c, sub) = setup(&e, &sid, "30");
         let s = settle(&e, auth(&e, "4420").unwrap().reservation, "r1", 250);
         assert_eq!(s.volume_seconds, 250);
-        // A call in progress when the process stops: its reservation is lost.
+        // A call in progress when the process stops: its reservation is held again at open.
         let a = auth(&e, "4420").unwrap();
         assert_eq!(a.volume_seconds, 350);
         (c, sub, a.reservation)
@@ -275,7 +275,8 @@ fn usage_survives_a_restart_and_a_lost_reservation_is_bounded_by_the_database() 
     let e = Engine::open_with(path, opts()).unwrap();
     let sid = login(&e);
     assert_eq!(volume(&e, &sid, c), (250, 350));
-    // The lost call settles with its details: it draws on what is left (350 s), then money.
+    // The call settles by its pre-restart reservation: it draws on what it held (350 s),
+    // then money.
     let s = e
         .settle(&SettleRequest {
             reservation: Some(reservation),
@@ -287,7 +288,7 @@ fn usage_survives_a_restart_and_a_lost_reservation_is_bounded_by_the_database() 
             ..Default::default()
         })
         .unwrap();
-    assert!(s.unreserved);
+    assert!(!s.unreserved, "the reservation survived the restart");
     assert_eq!(
         (s.volume_seconds, s.subscription, s.cost),
         (350, Some(sub), d("0.50"))

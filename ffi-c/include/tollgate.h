@@ -132,6 +132,8 @@ enum tg_result
   TG_RESULT_STORE_EXISTS = 5004,
   // `store.io`: An I/O or SQLite failure.
   TG_RESULT_STORE_IO = 5005,
+  // `store.halted`: A commit failed (a failed fsync, a full disk): the engine stopped writing, since it can no longer tell what the disk holds. Reopen it once the cause is fixed.
+  TG_RESULT_STORE_HALTED = 5006,
   // `handler.forbidden`: A `before` handler forbade the change (the message is the handler's).
   TG_RESULT_HANDLER_FORBIDDEN = 6000,
   // `internal`: A bug: an invariant did not hold.

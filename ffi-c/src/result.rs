@@ -115,6 +115,8 @@ pub enum tg_result {
     StoreExists = 5004,
     /// `store.io`: An I/O or SQLite failure.
     StoreIo = 5005,
+    /// `store.halted`: A commit failed (a failed fsync, a full disk): the engine stopped writing, since it can no longer tell what the disk holds. Reopen it once the cause is fixed.
+    StoreHalted = 5006,
     /// `handler.forbidden`: A `before` handler forbade the change (the message is the handler's).
     HandlerForbidden = 6000,
     /// `internal`: A bug: an invariant did not hold.
@@ -174,6 +176,7 @@ impl tg_result {
         tg_result::StoreNotFound,
         tg_result::StoreExists,
         tg_result::StoreIo,
+        tg_result::StoreHalted,
         tg_result::HandlerForbidden,
         tg_result::Internal,
     ];
@@ -228,6 +231,7 @@ impl tg_result {
             ErrorCode::StoreNotFound => tg_result::StoreNotFound,
             ErrorCode::StoreExists => tg_result::StoreExists,
             ErrorCode::StoreIo => tg_result::StoreIo,
+            ErrorCode::StoreHalted => tg_result::StoreHalted,
             ErrorCode::HandlerForbidden => tg_result::HandlerForbidden,
             ErrorCode::Internal => tg_result::Internal,
             _ => tg_result::Internal,
@@ -288,6 +292,7 @@ impl tg_result {
             5003 => Some(tg_result::StoreNotFound),
             5004 => Some(tg_result::StoreExists),
             5005 => Some(tg_result::StoreIo),
+            5006 => Some(tg_result::StoreHalted),
             6000 => Some(tg_result::HandlerForbidden),
             9000 => Some(tg_result::Internal),
             _ => None,
@@ -347,6 +352,7 @@ impl tg_result {
             tg_result::StoreNotFound => c"store.not_found",
             tg_result::StoreExists => c"store.exists",
             tg_result::StoreIo => c"store.io",
+            tg_result::StoreHalted => c"store.halted",
             tg_result::HandlerForbidden => c"handler.forbidden",
             tg_result::Internal => c"internal",
         }

@@ -94,8 +94,8 @@ fn reservation_arg(args: &Args) -> Option<u64> {
     args.int("reservation").and_then(|r| u64::try_from(r).ok())
 }
 
-// The charging calls run outside the dispatcher's transaction: authorize never touches the
-// database, settle commits its own transaction.
+// The charging calls run outside the dispatcher's transaction: each commits its own writes
+// through charging's group commit.
 fn authorize(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
     let req = AuthorizeRequest {
         account: args.text("account").unwrap_or_default().to_string(),
@@ -105,23 +105,29 @@ fn authorize(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
         time: time_arg(args, "time"),
     };
     check_account_scope(ctx, &req.account, req.auth_type.as_deref())?;
-    Ok(authorization_json(
-        &ctx.inner.charging.authorize(&req, ctx.now)?,
-    ))
+    Ok(authorization_json(&ctx.inner.charging.authorize(
+        ctx.inner.store.as_ref(),
+        &req,
+        ctx.now,
+    )?))
 }
 
 fn update(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
     let id =
         reservation_arg(args).ok_or_else(|| ValidationError::Required("reservation".into()))?;
     check_reservation_scope(ctx, id)?;
-    Ok(authorization_json(&ctx.inner.charging.update(id, ctx.now)?))
+    Ok(authorization_json(&ctx.inner.charging.update(
+        ctx.inner.store.as_ref(),
+        id,
+        ctx.now,
+    )?))
 }
 
 fn release(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
     let id =
         reservation_arg(args).ok_or_else(|| ValidationError::Required("reservation".into()))?;
     check_reservation_scope(ctx, id)?;
-    ctx.inner.charging.release(id)?;
+    ctx.inner.charging.release(ctx.inner.store.as_ref(), id)?;
     Ok(json!({ "reservation": id, "released": true }))
 }
 
@@ -211,7 +217,8 @@ fn status(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value> {
             .iter()
             .find(|(id, _)| *id == currency)
             .map_or_else(|| currency.to_string(), |(_, c)| c.clone());
-        held_total.insert(code, money::to_json(amount));
+        // As the issue and the C API show it: a decimal string per currency code.
+        held_total.insert(code, Value::String(amount.to_string()));
     }
     let last_tick = ctx
         .inner

@@ -18,6 +18,10 @@ struct State<J, R> {
     next_ticket: u64,
 }
 
+/// A queued job's place: redeemed once, by [`Batcher::wait`].
+#[must_use = "a queued job must be waited for"]
+pub(crate) struct Ticket(u64);
+
 /// A leader/follower batcher of jobs `J` giving results `R`.
 pub(crate) struct Batcher<J, R> {
     state: Mutex<State<J, R>>,
@@ -51,10 +55,28 @@ impl<J, R> Batcher<J, R> {
     /// whichever caller leads, with no lock of the batcher held. `None` means the batch
     /// holding the job failed without results (its leader panicked).
     pub(crate) fn submit(&self, job: J, run: &(dyn Fn(Vec<J>) -> Vec<R> + Sync)) -> Option<R> {
+        let ticket = self.enqueue(job);
+        self.wait(ticket, run)
+    }
+
+    /// Queue `job` without waiting: its place in the commit order is taken now (under
+    /// whatever lock the caller holds), the wait comes after ([`Batcher::wait`]).
+    pub(crate) fn enqueue(&self, job: J) -> Ticket {
         let mut st = self.state.lock();
         let ticket = st.next_ticket;
         st.next_ticket = st.next_ticket.wrapping_add(1);
         st.queue.push_back((ticket, job));
+        Ticket(ticket)
+    }
+
+    /// The result of a queued job, once the batch holding it has run (see [`Batcher::submit`]).
+    pub(crate) fn wait(
+        &self,
+        ticket: Ticket,
+        run: &(dyn Fn(Vec<J>) -> Vec<R> + Sync),
+    ) -> Option<R> {
+        let ticket = ticket.0;
+        let mut st = self.state.lock();
         loop {
             if let Some(r) = st.done.remove(&ticket) {
                 return r;

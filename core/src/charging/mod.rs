@@ -8,6 +8,7 @@
 //! that carries the call's details still charges (the xDR says `unreserved`).
 
 mod batch;
+mod durable;
 mod plan;
 pub mod rate_file;
 mod reservations;
@@ -26,9 +27,9 @@ use rust_decimal::Decimal;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use durable::Write;
 use plan::{ExchangeRow, Table};
 use reservations::Reservation;
-use settle::SettleJob;
 use state::{AccountState, ClientState, CompanyState};
 
 /// The hot path's maps: foldhash (fast, seeded per process) instead of SipHash.
@@ -147,7 +148,8 @@ pub(crate) struct Charging {
     /// The first reservation id of this run's epoch (ids of earlier runs are below it).
     first_reservation: u64,
     next_reservation: AtomicU64,
-    settles: Batcher<SettleJob, Result<Settlement>>,
+    /// The group commit every charging write goes through (see `durable`).
+    writes: Batcher<Write, Result<Option<Settlement>>>,
     /// Group commits written, and the settles they carried (for monitoring and tests).
     settle_batches: AtomicU64,
     settles_batched: AtomicU64,

@@ -62,6 +62,102 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The plan as an open reservation's stored row carries it (exact: amounts as strings).
+    pub(super) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "account": self.account,
+            "client": self.client,
+            "company": self.company,
+            "companies": self.companies.as_slice(),
+            "table": self.table,
+            "code_len": self.code_len,
+            "code_name": &*self.code_name,
+            "rate": self.terms.rate.to_string(),
+            "min_volume": self.terms.min_volume,
+            "interval": self.terms.interval,
+            "grace_volume": self.terms.grace_volume,
+            "setup_fee": self.terms.setup_fee.to_string(),
+            "precision": self.precision,
+            "rounding": self.rounding.as_str(),
+            "currency": self.currency,
+            "destination": self.destination,
+            "source": self.source,
+            "connect_time": exact_time(self.connect_time),
+        })
+    }
+
+    /// A plan read back from a stored reservation; any missing or malformed part is an error
+    /// (a stored reservation is never half restored).
+    pub(super) fn from_json(v: &serde_json::Value) -> Result<Plan> {
+        let bad = |what: &str| Error::Internal(format!("stored reservation: bad {what}"));
+        let i = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_i64)
+                .ok_or_else(|| bad(k))
+        };
+        let u32_of = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad(k))
+        };
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| bad(k))
+        };
+        let d = |k: &str| s(k).and_then(|t| money::parse_str(k, t).map_err(|_| bad(k)));
+        let mut companies = Chain::default();
+        for c in v
+            .get("companies")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| bad("companies"))?
+        {
+            companies.push(c.as_i64().ok_or_else(|| bad("companies"))?)?;
+        }
+        let destination = s("destination")?.to_string();
+        let code_len = v
+            .get("code_len")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n <= destination.len())
+            .ok_or_else(|| bad("code_len"))?;
+        let terms = RateTerms::new(
+            d("rate")?,
+            u32_of("min_volume")?,
+            u32_of("interval")?,
+            u32_of("grace_volume")?,
+            d("setup_fee")?,
+        )?;
+        Ok(Plan {
+            account: i("account")?,
+            client: i("client")?,
+            company: i("company")?,
+            companies,
+            table: i("table")?,
+            code_len,
+            code_name: Arc::from(s("code_name")?),
+            terms,
+            precision: u32_of("precision")?,
+            rounding: Rounding::parse(s("rounding")?).ok_or_else(|| bad("rounding"))?,
+            currency: i("currency")?,
+            destination,
+            source: match v.get("source") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(x) => Some(x.as_str().ok_or_else(|| bad("source"))?.to_string()),
+            },
+            connect_time: clock::parse_dt(s("connect_time")?).ok_or_else(|| bad("connect_time"))?,
+        })
+    }
+}
+
+/// A time as a stored reservation keeps it: RFC 3339 to the nanosecond (read by
+/// `clock::parse_dt`), so a restored reservation is the one acknowledged, to the instant.
+pub(super) fn exact_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 /// A company and its ancestors, nearest first, without a heap allocation per call.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Chain {

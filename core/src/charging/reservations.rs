@@ -5,14 +5,17 @@
 //! client had available at the grant) and when it is read back to be freed (never more than
 //! the client holds in all).
 
-use super::plan::Plan;
+use super::durable::Write;
+use super::plan::{exact_time, Plan};
 use super::state::{AccountState, ClientState};
 use super::{invariant, violated, Authorization, AuthorizeRequest, Charging};
 use crate::charging::volumes::{self, Claim};
+use crate::clock;
 use crate::error::{ChargeError, Result};
 use crate::limits;
 use crate::money;
 use crate::rating;
+use crate::store::{ReservationRow, Store};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use std::sync::atomic::Ordering;
@@ -48,6 +51,82 @@ impl Reservation {
             subscription: self.volume.map(|c| c.subscription),
             expires_at: self.expires_at,
         }
+    }
+
+    /// The reservation as its stored row keeps it: everything a settle after a restart needs,
+    /// exactly (amounts as decimal strings, times to the nanosecond).
+    pub(super) fn row(&self, id: u64) -> ReservationRow {
+        let volume = self.volume.map(|c| {
+            serde_json::json!({
+                "subscription": c.subscription,
+                "entry": c.entry,
+                "allowance": c.allowance,
+                "limit": c.limit,
+            })
+        });
+        let body = serde_json::json!({
+            "plan": self.plan.to_json(),
+            "granted": self.granted,
+            "hold": self.hold.to_string(),
+            "volume": volume,
+            "expires_at": exact_time(self.expires_at),
+        });
+        ReservationRow {
+            id,
+            client: self.plan.client,
+            expires_at: clock::format_dt(self.expires_at),
+            body: body.to_string(),
+        }
+    }
+
+    /// A reservation read back from its row; anything missing or malformed is an error, and
+    /// a hold is never negative (the pair of the check made when it was granted).
+    pub(super) fn from_row(row: &ReservationRow) -> Result<Reservation> {
+        let bad = |what: &str| {
+            crate::Error::Internal(format!("stored reservation {}: bad {what}", row.id))
+        };
+        let v: serde_json::Value = serde_json::from_str(&row.body).map_err(|_| bad("body"))?;
+        let plan = Plan::from_json(v.get("plan").ok_or_else(|| bad("plan"))?)?;
+        if plan.client != row.client {
+            return Err(bad("client"));
+        }
+        let hold = v
+            .get("hold")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|t| money::parse_str("hold", t).ok())
+            .filter(|h| *h >= Decimal::ZERO)
+            .ok_or_else(|| bad("hold"))?;
+        let u = |o: &serde_json::Value, k: &str| {
+            o.get(k)
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(|| bad(k))
+        };
+        let i = |o: &serde_json::Value, k: &str| {
+            o.get(k)
+                .and_then(serde_json::Value::as_i64)
+                .ok_or_else(|| bad(k))
+        };
+        let volume = match v.get("volume") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(c) => Some(Claim {
+                subscription: i(c, "subscription")?,
+                entry: i(c, "entry")?,
+                allowance: u(c, "allowance")?,
+                limit: u(c, "limit")?,
+            }),
+        };
+        let expires_at = v
+            .get("expires_at")
+            .and_then(serde_json::Value::as_str)
+            .and_then(clock::parse_dt)
+            .ok_or_else(|| bad("expires_at"))?;
+        Ok(Reservation {
+            plan: Arc::new(plan),
+            granted: u(&v, "granted")?,
+            hold,
+            volume,
+            expires_at,
+        })
     }
 }
 
@@ -156,9 +235,11 @@ impl Charging {
         self.reservations.lock().get(&id).map(|r| r.plan.client)
     }
 
-    /// May this call go through, and for how long? Opens a reservation holding the funds.
+    /// May this call go through, and for how long? Opens a reservation holding the funds,
+    /// answered once its row is durable (group-committed with every other charging write).
     pub(crate) fn authorize(
         &self,
+        store: &dyn Store,
         req: &AuthorizeRequest,
         now: DateTime<Utc>,
     ) -> Result<Authorization> {
@@ -187,15 +268,7 @@ impl Charging {
         let grant = self.grant(&plan, &client, &req.destination, available)?;
         let expires_at = self.expiry(now, grant.granted)?;
         let id = self.next_reservation_id()?;
-        // Everything that can fail is done: take the capacity, then write the hold.
         let held = held_with(&client, grant.hold, available)?;
-        self.take_company_capacity(companies.as_slice())?;
-        client.held = held;
-        if let Some(c) = &grant.claim {
-            volumes::hold(&mut client.volume_held, c.subscription, c.entry, c.limit);
-        }
-        client.calls += 1;
-        *client.account_calls.entry(account.id).or_insert(0) += 1;
         plan.companies = companies;
         let res = Reservation {
             plan: Arc::new(plan),
@@ -204,8 +277,32 @@ impl Charging {
             volume: grant.claim,
             expires_at,
         };
+        let row = res.row(id);
+        // Everything that can fail is done: take the capacity, then write the hold.
+        self.take_company_capacity(companies.as_slice())?;
+        client.held = held;
+        if let Some(c) = &grant.claim {
+            volumes::hold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+        }
+        client.calls += 1;
+        *client.account_calls.entry(account.id).or_insert(0) += 1;
         let auth = res.authorization(id, grant.max);
-        self.reservations.lock().insert(id, res);
+        let ticket = {
+            let mut open = self.reservations.lock();
+            open.insert(id, res);
+            self.queue(Write::Keep(row))
+        };
+        drop(client);
+        if let Err(e) = self.written(store, ticket) {
+            // Never acknowledged: what it held goes back (unless something closed it since).
+            let res = self.reservations.lock().remove(&id);
+            if let Some(res) = res {
+                if let Err(undo) = self.drop_hold(&res) {
+                    violated(format_args!("undoing reservation {id}: {undo}"));
+                }
+            }
+            return Err(e);
+        }
         Ok(auth)
     }
 
@@ -317,8 +414,15 @@ impl Charging {
         }
     }
 
-    /// Extend a reservation by another quota (or to everything affordable).
-    pub(crate) fn update(&self, id: u64, now: DateTime<Utc>) -> Result<Authorization> {
+    /// Extend a reservation by another quota (or to everything affordable), answered once the
+    /// extended row is durable. Should that write fail, the call keeps the larger hold in
+    /// memory (more held than the switch was told: safe) and the caller gets the error.
+    pub(crate) fn update(
+        &self,
+        store: &dyn Store,
+        id: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Authorization> {
         let client_id = self
             .reservations
             .lock()
@@ -356,10 +460,16 @@ impl Charging {
             .config
             .quota_seconds
             .map_or(max, |q| res.granted.saturating_add(q).min(max));
-        if wanted > res.granted {
-            self.extend(&mut client, res, wanted, bundled, available, now)?;
+        if wanted <= res.granted {
+            return Ok(res.authorization(id, max));
         }
-        Ok(res.authorization(id, max))
+        self.extend(&mut client, res, wanted, bundled, available, now)?;
+        let auth = res.authorization(id, max);
+        let ticket = self.queue(Write::Keep(res.row(id)));
+        drop(reservations);
+        drop(client);
+        self.written(store, ticket)?;
+        Ok(auth)
     }
 
     /// Hold `wanted` seconds for a reservation instead of its granted ones, `bundled` of them
@@ -393,13 +503,20 @@ impl Charging {
         Ok(())
     }
 
-    /// Close a reservation without charging.
-    pub(crate) fn release(&self, id: u64) -> Result<()> {
-        let res = self
-            .reservations
-            .lock()
-            .remove(&id)
-            .ok_or(ChargeError::ReservationNotFound(id))?;
+    /// Close a reservation without charging, answered once its row is gone for good. Should
+    /// that write fail, the reservation stays open (and the caller gets the error).
+    pub(crate) fn release(&self, store: &dyn Store, id: u64) -> Result<()> {
+        let (res, ticket) = {
+            let mut open = self.reservations.lock();
+            let res = open
+                .remove(&id)
+                .ok_or(ChargeError::ReservationNotFound(id))?;
+            (res, self.queue(Write::Forget(vec![id])))
+        };
+        if let Err(e) = self.written(store, ticket) {
+            self.reservations.lock().insert(id, res);
+            return Err(e);
+        }
         self.drop_hold(&res)
     }
 
@@ -419,23 +536,66 @@ impl Charging {
         funds
     }
 
-    /// Release every reservation that expired by `now`; returns how many.
-    pub(crate) fn expire(&self, now: DateTime<Utc>) -> usize {
-        let expired: Vec<Reservation> = {
+    /// Release every reservation that expired by `now` (their rows removed in one durable
+    /// write first); returns how many. Should the write fail, they stay open.
+    pub(crate) fn expire(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<usize> {
+        let (expired, ticket) = {
             let mut map = self.reservations.lock();
             let ids: Vec<u64> = map
                 .iter()
                 .filter(|(_, r)| r.expires_at <= now)
                 .map(|(id, _)| *id)
                 .collect();
-            ids.iter().filter_map(|id| map.remove(id)).collect()
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let expired: Vec<(u64, Reservation)> = ids
+                .iter()
+                .filter_map(|id| map.remove(id).map(|r| (*id, r)))
+                .collect();
+            (expired, self.queue(Write::Forget(ids)))
         };
-        for r in &expired {
+        if let Err(e) = self.written(store, ticket) {
+            self.reservations.lock().extend(expired);
+            return Err(e);
+        }
+        for (_, r) in &expired {
             if let Err(e) = self.drop_hold(r) {
                 violated(format_args!("expiring a reservation: {e}"));
             }
         }
-        expired.len()
+        Ok(expired.len())
+    }
+
+    /// Hold again, at open, the reservations a previous run acknowledged: their funds, included
+    /// seconds and call counts. Rows whose client is gone are returned (to be removed).
+    pub(super) fn restore(&self, rows: &[ReservationRow]) -> Result<Vec<u64>> {
+        let mut orphans = Vec::new();
+        for row in rows {
+            let res = Reservation::from_row(row)?;
+            let Some(state) = self.clients.read().get(&res.plan.client).cloned() else {
+                orphans.push(row.id);
+                continue;
+            };
+            let mut client = state.lock();
+            client.held = money::exact_add(client.held, res.hold)?;
+            if let Some(c) = &res.volume {
+                volumes::hold(&mut client.volume_held, c.subscription, c.entry, c.limit);
+            }
+            client.calls += 1;
+            *client.account_calls.entry(res.plan.account).or_insert(0) += 1;
+            // Capacity is counted, not checked: these calls were admitted before the restart.
+            let map = self.companies.read();
+            for id in res.plan.companies.as_slice() {
+                if let Some(c) = map.get(id) {
+                    c.calls.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            drop(map);
+            drop(client);
+            self.reservations.lock().insert(row.id, res);
+        }
+        Ok(orphans)
     }
 
     /// Number of open reservations.

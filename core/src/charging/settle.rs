@@ -1,6 +1,7 @@
 //! Settling: a finished call's xDR and ledger entry, written by group commit; a repeat of a
 //! call id replays the first result.
 
+use super::durable::Write;
 use super::plan::Plan;
 use super::reservations::{return_hold, Reservation};
 use super::{invariant, violated, Charging, SettleRequest, Settlement};
@@ -12,7 +13,7 @@ use crate::limits;
 use crate::model::{dec, int, text, Record, Val, XDRS};
 use crate::money;
 use crate::rating;
-use crate::store::{Store, StoreTx, TxKind};
+use crate::store::{Store, StoreTx};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use std::sync::atomic::Ordering;
@@ -70,13 +71,8 @@ impl Charging {
         // while the batch is written.
         let job = self.prepare_settle(req, taken.as_ref(), now, scope, author);
         let result = self
-            .settles
-            .submit(job, &|jobs| self.settle_batch(store, jobs))
-            .unwrap_or_else(|| {
-                Err(Error::Internal(
-                    "the group commit holding this settle failed".into(),
-                ))
-            });
+            .write(store, Write::Settle(Box::new(job)))
+            .and_then(|s| s.ok_or_else(|| Error::Internal("a settle wrote no settlement".into())));
         self.finish_reservation(req, &result, taken);
         result
     }
@@ -237,60 +233,17 @@ impl Charging {
             author: author.clone(),
             priced,
             now: clock::format_dt(now),
-            reservation: res.map(|r| (r.hold, Arc::clone(&r.plan), r.volume)),
-        }
-    }
-
-    /// Write a batch of settles in one transaction, each in its own savepoint (a failing one
-    /// undoes only itself and gets its own error), commit once, then apply every charged
-    /// settle to memory in commit order while the store lock is still held.
-    fn settle_batch(&self, store: &dyn Store, jobs: Vec<SettleJob>) -> Vec<Result<Settlement>> {
-        let count = jobs.len();
-        self.settle_batches.fetch_add(1, Ordering::Relaxed);
-        self.settles_batched
-            .fetch_add(u64::try_from(count).unwrap_or(0), Ordering::Relaxed);
-        let jobs = std::cell::RefCell::new(jobs);
-        let outcomes = std::cell::RefCell::new(Vec::with_capacity(count));
-        let batch = store.run(
-            TxKind::Write,
-            &mut |tx| {
-                let mut outcomes = outcomes.borrow_mut();
-                outcomes.clear();
-                for job in jobs.borrow_mut().iter_mut() {
-                    tx.savepoint()?;
-                    let outcome = settle_in_tx(tx, job);
-                    if outcome.is_ok() {
-                        tx.release_savepoint()?;
-                    } else {
-                        tx.rollback_to_savepoint()?;
-                    }
-                    outcomes.push(outcome);
-                }
-                Ok(())
-            },
-            &mut || {
-                for (job, outcome) in jobs.borrow().iter().zip(outcomes.borrow().iter()) {
-                    if let Ok((s, delta, used)) = outcome {
-                        self.apply_settle(job, s, *delta, used.as_ref());
-                    }
-                }
-            },
-        );
-        match batch {
-            Ok(()) => outcomes
-                .into_inner()
-                .into_iter()
-                .map(|o| o.map(|(s, _, _)| s))
-                .collect(),
-            // Nothing of the batch committed: every settle in it fails (and may be retried).
-            Err(e) => (0..count).map(|_| Err(batch_error(&e))).collect(),
+            reservation: req
+                .reservation
+                .zip(res)
+                .map(|(id, r)| (id, r.hold, Arc::clone(&r.plan), r.volume)),
         }
     }
 
     /// A committed settle's effect on memory: the balance moves by the charge, the hold and
     /// the call's capacity are freed. Runs after the commit: a broken invariant can only be
     /// reported, and the committed balance (the authority) is what the mirror keeps.
-    fn apply_settle(
+    pub(super) fn apply_settle(
         &self,
         job: &SettleJob,
         s: &Settlement,
@@ -325,7 +278,7 @@ impl Charging {
         if let Some(u) = used {
             volumes::record(&mut client.volumes, u);
         }
-        if let Some((hold, plan, claim)) = &job.reservation {
+        if let Some((_, hold, plan, claim)) = &job.reservation {
             if let Err(e) = return_hold(&mut client, *hold) {
                 violated(format_args!("settling call {:?}: {e}", s.call_id));
             }
@@ -433,8 +386,16 @@ pub(super) struct SettleJob {
     priced: Result<Priced>,
     /// `now`, formatted.
     now: String,
-    /// The reservation's hold, plan and held volume, freed once the charge commits.
-    reservation: Option<(Decimal, Arc<Plan>, Option<Claim>)>,
+    /// The reservation's id, hold, plan and held volume: its row goes with the settle's
+    /// commit, and what it held is freed then.
+    reservation: Option<(u64, Decimal, Arc<Plan>, Option<Claim>)>,
+}
+
+impl SettleJob {
+    /// The reservation this settle closes, when it had one.
+    pub(super) fn reservation_id(&self) -> Option<u64> {
+        self.reservation.as_ref().map(|r| r.0)
+    }
 }
 
 struct Priced {
@@ -449,10 +410,10 @@ struct Priced {
 }
 
 /// What one settle did inside the batch: the result, the balance change, the volume used.
-type SettleOutcome = (Settlement, Decimal, Option<volumes::Used>);
+pub(super) type SettleOutcome = (Settlement, Decimal, Option<volumes::Used>);
 
 /// One settle inside the batch transaction (within its savepoint).
-fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutcome> {
+pub(super) fn settle_in_tx(tx: &mut dyn StoreTx, job: &mut SettleJob) -> Result<SettleOutcome> {
     if let Some(first) = earlier_settle(tx, job)? {
         return Ok((first, Decimal::ZERO, None));
     }
@@ -617,14 +578,6 @@ fn charge(tx: &mut dyn StoreTx, job: &SettleJob, p: &Priced, xdr: i64) -> Result
     link.insert("id_transactions", Val::Int(posted.id));
     tx.update(&XDRS, xdr, &link)?;
     Ok(posted.after)
-}
-
-/// The error each settle of a failed batch gets (the batch error is not `Clone`).
-fn batch_error(e: &Error) -> Error {
-    match e {
-        Error::Store(_) => crate::error::StoreError::io(e.to_string()).into(),
-        _ => Error::Internal(format!("group commit failed: {e}")),
-    }
 }
 
 /// A stored count of seconds of an xDR (absent: 0); a negative one is a broken row.

@@ -181,6 +181,16 @@ impl Charging {
             *c.exchange.write() = x;
             Ok(())
         })?;
+        // The calls a previous run acknowledged are held again, with their ids.
+        let rows = store::run(store, TxKind::Read, |tx| tx.reservations())?;
+        let orphans = c.restore(&rows)?;
+        if !orphans.is_empty() {
+            log::warn!(
+                "{} stored reservations belong to clients that no longer exist; removed",
+                orphans.len()
+            );
+            store::run(store, TxKind::Write, |tx| tx.delete_reservations(&orphans))?;
+        }
         Ok(c)
     }
 

@@ -319,6 +319,7 @@ mod tests {
             ErrorCode::Internal
             | ErrorCode::StoreInUse
             | ErrorCode::StoreIo
+            | ErrorCode::StoreHalted
             | ErrorCode::StoreNotFound
             | ErrorCode::StoreExists
             | ErrorCode::StoreNotTollgate

@@ -60,10 +60,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "billing cycle: tax profiles and invoices",
         sql: V9,
     },
+    Migration {
+        version: 10,
+        name: "durable reservations",
+        sql: V10,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 // Released migrations are never edited, so the column defaults in them stay literal; the
 // test at the end checks them against their names in `limits` (a changed limit needs a new
@@ -576,6 +581,19 @@ UPDATE roles SET permissions = json_set(permissions,
     '$.taxProfiles', json('["read","write","delete"]'),
     '$.invoices', json('["read","billing"]'))
 WHERE id = 2 AND builtin = 1;
+"#;
+
+/// Open reservations, written in the group commit that acknowledges them (authorize, update)
+/// and removed in the one that closes them (settle, release, expiry): a restart holds every
+/// acknowledged call again. `body` is the reservation as the charging layer serialises it
+/// (its plan, hold, seconds and included volume); the store only keeps it.
+const V10: &str = r#"
+CREATE TABLE reservations (
+    id         INTEGER PRIMARY KEY,
+    id_clients INTEGER NOT NULL,
+    expires_at TEXT NOT NULL,
+    body       TEXT NOT NULL
+);
 "#;
 
 #[cfg(test)]

@@ -261,6 +261,14 @@ pub trait StoreTx {
     /// Set a setting.
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
 
+    // --- open reservations ---
+    /// Write (or overwrite) an open reservation.
+    fn put_reservation(&mut self, row: &ReservationRow) -> Result<()>;
+    /// Remove closed reservations (ids not stored are ignored).
+    fn delete_reservations(&mut self, ids: &[u64]) -> Result<()>;
+    /// Every open reservation, by id.
+    fn reservations(&self) -> Result<Vec<ReservationRow>>;
+
     // --- ledger ---
     /// A client's balance and currency.
     fn client_balance(&self, id_clients: i64) -> Result<Option<(Decimal, i64)>>;
@@ -354,6 +362,19 @@ pub struct InvoiceSources {
     pub entries: Vec<(String, Decimal)>,
     /// Payments posted in the period.
     pub payments: Vec<Decimal>,
+}
+
+/// One open reservation as stored: the charging layer owns what `body` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationRow {
+    /// The reservation id the switch was given.
+    pub id: u64,
+    /// Its client.
+    pub client: i64,
+    /// When it expires unless settled or extended (`clock::format_dt`).
+    pub expires_at: String,
+    /// The reservation, serialised by the charging layer.
+    pub body: String,
 }
 
 /// A ledger entry to write.

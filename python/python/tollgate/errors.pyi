@@ -158,6 +158,9 @@ class DatabaseExistsError(TollgateError):
 class StorageError(TollgateError):
     """``store.io`` (C result 5005)."""
 
+class EngineHaltedError(TollgateError):
+    """``store.halted`` (C result 5006)."""
+
 class HandlerForbiddenError(TollgateError):
     """``handler.forbidden`` (C result 6000)."""
 
@@ -213,6 +216,7 @@ __all__ = [
     "DatabaseNotFoundError",
     "DatabaseExistsError",
     "StorageError",
+    "EngineHaltedError",
     "HandlerForbiddenError",
     "InternalError",
 ]

@@ -25,6 +25,8 @@ use std::path::Path;
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Why the store stopped writing, once a commit failed (see [`StoreError::Halted`]).
+    halted: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -104,6 +106,7 @@ impl SqliteStore {
         conn.execute_batch("BEGIN IMMEDIATE; COMMIT;").map_err(e)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            halted: Mutex::new(None),
         })
     }
 
@@ -164,6 +167,9 @@ impl Store for SqliteStore {
         on_commit: &mut dyn FnMut(),
     ) -> Result<()> {
         let mut conn = self.conn.lock();
+        if let Some(why) = self.halted.lock().as_ref() {
+            return Err(StoreError::Halted(why.clone()).into());
+        }
         let behavior = match kind {
             TxKind::Read => TransactionBehavior::Deferred,
             TxKind::Write => TransactionBehavior::Immediate,
@@ -171,7 +177,14 @@ impl Store for SqliteStore {
         let tx = conn.transaction_with_behavior(behavior)?;
         let mut view = SqliteTx::new(&tx);
         f(&mut view)?;
-        tx.commit()?;
+        if let Err(e) = tx.commit() {
+            // A failed commit (a failed fsync above all) leaves the disk in a state this
+            // process cannot know: stop writing rather than retry into a lost write.
+            let e = Error::from(e);
+            log::error!("commit failed, the engine stops writing: {e}");
+            *self.halted.lock() = Some(e.to_string());
+            return Err(e);
+        }
         on_commit();
         Ok(())
     }

@@ -2,7 +2,8 @@
 //! `meta`, `ledger`) or, for savepoints, to `mod.rs`.
 
 use super::super::{
-    AuditRow, InvoiceSources, ListQuery, Range, SessionRow, StoreTx, TransactionRow, UserAuth,
+    AuditRow, InvoiceSources, ListQuery, Range, ReservationRow, SessionRow, StoreTx,
+    TransactionRow, UserAuth,
 };
 use super::{auth, billing, ledger, meta, rows, SqliteTx};
 use crate::error::Result;
@@ -204,6 +205,18 @@ impl StoreTx for SqliteTx<'_> {
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
         meta::set_meta(self.conn, key, value)
+    }
+
+    fn put_reservation(&mut self, row: &ReservationRow) -> Result<()> {
+        meta::put_reservation(self.conn, row)
+    }
+
+    fn delete_reservations(&mut self, ids: &[u64]) -> Result<()> {
+        meta::delete_reservations(self.conn, ids)
+    }
+
+    fn reservations(&self) -> Result<Vec<ReservationRow>> {
+        meta::reservations(self.conn)
     }
 
     // --- ledger ---
