@@ -109,9 +109,9 @@ enum Command {
     },
 }
 
-/// Engine settings of `serve` (also the keys of `--config`'s `[engine]` table).
-#[derive(clap::Args, serde::Deserialize, Debug, Default, Clone)]
-#[serde(deny_unknown_fields)]
+/// Engine settings of `serve` (also the keys of `--config`'s `[engine]` table); their ranges
+/// are checked by `tollgate::EngineSettings`.
+#[derive(clap::Args, Debug, Default, Clone)]
 struct EngineFlags {
     /// Beat of the engine's clock in milliseconds: reservation expiry, subscription renewals
     /// (default 1000; 0 turns the clock off).
@@ -133,14 +133,14 @@ struct EngineFlags {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
-    engine: EngineFlags,
+    engine: tollgate::EngineSettings,
 }
 
 impl EngineFlags {
-    /// The flags over the file's settings over the defaults.
+    /// The flags over the file's settings over `serve`'s defaults (the clock on).
     fn config(&self, file: Option<&std::path::Path>) -> Result<tollgate::EngineConfig, String> {
         let from_file = match file {
-            None => EngineFlags::default(),
+            None => tollgate::EngineSettings::default(),
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
@@ -149,31 +149,18 @@ impl EngineFlags {
                     .engine
             }
         };
+        let flags = tollgate::EngineSettings {
+            clock_interval_ms: self.clock_interval_ms,
+            quota_seconds: self.quota_seconds,
+            reservation_margin_seconds: self.reservation_margin_seconds,
+            max_call_seconds: self.max_call_seconds,
+        };
+        let serve_defaults = tollgate::EngineSettings {
+            clock_interval_ms: Some(tollgate::limits::clock_interval_ms_default),
+            ..Default::default()
+        };
         let mut c = tollgate::EngineConfig::default();
-        let clock = self
-            .clock_interval_ms
-            .or(from_file.clock_interval_ms)
-            .unwrap_or(tollgate::limits::clock_interval_ms_default);
-        c.clock_interval_ms = (clock > 0).then_some(clock);
-        c.charging.quota_seconds = self.quota_seconds.or(from_file.quota_seconds);
-        if let Some(m) = self
-            .reservation_margin_seconds
-            .or(from_file.reservation_margin_seconds)
-        {
-            c.charging.reservation_margin_seconds = m;
-        }
-        if let Some(m) = self.max_call_seconds.or(from_file.max_call_seconds) {
-            if m == 0 || m > tollgate::limits::call_duration_seconds_max {
-                return Err(format!(
-                    "max_call_seconds must be 1 to {}",
-                    tollgate::limits::call_duration_seconds_max
-                ));
-            }
-            c.charging.max_call_seconds = m;
-        }
-        if c.charging.quota_seconds == Some(0) {
-            return Err("quota_seconds must be at least 1".into());
-        }
+        flags.or(&from_file).or(&serve_defaults).apply(&mut c)?;
         Ok(c)
     }
 }

@@ -346,6 +346,13 @@ impl Engine {
         )
     }
 
+    /// The engine's live state and settings, as `core.status` shows them to the operator
+    /// (the whole tree): `version`, `schema_version`, `last_tick`, `open_reservations`,
+    /// `held_total` per currency code, `outbox_pending` and `settings`.
+    pub fn status(&self) -> Result<Value> {
+        crate::api::charging::status_of(&self.inner, None)
+    }
+
     /// Close a reservation without charging.
     pub fn release(&self, reservation: u64) -> Result<()> {
         self.inner

@@ -57,6 +57,7 @@ pub use api::{Envelope, FileMeta, Registry};
 pub use charging::rate_file::{RateRequest, Rated};
 pub use charging::{Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::EngineSettings;
 pub use engine::{Engine, EngineConfig, EngineOptions, TickReport, WeakEngine};
 pub use error::{Error, ErrorCode, Result};
 pub use events::{DeliveryReport, Event, EventCallback, Stage, Verdict};

@@ -307,6 +307,36 @@ tg_result tg_engine_create(const char *path,
 // `path` is NUL-terminated; `engine_out` points to writable storage.
 tg_result tg_engine_open(const char *path, struct tg_engine **engine_out);
 
+// `tg_engine_create` with engine settings (see `tg_engine_open_with`).
+//
+// # Safety
+// The strings are NUL-terminated (`settings_json` may be NULL); `engine_out` is writable.
+tg_result tg_engine_create_with(const char *path,
+                                const char *admin_login,
+                                const char *admin_password,
+                                const char *settings_json,
+                                struct tg_engine **engine_out);
+
+// `tg_engine_open` with engine settings as a JSON object (NULL: the defaults), e.g.
+// `{"clock_interval_ms": 1000, "quota_seconds": 60}`: with `clock_interval_ms` the engine
+// keeps time by itself (reservation expiry, subscription renewals, event retries) on a
+// background thread that `tg_engine_close` stops. `tg_engine_status` shows the settings.
+//
+// # Safety
+// `path` is NUL-terminated, `settings_json` NULL or NUL-terminated; `engine_out` is writable.
+tg_result tg_engine_open_with(const char *path,
+                              const char *settings_json,
+                              struct tg_engine **engine_out);
+
+// The engine's live state as JSON text, as `core.status` shows it to the operator:
+// `version`, `schema_version`, `last_tick` (null until the clock first ran),
+// `open_reservations`, `held_total` (`{"USD": "12.5000"}`), `outbox_pending` and
+// `settings`. On `TG_RESULT_OK` writes it to `*status_out`; free it with `tg_string_free`.
+//
+// # Safety
+// `engine` is a live handle; `status_out` is writable.
+tg_result tg_engine_status(const struct tg_engine *engine, char **status_out);
+
 // Close an engine and free its handle. NULL is a no-op. No other call may be running on
 // the handle, or be made with it afterwards.
 //
@@ -363,7 +393,7 @@ tg_result tg_rest(const struct tg_engine *engine,
                   uint16_t *status_out,
                   char **body_out);
 
-// Free a string the library returned (`tg_call`, `tg_rest`). NULL is a no-op.
+// Free a string the library returned (`tg_call`, `tg_rest`, `tg_engine_status`). NULL is a no-op.
 //
 // # Safety
 // `s` is NULL or a string from this library not freed before.

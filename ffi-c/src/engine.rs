@@ -7,7 +7,7 @@ use crate::result::tg_result;
 use std::ffi::{c_char, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tollgate_core::wire::{self, JsonTextError};
-use tollgate_core::Engine;
+use tollgate_core::{Engine, EngineOptions, EngineSettings, ErrorCode};
 
 /// An open Tollgate engine: one database. Made by `tg_engine_create` or `tg_engine_open`,
 /// destroyed by `tg_engine_close`. Every function may be called on one engine from many
@@ -89,6 +89,104 @@ pub unsafe extern "C" fn tg_engine_open(
         let engine = Engine::open(path)?;
         // SAFETY: `out` is non-NULL and writable by the caller's contract.
         unsafe { out.write(tg_engine::boxed(engine)) };
+        Ok(())
+    })
+}
+
+/// Engine settings from `settings_json`: NULL or `{}` for the defaults, else an object with
+/// any of `clock_interval_ms` (0: no background clock, the library's default),
+/// `quota_seconds`, `reservation_margin_seconds`, `max_call_seconds`. An unknown key or a
+/// value out of range is `TG_RESULT_VALIDATION_INVALID`.
+///
+/// # Safety
+/// `settings_json` is NULL or NUL-terminated.
+unsafe fn settings_arg(settings_json: *const c_char) -> Result<EngineOptions, Failure> {
+    // SAFETY: the caller's contract.
+    let text = unsafe { optional_text(settings_json, "settings_json") }?;
+    let value = match text {
+        None => serde_json::Value::Null,
+        Some(t) => parse_json(t, "settings_json")?,
+    };
+    let invalid = |m: String| Failure::new(tg_result::from_code(ErrorCode::ValidationInvalid), m);
+    let settings = EngineSettings::from_json(&value).map_err(invalid)?;
+    let mut opts = EngineOptions::default();
+    settings.apply(&mut opts.config).map_err(invalid)?;
+    Ok(opts)
+}
+
+/// `tg_engine_create` with engine settings (see `tg_engine_open_with`).
+///
+/// # Safety
+/// The strings are NUL-terminated (`settings_json` may be NULL); `engine_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_engine_create_with(
+    path: *const c_char,
+    admin_login: *const c_char,
+    admin_password: *const c_char,
+    settings_json: *const c_char,
+    engine_out: *mut *mut tg_engine,
+) -> tg_result {
+    guard(|_| {
+        // SAFETY: the strings are the caller's NUL-terminated inputs.
+        let (path, login, password, opts) = unsafe {
+            (
+                text(path, "path")?,
+                text(admin_login, "admin_login")?,
+                text(admin_password, "admin_password")?,
+                settings_arg(settings_json)?,
+            )
+        };
+        let out = output(engine_out, "engine_out")?;
+        let engine = Engine::create_with(path, login, password, opts)?;
+        // SAFETY: `out` is non-NULL and writable by the caller's contract.
+        unsafe { out.write(tg_engine::boxed(engine)) };
+        Ok(())
+    })
+}
+
+/// `tg_engine_open` with engine settings as a JSON object (NULL: the defaults), e.g.
+/// `{"clock_interval_ms": 1000, "quota_seconds": 60}`: with `clock_interval_ms` the engine
+/// keeps time by itself (reservation expiry, subscription renewals, event retries) on a
+/// background thread that `tg_engine_close` stops. `tg_engine_status` shows the settings.
+///
+/// # Safety
+/// `path` is NUL-terminated, `settings_json` NULL or NUL-terminated; `engine_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_engine_open_with(
+    path: *const c_char,
+    settings_json: *const c_char,
+    engine_out: *mut *mut tg_engine,
+) -> tg_result {
+    guard(|_| {
+        // SAFETY: the caller's NUL-terminated inputs.
+        let (path, opts) = unsafe { (text(path, "path")?, settings_arg(settings_json)?) };
+        let out = output(engine_out, "engine_out")?;
+        let engine = Engine::open_with(path, opts)?;
+        // SAFETY: `out` is non-NULL and writable by the caller's contract.
+        unsafe { out.write(tg_engine::boxed(engine)) };
+        Ok(())
+    })
+}
+
+/// The engine's live state as JSON text, as `core.status` shows it to the operator:
+/// `version`, `schema_version`, `last_tick` (null until the clock first ran),
+/// `open_reservations`, `held_total` (`{"USD": "12.5000"}`), `outbox_pending` and
+/// `settings`. On `TG_RESULT_OK` writes it to `*status_out`; free it with `tg_string_free`.
+///
+/// # Safety
+/// `engine` is a live handle; `status_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_engine_status(
+    engine: *const tg_engine,
+    status_out: *mut *mut c_char,
+) -> tg_result {
+    guard(|slot| {
+        // SAFETY: the caller's contract.
+        let e = unsafe { engine_arg(engine, slot) }?;
+        let out = output(status_out, "status_out")?;
+        let s = boundary::owned_string(e.engine.status()?.to_string())?;
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { out.write(s) };
         Ok(())
     })
 }
@@ -227,7 +325,7 @@ pub unsafe extern "C" fn tg_rest(
     })
 }
 
-/// Free a string the library returned (`tg_call`, `tg_rest`). NULL is a no-op.
+/// Free a string the library returned (`tg_call`, `tg_rest`, `tg_engine_status`). NULL is a no-op.
 ///
 /// # Safety
 /// `s` is NULL or a string from this library not freed before.

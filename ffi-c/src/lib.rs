@@ -28,8 +28,9 @@ pub use charging::{
     tg_settlement, tg_update, TG_CODE_SIZE, TG_DECIMAL_SIZE,
 };
 pub use engine::{
-    tg_call, tg_engine, tg_engine_close, tg_engine_create, tg_engine_last_error, tg_engine_open,
-    tg_rest, tg_string_free,
+    tg_call, tg_engine, tg_engine_close, tg_engine_create, tg_engine_create_with,
+    tg_engine_last_error, tg_engine_open, tg_engine_open_with, tg_engine_status, tg_rest,
+    tg_string_free,
 };
 pub use events::{tg_engine_set_event_callback, tg_event_callback};
 pub use result::tg_result;

@@ -106,6 +106,9 @@ fn run(program: &Path, wrapper: &[&str]) {
     let out = Command::new(&cmd)
         .args(&args)
         .arg(scratch.path())
+        // The program finds the installed library by its rpath, as a user's would; cargo's
+        // LD_LIBRARY_PATH could name a stale copy in target/<profile>/.
+        .env_remove("LD_LIBRARY_PATH")
         .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         .output()

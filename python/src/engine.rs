@@ -134,33 +134,91 @@ impl Engine {
     }
 }
 
+/// Engine options from the keyword settings; a value out of range raises `InvalidError`.
+fn options(
+    py: Python<'_>,
+    settings: tollgate::EngineSettings,
+) -> PyResult<tollgate::EngineOptions> {
+    let mut opts = tollgate::EngineOptions::default();
+    settings.apply(&mut opts.config).map_err(|m| {
+        errors::from_error(
+            py,
+            &tollgate::error::ValidationError::invalid("settings", m).into(),
+        )
+    })?;
+    Ok(opts)
+}
+
 #[pymethods]
 impl Engine {
-    /// Create a new database at `path` (or `":memory:"`) with one administrator.
+    /// Create a new database at `path` (or `":memory:"`) with one administrator. The
+    /// keyword settings are the engine's (see `status()["settings"]`): `clock_interval_ms`
+    /// runs the engine's own clock (0 or None: time moves only with `tick()`).
     #[staticmethod]
+    #[pyo3(signature = (path, admin_login, admin_password, *, clock_interval_ms=None, quota_seconds=None, reservation_margin_seconds=None, max_call_seconds=None))]
+    #[allow(clippy::too_many_arguments)]
     fn create(
         py: Python<'_>,
         path: PathBuf,
         admin_login: String,
         admin_password: String,
+        clock_interval_ms: Option<u64>,
+        quota_seconds: Option<u64>,
+        reservation_margin_seconds: Option<u64>,
+        max_call_seconds: Option<u64>,
     ) -> PyResult<Engine> {
         let path = path_text(path)?;
+        let opts = options(
+            py,
+            tollgate::EngineSettings {
+                clock_interval_ms,
+                quota_seconds,
+                reservation_margin_seconds,
+                max_call_seconds,
+            },
+        )?;
         let p = path.clone();
         detached(py, move || {
-            tollgate::Engine::create(&p, &admin_login, &admin_password)
+            tollgate::Engine::create_with(&p, &admin_login, &admin_password, opts)
         })?
         .map(|e| Engine::wrap(e, path))
         .map_err(|e| errors::from_error(py, &e))
     }
 
-    /// Open an existing database.
+    /// Open an existing database, with the engine settings of `create`.
     #[staticmethod]
-    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Engine> {
+    #[pyo3(signature = (path, *, clock_interval_ms=None, quota_seconds=None, reservation_margin_seconds=None, max_call_seconds=None))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        clock_interval_ms: Option<u64>,
+        quota_seconds: Option<u64>,
+        reservation_margin_seconds: Option<u64>,
+        max_call_seconds: Option<u64>,
+    ) -> PyResult<Engine> {
         let path = path_text(path)?;
+        let opts = options(
+            py,
+            tollgate::EngineSettings {
+                clock_interval_ms,
+                quota_seconds,
+                reservation_margin_seconds,
+                max_call_seconds,
+            },
+        )?;
         let p = path.clone();
-        detached(py, move || tollgate::Engine::open(&p))?
+        detached(py, move || tollgate::Engine::open_with(&p, opts))?
             .map(|e| Engine::wrap(e, path))
             .map_err(|e| errors::from_error(py, &e))
+    }
+
+    /// The engine's live state as `core.status` shows it to the operator: `version`,
+    /// `schema_version`, `last_tick`, `open_reservations`, `held_total` (currency code to
+    /// decimal string), `outbox_pending` and `settings`.
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.get()?;
+        let v = detached(py, move || engine.status())?.map_err(|e| errors::from_error(py, &e))?;
+        convert::to_py(py, &v)
     }
 
     /// The path the engine was created or opened with.

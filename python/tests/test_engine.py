@@ -32,6 +32,35 @@ def test_create_open_and_context_manager_close(tmp_path: pathlib.Path) -> None:
         assert again.call_as_system("clients.editForm", {"id": cid})["client"]["name"] == "Kept"
 
 
+def test_settings_status_and_a_hold_that_survives_a_reopen(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "held.db"
+    with tollgate.Engine.create(path, ADMIN, ADMIN_PW, quota_seconds=60) as e:
+        assert e.status()["settings"]["quota_seconds"] == 60
+        assert e.status()["settings"]["clock_interval_ms"] is None
+        client = rated_client(e, credit="10")
+        a = e.authorize("100", "442071234567")
+        assert a.granted_seconds == 60
+        held = e.status()["held_total"]["USD"]
+        assert Decimal(held) == a.held
+    with pytest.raises(tollgate.InvalidError, match="quota_seconds"):
+        tollgate.Engine.open(path, quota_seconds=0)
+    with pytest.raises(OverflowError):
+        tollgate.Engine.open(path, max_call_seconds=-1)
+    # The call was up when the engine closed: the reopened engine holds it again, and its
+    # own clock runs.
+    with tollgate.Engine.open(path, clock_interval_ms=20) as e:
+        s = e.status()
+        assert s["open_reservations"] == 1
+        assert Decimal(s["held_total"]["USD"]) == a.held
+        assert s["settings"]["clock_interval_ms"] == 20
+        deadline = datetime.datetime.now() + datetime.timedelta(seconds=10)
+        while e.status()["last_tick"] is None:
+            assert datetime.datetime.now() < deadline, "the clock never ticked"
+        done = e.settle("after-reopen", 30, reservation=a.reservation)
+        assert done.client == client and not done.unreserved
+        assert e.status()["open_reservations"] == 0
+
+
 def test_a_second_open_of_a_file_in_use_is_refused(db_path: pathlib.Path) -> None:
     with tollgate.Engine.open(db_path):
         with pytest.raises(tollgate.DatabaseInUseError) as info:

@@ -169,8 +169,13 @@ fn charging_args(extra: Vec<ArgDef>) -> Vec<ArgDef> {
 // Long: a list of method declarations.
 /// `core.status`: the engine's live state as the caller's subtree sees it, and its settings.
 fn status(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value> {
-    let scope = ctx.principal.scope();
-    let (visible, pending, codes) = store::run(ctx.inner.store.as_ref(), TxKind::Read, |tx| {
+    status_of(ctx.inner, ctx.principal.scope())
+}
+
+/// The engine's live state as the subtree of `scope` sees it (`None`: the whole tree), and
+/// its settings: `core.status`, `Engine::status`, `tg_engine_status`, Python's `status()`.
+pub(crate) fn status_of(services: &crate::services::Services, scope: Option<i64>) -> Result<Value> {
+    let (visible, pending, codes) = store::run(services.store.as_ref(), TxKind::Read, |tx| {
         let visible: Option<std::collections::HashSet<i64>> = match scope {
             None => None,
             Some(_) => {
@@ -210,7 +215,7 @@ fn status(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value> {
         Ok((visible, pending, codes))
     })?;
     let sees = |client: i64| visible.as_ref().is_none_or(|v| v.contains(&client));
-    let (open, held) = ctx.inner.charging.holds(&sees)?;
+    let (open, held) = services.charging.holds(&sees)?;
     let mut held_total = serde_json::Map::new();
     for (currency, amount) in held {
         let code = codes
@@ -220,11 +225,10 @@ fn status(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value> {
         // As the issue and the C API show it: a decimal string per currency code.
         held_total.insert(code, Value::String(amount.to_string()));
     }
-    let last_tick = ctx
-        .inner
+    let last_tick = services
         .last_tick
         .load(std::sync::atomic::Ordering::Relaxed);
-    let charging = &ctx.inner.config.charging;
+    let charging = &services.config.charging;
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "schema_version": crate::store::SCHEMA_VERSION,
@@ -235,7 +239,7 @@ fn status(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value> {
         "held_total": held_total,
         "outbox_pending": pending,
         "settings": {
-            "clock_interval_ms": ctx.inner.config.clock_interval_ms,
+            "clock_interval_ms": services.config.clock_interval_ms,
             "max_call_seconds": charging.max_call_seconds,
             "quota_seconds": charging.quota_seconds,
             "reservation_margin_seconds": charging.reservation_margin_seconds,

@@ -4,7 +4,7 @@
 mod accounts;
 mod audit;
 mod auth;
-mod charging;
+pub(crate) mod charging;
 mod clients;
 mod companies;
 pub mod crud;

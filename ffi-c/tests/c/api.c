@@ -279,6 +279,11 @@ int main(int argc, char **argv) {
     long long alpha = charging(e, sid);
     event_callbacks(e, sid);
 
+    /* A call up when the engine closes. */
+    tg_authorize_request up = {.account = "1000", .auth_type = "ani", .destination = "447911123456"};
+    tg_authorization open_call;
+    EXPECT(e, tg_authorize(e, &up, &open_call), TG_RESULT_OK);
+
     /* Close, reopen: the charges are on disk. */
     tg_engine_close(e);
     tg_engine_close(NULL);
@@ -286,6 +291,33 @@ int main(int argc, char **argv) {
     EXPECT(NULL, tg_engine_open(path, &e), TG_RESULT_OK);
     login(e, sid);
     CHECK(balance_units(e, sid, alpha) == units("99.3217"), "balance after reopen");
+    tg_engine_close(e);
+
+    /* Settings: refused when unknown or out of range, shown by the status when taken. */
+    EXPECT(NULL, tg_engine_open_with(path, "{\"quota\": 60}", &other), TG_RESULT_VALIDATION_INVALID);
+    CHECK(strstr(tg_engine_last_error(NULL), "quota") != NULL, "message: %s", tg_engine_last_error(NULL));
+    EXPECT(NULL, tg_engine_open_with(path, "{\"quota_seconds\": 0}", &other), TG_RESULT_VALIDATION_INVALID);
+    EXPECT(NULL, tg_engine_open_with(path, "not json", &other), TG_RESULT_MALFORMED_REQUEST);
+    CHECK(other == SENTINEL, "engine_out written on failure");
+    EXPECT(NULL, tg_engine_open_with(path, "{\"quota_seconds\": 60, \"clock_interval_ms\": 20}", &e),
+           TG_RESULT_OK);
+    char *status = (char *)SENTINEL;
+    EXPECT(NULL, tg_engine_status(NULL, &status), TG_RESULT_NULL_PARAMETER);
+    EXPECT(e, tg_engine_status(e, NULL), TG_RESULT_NULL_PARAMETER);
+    EXPECT(e, tg_engine_status(e, &status), TG_RESULT_OK);
+    CHECK(json_int(status, "quota_seconds") == 60, "status: %s", status);
+    CHECK(json_int(status, "clock_interval_ms") == 20, "status: %s", status);
+    CHECK(json_int(status, "open_reservations") == 1, "the open call is held again: %s", status);
+    char held[64];
+    CHECK(json_field(status, "USD", held, sizeof held) && units(held) == units(open_call.held),
+          "held %s, the call held %s", held, open_call.held);
+    tg_string_free(status);
+    /* The pre-restart reservation settles its own call. */
+    tg_settle_request done = {.reservation = open_call.reservation, .call_id = "c-after-reopen",
+                              .duration = 30};
+    tg_settlement st;
+    EXPECT(e, tg_settle(e, &done, &st), TG_RESULT_OK);
+    CHECK(st.client == alpha && !st.unreserved, "settled client %lld", (long long)st.client);
     tg_engine_close(e);
     return finish("api");
 }

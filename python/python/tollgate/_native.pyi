@@ -73,10 +73,25 @@ class FileInfo:
 class Engine:
     @staticmethod
     def create(
-        path: str | os.PathLike[str], admin_login: str, admin_password: str
+        path: str | os.PathLike[str],
+        admin_login: str,
+        admin_password: str,
+        *,
+        clock_interval_ms: int | None = None,
+        quota_seconds: int | None = None,
+        reservation_margin_seconds: int | None = None,
+        max_call_seconds: int | None = None,
     ) -> Engine: ...
     @staticmethod
-    def open(path: str | os.PathLike[str]) -> Engine: ...
+    def open(
+        path: str | os.PathLike[str],
+        *,
+        clock_interval_ms: int | None = None,
+        quota_seconds: int | None = None,
+        reservation_margin_seconds: int | None = None,
+        max_call_seconds: int | None = None,
+    ) -> Engine: ...
+    def status(self) -> dict[str, Any]: ...
     @property
     def path(self) -> str: ...
     @property
