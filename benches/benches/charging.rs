@@ -1,6 +1,7 @@
-//! Real-time charging: `authorize` from memory against a 100,000-code rate table, and durable
-//! `settle` (group commit on a real SQLite file, synchronous=FULL) with 1, 8 and 64 concurrent
-//! callers, each doing authorize + settle.
+//! Real-time charging against a 100,000-code rate table on a real SQLite file
+//! (synchronous=FULL): durable `authorize` (decided in memory, answered once the reservation
+//! is group-committed) with 1 and 64 callers and their latency, and authorize + durable
+//! `settle` with 1, 8 and 64 concurrent callers.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
@@ -80,45 +81,82 @@ fn requests(numbers: &[String], account: usize) -> Vec<AuthorizeRequest> {
         .collect()
 }
 
+/// The p50 and p99 of `samples`, in microseconds.
+fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let k = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
+        samples.get(k).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    (at(0.50), at(0.99))
+}
+
+/// `authorize` is answered once its reservation is durable: measured alone (one caller, each
+/// authorize its own fsync) and with 64 concurrent callers (group commit), with the p50/p99
+/// latency each caller saw. Reservations are released outside the timed part.
 fn authorize(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (e, numbers) = setup(&dir);
-    let reqs = requests(&numbers, 0);
-    let mut group = c.benchmark_group("authorize");
+    let mut group = c.benchmark_group("authorize_durable");
+    group.sample_size(10);
     group.throughput(Throughput::Elements(1));
-    // Authorize alone: reservations are released outside the timed part, every 4096 calls.
-    group.bench_function(BenchmarkId::new("authorize", "100k codes"), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut ids = Vec::with_capacity(4096);
-            let mut done = 0u64;
-            while done < iters {
-                let n = (iters - done).min(4096);
-                let start = Instant::now();
-                for i in 0..n {
-                    let req = &reqs[((done + i) as usize) % reqs.len()];
-                    let a = e.authorize(black_box(req)).expect("authorized");
-                    ids.push(a.reservation);
-                }
-                total += start.elapsed();
-                for id in ids.drain(..) {
-                    e.release(id).expect("open");
-                }
-                done += n;
-            }
-            total
-        })
-    });
-    group.bench_function(BenchmarkId::new("authorize+release", "100k codes"), |b| {
-        let mut i = 0usize;
-        b.iter(|| {
-            let req = &reqs[i % reqs.len()];
-            i = i.wrapping_add(1);
-            let a = e.authorize(black_box(req)).expect("authorized");
-            e.release(a.reservation).expect("open")
-        })
-    });
+    for threads in [1usize, 64] {
+        let reqs: Arc<Vec<Vec<AuthorizeRequest>>> = Arc::new(
+            (0..threads)
+                .map(|t| requests(&numbers[..256], t % ACCOUNTS))
+                .collect(),
+        );
+        let latencies = Arc::new(parking_lot::Mutex::new(Vec::<Duration>::new()));
+        group.bench_with_input(
+            BenchmarkId::new("authorize", format!("{threads} threads")),
+            &threads,
+            |b, &threads| {
+                b.iter_custom(|iters| {
+                    let per = iters.div_ceil(threads as u64);
+                    let barrier = Arc::new(Barrier::new(threads + 1));
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let (e, reqs, barrier, latencies) = (
+                                e.clone(),
+                                Arc::clone(&reqs),
+                                Arc::clone(&barrier),
+                                Arc::clone(&latencies),
+                            );
+                            std::thread::spawn(move || {
+                                let mut ids = Vec::with_capacity(per as usize);
+                                let mut seen = Vec::with_capacity(per as usize);
+                                barrier.wait();
+                                for i in 0..per {
+                                    let req = &reqs[t][(i as usize) % reqs[t].len()];
+                                    let start = Instant::now();
+                                    let a = e.authorize(black_box(req)).expect("authorized");
+                                    seen.push(start.elapsed());
+                                    ids.push(a.reservation);
+                                }
+                                latencies.lock().extend(seen);
+                                ids
+                            })
+                        })
+                        .collect();
+                    barrier.wait();
+                    let start = Instant::now();
+                    let ids: Vec<Vec<u64>> = handles
+                        .into_iter()
+                        .map(|h| h.join().expect("caller"))
+                        .collect();
+                    let elapsed = start.elapsed();
+                    for id in ids.into_iter().flatten() {
+                        e.release(id).expect("open");
+                    }
+                    elapsed.mul_f64(iters as f64 / (per * threads as u64) as f64)
+                })
+            },
+        );
+        let (p50, p99) = percentiles(&mut latencies.lock());
+        eprintln!("authorize with {threads} threads: latency p50 {p50:.1} us, p99 {p99:.1} us");
+    }
     group.finish();
+    assert_eq!(e.open_reservations(), 0);
 }
 
 fn settle(c: &mut Criterion) {

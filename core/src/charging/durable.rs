@@ -4,7 +4,7 @@
 //! its reservation's row is committed, a `release` once the row is gone, a `settle` once its
 //! xDR, ledger entry and audit row are committed and its reservation's row is gone — all in the
 //! same transaction. Concurrent writes of every kind share one batch (one transaction, one
-//! fsync), each inside its own savepoint: a failing write undoes only itself. A failed commit
+//! fsync), each settle inside its own savepoint: a refused settle undoes only itself. A failed commit
 //! halts the store (`store.halted`): nothing is retried into a lost write.
 
 use super::batch::Ticket;
@@ -74,6 +74,13 @@ impl Charging {
                 let mut outcomes = outcomes.borrow_mut();
                 outcomes.clear();
                 for job in jobs.borrow_mut().iter_mut() {
+                    // A settle can be refused on its own (a conflict, no rate): its own
+                    // savepoint. A reservation row cannot, short of the disk failing, and
+                    // then the whole batch fails: no savepoint to pay for.
+                    if !matches!(job, Write::Settle(_)) {
+                        outcomes.push(Ok(write_one(tx, job)?));
+                        continue;
+                    }
                     tx.savepoint()?;
                     let outcome = write_one(tx, job);
                     if outcome.is_ok() {
