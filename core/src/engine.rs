@@ -36,6 +36,9 @@ pub struct EngineOptions {
     pub clock: Arc<dyn Clock>,
     /// Settings.
     pub config: EngineConfig,
+    /// The registered SQLite VFS to open the file through (`None`: the operating system's
+    /// files). The simulator opens its in-memory, fault-injecting disk this way.
+    pub vfs: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -43,6 +46,7 @@ impl Default for EngineOptions {
         EngineOptions {
             clock: Arc::new(SystemClock),
             config: EngineConfig::default(),
+            vfs: None,
         }
     }
 }
@@ -173,7 +177,7 @@ impl Engine {
         let admin_login = &crate::auth::normalize_login("admin_login", admin_login)?;
         password::check_new("admin_password", admin_password)?;
         let hash = password::hash(admin_password)?;
-        let store = SqliteStore::create(path)?;
+        let store = SqliteStore::create_in(path, opts.vfs.as_deref())?;
         let now = clock::format_dt(opts.clock.now());
         let created = store::run(&store, TxKind::Write, |tx| {
             use crate::model::{Record, Val, COMPANIES, CURRENCIES};
@@ -211,7 +215,7 @@ impl Engine {
 
     /// [`Engine::open`] with a chosen clock and settings.
     pub fn open_with(path: &str, opts: EngineOptions) -> Result<Engine> {
-        let store = SqliteStore::open(path)?;
+        let store = SqliteStore::open_in(path, opts.vfs.as_deref())?;
         Engine::from_store(Box::new(store), opts)
     }
 
@@ -429,6 +433,8 @@ impl Engine {
                     report.subscriptions.deactivated += t.deactivated;
                     report.subscriptions.closed += t.closed;
                 }
+                // A store that stopped writing is the engine's failure, not this subscription's.
+                Err(e) if e.code() == crate::ErrorCode::StoreHalted => return Err(e),
                 Err(e) => report.errors.push((id, e.to_string())),
             }
         }

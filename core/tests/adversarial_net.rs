@@ -135,6 +135,7 @@ fn signature(secret: &str, id: &str, ts: &str, body: &[u8]) -> String {
 
 fn opts(clock: &Arc<ManualClock>) -> EngineOptions {
     EngineOptions {
+        vfs: None,
         clock: clock.clone(),
         config: EngineConfig {
             event_worker: false,

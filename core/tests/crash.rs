@@ -142,6 +142,7 @@ fn crash_child() {
         EngineOptions {
             clock: clock.clone(),
             config,
+            vfs: None,
         },
     )
     .expect("open");
@@ -705,6 +706,7 @@ fn check(db: &str, log: &Path, kill: usize) -> Past {
                 event_worker: false,
                 ..Default::default()
             },
+            vfs: None,
         },
     )
     .expect("reopen");

@@ -174,6 +174,7 @@ fn clock() -> Arc<ManualClock> {
 
 fn opts(clock: &Arc<ManualClock>, worker: bool) -> EngineOptions {
     EngineOptions {
+        vfs: None,
         clock: clock.clone(),
         config: EngineConfig {
             event_worker: worker,

@@ -739,7 +739,11 @@ fn a_quota_grants_in_steps_and_update_extends_while_funds_last() {
     ));
     let mut config = tollgate::EngineConfig::default();
     config.charging.quota_seconds = Some(30);
-    let opts = tollgate::EngineOptions { clock, config };
+    let opts = tollgate::EngineOptions {
+        clock,
+        config,
+        vfs: None,
+    };
     let e = Engine::create_with(":memory:", ADMIN, PASSWORD, opts).unwrap();
     let sid = e
         .call("auth.login", json!({"login": ADMIN, "password": PASSWORD}))

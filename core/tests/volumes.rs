@@ -346,8 +346,17 @@ fn a_quota_holds_bundled_seconds_step_by_step() {
     let clock = Arc::new(ManualClock::new(parse_dt("2026-01-15 12:00:00").unwrap()));
     let mut config = tollgate::EngineConfig::default();
     config.charging.quota_seconds = Some(400);
-    let e =
-        Engine::create_with(":memory:", ADMIN, PASSWORD, EngineOptions { clock, config }).unwrap();
+    let e = Engine::create_with(
+        ":memory:",
+        ADMIN,
+        PASSWORD,
+        EngineOptions {
+            clock,
+            config,
+            vfs: None,
+        },
+    )
+    .unwrap();
     let sid = e
         .call("auth.login", json!({"login": ADMIN, "password": PASSWORD}))
         .session_id

@@ -32,6 +32,15 @@ use plan::{ExchangeRow, Table};
 use reservations::Reservation;
 use state::{AccountState, ClientState, CompanyState};
 
+/// Bugs planted on purpose, so the simulator (`sim/`) can show it finds one. Each is off
+/// unless the simulator's own test sets it; nothing else may.
+#[doc(hidden)]
+pub mod planted {
+    use std::sync::atomic::AtomicBool;
+    /// `release` gives a reservation's hold back twice.
+    pub static DOUBLE_RELEASE: AtomicBool = AtomicBool::new(false);
+}
+
 /// The hot path's maps: foldhash (fast, seeded per process) instead of SipHash.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 

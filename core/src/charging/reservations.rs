@@ -415,8 +415,7 @@ impl Charging {
     }
 
     /// Extend a reservation by another quota (or to everything affordable), answered once the
-    /// extended row is durable. Should that write fail, the call keeps the larger hold in
-    /// memory (more held than the switch was told: safe) and the caller gets the error.
+    /// extended row is durable. Should that write fail, the call goes back to what it held.
     pub(crate) fn update(
         &self,
         store: &dyn Store,
@@ -463,13 +462,54 @@ impl Charging {
         if wanted <= res.granted {
             return Ok(res.authorization(id, max));
         }
+        let before = (res.hold, res.granted, res.volume, res.expires_at);
         self.extend(&mut client, res, wanted, bundled, available, now)?;
         let auth = res.authorization(id, max);
         let ticket = self.queue(Write::Keep(res.row(id)));
         drop(reservations);
         drop(client);
-        self.written(store, ticket)?;
+        if let Err(e) = self.written(store, ticket) {
+            // Never acknowledged: the call goes back to what it held before.
+            self.unextend(client_id, id, auth.held, before);
+            return Err(e);
+        }
         Ok(auth)
+    }
+
+    /// Undo an extension whose write failed, unless the reservation changed since.
+    fn unextend(
+        &self,
+        client_id: i64,
+        id: u64,
+        extended: Decimal,
+        before: (Decimal, u64, Option<Claim>, DateTime<Utc>),
+    ) {
+        let Ok(state) = self.client(client_id) else {
+            return;
+        };
+        let mut client = state.lock();
+        let mut reservations = self.reservations.lock();
+        let Some(res) = reservations.get_mut(&id).filter(|r| r.hold == extended) else {
+            return;
+        };
+        let (hold, granted, volume, expires_at) = before;
+        let held = money::exact_sub(client.held, extended)
+            .and_then(|h| money::exact_add(h, hold));
+        match held {
+            Ok(h) if h >= Decimal::ZERO => client.held = h,
+            _ => {
+                violated(format_args!("undoing the extension of reservation {id}"));
+                return;
+            }
+        }
+        if let (Some(now), Some(was)) = (res.volume, volume) {
+            volumes::unhold(&mut client.volume_held, now.subscription, now.entry, now.limit);
+            volumes::hold(&mut client.volume_held, was.subscription, was.entry, was.limit);
+        }
+        res.hold = hold;
+        res.granted = granted;
+        res.volume = volume;
+        res.expires_at = expires_at;
     }
 
     /// Hold `wanted` seconds for a reservation instead of its granted ones, `bundled` of them
@@ -516,6 +556,9 @@ impl Charging {
         if let Err(e) = self.written(store, ticket) {
             self.reservations.lock().insert(id, res);
             return Err(e);
+        }
+        if super::planted::DOUBLE_RELEASE.load(Ordering::Relaxed) {
+            let _ = self.drop_hold(&res);
         }
         self.drop_hold(&res)
     }

@@ -54,6 +54,7 @@ pub(super) fn setup_with(paid: &str, quota: Option<u64>) -> Setup {
     let opts = EngineOptions {
         clock: clock.clone(),
         config,
+        vfs: None,
     };
     let engine = Engine::create_with(":memory:", "admin", "admin-password-1", opts).unwrap();
     let r = engine.call(

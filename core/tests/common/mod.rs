@@ -31,6 +31,7 @@ pub fn options(clock: &Arc<ManualClock>, config: EngineConfig) -> EngineOptions 
     EngineOptions {
         clock: clock.clone(),
         config,
+        vfs: None,
     }
 }
 

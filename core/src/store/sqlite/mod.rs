@@ -51,34 +51,55 @@ fn map_open_error(path: &str, e: rusqlite::Error) -> Error {
     }
 }
 
+/// A connection to `path`, through `vfs` when one is named.
+fn connect(path: &str, flags: OpenFlags, vfs: Option<&str>) -> Result<Connection> {
+    match vfs {
+        None => Connection::open_with_flags(path, flags),
+        Some(v) => Connection::open_with_flags_and_vfs(path, flags, v),
+    }
+    .map_err(|e| map_open_error(path, e))
+}
+
 impl SqliteStore {
     /// Create a new database at `path` (or `:memory:`). Fails if a file is already there.
     pub fn create(path: &str) -> Result<SqliteStore> {
-        if path != ":memory:" && Path::new(path).exists() {
+        SqliteStore::create_in(path, None)
+    }
+
+    /// Open an existing database at `path`, applying pending migrations.
+    pub fn open(path: &str) -> Result<SqliteStore> {
+        SqliteStore::open_in(path, None)
+    }
+
+    /// [`SqliteStore::create`] through the registered SQLite VFS `vfs` (`None`: the
+    /// operating system's files). With a VFS, whether a file exists is the VFS's to say.
+    pub fn create_in(path: &str, vfs: Option<&str>) -> Result<SqliteStore> {
+        if vfs.is_none() && path != ":memory:" && Path::new(path).exists() {
             return Err(StoreError::Exists(path.to_string()).into());
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| map_open_error(path, e))?;
+        let conn = connect(path, flags, vfs)?;
         let store = SqliteStore::configure(path, conn)?;
         store.migrate(path, true)?;
         Ok(store)
     }
 
-    /// Open an existing database at `path`, applying pending migrations.
-    pub fn open(path: &str) -> Result<SqliteStore> {
+    /// [`SqliteStore::open`] through the registered SQLite VFS `vfs` (`None`: the operating
+    /// system's files).
+    pub fn open_in(path: &str, vfs: Option<&str>) -> Result<SqliteStore> {
         if path == ":memory:" {
             return Err(StoreError::NotFound(
                 "an in-memory database cannot be reopened; use create".into(),
             )
             .into());
         }
-        if !Path::new(path).is_file() {
+        if vfs.is_none() && !Path::new(path).is_file() {
             return Err(StoreError::NotFound(path.to_string()).into());
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| map_open_error(path, e))?;
+        let conn = connect(path, flags, vfs)?;
         let store = SqliteStore::configure(path, conn)?;
         store.migrate(path, false)?;
         Ok(store)
@@ -183,7 +204,7 @@ impl Store for SqliteStore {
             let e = Error::from(e);
             log::error!("commit failed, the engine stops writing: {e}");
             *self.halted.lock() = Some(e.to_string());
-            return Err(e);
+            return Err(StoreError::Halted(e.to_string()).into());
         }
         on_commit();
         Ok(())
