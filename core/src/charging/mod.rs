@@ -1,11 +1,12 @@
-//! Real-time charging: `authorize` → `update` → `settle` / `release`, answered from memory.
+//! Real-time charging: `authorize` → `update` → `settle` / `release`, decided in memory.
 //!
 //! The hot-path state (clients' balances, credit and held amounts, accounts, companies, rate
 //! tables as prefix indexes, currencies and exchange rates, open reservations) lives here. It
 //! is loaded from the database at open and changed only after a commit, while the store lock
 //! is still held (see `Store::run`), so it follows the database's commit order exactly and
-//! never disagrees with it. Reservations are memory only: a restart loses them, and a settle
-//! that carries the call's details still charges (the xDR says `unreserved`).
+//! never disagrees with it. Reservations are decided here and answered once their row is
+//! durable (`durable`); an open holds every stored one again. A settle of an unknown
+//! reservation that carries the call's details still charges (the xDR says `unreserved`).
 
 mod batch;
 mod durable;
