@@ -1,8 +1,7 @@
 //! An in-memory SQLite VFS that injects the faults a real disk has, deterministically.
 //!
-//! Each file keeps what is *durable* (as of its last successful `xSync`) and what is
-//! *current* (what reads see), with the writes and truncations made since the last sync in
-//! order. The faults, each decided by the simulator's seeded generator:
+//! Each file keeps what reads see and, in order, the writes and truncations made since its
+//! last successful `xSync` with what each replaced, so a crash can undo them. The faults, each decided by the simulator's seeded generator:
 //!
 //! - a write fails (`SQLITE_IOERR_WRITE`), changing nothing;
 //! - an fsync fails (`SQLITE_IOERR_FSYNC`): nothing becomes durable;
@@ -25,28 +24,56 @@ use std::sync::{Arc, OnceLock};
 /// The name the VFS is registered under.
 pub const NAME: &str = "tollgate-sim";
 
+/// A change made since the last sync, with what it replaced (to undo it at a crash).
 #[derive(Debug, Clone)]
 enum Op {
-    Write(usize, Vec<u8>),
-    Truncate(usize),
+    /// At, the bytes written, the file's length before, the bytes overwritten.
+    Write(usize, Vec<u8>, usize, Vec<u8>),
+    /// The bytes cut off.
+    Truncate(Vec<u8>),
 }
 
+/// One file: what reads see, and the changes since the last sync, in order (a sync forgets
+/// them; a crash undoes a suffix of them).
 #[derive(Debug, Default)]
 struct FileData {
-    durable: Vec<u8>,
     current: Vec<u8>,
     pending: Vec<Op>,
 }
 
-fn apply(bytes: &mut Vec<u8>, op: &Op) {
-    match op {
-        Op::Write(at, data) => {
-            if bytes.len() < at + data.len() {
-                bytes.resize(at + data.len(), 0);
-            }
-            bytes[*at..at + data.len()].copy_from_slice(data);
+impl FileData {
+    fn write(&mut self, at: usize, data: &[u8]) {
+        let before = self.current.len();
+        let end = at + data.len();
+        let overwritten = self.current[at.min(before)..end.min(before)].to_vec();
+        if self.current.len() < end {
+            self.current.resize(end, 0);
         }
-        Op::Truncate(n) => bytes.truncate(*n),
+        self.current[at..end].copy_from_slice(data);
+        self.pending
+            .push(Op::Write(at, data.to_vec(), before, overwritten));
+    }
+
+    fn truncate(&mut self, n: usize) {
+        if n >= self.current.len() {
+            self.pending.push(Op::Truncate(Vec::new()));
+            return;
+        }
+        let cut = self.current.split_off(n);
+        self.pending.push(Op::Truncate(cut));
+    }
+
+    /// Undo the last pending change.
+    fn undo(&mut self) {
+        match self.pending.pop() {
+            Some(Op::Write(at, _, before, overwritten)) => {
+                let end = at + overwritten.len();
+                self.current[at..end].copy_from_slice(&overwritten);
+                self.current.truncate(before);
+            }
+            Some(Op::Truncate(cut)) => self.current.extend_from_slice(&cut),
+            None => {}
+        }
     }
 }
 
@@ -127,21 +154,24 @@ pub fn crash() {
     for f in files {
         let mut f = f.lock();
         let keep = d.rng.random_range(0..=f.pending.len());
-        let mut bytes = f.durable.clone();
-        for op in &f.pending[..keep] {
-            apply(&mut bytes, op);
-        }
-        if let Some(Op::Write(at, data)) = f.pending.get(keep) {
-            let torn_tail = d.faults.torn_tail;
-            if !data.is_empty() && d.rng.random_bool(torn_tail) {
-                let part = d.rng.random_range(0..data.len());
-                apply(&mut bytes, &Op::Write(*at, data[..part].to_vec()));
-                d.counts.torn_writes += 1;
+        let lost = f.pending.len() - keep;
+        let torn = match f.pending.get(keep) {
+            Some(Op::Write(at, data, _, _)) if !data.is_empty() => {
+                let torn_tail = d.faults.torn_tail;
+                d.rng
+                    .random_bool(torn_tail)
+                    .then(|| (*at, data[..d.rng.random_range(0..data.len())].to_vec()))
             }
+            _ => None,
+        };
+        while f.pending.len() > keep {
+            f.undo();
         }
-        d.counts.lost_writes += (f.pending.len() - keep) as u64;
-        f.durable = bytes.clone();
-        f.current = bytes;
+        if let Some((at, part)) = torn {
+            f.write(at, &part);
+            d.counts.torn_writes += 1;
+        }
+        d.counts.lost_writes += lost as u64;
         f.pending.clear();
     }
 }
@@ -220,18 +250,14 @@ unsafe extern "C" fn x_write(
             data(f).lock(),
         )
     };
-    let op = Op::Write(offset as usize, bytes);
-    apply(&mut file.current, &op);
-    file.pending.push(op);
+    file.write(offset as usize, &bytes);
     ffi::SQLITE_OK
 }
 
 unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
     // SAFETY: a file of ours.
     let mut file = unsafe { data(f).lock() };
-    let op = Op::Truncate(size as usize);
-    apply(&mut file.current, &op);
-    file.pending.push(op);
+    file.truncate(size as usize);
     ffi::SQLITE_OK
 }
 
@@ -242,7 +268,6 @@ unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, _flags: c_int) -> c_int {
     }
     // SAFETY: a file of ours.
     let mut file = unsafe { data(f).lock() };
-    file.durable = file.current.clone();
     file.pending.clear();
     drop(file);
     disk().lock().counts.syncs += 1;
