@@ -316,8 +316,8 @@ fn is_amount_key(key: &str) -> bool {
 }
 
 /// One value as XML-RPC: `null` is `<nil/>`, integers `<int>` (or `<i8>` outside i32),
-/// amounts (a number under a money key, or any number with a fraction) `<string>` with their
-/// exact digits, never a lossy `<double>`.
+/// amounts (a number under a money key, or any number with a fraction) and reservation ids
+/// `<string>` with their exact digits, never a lossy `<double>`.
 fn write_value(v: &Value, out: &mut String) {
     write_keyed(v, None, out)
 }
@@ -325,7 +325,12 @@ fn write_value(v: &Value, out: &mut String) {
 fn write_keyed(v: &Value, key: Option<&str>, out: &mut String) {
     out.push_str("<value>");
     match v {
-        Value::Number(n) if key.is_some_and(is_amount_key) || n.as_i64().is_none() => {
+        // Reservation ids reach 2^53, past XML-RPC's `<int>` (and many clients' `<i8>`): a
+        // string, which every argument that takes an id accepts back.
+        Value::Number(n)
+            if key.is_some_and(|k| is_amount_key(k) || k == "reservation")
+                || n.as_i64().is_none() =>
+        {
             let _ = write!(out, "<string>{n}</string>");
         }
         Value::Null => out.push_str("<nil/>"),
@@ -445,6 +450,12 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("<name>id</name><value><int>5</int>"), "{out}");
+        let grant = response(&json!({"reservation": 12_884_901_889u64, "max_seconds": 60}));
+        assert!(
+            grant.contains("<name>reservation</name><value><string>12884901889</string>"),
+            "{grant}"
+        );
+        assert!(grant.contains("<name>max_seconds</name><value><int>60</int>"), "{grant}");
     }
 
     #[test]
