@@ -91,12 +91,88 @@ fn join_unless_self(h: std::thread::JoinHandle<()>) {
     }
 }
 
+/// `Engine::tick`'s work, on the engine's shared context (the clock thread holds no `Engine`).
+fn tick(inner: &Inner, now: chrono::DateTime<chrono::Utc>) -> Result<TickReport> {
+    inner
+        .last_tick
+        .store(now.timestamp(), std::sync::atomic::Ordering::Relaxed);
+    let released = inner.charging.expire(inner.store.as_ref(), now)?;
+    let store = inner.store.as_ref();
+    let charging = &inner.charging;
+    let mut report = TickReport {
+        reservations_released: released,
+        ..TickReport::default()
+    };
+    let due = store::run(store, TxKind::Read, |tx| crate::packages::due(tx, now))?;
+    // One transaction per subscription: one that cannot be processed never holds up the rest.
+    for sub in due {
+        let id = sub
+            .get("id")
+            .and_then(crate::model::Val::as_int)
+            .unwrap_or_default();
+        let outcome = store::run_then(
+            store,
+            TxKind::Write,
+            |tx| {
+                // Re-read inside the transaction: the list may be stale.
+                let Some(sub) = tx.get(&crate::model::SUBSCRIPTIONS, id, None)? else {
+                    return Ok((SubscriptionTick::default(), None));
+                };
+                let client = sub
+                    .get("id_clients")
+                    .and_then(crate::model::Val::as_int)
+                    .unwrap_or_default();
+                let mut available = charging.available(client)?;
+                let mut t = SubscriptionTick::default();
+                match sub.get("status").and_then(crate::model::Val::as_text) {
+                    Some("pending") => {
+                        let after = crate::packages::activate(tx, id, now, available)?;
+                        if after.get("status").and_then(crate::model::Val::as_text)
+                            == Some("active")
+                        {
+                            t.activated += 1;
+                        }
+                    }
+                    Some("active") => {
+                        crate::packages::advance(tx, &sub, now, &mut available, &mut t)?
+                    }
+                    _ => {}
+                }
+                if let Some(after) = tx.get(&crate::model::SUBSCRIPTIONS, id, None)? {
+                    let dt = clock::format_dt(now);
+                    crate::outbox::subscription_changed(tx, Some(&sub), &after, &dt)?;
+                }
+                // Renewed periods start their included volumes afresh.
+                let refresh = charging.prepare(tx, &[("subscriptions", id)])?;
+                Ok((t, Some(std::cell::RefCell::new(Some(refresh)))))
+            },
+            |(_, refresh)| {
+                if let Some(r) = refresh.as_ref().and_then(|c| c.borrow_mut().take()) {
+                    charging.apply(r);
+                }
+            },
+        );
+        match outcome {
+            Ok((t, _)) => {
+                report.subscriptions.activated += t.activated;
+                report.subscriptions.renewed += t.renewed;
+                report.subscriptions.deactivated += t.deactivated;
+                report.subscriptions.closed += t.closed;
+            }
+            // A store that stopped writing is the engine's failure, not this subscription's.
+            Err(e) if e.code() == crate::ErrorCode::StoreHalted => return Err(e),
+            Err(e) => report.errors.push((id, e.to_string())),
+        }
+    }
+    inner.events.signal.wake();
+    Ok(report)
+}
+
 /// The engine's clock: `tick` every `interval` by the engine's clock until stopped. It holds
 /// no lock across a pass's I/O beyond what `tick` itself takes, and only a weak handle, so
 /// the engine closes when its callers are done.
 fn spawn_clock(
     weak: std::sync::Weak<Inner>,
-    worker: std::sync::Weak<Worker>,
     signal: Arc<crate::events::Signal>,
     interval: std::time::Duration,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -104,13 +180,14 @@ fn spawn_clock(
         .name("tollgate-clock".into())
         .spawn(move || {
             while signal.wait(interval) {
-                let (Some(inner), Some(worker)) = (weak.upgrade(), worker.upgrade()) else {
+                // Only the shared context, never the worker: the last `Engine` dropped
+                // elsewhere stops and joins this thread (after this pass) and closes the file.
+                let Some(inner) = weak.upgrade() else {
                     break;
                 };
-                let engine = Engine { worker, inner };
-                let now = engine.inner.clock.now();
+                let now = inner.clock.now();
                 // A failed pass (storage error) is retried at the next beat.
-                if engine.tick(now).is_err() {
+                if tick(&inner, now).is_err() {
                     log::warn!(target: "tollgate::clock", "a clock pass failed; retrying at the next beat");
                 }
             }
@@ -265,13 +342,8 @@ impl Engine {
                 ms.clamp(limits::clock_interval_ms_min, limits::clock_interval_ms_max),
             );
             let signal = Arc::new(crate::events::Signal::default());
-            let h = spawn_clock(
-                Arc::downgrade(&inner),
-                Arc::downgrade(&worker),
-                Arc::clone(&signal),
-                interval,
-            )
-            .map_err(|e| crate::Error::Internal(format!("engine clock not started: {e}")))?;
+            let h = spawn_clock(Arc::downgrade(&inner), Arc::clone(&signal), interval)
+                .map_err(|e| crate::Error::Internal(format!("engine clock not started: {e}")))?;
             *worker.clock.lock() = Some((signal, h));
         }
         Ok(Engine { worker, inner })
@@ -367,79 +439,7 @@ impl Engine {
     /// Run what is due at `now`: reservations past their expiry are released. Returns how
     /// many reservations were released.
     pub fn tick(&self, now: chrono::DateTime<chrono::Utc>) -> Result<TickReport> {
-        self.inner
-            .last_tick
-            .store(now.timestamp(), std::sync::atomic::Ordering::Relaxed);
-        let released = self.inner.charging.expire(self.inner.store.as_ref(), now)?;
-        let store = self.inner.store.as_ref();
-        let charging = &self.inner.charging;
-        let mut report = TickReport {
-            reservations_released: released,
-            ..TickReport::default()
-        };
-        let due = store::run(store, TxKind::Read, |tx| crate::packages::due(tx, now))?;
-        // One transaction per subscription: one that cannot be processed never holds up the rest.
-        for sub in due {
-            let id = sub
-                .get("id")
-                .and_then(crate::model::Val::as_int)
-                .unwrap_or_default();
-            let outcome = store::run_then(
-                store,
-                TxKind::Write,
-                |tx| {
-                    // Re-read inside the transaction: the list may be stale.
-                    let Some(sub) = tx.get(&crate::model::SUBSCRIPTIONS, id, None)? else {
-                        return Ok((SubscriptionTick::default(), None));
-                    };
-                    let client = sub
-                        .get("id_clients")
-                        .and_then(crate::model::Val::as_int)
-                        .unwrap_or_default();
-                    let mut available = charging.available(client)?;
-                    let mut t = SubscriptionTick::default();
-                    match sub.get("status").and_then(crate::model::Val::as_text) {
-                        Some("pending") => {
-                            let after = crate::packages::activate(tx, id, now, available)?;
-                            if after.get("status").and_then(crate::model::Val::as_text)
-                                == Some("active")
-                            {
-                                t.activated += 1;
-                            }
-                        }
-                        Some("active") => {
-                            crate::packages::advance(tx, &sub, now, &mut available, &mut t)?
-                        }
-                        _ => {}
-                    }
-                    if let Some(after) = tx.get(&crate::model::SUBSCRIPTIONS, id, None)? {
-                        let dt = clock::format_dt(now);
-                        crate::outbox::subscription_changed(tx, Some(&sub), &after, &dt)?;
-                    }
-                    // Renewed periods start their included volumes afresh.
-                    let refresh = charging.prepare(tx, &[("subscriptions", id)])?;
-                    Ok((t, Some(std::cell::RefCell::new(Some(refresh)))))
-                },
-                |(_, refresh)| {
-                    if let Some(r) = refresh.as_ref().and_then(|c| c.borrow_mut().take()) {
-                        charging.apply(r);
-                    }
-                },
-            );
-            match outcome {
-                Ok((t, _)) => {
-                    report.subscriptions.activated += t.activated;
-                    report.subscriptions.renewed += t.renewed;
-                    report.subscriptions.deactivated += t.deactivated;
-                    report.subscriptions.closed += t.closed;
-                }
-                // A store that stopped writing is the engine's failure, not this subscription's.
-                Err(e) if e.code() == crate::ErrorCode::StoreHalted => return Err(e),
-                Err(e) => report.errors.push((id, e.to_string())),
-            }
-        }
-        self.inner.events.signal.wake();
-        Ok(report)
+        tick(&self.inner, now)
     }
 
     /// Open reservations (for monitoring and tests).

@@ -201,7 +201,11 @@ pub unsafe extern "C" fn tg_engine_close(engine: *mut tg_engine) {
     catch((), || {
         if !engine.is_null() {
             // SAFETY: a live handle from `tg_engine::boxed`, given up by the caller.
-            drop(unsafe { Box::from_raw(engine) });
+            let e = unsafe { Box::from_raw(engine) };
+            // Stop the background threads first (joined: a clock pass in flight finishes),
+            // so the database is closed when this returns.
+            e.engine.close();
+            drop(e);
         }
     })
 }

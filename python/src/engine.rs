@@ -237,8 +237,14 @@ impl Engine {
     /// Closing twice is a no-op.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let engine = self.inner.write().take();
-        // Dropping the last handle closes SQLite: do it without the GIL.
-        detached(py, move || drop(engine))
+        // Stop the engine's threads (joined: a clock pass in flight finishes first), then
+        // drop the last handle, which closes SQLite: without the GIL.
+        detached(py, move || {
+            if let Some(e) = &engine {
+                e.close();
+            }
+            drop(engine)
+        })
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

@@ -455,7 +455,10 @@ mod tests {
             grant.contains("<name>reservation</name><value><string>12884901889</string>"),
             "{grant}"
         );
-        assert!(grant.contains("<name>max_seconds</name><value><int>60</int>"), "{grant}");
+        assert!(
+            grant.contains("<name>max_seconds</name><value><int>60</int>"),
+            "{grant}"
+        );
     }
 
     #[test]

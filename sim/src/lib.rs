@@ -214,7 +214,10 @@ impl Sim {
         };
         match self.engine().authorize(&req) {
             Ok(a) => {
-                self.note(format!("authorize {k} -> {} {} {}", a.reservation, a.held, a.granted_seconds));
+                self.note(format!(
+                    "authorize {k} -> {} {} {}",
+                    a.reservation, a.held, a.granted_seconds
+                ));
                 if self.open.contains_key(&a.reservation) {
                     return Err(format!("reservation id {} handed out twice", a.reservation));
                 }
@@ -257,7 +260,9 @@ impl Sim {
     }
 
     fn update(&mut self) -> Step {
-        let Some(id) = self.pick_open() else { return Ok(()) };
+        let Some(id) = self.pick_open() else {
+            return Ok(());
+        };
         match self.engine().update(id) {
             Ok(a) => {
                 self.note(format!("update {id} -> {} {}", a.held, a.granted_seconds));
@@ -299,7 +304,13 @@ impl Sim {
 
     /// A settle as a switch sends it: the reservation when it has one, and always the call's
     /// account and number (so a retry after a crash can be recognised as a replay).
-    fn settle_request(&mut self, reserved: Option<u64>, k: usize, call: String, duration: u64) -> SettleRequest {
+    fn settle_request(
+        &mut self,
+        reserved: Option<u64>,
+        k: usize,
+        call: String,
+        duration: u64,
+    ) -> SettleRequest {
         let destination = reserved
             .and_then(|id| self.open.get(&id))
             .map_or_else(|| "4420".to_string(), |o| o.destination.clone());
@@ -336,7 +347,10 @@ impl Sim {
             match self.pick_open() {
                 Some(id) => {
                     let client = self.open[&id].client;
-                    (self.settle_request(Some(id), client, call, duration), client)
+                    (
+                        self.settle_request(Some(id), client, call, duration),
+                        client,
+                    )
                 }
                 None => (self.settle_request(None, k, call, duration), k),
             }
@@ -347,7 +361,10 @@ impl Sim {
     fn send_settle(&mut self, req: SettleRequest, client: usize, replay: bool) -> Step {
         match self.engine().settle(&req) {
             Ok(s) => {
-                self.note(format!("settle {} {:?} -> {} {} {}", s.call_id, req.reservation, s.cost, s.replayed, s.balance));
+                self.note(format!(
+                    "settle {} {:?} -> {} {} {}",
+                    s.call_id, req.reservation, s.cost, s.replayed, s.balance
+                ));
                 if let Some(id) = req.reservation {
                     self.open.remove(&id);
                 }
@@ -365,7 +382,8 @@ impl Sim {
                     }
                     None => {
                         // (A retry after a crash may replay a settle whose answer was lost.)
-                        self.settles.insert(s.call_id.clone(), (client, s.duration, s.cost));
+                        self.settles
+                            .insert(s.call_id.clone(), (client, s.duration, s.cost));
                     }
                 }
                 Ok(())
@@ -390,7 +408,9 @@ impl Sim {
     }
 
     fn release(&mut self) -> Step {
-        let Some(id) = self.pick_open() else { return Ok(()) };
+        let Some(id) = self.pick_open() else {
+            return Ok(());
+        };
         match self.engine().release(id) {
             Ok(()) => {
                 self.note(format!("release {id} -> ok"));
@@ -436,7 +456,9 @@ impl Sim {
         };
         let params = json!({"id_clients": self.clients[client], "type": "payment", "amount": amount.to_string(), "idempotency_key": key});
         loop {
-            let r = self.engine().call_as_system("transactions.add", params.clone());
+            let r = self
+                .engine()
+                .call_as_system("transactions.add", params.clone());
             if r.code {
                 self.note(format!("pay {key} {amount} -> ok"));
                 self.payments.insert(key, (client, amount));
@@ -466,7 +488,10 @@ impl Sim {
         self.clock.set(now);
         match self.engine().tick(now) {
             Ok(r) => {
-                self.note(format!("tick {minutes} -> {} {}", r.reservations_released, r.subscriptions.renewed));
+                self.note(format!(
+                    "tick {minutes} -> {} {}",
+                    r.reservations_released, r.subscriptions.renewed
+                ));
                 self.open.retain(|_, o| o.expires > now);
                 self.phantom.retain(|_, until| *until > now);
                 Ok(())
@@ -484,7 +509,9 @@ impl Sim {
     }
 
     fn tick_again(&mut self, now: DateTime<Utc>) -> Step {
-        self.engine().tick(now).map_err(|e| format!("tick after restart: {e}"))?;
+        self.engine()
+            .tick(now)
+            .map_err(|e| format!("tick after restart: {e}"))?;
         self.open.retain(|_, o| o.expires > now);
         self.phantom.retain(|_, until| *until > now);
         Ok(())
@@ -497,7 +524,9 @@ impl Sim {
         let probe = self.engine().status();
         let halted = matches!(&probe, Err(e) if e.code().as_str() == "store.halted");
         if code == "store.halted" && !halted {
-            return Err(format!("a commit failed but the engine kept going: {probe:?}"));
+            return Err(format!(
+                "a commit failed but the engine kept going: {probe:?}"
+            ));
         }
         // Faults stay off until the next step: the retry that resolves this one runs on a
         // healthy disk.
@@ -509,11 +538,19 @@ impl Sim {
         let e = self.engine();
         let mut told = 0usize;
         for (k, c) in self.clients.iter().enumerate() {
-            if !e.verify_client_ledger(*c).map_err(|x| format!("ledger of {c}: {x}"))? {
+            if !e
+                .verify_client_ledger(*c)
+                .map_err(|x| format!("ledger of {c}: {x}"))?
+            {
                 return Err(format!("client {c}: balance is not the sum of its ledger"));
             }
             let held = e.client_balance_cached(*c).ok_or("client missing")?.1;
-            let want: Decimal = self.open.values().filter(|o| o.client == k).map(|o| o.held).sum();
+            let want: Decimal = self
+                .open
+                .values()
+                .filter(|o| o.client == k)
+                .map(|o| o.held)
+                .sum();
             told += self.open.values().filter(|o| o.client == k).count();
             let exact = !self.phantom.contains_key(&k);
             if (exact && held != want) || held < want {
@@ -536,7 +573,11 @@ impl Sim {
             if rows != 1 {
                 return Err(format!("call {call} has {rows} xDRs"));
             }
-            let stored: Decimal = x["rows"][0]["cost"].to_string().trim_matches('"').parse().map_err(|_| "cost")?;
+            let stored: Decimal = x["rows"][0]["cost"]
+                .to_string()
+                .trim_matches('"')
+                .parse()
+                .map_err(|_| "cost")?;
             if stored != *cost {
                 return Err(format!("call {call} costs {stored}, acknowledged {cost}"));
             }
@@ -579,7 +620,8 @@ pub fn run(seed: u64, ops: usize, faults: vfs::Faults) -> Result<Report, String>
         restarts: 0,
         next: 0,
     };
-    sim.setup().map_err(|e| format!("seed {seed}: setup: {e}"))?;
+    sim.setup()
+        .map_err(|e| format!("seed {seed}: setup: {e}"))?;
     sim.faults_on();
     for step in 0..ops {
         sim.faults_on();
@@ -590,7 +632,10 @@ pub fn run(seed: u64, ops: usize, faults: vfs::Faults) -> Result<Report, String>
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                return Err(format!("seed {seed}, step {step} (after {:?}): {e}", sim.last))
+                return Err(format!(
+                    "seed {seed}, step {step} (after {:?}): {e}",
+                    sim.last
+                ))
             }
             Err(p) => {
                 let what = p
@@ -598,12 +643,15 @@ pub fn run(seed: u64, ops: usize, faults: vfs::Faults) -> Result<Report, String>
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                return Err(format!("seed {seed}, step {step}: the engine panicked: {what}"));
+                return Err(format!(
+                    "seed {seed}, step {step}: the engine panicked: {what}"
+                ));
             }
         }
     }
     vfs::set_faults(vfs::Faults::default());
-    sim.check_ledger().map_err(|e| format!("seed {seed}: {e}"))?;
+    sim.check_ledger()
+        .map_err(|e| format!("seed {seed}: {e}"))?;
     let report = Report {
         hash: hex::encode(sim.trace.clone().finalize()),
         steps: ops,

@@ -274,7 +274,10 @@ unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, _flags: c_int) -> c_int {
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, size: *mut ffi::sqlite3_int64) -> c_int {
+unsafe extern "C" fn x_file_size(
+    f: *mut ffi::sqlite3_file,
+    size: *mut ffi::sqlite3_int64,
+) -> c_int {
     // SAFETY: a file of ours and a writable output.
     unsafe { *size = data(f).lock().current.len() as ffi::sqlite3_int64 };
     ffi::SQLITE_OK
@@ -290,7 +293,11 @@ unsafe extern "C" fn x_check_reserved_lock(_f: *mut ffi::sqlite3_file, out: *mut
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_file_control(_f: *mut ffi::sqlite3_file, _op: c_int, _arg: *mut c_void) -> c_int {
+unsafe extern "C" fn x_file_control(
+    _f: *mut ffi::sqlite3_file,
+    _op: c_int,
+    _arg: *mut c_void,
+) -> c_int {
     ffi::SQLITE_NOTFOUND
 }
 
@@ -368,7 +375,11 @@ unsafe extern "C" fn x_open(
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_delete(_vfs: *mut ffi::sqlite3_vfs, name: *const c_char, _sync: c_int) -> c_int {
+unsafe extern "C" fn x_delete(
+    _vfs: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    _sync: c_int,
+) -> c_int {
     // SAFETY: a NUL-terminated path.
     if let Some(n) = unsafe { path(name) } {
         disk().lock().files.remove(&n);
@@ -413,7 +424,11 @@ unsafe extern "C" fn x_full_pathname(
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_randomness(_vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
+unsafe extern "C" fn x_randomness(
+    _vfs: *mut ffi::sqlite3_vfs,
+    n: c_int,
+    out: *mut c_char,
+) -> c_int {
     // SAFETY: `out` has room for `n` bytes.
     let buf = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n as usize) };
     let mut d = disk().lock();
@@ -433,7 +448,11 @@ unsafe extern "C" fn x_current_time(_vfs: *mut ffi::sqlite3_vfs, out: *mut f64) 
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_get_last_error(_vfs: *mut ffi::sqlite3_vfs, _n: c_int, _out: *mut c_char) -> c_int {
+unsafe extern "C" fn x_get_last_error(
+    _vfs: *mut ffi::sqlite3_vfs,
+    _n: c_int,
+    _out: *mut c_char,
+) -> c_int {
     0
 }
 

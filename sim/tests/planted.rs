@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 #[test]
 fn a_hold_released_twice_is_found_within_the_ci_seeds() {
     tollgate::charging::planted::DOUBLE_RELEASE.store(true, Ordering::Relaxed);
-    let found = (0..200).find_map(|seed| tollgate_sim::run(seed, 100, tollgate_sim::default_faults()).err());
+    let found = (0..200)
+        .find_map(|seed| tollgate_sim::run(seed, 100, tollgate_sim::default_faults()).err());
     tollgate::charging::planted::DOUBLE_RELEASE.store(false, Ordering::Relaxed);
     let e = found.expect("the planted bug went unnoticed for 200 seeds");
     assert!(

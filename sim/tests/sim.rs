@@ -28,7 +28,10 @@ fn a_few_hundred_seeds_keep_every_invariant() {
     }
     eprintln!("{seeds} seeds x {ops}: {crashes} crashes, {fsyncs} failed fsyncs, {lost} lost writes, {acked} acknowledged");
     // The faults really happened, or the run proves nothing.
-    assert!(crashes > 0 && fsyncs > 0 && lost > 0, "{crashes} {fsyncs} {lost}");
+    assert!(
+        crashes > 0 && fsyncs > 0 && lost > 0,
+        "{crashes} {fsyncs} {lost}"
+    );
     assert!(acked > seeds as usize * 10);
 }
 
@@ -61,8 +64,17 @@ fn a_failed_fsync_stops_the_engine_until_it_is_reopened() {
         ..Default::default()
     });
     let lost = e.call_as_system("clients.add", serde_json::json!({"name": "maybe"}));
-    assert_eq!(lost.errors[0].code.as_str(), "store.halted", "{:?}", lost.errors);
-    assert!(lost.errors[0].message.contains("reopen"), "{}", lost.errors[0].message);
+    assert_eq!(
+        lost.errors[0].code.as_str(),
+        "store.halted",
+        "{:?}",
+        lost.errors
+    );
+    assert!(
+        lost.errors[0].message.contains("reopen"),
+        "{}",
+        lost.errors[0].message
+    );
     // The disk works again, but the engine does not retry: everything answers halted.
     vfs::set_faults(vfs::Faults::default());
     let after = e.call_as_system("clients.list", serde_json::json!({}));

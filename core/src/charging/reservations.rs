@@ -493,8 +493,7 @@ impl Charging {
             return;
         };
         let (hold, granted, volume, expires_at) = before;
-        let held = money::exact_sub(client.held, extended)
-            .and_then(|h| money::exact_add(h, hold));
+        let held = money::exact_sub(client.held, extended).and_then(|h| money::exact_add(h, hold));
         match held {
             Ok(h) if h >= Decimal::ZERO => client.held = h,
             _ => {
@@ -503,8 +502,18 @@ impl Charging {
             }
         }
         if let (Some(now), Some(was)) = (res.volume, volume) {
-            volumes::unhold(&mut client.volume_held, now.subscription, now.entry, now.limit);
-            volumes::hold(&mut client.volume_held, was.subscription, was.entry, was.limit);
+            volumes::unhold(
+                &mut client.volume_held,
+                now.subscription,
+                now.entry,
+                now.limit,
+            );
+            volumes::hold(
+                &mut client.volume_held,
+                was.subscription,
+                was.entry,
+                was.limit,
+            );
         }
         res.hold = hold;
         res.granted = granted;
