@@ -20,7 +20,7 @@ case "${1:-}" in
       first=$((j * per))
       n=$(( first + per > seeds ? seeds - first : per ))
       [ "$n" -gt 0 ] || continue
-      target/release/tollgate-sim --seeds "$n" --ops "$ops" --first "$first" > "target/sim-$j.log" &
+      target/release/tollgate-sim --seeds "$n" --ops "$ops" --first "$first" > "target/sim-$j.log" 2>&1 &
       pids+=($!)
     done
     status=0

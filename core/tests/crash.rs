@@ -622,11 +622,17 @@ fn check(db: &str, log: &Path, kill: usize) -> Past {
     let twice = rows(
         "SELECT reference, CAST(COUNT(*) AS TEXT) FROM transactions WHERE reference LIKE 'xdr:%' GROUP BY reference HAVING COUNT(*) > 1",
     );
-    assert!(twice.is_empty(), "kill {kill}: xDRs charged twice: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "kill {kill}: xDRs charged twice: {twice:?}"
+    );
     let twice = rows(
         "SELECT id_clients || ' ' || idempotency_key, CAST(COUNT(*) AS TEXT) FROM transactions WHERE idempotency_key IS NOT NULL GROUP BY id_clients, idempotency_key HAVING COUNT(*) > 1",
     );
-    assert!(twice.is_empty(), "kill {kill}: keys booked twice: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "kill {kill}: keys booked twice: {twice:?}"
+    );
     // Open reservations: the acknowledged open ones are held; a closed one never is.
     let stored: HashSet<u64> = rows("SELECT CAST(id AS TEXT), '' FROM reservations")
         .into_iter()

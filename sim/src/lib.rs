@@ -49,8 +49,8 @@ pub struct Report {
 /// hundred seeds see every kind many times.
 pub fn default_faults() -> vfs::Faults {
     vfs::Faults {
-        write_error: 0.002,
-        sync_error: 0.004,
+        write_error: 0.0005,
+        sync_error: 0.002,
         torn_tail: 0.5,
     }
 }
@@ -175,8 +175,11 @@ impl Sim {
     /// Power loss and a reopen (with the disk's faults off while it reopens), then the
     /// integrity check.
     fn restart(&mut self) -> Step {
-        self.engine = None;
+        // Power is lost first; the dead process's connection then closes against a disk that
+        // takes nothing more.
         vfs::crash();
+        self.engine = None;
+        vfs::power_on();
         vfs::set_faults(vfs::Faults::default());
         let conn = rusqlite::Connection::open_with_flags_and_vfs(
             DB,
@@ -599,30 +602,60 @@ impl Sim {
     }
 }
 
+/// The world every run starts from: made once per process (creating an engine hashes a
+/// password and makes signing keys, which would dominate a run), then restored onto the disk.
+fn world(clock: &Arc<ManualClock>) -> Result<(vfs::Snapshot, Vec<i64>), String> {
+    static WORLD: std::sync::OnceLock<Result<(vfs::Snapshot, Vec<i64>), String>> =
+        std::sync::OnceLock::new();
+    WORLD
+        .get_or_init(|| {
+            vfs::reset(0, vfs::Faults::default());
+            let mut sim = Sim::new(0, clock.clone(), vfs::Faults::default());
+            sim.setup()?;
+            sim.engine = None;
+            Ok((vfs::snapshot(), sim.clients))
+        })
+        .clone()
+}
+
+fn start_time() -> DateTime<Utc> {
+    tollgate::clock::parse_dt("2026-01-01 00:00:00").unwrap_or_default()
+}
+
+impl Sim {
+    fn new(seed: u64, clock: Arc<ManualClock>, faults: vfs::Faults) -> Sim {
+        Sim {
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            clock,
+            engine: None,
+            faults,
+            clients: Vec::new(),
+            open: BTreeMap::new(),
+            phantom: BTreeMap::new(),
+            settles: BTreeMap::new(),
+            payments: BTreeMap::new(),
+            trace: Sha256::new(),
+            last: String::new(),
+            restarts: 0,
+            next: 0,
+        }
+    }
+}
+
 /// Run `ops` operations from `seed` with `faults`; an `Err` names the broken invariant, the
 /// step and the seed.
 pub fn run(seed: u64, ops: usize, faults: vfs::Faults) -> Result<Report, String> {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let (snapshot, clients) = world(&clock).map_err(|e| format!("setup: {e}"))?;
     vfs::reset(seed, vfs::Faults::default());
-    let mut sim = Sim {
-        rng: rand::rngs::StdRng::seed_from_u64(seed),
-        clock: Arc::new(ManualClock::new(
-            tollgate::clock::parse_dt("2026-01-01 00:00:00").ok_or("time")?,
-        )),
-        engine: None,
-        faults,
-        clients: Vec::new(),
-        open: BTreeMap::new(),
-        phantom: BTreeMap::new(),
-        settles: BTreeMap::new(),
-        payments: BTreeMap::new(),
-        trace: Sha256::new(),
-        last: String::new(),
-        restarts: 0,
-        next: 0,
-    };
-    sim.setup()
-        .map_err(|e| format!("seed {seed}: setup: {e}"))?;
-    sim.faults_on();
+    vfs::restore(&snapshot);
+    clock.set(start_time());
+    let mut sim = Sim::new(seed, clock, faults);
+    sim.clients = clients;
+    sim.engine = Some(
+        Engine::open_with(DB, options(&sim.clock))
+            .map_err(|e| format!("seed {seed}: open: {e}"))?,
+    );
     for step in 0..ops {
         sim.faults_on();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

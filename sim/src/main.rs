@@ -20,6 +20,13 @@ fn main() -> std::process::ExitCode {
     let (mut failed, mut restarts, mut acknowledged) = (0u64, 0usize, 0usize);
     let mut disk = tollgate_sim::vfs::Counts::default();
     for seed in first..first + seeds {
+        if (seed - first) % 500 == 0 && seed > first {
+            eprintln!(
+                "{} seeds done in {:.0} s, {failed} failed",
+                seed - first,
+                start.elapsed().as_secs_f64()
+            );
+        }
         match tollgate_sim::run(seed, ops as usize, tollgate_sim::default_faults()) {
             Ok(r) => {
                 restarts += r.restarts;

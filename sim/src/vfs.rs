@@ -105,6 +105,9 @@ pub struct Counts {
 
 struct Disk {
     files: HashMap<String, Arc<Mutex<FileData>>>,
+    /// Between a crash and [`power_on`]: the process that had the files open is dead, so
+    /// nothing it still tries to write (closing its connection) reaches the disk.
+    dead: bool,
     faults: Faults,
     counts: Counts,
     rng: rand::rngs::StdRng,
@@ -115,6 +118,7 @@ fn disk() -> &'static Mutex<Disk> {
     DISK.get_or_init(|| {
         Mutex::new(Disk {
             files: HashMap::new(),
+            dead: false,
             faults: Faults::default(),
             counts: Counts::default(),
             rng: rand::rngs::StdRng::seed_from_u64(0),
@@ -127,9 +131,41 @@ pub fn reset(seed: u64, faults: Faults) {
     register();
     let mut d = disk().lock();
     d.files.clear();
+    d.dead = false;
     d.faults = faults;
     d.counts = Counts::default();
     d.rng = rand::rngs::StdRng::seed_from_u64(seed);
+}
+
+/// Every file's bytes (with nothing pending: take it with no connection open).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot(Vec<(String, Vec<u8>)>);
+
+/// The disk's files as they are now.
+pub fn snapshot() -> Snapshot {
+    let d = disk().lock();
+    let mut files: Vec<(String, Vec<u8>)> = d
+        .files
+        .iter()
+        .map(|(n, f)| (n.clone(), f.lock().current.clone()))
+        .collect();
+    files.sort();
+    Snapshot(files)
+}
+
+/// Replace the disk's files with a snapshot's (durable, nothing pending).
+pub fn restore(s: &Snapshot) {
+    let mut d = disk().lock();
+    d.files.clear();
+    for (n, bytes) in &s.0 {
+        d.files.insert(
+            n.clone(),
+            Arc::new(Mutex::new(FileData {
+                current: bytes.clone(),
+                pending: Vec::new(),
+            })),
+        );
+    }
 }
 
 /// Change the faults from now on (e.g. none while the simulator reopens after a crash).
@@ -142,10 +178,21 @@ pub fn counts() -> Counts {
     disk().lock().counts
 }
 
+/// The disk works again after a [`crash`] (the next process opens its files).
+pub fn power_on() {
+    disk().lock().dead = false;
+}
+
+fn dead() -> bool {
+    disk().lock().dead
+}
+
 /// Power loss: every file keeps what was durable plus a random prefix of its unsynced writes,
-/// the last of which may be torn. Call it with no connection open.
+/// the last of which may be torn. Until [`power_on`] nothing more is written: close the dead
+/// process's connections in between.
 pub fn crash() {
     let mut d = disk().lock();
+    d.dead = true;
     let files: Vec<Arc<Mutex<FileData>>> = {
         let mut names: Vec<&String> = d.files.keys().collect();
         names.sort();
@@ -239,6 +286,9 @@ unsafe extern "C" fn x_write(
     amount: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
+    if dead() {
+        return ffi::SQLITE_IOERR_WRITE;
+    }
     if strikes(|x| x.write_error) {
         disk().lock().counts.write_errors += 1;
         return ffi::SQLITE_IOERR_WRITE;
@@ -255,6 +305,9 @@ unsafe extern "C" fn x_write(
 }
 
 unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
+    if dead() {
+        return ffi::SQLITE_IOERR_TRUNCATE;
+    }
     // SAFETY: a file of ours.
     let mut file = unsafe { data(f).lock() };
     file.truncate(size as usize);
@@ -262,6 +315,9 @@ unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: ffi::sqlite3_in
 }
 
 unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, _flags: c_int) -> c_int {
+    if dead() {
+        return ffi::SQLITE_IOERR_FSYNC;
+    }
     if strikes(|x| x.sync_error) {
         disk().lock().counts.sync_errors += 1;
         return ffi::SQLITE_IOERR_FSYNC;

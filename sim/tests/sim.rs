@@ -81,8 +81,9 @@ fn a_failed_fsync_stops_the_engine_until_it_is_reopened() {
     assert_eq!(after.errors[0].code.as_str(), "store.halted");
     let status = e.status().expect_err("halted");
     assert_eq!(status.code().as_str(), "store.halted");
-    drop(e);
     vfs::crash();
+    drop(e);
+    vfs::power_on();
     let e = tollgate::Engine::open_with("fsync.db", opts()).expect("reopen");
     let rows = e.call_as_system("clients.list", serde_json::json!({}));
     let names: Vec<String> = rows.ret["rows"]

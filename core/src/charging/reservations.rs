@@ -593,11 +593,13 @@ impl Charging {
     pub(crate) fn expire(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<usize> {
         let (expired, ticket) = {
             let mut map = self.reservations.lock();
-            let ids: Vec<u64> = map
+            let mut ids: Vec<u64> = map
                 .iter()
                 .filter(|(_, r)| r.expires_at <= now)
                 .map(|(id, _)| *id)
                 .collect();
+            // In id order: the same expiry writes the same rows the same way every run.
+            ids.sort_unstable();
             if ids.is_empty() {
                 return Ok(0);
             }
