@@ -87,7 +87,8 @@ fn a_token_runs_as_its_user_on_every_front_door_and_is_never_shown_again() {
         "users.tokenList",
         with_sid(&w.admin, json!({"id_users": w.a.user})),
     );
-    assert_eq!(list["total"], 1, "{list}");
+    // The world gave each reseller one token already; the newest comes first.
+    assert_eq!(list["total"], 2, "{list}");
     let row = &list["rows"][0];
     assert_eq!(row["login"], "res-a");
     assert_eq!(row["name"], "switch");
@@ -312,17 +313,17 @@ fn tokens_are_made_and_revoked_only_within_the_callers_reach() {
         with_sid(&w.res_b, json!({"id_users": w.a.user})),
     );
     assert_eq!(err(&r), "not_found");
-    assert_eq!(
-        ok(e, "users.tokenList", with_sid(&w.res_b, json!({})))["total"],
-        0
-    );
+    let b_list = ok(e, "users.tokenList", with_sid(&w.res_b, json!({})));
+    assert_eq!(b_list["total"], 1, "B's own token only: {b_list}");
+    assert_eq!(b_list["rows"][0]["id_users"], w.b.user);
     // The operator's administrator is above reseller A.
     let r = e.call("users.tokenAdd", with_sid(&w.res_a, json!({"id_users": 1})));
     assert_eq!(err(&r), "not_found");
-    // Reseller A lists its own subtree's tokens, makes one for itself by default.
+    // Reseller A lists its own subtree's tokens (its two and A1's), makes one for itself by
+    // default.
     assert_eq!(
         ok(e, "users.tokenList", with_sid(&w.res_a, json!({})))["total"],
-        1
+        3
     );
     let own = e.call("users.tokenAdd", with_sid(&w.res_a, json!({})));
     assert!(own.code, "{:?}", own.errors);
