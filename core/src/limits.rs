@@ -89,6 +89,14 @@ pub const access_token_length_max: usize = 8 * 1024;
 pub const token_clock_skew_seconds: i64 = 60;
 /// Longest refresh token accepted, in bytes.
 pub const refresh_token_length_max: usize = 256;
+/// Longest API token accepted, in bytes (a real one is `tg_admin_` + 40 characters).
+pub const api_token_length_max: usize = 128;
+/// Longest realm an API token may name, in bytes.
+pub const realm_length_max: usize = 16;
+/// API tokens a user may hold that are not revoked.
+pub const api_tokens_per_user_max: u64 = 100;
+/// Verified API tokens kept in memory; a full cache is emptied and refilled.
+pub const api_token_cache_entries_max: usize = 100_000;
 /// Largest REST request body accepted, in bytes (as JSON text).
 pub const rest_body_bytes_max: usize = 1024 * 1024;
 /// Largest min volume, interval or grace volume of a rate, in seconds.

@@ -32,6 +32,8 @@ const VERB_EXCEPTIONS: &[(&str, Verb)] = &[
     ("subscriptions.close", Verb::Write),
     // The execution log of handlers is read like a list.
     ("provisioning.logs", Verb::Read),
+    // Revoking an API token changes the token (its row stays, marked revoked).
+    ("users.tokenRevoke", Verb::Write),
 ];
 
 /// The rule of issue 3: reads, writes, deletes, money and services by action name.

@@ -156,6 +156,8 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
             ),
         ],
         "users.editForm" | "users.delete" => vec![obj(json!({"id": t.user}), "id")],
+        "users.tokenAdd" | "users.tokenList" => vec![obj(json!({"id_users": t.user}), "id_users")],
+        "users.tokenRevoke" => vec![obj(json!({"id": t.api_token}), "id")],
         "users.passwordChange" => {
             vec![obj(json!({"id": t.user, "password": "new-passw0rd"}), "id")]
         }

@@ -365,3 +365,29 @@ def test_a_refused_file_raises_and_leaves_no_file(
         connect().file("xdrs.noSuchDownload", {}, dir=out)
     assert unknown.value.code == -32601
     assert os.listdir(out) == []
+
+
+def test_vendor_fields_tollgate_does_not_act_on_are_named_in_messages(
+    connect: Connect, db_path: pathlib.Path
+) -> None:
+    api = connect()
+    r = api.clients.add({"name": "Vendor form", "low_balance_threshold": 5, "apply": 1})
+    assert r.code is True, r.errors
+    assert r.messages == ["ignored: low_balance_threshold (not supported)"]
+    # Named once per call, and only in a call that succeeded.
+    refused = api.clients.add({"low_balance_threshold": 5})
+    assert refused.code is False
+    assert refused.messages == []
+
+
+def test_an_api_token_authenticates_calls_as_its_user(engine: tollgate.Engine) -> None:
+    made = engine.call_envelope("users.tokenAdd", {"id_users": 1, "name": "py"}, as_system=True)
+    token = made["return"]["token"]
+    assert token.startswith("tg_admin_")
+    env = engine.call_envelope("clients.list", {"AUTH": token})
+    assert env["code"] is True, env["errors"]
+    assert env["session_id"] is None
+    engine.call_as_system("users.tokenRevoke", {"id": made["return"]["id"]})
+    env = engine.call_envelope("clients.list", {"AUTH": token})
+    assert env["code"] is False
+    assert env["errors"][0]["code"] == "auth.token_invalid"

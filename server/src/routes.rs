@@ -85,6 +85,11 @@ async fn route(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answer
     if path.len() > crate::limits::path_bytes_max {
         return not_found();
     }
+    // PortaBilling's path-style login: `/rest/Session/login/<JSON params>`, URL-encoded.
+    if let Some(text) = path.strip_prefix(PATH_LOGIN).filter(|t| !t.is_empty()) {
+        let params = path_json(text);
+        return rest_path_login(state, req, params).await;
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["jsonrpc"] | ["jsonrpc", ""] => jsonrpc(state, req).await,
@@ -241,8 +246,8 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
     if let Some(r) = only(&req, &[Method::POST]) {
         return r.into();
     }
-    let body = match read_body(&state, req).await {
-        Ok((_, b)) => b,
+    let (headers, body) = match read_body(&state, req).await {
+        Ok(hb) => hb,
         Err(BodyError::TimedOut) => return body_timed_out().into(),
         Err(BodyError::TooLarge) => {
             return rpc_error(
@@ -264,6 +269,11 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
             bytes_in,
         };
     };
+    let token = authorization(&headers).and_then(|h| wire::bearer_token(&h).map(str::to_string));
+    let text = match token {
+        Some(t) => jsonrpc_with_bearer(text, &t),
+        None => text,
+    };
     let reply = match blocking(&state, move |e| e.call_jsonrpc(&text)).await {
         // Only notifications: nothing to answer.
         Some(r) if r.is_empty() => {
@@ -275,6 +285,46 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
         None => internal_error(),
     };
     Answer { reply, bytes_in }
+}
+
+/// Give the call the token of an `Authorization: Bearer` header when its params carry no
+/// credentials of their own: as `AUTH`, the later JeraSoft spelling, so the dispatcher checks
+/// it as any credential (an API token from memory, an access token by its signature and
+/// session). Params that are not an object are left for the dispatcher to refuse.
+fn bearer_into(params: &mut Value, method: &str, token: &str) {
+    if params.is_null() {
+        *params = Value::Object(Map::new());
+    }
+    if wire::has_credentials(method, params) {
+        return;
+    }
+    if let Value::Object(m) = params {
+        m.insert(wire::TOKEN_KEY.into(), Value::String(token.to_string()));
+    }
+}
+
+/// [`bearer_into`] for every request of a JSON-RPC text (one or a batch). Text that is not
+/// JSON goes to the engine unchanged, to be refused there.
+fn jsonrpc_with_bearer(text: String, token: &str) -> String {
+    let Ok(mut v) = wire::parse_json(&text) else {
+        return text;
+    };
+    let apply = |req: &mut Value| {
+        let Some(obj) = req.as_object_mut() else {
+            return;
+        };
+        let method = obj
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        bearer_into(obj.entry("params").or_insert(Value::Null), &method, token);
+    };
+    match &mut v {
+        Value::Array(items) => items.iter_mut().for_each(apply),
+        single => apply(single),
+    }
+    v.to_string()
 }
 
 // ---- /xmlrpc/ -------------------------------------------------------------------------
@@ -316,10 +366,11 @@ async fn xmlrpc_route(state: Arc<State>, req: Request<hyper::body::Incoming>) ->
         Ok(c) => c,
         Err(f) => return answer(xml_fault(f.code, &f.message)),
     };
+    let token = authorization(&headers).and_then(|h| wire::bearer_token(&h).map(str::to_string));
     if call.method == "system.multicall" {
-        return answer(multicall(&state, call.params).await);
+        return answer(multicall(&state, call.params, token.as_deref()).await);
     }
-    let params = match <[Value; 1]>::try_from(call.params) {
+    let mut params = match <[Value; 1]>::try_from(call.params) {
         Ok([p @ Value::Object(_)]) => p,
         Ok(_) => {
             return answer(xml_fault(
@@ -337,13 +388,11 @@ async fn xmlrpc_route(state: Arc<State>, req: Request<hyper::body::Incoming>) ->
     if state.engine.registry().get(&call.method).is_none() {
         return answer(xml_fault(xmlrpc::METHOD_NOT_FOUND, "Method not found"));
     }
-    let token = authorization(&headers).and_then(|h| wire::bearer_token(&h).map(str::to_string));
     let method = call.method;
-    let env = blocking(&state, move |e| match token {
-        Some(t) => e.call_with_bearer(&method, params, &t),
-        None => e.call(&method, params),
-    })
-    .await;
+    if let Some(t) = &token {
+        bearer_into(&mut params, &method, t);
+    }
+    let env = blocking(&state, move |e| e.call(&method, params)).await;
     answer(match env {
         Some(env) => xml_reply(xmlrpc::response(&env.to_json())),
         None => xml_fault(xmlrpc::INTERNAL_ERROR, "the engine failed to answer"),
@@ -353,7 +402,7 @@ async fn xmlrpc_route(state: Arc<State>, req: Request<hyper::body::Incoming>) ->
 /// `system.multicall([{methodName, params: [struct]}, ...])`: answered through the JSON-RPC
 /// batch (same bound, and a batch's password checks run once), each item as `[envelope]` or
 /// a fault struct.
-async fn multicall(state: &State, params: Vec<Value>) -> Reply {
+async fn multicall(state: &State, params: Vec<Value>, token: Option<&str>) -> Reply {
     let calls = match <[Value; 1]>::try_from(params) {
         Ok([Value::Array(calls)]) if !calls.is_empty() => calls,
         _ => {
@@ -373,12 +422,15 @@ async fn multicall(state: &State, params: Vec<Value>) -> Reply {
             Some(Value::Array(p)) if p.len() == 1 => Some(p[0].clone()),
             _ => None,
         };
-        let (Some(method), Some(params)) = (method, params) else {
+        let (Some(method), Some(mut params)) = (method, params) else {
             return xml_fault(
                 xmlrpc::INVALID_PARAMS,
                 "each call is {methodName, params: [struct]}",
             );
         };
+        if let Some(t) = token {
+            bearer_into(&mut params, method, t);
+        }
         batch.push(json!({"jsonrpc": "2.0", "id": i, "method": method, "params": params}));
     }
     let text = Value::Array(batch).to_string();
@@ -688,6 +740,63 @@ fn set_cookie(r: &mut Reply, name: &str, value: &str, max_age: i64, secure: bool
     }
 }
 
+/// The prefix of a path-style login.
+const PATH_LOGIN: &str = "/rest/Session/login/";
+
+/// The JSON params of a path-style login: the percent-decoded rest of the path, within the
+/// engine's JSON limit, and an object.
+fn path_json(text: &str) -> Result<Value, String> {
+    let bad = || "the login path must end in URL-encoded JSON params".to_string();
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut it = text.bytes();
+    while let Some(b) = it.next() {
+        if b == b'%' {
+            let hex = [it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?];
+            let hex = std::str::from_utf8(&hex).map_err(|_| bad())?;
+            bytes.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    match wire::parse_json(&text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(bad()),
+    }
+}
+
+/// `GET` or `POST /rest/Session/login/<json>`: the same login as a body's `params`. The
+/// request log never shows the path past `/rest/Session/login` (it carries a secret).
+async fn rest_path_login(
+    state: Arc<State>,
+    req: Request<hyper::body::Incoming>,
+    params: Result<Value, String>,
+) -> Answer {
+    if let Some(r) = only(&req, &[Method::GET, Method::POST]) {
+        return r.into();
+    }
+    let params = match params {
+        Ok(p) => p,
+        Err(msg) => {
+            return fault(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Client.Request.malformed",
+                &msg,
+            )
+            .into()
+        }
+    };
+    rest_answer(
+        state,
+        req.headers().clone(),
+        json!({ "params": params }),
+        0,
+        "Session".into(),
+        "login".into(),
+    )
+    .await
+}
+
 async fn rest(
     state: Arc<State>,
     req: Request<hyper::body::Incoming>,
@@ -731,6 +840,18 @@ async fn rest(
             }
         }
     };
+    rest_answer(state, headers, body, bytes_in, service, method).await
+}
+
+/// Answer a REST call whose body is read: the engine's answer, and the cookies of a login.
+async fn rest_answer(
+    state: Arc<State>,
+    headers: HeaderMap,
+    body: Value,
+    bytes_in: u64,
+    service: String,
+    method: String,
+) -> Answer {
     // The header wins; the cookie set at login stands in for it (a browser's calls), but
     // never when the body brings its own credentials. The header goes to the engine whole:
     // the REST facade reads it with the same `wire::bearer_token` as /admin, and also takes a

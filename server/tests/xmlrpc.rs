@@ -263,7 +263,7 @@ fn multicall_answers_each_call() {
 
 /// The script an operator would write with Python's standard library only.
 const PYTHON: &str = r#"
-import json, ssl, sys, xmlrpc.client
+import json, ssl, sys, urllib.parse, urllib.request, xmlrpc.client
 base, password, cafile = sys.argv[1], sys.argv[2], sys.argv[3]
 ctx = ssl.create_default_context(cafile=cafile) if base.startswith("https") else None
 api = xmlrpc.client.ServerProxy(base + "/xmlrpc/", allow_none=True, context=ctx)
@@ -286,7 +286,19 @@ m.no.such({"SID": sid})
 multi = []
 for r in m().results:
     multi.append("fault" if isinstance(r, dict) else r[0]["code"])
+def admin(path, fields):
+    # The vendor's file protocol: a form POST to /admin/<module>/<action>; a refusal is a 200
+    # whose X-VCS-Status holds the vendor's error number.
+    req = urllib.request.Request(base + path, data=urllib.parse.urlencode(fields).encode())
+    with urllib.request.urlopen(req, context=ctx) as r:
+        return r.status, r.headers.get("X-VCS-Status"), r.headers.get("Content-Type"), r.read()
+status, vcs, ctype, body = admin("/admin/xdrs/download", {"SID": sid})
+xdrs = {"status": status, "vcs": vcs, "type": ctype.split(";")[0],
+        "first": body.decode().splitlines()[0]}
+status, vcs, ctype, body = admin("/admin/xdrs/download", {"SID": "1-abcdefghijklmnopqrstuvwxyz"})
+xdrs_refused = {"status": status, "vcs": vcs}
 print(json.dumps({"code": added["code"], "same_sid": shown["session_id"] == sid,
+    "xdrs": xdrs, "xdrs_refused": xdrs_refused,
     "name": shown["return"]["client"]["name"], "balance": shown["return"]["client"]["balance"],
     "refused": [refused["code"], refused["errors"][0]["code"]], "faults": faults, "multi": multi}))
 "#;
@@ -312,6 +324,22 @@ fn python(h: &Harness) {
         json!({"unknown": -32601, "two": -32602, "none": -32602})
     );
     assert_eq!(v["multi"], json!([true, "fault"]));
+    // The xDR download with the SID the XML-RPC login gave, and its refusal as the vendor's
+    // number (2002 auth.session_invalid) on an HTTP 200.
+    assert_eq!(v["xdrs"]["status"], 200, "{v}");
+    assert_eq!(v["xdrs"]["vcs"], Value::Null, "{v}");
+    assert_eq!(v["xdrs"]["type"], "text/csv", "{v}");
+    assert!(
+        v["xdrs"]["first"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("id,call_id,")),
+        "{v}"
+    );
+    assert_eq!(
+        v["xdrs_refused"],
+        json!({"status": 200, "vcs": "2002"}),
+        "{v}"
+    );
 }
 
 #[test]

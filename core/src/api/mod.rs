@@ -19,6 +19,7 @@ mod rates;
 mod roles;
 mod taxes;
 mod transactions;
+mod user_tokens;
 mod users;
 mod xdrs;
 
@@ -214,6 +215,7 @@ impl Registry {
         custom_fields::register(&mut r);
         audit::register(&mut r);
         users::register(&mut r);
+        user_tokens::register(&mut r);
         roles::register(&mut r);
         rates::register(&mut r);
         transactions::register(&mut r);
@@ -502,11 +504,17 @@ pub(crate) fn run_body(
                 .ok_or_else(|| Error::Internal("method body run twice".into()))?;
             let value = body(&mut ctx, tx)?;
             let mut handlers_changed = false;
+            let mut auth_changed = false;
             let refresh = if writes {
                 write_audit(&ctx, tx)?;
                 // Read the fresh state of what changed while the transaction still holds it.
                 let touched = ctx.touched.borrow();
                 handlers_changed = touched.iter().any(|(m, _)| *m == "provisioning");
+                // Who an API token runs as is cached: a change to users, roles or tokens
+                // (a block, a role's rights, a revocation) must apply to the next call.
+                auth_changed = touched
+                    .iter()
+                    .any(|(m, _)| matches!(*m, "users" | "roles" | "api_tokens"));
                 Some(inner.charging.prepare(tx, &touched)?)
             } else {
                 None
@@ -514,12 +522,15 @@ pub(crate) fn run_body(
             Ok((
                 value,
                 ctx.messages,
-                (RefCell::new(refresh), handlers_changed),
+                (RefCell::new(refresh), handlers_changed, auth_changed),
             ))
         },
-        |(_, _, (refresh, handlers_changed))| {
+        |(_, _, (refresh, handlers_changed, auth_changed))| {
             if let Some(r) = refresh.borrow_mut().take() {
                 inner.charging.apply(r);
+            }
+            if *auth_changed {
+                inner.tokens.api.invalidate();
             }
             if writes {
                 if *handlers_changed {

@@ -82,6 +82,7 @@ fn delete(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value>
         require_covered(ctx, tx, r, "this user's role")?;
     }
     tx.delete_user_sessions(id)?;
+    tx.delete_user_api_tokens(id)?;
     tx.delete(&USERS, id)?;
     ctx.touch("users", id);
     Ok(json!({ "id": id }))

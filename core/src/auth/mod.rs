@@ -1,5 +1,6 @@
 //! Who is calling: users, passwords, sessions and the principal a call runs as.
 
+pub mod api_token;
 pub mod password;
 pub mod permit;
 pub mod rbac;

@@ -59,7 +59,11 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn principal_for(tx: &dyn StoreTx, user: &UserAuth, session_id: Option<i64>) -> Result<Principal> {
+pub(super) fn principal_for(
+    tx: &dyn StoreTx,
+    user: &UserAuth,
+    session_id: Option<i64>,
+) -> Result<Principal> {
     let perms = tx
         .role_permissions(user.id_roles)?
         .unwrap_or_else(|| "{}".into());
@@ -129,7 +133,11 @@ pub(crate) fn authenticate_sid(realm: &Realm<'_>, sid: &str) -> Result<Principal
 
 /// Resolve an access token to its principal: signature and claims first (offline checks),
 /// then the session named by `jti` must still be alive (logout, expiry and revocation apply).
+/// An API token (`tg_…`, [`super::api_token`]) is checked as one, from memory.
 pub(crate) fn authenticate_token(realm: &Realm<'_>, token: &str) -> Result<Principal> {
+    if super::api_token::looks_like_api_token(token) {
+        return super::api_token::authenticate(realm, token);
+    }
     let now = realm.clock.now().timestamp();
     let claims = realm.tokens.verify(token, now)?;
     let (principal, due) = store::run(realm.store, TxKind::Read, |tx| {
@@ -277,11 +285,53 @@ fn open_session(
     password: &str,
     with_tokens: bool,
 ) -> Result<(Principal, String, Option<Issued>)> {
+    let now_s = clock::format_dt(realm.clock.now());
+    let user = check_password(realm, login, password, &now_s)?;
+    start_session(realm, &user, with_tokens, true)
+}
+
+/// PortaBilling's `Session/login` with `{login, token}`: an API token of the user named by
+/// `login` opens a session with access and refresh tokens, with no password hashing. A
+/// token that does not belong to `login` is `auth.failed`, as a wrong password is; the
+/// token's own refusals (revoked, blocked user, another realm) are `auth.token_invalid`.
+pub(crate) fn login_with_api_token(
+    realm: &Realm<'_>,
+    login: &str,
+    token: &str,
+) -> Result<(Principal, String, Issued)> {
+    let p = api_token_of(realm, login, token)?;
+    let user = store::run(realm.store, TxKind::Read, |tx| tx.user_by_id(p.user_id()))?
+        .ok_or(AuthError::Failed)?;
+    let (p, sid, issued) = start_session(realm, &user, true, false)?;
+    let issued = issued.ok_or_else(|| Error::Internal("no tokens issued".into()))?;
+    Ok((p, sid, issued))
+}
+
+/// The principal of an API token that must belong to `login` (REST `auth_info` and
+/// `Session/login` with `{login, token}`).
+pub(crate) fn api_token_of(realm: &Realm<'_>, login: &str, token: &str) -> Result<Principal> {
+    if !super::api_token::looks_like_api_token(token) {
+        return Err(AuthError::TokenInvalid("not an API token".into()).into());
+    }
+    let p = super::api_token::authenticate(realm, token)?;
+    let same = super::normalize_login("login", login).is_ok_and(|l| l == p.login());
+    if !same {
+        return Err(AuthError::Failed.into());
+    }
+    Ok(p)
+}
+
+/// Open a session for `user`, whose credentials were checked (`password`: by password, so
+/// a success resets the failure counter and a lock that raced with it still holds).
+fn start_session(
+    realm: &Realm<'_>,
+    user: &UserAuth,
+    with_tokens: bool,
+    password: bool,
+) -> Result<(Principal, String, Option<Issued>)> {
     let now = realm.clock.now();
     let now_s = clock::format_dt(now);
     let cfg = &realm.config;
-    // A login that breaks the rule cannot exist: it is an unknown login, with the same work.
-    let user = check_password(realm, login, password, &now_s)?;
     let sid = new_sid();
     let hash = token_hash(&sid);
     let ts = now.timestamp();
@@ -296,8 +346,12 @@ fn open_session(
     let refresh = random_hex(32);
     let (principal, expires_at) = store::run(realm.store, TxKind::Write, |tx| {
         // Failures that raced with this success and locked the login keep it locked.
-        if !tx.login_succeeded(user.id, &now_s)? {
+        if password && !tx.login_succeeded(user.id, &now_s)? {
             return Err(AuthError::Locked.into());
+        }
+        // An API token's user was checked from memory: the status is read again here.
+        if !password && user_status_now(tx, user.id)? != "active" {
+            return Err(AuthError::TokenInvalid("the API token's user is blocked".into()).into());
         }
         tx.prune_sessions(
             user.id,
@@ -323,7 +377,7 @@ fn open_session(
             outcome: "ok",
             call_id: None,
         })?;
-        Ok((principal_for(tx, &user, Some(session_row))?, expires_at))
+        Ok((principal_for(tx, user, Some(session_row))?, expires_at))
     })?;
     let issued = if with_tokens {
         let exp = ts
@@ -339,6 +393,10 @@ fn open_session(
         None
     };
     Ok((principal, sid, issued))
+}
+
+fn user_status_now(tx: &dyn StoreTx, id: i64) -> Result<String> {
+    Ok(tx.user_by_id(id)?.map(|u| u.status).unwrap_or_default())
 }
 
 enum Refreshed {

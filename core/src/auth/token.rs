@@ -59,6 +59,8 @@ pub struct Keys {
     kid: String,
     public_pem: String,
     jwks: Value,
+    /// The key API tokens are hashed under, and the cache of verified ones.
+    pub(crate) api: super::api_token::ApiTokens,
 }
 
 impl std::fmt::Debug for Keys {
@@ -137,6 +139,10 @@ impl Keys {
             kid,
             public_pem,
             jwks,
+            // A key of its own for the engine's life; `load_or_create` sets the stored one.
+            api: super::api_token::ApiTokens::new(
+                super::api_token::ApiTokens::new_key_hex().as_bytes(),
+            ),
         })
     }
 
@@ -232,7 +238,36 @@ pub(crate) fn load_or_create(store: &dyn crate::store::Store) -> Result<Keys> {
             })?
         }
     };
-    Keys::from_private_pem(&pem_text)
+    let mut keys = Keys::from_private_pem(&pem_text)?;
+    keys.api = super::api_token::ApiTokens::new(
+        load_or_create_meta(
+            store,
+            super::api_token::META_HMAC_KEY,
+            super::api_token::ApiTokens::new_key_hex,
+        )?
+        .as_bytes(),
+    );
+    Ok(keys)
+}
+
+/// A stored secret, made and stored on first use (another opener's, if it stored one first).
+fn load_or_create_meta(
+    store: &dyn crate::store::Store,
+    key: &str,
+    make: impl Fn() -> String,
+) -> Result<String> {
+    use crate::store::{self, TxKind};
+    if let Some(v) = store::run(store, TxKind::Read, |tx| tx.meta(key))? {
+        return Ok(v);
+    }
+    let fresh = make();
+    store::run(store, TxKind::Write, |tx| match tx.meta(key)? {
+        Some(v) => Ok(v),
+        None => {
+            tx.set_meta(key, &fresh)?;
+            Ok(fresh.clone())
+        }
+    })
 }
 
 #[cfg(test)]

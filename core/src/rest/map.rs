@@ -193,6 +193,66 @@ fn make_transaction(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
     }))
 }
 
+/// The read flags PortaBilling clients send on `get_account_info`, `get_account_list` and
+/// `get_customer_list` (0 or 1).
+const READ_FLAGS: &[&str] = &[
+    "with_aliases",
+    "get_total",
+    "detailed_info",
+    "without_service_features",
+    "get_auth_info",
+];
+
+/// The read flags a method honours; the others are accepted and, when set, logged as ignored
+/// (a REST answer has no `messages`).
+struct Flags {
+    with_aliases: bool,
+}
+
+/// Check the read flags in `p` (each 0 or 1, as a number, a digit string or a boolean) and
+/// take them out, leaving the method's own arguments.
+fn read_flags(c: &Call<'_>, p: &Map<String, Value>) -> Result<(Flags, Map<String, Value>), Fault> {
+    let mut rest = Map::new();
+    let mut set: Vec<&str> = Vec::new();
+    for (k, v) in p {
+        let Some(flag) = READ_FLAGS.iter().find(|f| **f == k.as_str()) else {
+            rest.insert(k.clone(), v.clone());
+            continue;
+        };
+        let on = match v {
+            Value::Bool(b) => *b,
+            Value::Number(n) if n.as_u64() == Some(0) => false,
+            Value::Number(n) if n.as_u64() == Some(1) => true,
+            Value::String(s) if s == "0" => false,
+            Value::String(s) if s == "1" => true,
+            Value::Null => false,
+            _ => return Err(c.invalid("validation_invalid", format!("{flag} must be 0 or 1"))),
+        };
+        if on {
+            set.push(flag);
+        }
+    }
+    // `get_total`: every list answer carries `total` already. `without_service_features`:
+    // no answer carries service features. `with_aliases`: honoured (an empty `alias_list`:
+    // Tollgate accounts have no aliases). The rest have nothing to act on here.
+    let honoured = |f: &str| {
+        matches!(f, "get_total" | "without_service_features")
+            || (f == "with_aliases" && c.service == "Account")
+    };
+    for f in set.iter().filter(|f| !honoured(f)) {
+        log::info!(
+            target: "tollgate::rest",
+            "{}/{}: ignored: {f} (not supported)",
+            c.service,
+            c.method
+        );
+    }
+    let flags = Flags {
+        with_aliases: set.contains(&"with_aliases"),
+    };
+    Ok((flags, rest))
+}
+
 fn only_keys(c: &Call<'_>, m: &Map<String, Value>, allowed: &[&str]) -> Result<(), Fault> {
     match m.keys().find(|k| !allowed.contains(&k.as_str())) {
         None => Ok(()),
@@ -248,7 +308,18 @@ fn account_out(a: &Value) -> Value {
     })
 }
 
+/// An account as answered, with `alias_list` when the caller asked `with_aliases`.
+fn account_answer(a: &Value, flags: &Flags) -> Value {
+    let mut out = account_out(a);
+    if flags.with_aliases {
+        out["alias_list"] = json!([]);
+    }
+    out
+}
+
 fn get_account_info(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    let (flags, p) = read_flags(c, p)?;
+    let p = &p;
     only_keys(c, p, &["i_account", "id", "login"])?;
     let row = if let Some(id) = p.get("i_account") {
         c.run("accounts.editForm", json!({"id": id}))?["account"].clone()
@@ -261,10 +332,12 @@ fn get_account_info(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
     } else {
         return Err(c.invalid("validation_required", "i_account, id or login is required"));
     };
-    Ok(json!({ "account_info": account_out(&row) }))
+    Ok(json!({ "account_info": account_answer(&row, &flags) }))
 }
 
 fn get_account_list(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    let (flags, p) = read_flags(c, p)?;
+    let p = &p;
     only_keys(c, p, &["i_customer", "limit", "offset"])?;
     let mut q = Map::new();
     copy(
@@ -279,7 +352,7 @@ fn get_account_list(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
     let r = c.run("accounts.list", Value::Object(q))?;
     let list: Vec<Value> = r["rows"]
         .as_array()
-        .map(|a| a.iter().map(account_out).collect())
+        .map(|a| a.iter().map(|row| account_answer(row, &flags)).collect())
         .unwrap_or_default();
     Ok(json!({ "account_list": list, "total": r["total"] }))
 }
@@ -383,6 +456,8 @@ fn get_customer_info(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
 }
 
 fn get_customer_list(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    let (_flags, p) = read_flags(c, p)?;
+    let p = &p;
     only_keys(c, p, &["limit", "offset", "name"])?;
     let mut q = Map::new();
     copy(

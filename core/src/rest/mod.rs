@@ -177,6 +177,28 @@ fn text<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(Value::as_str)
 }
 
+/// A refused API token, with its reason (not the login's, revoked, blocked user, another
+/// realm, malformed): at `Session/login` PortaBilling's `Server.Session.auth_failed`, on any
+/// other call the code of a refused access token.
+fn api_token_fault(e: &Error, at_login: bool) -> Fault {
+    let reason = match e {
+        Error::Auth(AuthError::Failed) => "the API token does not belong to this login".into(),
+        Error::Auth(AuthError::TokenInvalid(why)) => why.clone(),
+        other => return Fault::from_error("Session", "login", other),
+    };
+    if at_login {
+        Fault::new(
+            "Server.Session.auth_failed",
+            format!("The login or API token is incorrect: {reason}."),
+        )
+    } else {
+        Fault::new(
+            "Client.Session.check_auth.failed_to_process_access_token",
+            format!("The API token could not be processed: {reason}."),
+        )
+    }
+}
+
 fn login_fault(e: &Error) -> Fault {
     match e {
         Error::Auth(AuthError::Locked) => Fault::new(
@@ -192,19 +214,35 @@ fn login_fault(e: &Error) -> Fault {
     }
 }
 
+/// What `Session/login` was given: a password or an API token (seed 002: "login and either
+/// the API token or the user password").
+enum Secret<'a> {
+    Password(&'a str),
+    Token(&'a str),
+}
+
 fn login(inner: &Inner, b: &Body<'_>) -> Reply {
-    fn from(m: &Map<String, Value>) -> Option<(&str, &str)> {
-        Some((text(m, "login")?, text(m, "password")?))
+    fn from(m: &Map<String, Value>) -> Option<(&str, Secret<'_>)> {
+        let login = text(m, "login")?;
+        match (text(m, "password"), text(m, "token")) {
+            (Some(p), _) => Some((login, Secret::Password(p))),
+            (None, Some(t)) => Some((login, Secret::Token(t))),
+            (None, None) => None,
+        }
     }
     let creds = from(&b.params).or_else(|| b.auth_info.and_then(from));
-    let Some((user, password)) = creds else {
+    let Some((user, secret)) = creds else {
         return Err(Fault::new(
             "Client.Session.login.validation_required",
-            "login and password are required",
+            "login and either password or token are required",
         ));
     };
-    let (_, sid, issued) =
-        session::login_with_tokens(&inner.realm(), user, password).map_err(|e| login_fault(&e))?;
+    let (_, sid, issued) = match secret {
+        Secret::Password(password) => session::login_with_tokens(&inner.realm(), user, password)
+            .map_err(|e| login_fault(&e))?,
+        Secret::Token(token) => session::login_with_api_token(&inner.realm(), user, token)
+            .map_err(|e| api_token_fault(&e, true))?,
+    };
     let mut m = issued_json(inner, &issued);
     m.insert("session_id".into(), Value::String(sid));
     Ok(Value::Object(m))
@@ -242,7 +280,13 @@ fn ping(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Reply {
     };
     let token = session_token(b, bearer).ok_or_else(fault)?;
     let now = inner.clock.now().timestamp();
-    inner.tokens.verify(token, now).map_err(|_| fault())?;
+    if crate::auth::api_token::looks_like_api_token(token) {
+        if !crate::auth::api_token::well_formed(token) {
+            return Err(fault());
+        }
+    } else {
+        inner.tokens.verify(token, now).map_err(|_| fault())?;
+    }
     // A well-signed token of a dead session answers 0, as PortaBilling does.
     let user_id = match session::authenticate_token(&inner.realm(), token) {
         Ok(p) => p.user_id(),
@@ -278,8 +322,16 @@ fn authenticate(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Result<Pri
             "The access token could not be processed; log in again.",
         )
     };
+    // An API token's refusal says why (revoked, blocked user...); a signed token's does not.
+    let refused = |t: &str, e: Error| {
+        if crate::auth::api_token::looks_like_api_token(t) {
+            api_token_fault(&e, false)
+        } else {
+            token_fault()
+        }
+    };
     if let Some(t) = bearer {
-        return session::authenticate_token(&inner.realm(), t).map_err(|_| token_fault());
+        return session::authenticate_token(&inner.realm(), t).map_err(|e| refused(t, e));
     }
     let Some(a) = b.auth_info else {
         return Err(Fault::new(
@@ -288,7 +340,17 @@ fn authenticate(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Result<Pri
         ));
     };
     if let Some(t) = text(a, "access_token") {
-        return session::authenticate_token(&inner.realm(), t).map_err(|_| token_fault());
+        return session::authenticate_token(&inner.realm(), t).map_err(|e| refused(t, e));
+    }
+    if let Some(t) = text(a, "token") {
+        let login = text(a, "login").ok_or_else(|| {
+            Fault::new(
+                "Client.check_auth.envelope_missed",
+                "auth_info with a token needs the login it belongs to.",
+            )
+        })?;
+        return session::api_token_of(&inner.realm(), login, t)
+            .map_err(|e| api_token_fault(&e, false));
     }
     if let Some(sid) = text(a, "session_id") {
         return session::authenticate_sid(&inner.realm(), sid).map_err(|_| {
@@ -304,7 +366,7 @@ fn authenticate(inner: &Inner, b: &Body<'_>, bearer: Option<&str>) -> Result<Pri
             .map_err(|e| login_fault(&e)),
         _ => Err(Fault::new(
             "Client.check_auth.envelope_missed",
-            "auth_info needs access_token, session_id, or login and password.",
+            "auth_info needs access_token, session_id, or login and password or token.",
         )),
     }
 }

@@ -65,10 +65,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "durable reservations",
         sql: V10,
     },
+    Migration {
+        version: 12,
+        name: "API tokens",
+        sql: V12,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 12;
 
 // Released migrations are never edited, so the column defaults in them stay literal; the
 // test at the end checks them against their names in `limits` (a changed limit needs a new
@@ -594,6 +599,26 @@ CREATE TABLE reservations (
     expires_at TEXT NOT NULL,
     body       TEXT NOT NULL
 );
+"#;
+
+/// API tokens (issue 20): long-lived secrets a user gives a program instead of a password.
+/// Only a keyed hash of the token is stored; `hint` is the start of its random part, for
+/// telling tokens apart in a list. A revoked token keeps its row (and its hash), so that the
+/// list shows when and by whom it was revoked and the token is refused as revoked.
+const V12: &str = r#"
+CREATE TABLE api_tokens (
+    id          INTEGER PRIMARY KEY,
+    id_users    INTEGER NOT NULL REFERENCES users(id),
+    realm       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    token_hash  TEXT NOT NULL UNIQUE,
+    hint        TEXT NOT NULL,
+    c_dt        TEXT NOT NULL,
+    created_by  INTEGER NOT NULL,
+    revoked_at  TEXT,
+    revoked_by  INTEGER
+);
+CREATE INDEX api_tokens_user ON api_tokens(id_users, id);
 "#;
 
 #[cfg(test)]

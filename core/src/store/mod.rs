@@ -100,6 +100,50 @@ pub struct SessionRow {
     pub revoked: bool,
 }
 
+/// A stored API token (the token itself is never stored, only its keyed hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRow {
+    /// Row id (safe to show, log and audit).
+    pub id: i64,
+    /// The user it authenticates as.
+    pub id_users: i64,
+    /// That user's login.
+    pub login: String,
+    /// The realm it was issued for (`admin`).
+    pub realm: String,
+    /// The label its creator gave it.
+    pub name: String,
+    /// The start of its random part, to tell tokens apart.
+    pub hint: String,
+    /// When it was made (`YYYY-MM-DD HH:MM:SS+00`).
+    pub c_dt: String,
+    /// Who made it (user id, 0 = system).
+    pub created_by: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+    /// Who revoked it.
+    pub revoked_by: Option<i64>,
+}
+
+/// A new API token to store.
+#[derive(Debug, Clone)]
+pub struct NewApiToken<'a> {
+    /// The user it authenticates as.
+    pub id_users: i64,
+    /// Its realm.
+    pub realm: &'a str,
+    /// Its label.
+    pub name: &'a str,
+    /// The keyed hash of the token.
+    pub token_hash: &'a str,
+    /// The start of its random part.
+    pub hint: &'a str,
+    /// Now.
+    pub c_dt: &'a str,
+    /// Who makes it.
+    pub created_by: i64,
+}
+
 /// An audit row to write.
 #[derive(Debug, Clone)]
 pub struct AuditRow<'a> {
@@ -241,6 +285,29 @@ pub trait StoreTx {
     fn revoke_user_sessions(&mut self, id_users: i64, keep: Option<i64>) -> Result<()>;
     /// Delete every session of a user (before the user is deleted).
     fn delete_user_sessions(&mut self, id_users: i64) -> Result<()>;
+
+    // --- API tokens (issue 20) ---
+    /// Store a new API token; returns its row id.
+    fn insert_api_token(&mut self, t: &NewApiToken<'_>) -> Result<i64>;
+    /// An API token by its keyed hash.
+    fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiTokenRow>>;
+    /// An API token by row id, if its user is inside `scope` (`None`: anywhere).
+    fn api_token_by_id(&self, id: i64, scope: Option<i64>) -> Result<Option<ApiTokenRow>>;
+    /// API tokens, newest first, of one user or of every user inside `scope`, with the
+    /// total count: `(rows, total)`.
+    fn api_tokens(
+        &self,
+        id_users: Option<i64>,
+        scope: Option<i64>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<ApiTokenRow>, u64)>;
+    /// A user's API tokens that are not revoked.
+    fn live_api_tokens(&self, id_users: i64) -> Result<u64>;
+    /// Revoke an API token; `false` if it was revoked already.
+    fn revoke_api_token(&mut self, id: i64, now: &str, by: i64) -> Result<bool>;
+    /// Delete every API token of a user (before the user is deleted).
+    fn delete_user_api_tokens(&mut self, id_users: i64) -> Result<()>;
 
     // --- custom field values ---
     /// Values of an object's custom fields: (field id, value).

@@ -92,6 +92,8 @@ pub struct Tenant {
     /// A tax profile of the company, and an invoice of `client` (January 2026).
     pub tax_profile: i64,
     pub invoice: i64,
+    /// An API token of `user` (`users.tokenAdd`): its row id.
+    pub api_token: i64,
 }
 
 /// A tax profile of `company` and a January invoice of `client`.
@@ -231,6 +233,7 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
         money(e, admin, company, client, &ident);
     let handler = handler(e, admin, company, tag);
     let (tax_profile, invoice) = billing(e, admin, company, client, tag);
+    let api_token = api_token(e, admin, user);
     Tenant {
         company,
         client,
@@ -245,7 +248,19 @@ fn tenant(e: &Engine, admin: &str, company: i64, tag: &str) -> Tenant {
         handler,
         tax_profile,
         invoice,
+        api_token,
     }
+}
+
+/// An API token for `user`: its row id.
+fn api_token(e: &Engine, admin: &str, user: i64) -> i64 {
+    ok(
+        e,
+        "users.tokenAdd",
+        with_sid(admin, json!({"id_users": user, "name": "tenant token"})),
+    )["id"]
+        .as_i64()
+        .unwrap()
 }
 
 /// A disabled HTTP handler of `company` (disabled: the tests that use the world deliver
@@ -317,6 +332,7 @@ pub fn world_with(config: EngineConfig) -> World {
         handler: handler(e, &admin, 1, "op"),
         tax_profile,
         invoice,
+        api_token: api_token(e, &admin, 1),
     };
     let a = tenant(e, &admin, ca, "a");
     let a1 = tenant(e, &admin, ca1, "a1");

@@ -77,6 +77,24 @@ static void call_and_rest(tg_engine *e, char *sid) {
     EXPECT(e, tg_call(e, "clients.list", "{\"SID\":\"\"}", &out), TG_RESULT_OK);
     tg_string_free(out);
 
+    /* A vendor field accepted but not acted on is named in messages (issue 20). */
+    char params[256];
+    snprintf(params, sizeof params, "{\"SID\":\"%s\",\"name\":\"Vendor form\",\"low_balance_threshold\":5}", sid);
+    EXPECT(e, tg_call(e, "clients.add", params, &out), TG_RESULT_OK);
+    CHECK(strstr(out, "\"messages\":[\"ignored: low_balance_threshold (not supported)\"]") != NULL, "envelope %s",
+          out);
+    tg_string_free(out);
+    /* An API token as AUTH in params: the call runs as its user, without a session. */
+    char *made = must_call(e, "users.tokenAdd", "{\"SID\":\"%s\",\"name\":\"c switch\"}", sid);
+    char api_token[128] = "";
+    CHECK(json_field(made, "token", api_token, sizeof api_token) && strncmp(api_token, "tg_admin_", 9) == 0,
+          "token: %s", made);
+    tg_string_free(made);
+    snprintf(params, sizeof params, "{\"AUTH\":\"%s\",\"q\":\"Vendor form\"}", api_token);
+    EXPECT(e, tg_call(e, "clients.list", params, &out), TG_RESULT_OK);
+    CHECK(json_int(out, "total") == 1 && strstr(out, "\"session_id\":null"), "by token: %s", out);
+    tg_string_free(out);
+
     /* REST: log in for an access token, then read a customer with it. */
     uint16_t status = 7;
     char *body = (char *)SENTINEL;

@@ -1,7 +1,8 @@
-//! Users, login attempts, roles, sessions and refresh tokens.
+//! Users, login attempts, roles, sessions, refresh tokens and API tokens.
 
-use super::super::{SessionRow, UserAuth};
+use super::super::{ApiTokenRow, NewApiToken, SessionRow, UserAuth};
 use super::map_write_error;
+use super::rows::SCOPE_CTE;
 use crate::error::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -240,4 +241,129 @@ pub(super) fn spend_refresh_token(conn: &Connection, id: i64, now: i64) -> Resul
         .prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL")?
         .execute(params![id, now])?;
     Ok(n == 1)
+}
+
+// --- API tokens (issue 20) ---
+
+const API_TOKEN_COLUMNS: &str = "t.id, t.id_users, u.login, t.realm, t.name, t.hint, t.c_dt, \
+     t.created_by, t.revoked_at, t.revoked_by FROM api_tokens t JOIN users u ON u.id = t.id_users";
+
+fn api_token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiTokenRow> {
+    Ok(ApiTokenRow {
+        id: r.get(0)?,
+        id_users: r.get(1)?,
+        login: r.get(2)?,
+        realm: r.get(3)?,
+        name: r.get(4)?,
+        hint: r.get(5)?,
+        c_dt: r.get(6)?,
+        created_by: r.get(7)?,
+        revoked_at: r.get(8)?,
+        revoked_by: r.get(9)?,
+    })
+}
+
+pub(super) fn insert_api_token(conn: &Connection, t: &NewApiToken<'_>) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO api_tokens (id_users, realm, name, token_hash, hint, c_dt, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        t.id_users,
+        t.realm,
+        t.name,
+        t.token_hash,
+        t.hint,
+        t.c_dt,
+        t.created_by
+    ])
+    .map_err(map_write_error)?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(super) fn api_token_by_hash(
+    conn: &Connection,
+    token_hash: &str,
+) -> Result<Option<ApiTokenRow>> {
+    let sql = format!("SELECT {API_TOKEN_COLUMNS} WHERE t.token_hash = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(stmt
+        .query_row(params![token_hash], api_token_row)
+        .optional()?)
+}
+
+pub(super) fn api_token_by_id(
+    conn: &Connection,
+    id: i64,
+    scope: Option<i64>,
+) -> Result<Option<ApiTokenRow>> {
+    Ok(match scope {
+        None => {
+            let sql = format!("SELECT {API_TOKEN_COLUMNS} WHERE t.id = ?1");
+            conn.prepare_cached(&sql)?
+                .query_row(params![id], api_token_row)
+                .optional()?
+        }
+        Some(scope) => {
+            let sql = format!(
+                "{SCOPE_CTE}SELECT {API_TOKEN_COLUMNS} WHERE t.id = ?2 \
+                 AND u.id_companies IN (SELECT id FROM scope)"
+            );
+            conn.prepare_cached(&sql)?
+                .query_row(params![scope, id], api_token_row)
+                .optional()?
+        }
+    })
+}
+
+pub(super) fn api_tokens(
+    conn: &Connection,
+    id_users: Option<i64>,
+    scope: Option<i64>,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<ApiTokenRow>, u64)> {
+    // ?1 scope root (NULL: everything), ?2 user (NULL: every user).
+    let filter = "(?2 IS NULL OR t.id_users = ?2) \
+                  AND (?1 IS NULL OR u.id_companies IN (SELECT id FROM scope))";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let sql = format!(
+        "{SCOPE_CTE}SELECT {API_TOKEN_COLUMNS} WHERE {filter} ORDER BY t.id DESC LIMIT ?3 OFFSET ?4"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![scope, id_users, limit, offset], api_token_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let sql = format!(
+        "{SCOPE_CTE}SELECT COUNT(*) FROM api_tokens t JOIN users u ON u.id = t.id_users WHERE {filter}"
+    );
+    let total: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params![scope, id_users], |r| r.get(0))?;
+    Ok((rows, u64::try_from(total).unwrap_or(0)))
+}
+
+pub(super) fn live_api_tokens(conn: &Connection, id_users: i64) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM api_tokens WHERE id_users = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row(params![id_users], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(super) fn revoke_api_token(conn: &Connection, id: i64, now: &str, by: i64) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE api_tokens SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+        )?
+        .execute(params![id, now, by])?;
+    Ok(n == 1)
+}
+
+pub(super) fn delete_user_api_tokens(conn: &Connection, id_users: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM api_tokens WHERE id_users = ?1")?
+        .execute(params![id_users])?;
+    Ok(())
 }

@@ -2,8 +2,8 @@
 //! `meta`, `ledger`) or, for savepoints, to `mod.rs`.
 
 use super::super::{
-    AuditRow, InvoiceSources, ListQuery, Range, ReservationRow, SessionRow, StoreTx,
-    TransactionRow, UserAuth,
+    ApiTokenRow, AuditRow, InvoiceSources, ListQuery, NewApiToken, Range, ReservationRow,
+    SessionRow, StoreTx, TransactionRow, UserAuth,
 };
 use super::{auth, billing, ledger, meta, rows, SqliteTx};
 use crate::error::Result;
@@ -170,6 +170,41 @@ impl StoreTx for SqliteTx<'_> {
 
     fn spend_refresh_token(&mut self, id: i64, now: i64) -> Result<bool> {
         auth::spend_refresh_token(self.conn, id, now)
+    }
+
+    // --- API tokens (issue 20) ---
+    fn insert_api_token(&mut self, t: &NewApiToken<'_>) -> Result<i64> {
+        auth::insert_api_token(self.conn, t)
+    }
+
+    fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiTokenRow>> {
+        auth::api_token_by_hash(self.conn, token_hash)
+    }
+
+    fn api_token_by_id(&self, id: i64, scope: Option<i64>) -> Result<Option<ApiTokenRow>> {
+        auth::api_token_by_id(self.conn, id, scope)
+    }
+
+    fn api_tokens(
+        &self,
+        id_users: Option<i64>,
+        scope: Option<i64>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<ApiTokenRow>, u64)> {
+        auth::api_tokens(self.conn, id_users, scope, limit, offset)
+    }
+
+    fn live_api_tokens(&self, id_users: i64) -> Result<u64> {
+        auth::live_api_tokens(self.conn, id_users)
+    }
+
+    fn revoke_api_token(&mut self, id: i64, now: &str, by: i64) -> Result<bool> {
+        auth::revoke_api_token(self.conn, id, now, by)
+    }
+
+    fn delete_user_api_tokens(&mut self, id_users: i64) -> Result<()> {
+        auth::delete_user_api_tokens(self.conn, id_users)
     }
 
     fn revoke_user_sessions(&mut self, id_users: i64, keep: Option<i64>) -> Result<()> {
