@@ -51,10 +51,13 @@ enum Command {
     },
     /// Load a CSV rate deck into a rate table, all or nothing.
     ///
-    /// Columns: code,code_name,rate,min_volume,interval,grace_volume,setup_fee,
-    /// effective_from,effective_till (header required). Exit 0: imported; 1: the deck was
-    /// refused (the message names the line and column; nothing was imported); 2: usage or
-    /// I/O error.
+    /// Header required; columns by name or alias (code|prefix|dial code, code_name|
+    /// destination|description, rate|price, effective_from|effective date|start date,
+    /// effective_till|end date, increment|billing increment as 60/60 or min_volume and
+    /// interval, setup_fee|connection fee, grace_volume|grace; docs/rating.md). A row for a
+    /// code that has a rate is a price change from its effective_from. Exit 0: imported; 1:
+    /// the deck was refused (the message names the line and column; nothing was imported);
+    /// 2: usage or I/O error.
     ImportRates {
         /// Database file.
         db: PathBuf,
@@ -62,9 +65,26 @@ enum Command {
         table: i64,
         /// The deck.
         file: PathBuf,
-        /// Delete the table's rates first (in the same transaction).
-        #[arg(long)]
+        /// update (default): rows change prices from their effective_from; replace: also
+        /// close every rate missing from the deck at --effective-from; add: refuse overlaps.
+        #[arg(long, value_parser = ["update", "replace", "add"])]
+        mode: Option<String>,
+        /// The same as --mode replace.
+        #[arg(long, conflicts_with = "mode")]
         replace: bool,
+        /// The deck's effective_from (where replace closes missing codes, and the start of
+        /// rows without a date); default now.
+        #[arg(long)]
+        effective_from: Option<String>,
+        /// How dates are written: YYYY-MM-DD (default), DD/MM/YYYY or MM/DD/YYYY.
+        #[arg(long)]
+        date_format: Option<String>,
+        /// Field separator: , ; or tab (default: decided from the header line).
+        #[arg(long)]
+        separator: Option<String>,
+        /// An explicit column: FIELD=HEADER, e.g. --column code="Dst Prefix" (repeatable).
+        #[arg(long = "column")]
+        columns: Vec<String>,
     },
     /// Rate a CSV file of calls without charging anything.
     ///
@@ -193,8 +213,21 @@ fn main() -> ExitCode {
             db,
             table,
             file,
+            mode,
             replace,
-        } => import_rates(&db, table, &file, replace),
+            effective_from,
+            date_format,
+            separator,
+            columns,
+        } => deck_options(
+            mode.as_deref(),
+            replace,
+            effective_from.as_deref(),
+            date_format.as_deref(),
+            separator.as_deref(),
+            &columns,
+        )
+        .and_then(|opts| import_rates(&db, table, &file, &opts)),
         Command::Rate { db, xdrs, out } => rate(&db, &xdrs, out.as_deref()),
         Command::Demo => demo::run(),
         Command::Serve {
@@ -337,21 +370,79 @@ fn refused(e: &tollgate::Error) -> bool {
     e.code().kind() != ErrorKind::Server
 }
 
+/// The options of `import-rates`, checked as `rates.import` checks its arguments.
+fn deck_options(
+    mode: Option<&str>,
+    replace: bool,
+    effective_from: Option<&str>,
+    date_format: Option<&str>,
+    separator: Option<&str>,
+    columns: &[String],
+) -> Result<tollgate::ImportOptions, String> {
+    let mut o = tollgate::ImportOptions::default();
+    if replace {
+        o.mode = tollgate::ImportMode::Replace;
+    }
+    if let Some(m) = mode {
+        o.mode = tollgate::ImportMode::parse(m).ok_or("--mode: update, replace or add")?;
+    }
+    if let Some(t) = effective_from {
+        o.effective_from = Some(tollgate::clock::parse_dt(t).ok_or_else(|| {
+            format!("--effective-from: '{t}' is not a date (YYYY-MM-DD [HH:MM:SS])")
+        })?);
+    }
+    if let Some(f) = date_format {
+        o.date_format = tollgate::rating::DateFormat::parse(f)
+            .ok_or("--date-format: YYYY-MM-DD, DD/MM/YYYY or MM/DD/YYYY")?;
+    }
+    o.separator = match separator {
+        None => None,
+        Some(",") => Some(b','),
+        Some(";") => Some(b';'),
+        Some("tab") | Some("\t") => Some(b'\t'),
+        Some(other) => return Err(format!("--separator: ',', ';' or 'tab', not '{other}'")),
+    };
+    for c in columns {
+        let (field, header) = c
+            .split_once('=')
+            .ok_or_else(|| format!("--column {c}: write FIELD=HEADER"))?;
+        if !tollgate::rating::deck::FIELDS.contains(&field) {
+            return Err(format!(
+                "--column {c}: fields are {}",
+                tollgate::rating::deck::FIELDS.join(", ")
+            ));
+        }
+        o.columns.push((field.to_string(), header.to_string()));
+    }
+    Ok(o)
+}
+
 fn import_rates(
     db: &std::path::Path,
     table: i64,
     file: &std::path::Path,
-    replace: bool,
+    opts: &tollgate::ImportOptions,
 ) -> Result<ExitCode, String> {
     let engine = open(db)?;
     let input = open_input(file)?;
     let bar = progress(&input, "importing");
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, bar.wrap_read(input));
-    let result = engine.import_rates(table, &mut reader, replace);
+    let result = engine.import_rates_with(table, &mut reader, opts);
     bar.finish_and_clear();
     match result {
-        Ok(n) => {
-            println!("imported {n} rates into rate table {table}");
+        Ok((v, messages)) => {
+            for m in messages {
+                eprintln!("tollgate: {}: {m}", file.display());
+            }
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            println!(
+                "imported {} rates into rate table {table}: {} added, {} changed, {} closed, {} unchanged",
+                n("imported"),
+                n("added"),
+                n("changed"),
+                n("closed"),
+                n("unchanged")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if refused(&e) => {

@@ -40,6 +40,7 @@ impl std::ops::Deref for Inner {
 }
 pub use envelope::{ApiError, Envelope};
 pub(crate) use rates::import_reader;
+pub use rates::{ImportMode, ImportOptions};
 
 use crate::auth::rbac::{Permission, Verb};
 use crate::auth::Principal;
