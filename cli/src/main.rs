@@ -101,6 +101,52 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Charge the calls of a softswitch's CDR file (streamed, any size).
+    ///
+    /// Formats: asterisk (cdr_csv Master.csv, no header, local times: give --timezone),
+    /// freeswitch (mod_cdr_csv default template), tollgate (call_id,account,destination,
+    /// connect_time,duration). Each answered call is an unreserved settle, idempotent on its
+    /// call id: importing a file again adds nothing. Exit 0: every line imported, a
+    /// duplicate or unanswered; 1: some lines refused (listed on standard error); 2: usage
+    /// or I/O error.
+    ImportCdrs {
+        /// Database file.
+        db: PathBuf,
+        /// The CDR file.
+        file: PathBuf,
+        /// asterisk, freeswitch or tollgate.
+        #[arg(long, value_parser = ["asterisk", "freeswitch", "tollgate"])]
+        format: String,
+        /// Zone of the file's local times: an IANA name (Europe/Berlin), UTC or +02:00
+        /// (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Asterisk: the file has uniqueid (loguniqueid=yes) or not; default: guessed.
+        #[arg(long)]
+        loguniqueid: Option<bool>,
+        /// Check every line first and import nothing if any is refused.
+        #[arg(long)]
+        all_or_nothing: bool,
+    },
+    /// Price the calls of a period again with the rates in force at their connect time,
+    /// posting each difference as an adjustment (docs/rating.md).
+    Rerate {
+        /// Database file.
+        db: PathBuf,
+        /// First connect time (inclusive).
+        #[arg(long)]
+        from: String,
+        /// End of the period (exclusive).
+        #[arg(long)]
+        till: String,
+        /// Only these clients (repeatable).
+        #[arg(long = "client")]
+        clients: Vec<i64>,
+        /// Price with these rate tables instead of the xDRs' own (repeatable; the first whose
+        /// currency fits is used... see docs/rating.md).
+        #[arg(long = "rate-table")]
+        rate_tables: Vec<i64>,
+    },
     /// Build a small operator in a temporary database and show what happens, step by step.
     Demo,
     /// Serve a database over HTTP: JSON-RPC at /jsonrpc/, file downloads at /admin/,
@@ -229,6 +275,28 @@ fn main() -> ExitCode {
         )
         .and_then(|opts| import_rates(&db, table, &file, &opts)),
         Command::Rate { db, xdrs, out } => rate(&db, &xdrs, out.as_deref()),
+        Command::ImportCdrs {
+            db,
+            file,
+            format,
+            timezone,
+            loguniqueid,
+            all_or_nothing,
+        } => import_cdrs(
+            &db,
+            &file,
+            &format,
+            timezone.as_deref(),
+            loguniqueid,
+            all_or_nothing,
+        ),
+        Command::Rerate {
+            db,
+            from,
+            till,
+            clients,
+            rate_tables,
+        } => rerate(&db, &from, &till, &clients, &rate_tables),
         Command::Demo => demo::run(),
         Command::Serve {
             db,
@@ -455,6 +523,94 @@ fn import_rates(
         }
         Err(e) => Err(format!("{e} ({})", e.code())),
     }
+}
+
+fn import_cdrs(
+    db: &std::path::Path,
+    file: &std::path::Path,
+    format: &str,
+    timezone: Option<&str>,
+    loguniqueid: Option<bool>,
+    all_or_nothing: bool,
+) -> Result<ExitCode, String> {
+    let read = tollgate::api::cdr_options(format, timezone, loguniqueid)
+        .map_err(|e| format!("{e} ({})", e.code()))?;
+    let engine = open(db)?;
+    let run = |dry_run: bool, what: &str| -> Result<tollgate::CdrReport, String> {
+        let input = open_input(file)?;
+        let bar = progress(&input, what);
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, bar.wrap_read(input));
+        let result = engine.import_cdrs(&mut reader, &tollgate::CdrImport { read, dry_run });
+        bar.finish_and_clear();
+        result.map_err(|e| format!("{}: {e} ({})", file.display(), e.code()))
+    };
+    let report = if all_or_nothing {
+        let check = run(true, "checking")?;
+        if check.refused_count > 0 {
+            print_refused(file, &check);
+            eprintln!(
+                "tollgate: {} lines refused; --all-or-nothing: nothing was imported",
+                check.refused_count
+            );
+            return Ok(ExitCode::from(1));
+        }
+        run(false, "importing")?
+    } else {
+        run(false, "importing")?
+    };
+    print_refused(file, &report);
+    println!(
+        "{} lines: {} imported, {} duplicates, {} unanswered, {} refused",
+        report.lines, report.imported, report.duplicates, report.skipped, report.refused_count
+    );
+    Ok(if report.refused_count == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_refused(file: &std::path::Path, report: &tollgate::CdrReport) {
+    for (line, code, message) in &report.refused {
+        eprintln!(
+            "tollgate: {} line {line}: {message} ({code})",
+            file.display()
+        );
+    }
+    let listed = report.refused.len() as u64;
+    if report.refused_count > listed {
+        eprintln!(
+            "tollgate: ... and {} more refused lines",
+            report.refused_count - listed
+        );
+    }
+}
+
+fn rerate(
+    db: &std::path::Path,
+    from: &str,
+    till: &str,
+    clients: &[i64],
+    rate_tables: &[i64],
+) -> Result<ExitCode, String> {
+    let engine = open(db)?;
+    let mut params = serde_json::json!({"dt_from": from, "dt_till": till});
+    if !clients.is_empty() {
+        params["id_clients"] = serde_json::json!(clients);
+    }
+    if !rate_tables.is_empty() {
+        params["id_rate_tables"] = serde_json::json!(rate_tables);
+    }
+    let env = engine.call_as_system("xdrs.rerate", params);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&env.to_json()).unwrap_or_default()
+    );
+    Ok(if env.code {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn rate(

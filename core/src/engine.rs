@@ -507,6 +507,18 @@ impl Engine {
         api::import_reader(&self.inner, &Principal::System, table, deck, opts)
     }
 
+    /// Import a softswitch's CDR file (`xdrs.import` streamed from a reader, as the
+    /// embedding process): each answered call is charged as an unreserved settle, idempotent
+    /// on its call id. With `dry_run`, every line is checked and nothing charged (the CLI's
+    /// `--all-or-nothing` runs a dry run first).
+    pub fn import_cdrs(
+        &self,
+        input: &mut dyn std::io::Read,
+        opts: &api::CdrImport,
+    ) -> Result<api::CdrReport> {
+        api::import_cdrs_reader(&self.inner, &Principal::System, input, opts)
+    }
+
     /// Call a file method (`xdrs.download`): the same authentication, permission and
     /// argument checks as [`Engine::call`], then the file is streamed to `out`. A refused
     /// call writes nothing and returns the envelope; a failure after the first bytes also

@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod auth;
+mod cdrs;
 mod charging;
 mod clients;
 mod companies;
@@ -38,6 +39,8 @@ impl std::ops::Deref for Inner {
         &self.services
     }
 }
+pub(crate) use cdrs::import_reader as import_cdrs_reader;
+pub use cdrs::{cdr_options, CdrImport, CdrReport};
 pub use envelope::{ApiError, Envelope};
 pub(crate) use rates::import_reader;
 pub use rates::{ImportMode, ImportOptions};
@@ -221,6 +224,7 @@ impl Registry {
         packages::register(&mut r);
         charging::register(&mut r);
         xdrs::register(&mut r);
+        cdrs::register(&mut r);
         provisioning::register(&mut r);
         taxes::register(&mut r);
         invoices::register(&mut r);

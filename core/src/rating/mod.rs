@@ -2,6 +2,7 @@
 //! rate-deck parsing. No storage and no API here: the engine feeds these from the database and
 //! the softswitch calls them through `authorize`/`settle`.
 
+pub mod cdr;
 pub mod deck;
 pub mod formula;
 pub mod prefix;
