@@ -142,10 +142,9 @@ enum Command {
         /// Only these clients (repeatable).
         #[arg(long = "client")]
         clients: Vec<i64>,
-        /// Price with these rate tables instead of the xDRs' own (repeatable; the first whose
-        /// currency fits is used... see docs/rating.md).
+        /// Price every call with this rate table instead of the one it was rated on.
         #[arg(long = "rate-table")]
-        rate_tables: Vec<i64>,
+        rate_table: Option<i64>,
     },
     /// Build a small operator in a temporary database and show what happens, step by step.
     Demo,
@@ -295,8 +294,8 @@ fn main() -> ExitCode {
             from,
             till,
             clients,
-            rate_tables,
-        } => rerate(&db, &from, &till, &clients, &rate_tables),
+            rate_table,
+        } => rerate(&db, &from, &till, &clients, rate_table),
         Command::Demo => demo::run(),
         Command::Serve {
             db,
@@ -591,15 +590,15 @@ fn rerate(
     from: &str,
     till: &str,
     clients: &[i64],
-    rate_tables: &[i64],
+    rate_table: Option<i64>,
 ) -> Result<ExitCode, String> {
     let engine = open(db)?;
     let mut params = serde_json::json!({"dt_from": from, "dt_till": till});
     if !clients.is_empty() {
         params["id_clients"] = serde_json::json!(clients);
     }
-    if !rate_tables.is_empty() {
-        params["id_rate_tables"] = serde_json::json!(rate_tables);
+    if let Some(t) = rate_table {
+        params["id_rate_tables"] = serde_json::json!(t);
     }
     let env = engine.call_as_system("xdrs.rerate", params);
     println!(

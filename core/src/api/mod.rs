@@ -17,6 +17,7 @@ pub mod jsonrpc;
 mod packages;
 mod provisioning;
 mod rates;
+mod rerate;
 mod roles;
 mod taxes;
 mod transactions;
@@ -225,6 +226,7 @@ impl Registry {
         charging::register(&mut r);
         xdrs::register(&mut r);
         cdrs::register(&mut r);
+        rerate::register(&mut r);
         provisioning::register(&mut r);
         taxes::register(&mut r);
         invoices::register(&mut r);

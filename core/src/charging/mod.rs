@@ -9,6 +9,7 @@
 
 mod batch;
 mod plan;
+pub(crate) use plan::Recorded;
 pub mod rate_file;
 mod reservations;
 mod settle;

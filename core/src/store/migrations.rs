@@ -60,10 +60,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "billing cycle: tax profiles and invoices",
         sql: V9,
     },
+    Migration {
+        version: 11,
+        name: "re-rating: the history of an xDR's prices",
+        sql: V11,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 11;
 
 // Released migrations are never edited, so the column defaults in them stay literal; the
 // test at the end checks them against their names in `limits` (a changed limit needs a new
@@ -576,6 +581,28 @@ UPDATE roles SET permissions = json_set(permissions,
     '$.taxProfiles', json('["read","write","delete"]'),
     '$.invoices', json('["read","billing"]'))
 WHERE id = 2 AND builtin = 1;
+"#;
+
+/// Re-rating (issue 19): each re-rated xDR keeps what it cost before, and the adjustment
+/// entry that posted the difference. (Version 10 is the durable reservations' migration.)
+const V11: &str = r#"
+CREATE TABLE xdr_history (
+    id              INTEGER PRIMARY KEY,
+    id_xdrs         INTEGER NOT NULL REFERENCES xdrs(id),
+    id_rate_tables  INTEGER NOT NULL,
+    code            TEXT NOT NULL,
+    code_name       TEXT,
+    rate            TEXT NOT NULL,
+    setup_fee       TEXT NOT NULL,
+    min_volume      INTEGER NOT NULL,
+    interval        INTEGER NOT NULL,
+    grace_volume    INTEGER NOT NULL,
+    billed_seconds  INTEGER NOT NULL,
+    cost            TEXT NOT NULL,
+    id_transactions INTEGER REFERENCES transactions(id),
+    c_dt            TEXT NOT NULL
+);
+CREATE INDEX xdr_history_xdr ON xdr_history(id_xdrs, id);
 "#;
 
 #[cfg(test)]
