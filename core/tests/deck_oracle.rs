@@ -23,7 +23,10 @@ fn decks() -> impl Strategy<Value = Vec<Deck>> {
         day: 0,
         prices: p.into_iter().enumerate().collect(),
     });
-    let change = (1i64..60, proptest::collection::btree_map(0usize..CODES.len(), 1i64..=20_000, 1..4))
+    let change = (
+        1i64..60,
+        proptest::collection::btree_map(0usize..CODES.len(), 1i64..=20_000, 1..4),
+    )
         .prop_map(|(day, m)| Deck {
             day,
             prices: m.into_iter().collect(),
@@ -40,7 +43,12 @@ fn decks() -> impl Strategy<Value = Vec<Deck>> {
 
 fn calls() -> impl Strategy<Value = Vec<(usize, String, i64, u64)>> {
     proptest::collection::vec(
-        (0usize..CODES.len(), "[0-9]{0,4}", 0i64..70 * DAY, 1u64..3600),
+        (
+            0usize..CODES.len(),
+            "[0-9]{0,4}",
+            0i64..70 * DAY,
+            1u64..3600,
+        ),
         1..25,
     )
 }

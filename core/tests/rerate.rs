@@ -239,7 +239,7 @@ fn another_tenants_period_is_refused() {
     let role = ok(
         &w.e,
         "roles.add",
-        json!({"name": "billing B", "permissions": {"xdrs": ["read", "write"]}}),
+        json!({"name": "billing B", "permissions": {"xdrs": ["read", "billing"]}}),
     )["id"]
         .as_i64()
         .unwrap();

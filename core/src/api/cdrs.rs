@@ -239,7 +239,7 @@ pub(crate) fn import_reader(
 ) -> Result<CdrReport> {
     crate::auth::permit::require(
         principal,
-        crate::auth::rbac::Permission::new("xdrs", Verb::Write),
+        crate::auth::rbac::Permission::new("xdrs", Verb::Billing),
     )?;
     let ctx = Ctx::new(inner, principal, inner.clock.now(), "xdrs.import");
     import(&ctx, input, opts)
@@ -303,7 +303,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add(MethodDef::new_direct(
         "xdrs",
         "import",
-        Verb::Write,
+        Verb::Billing,
         args,
         Box::new(import_method),
     ));

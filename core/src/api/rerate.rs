@@ -260,7 +260,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add(MethodDef::new(
         "xdrs",
         "rerate",
-        Verb::Write,
+        Verb::Billing,
         true,
         args,
         Box::new(rerate),
