@@ -51,10 +51,13 @@ enum Command {
     },
     /// Load a CSV rate deck into a rate table, all or nothing.
     ///
-    /// Columns: code,code_name,rate,min_volume,interval,grace_volume,setup_fee,
-    /// effective_from,effective_till (header required). Exit 0: imported; 1: the deck was
-    /// refused (the message names the line and column; nothing was imported); 2: usage or
-    /// I/O error.
+    /// Header required; columns by name or alias (code|prefix|dial code, code_name|
+    /// destination|description, rate|price, effective_from|effective date|start date,
+    /// effective_till|end date, increment|billing increment as 60/60 or min_volume and
+    /// interval, setup_fee|connection fee, grace_volume|grace; docs/rating.md). A row for a
+    /// code that has a rate is a price change from its effective_from. Exit 0: imported; 1:
+    /// the deck was refused (the message names the line and column; nothing was imported);
+    /// 2: usage or I/O error.
     ImportRates {
         /// Database file.
         db: PathBuf,
@@ -62,9 +65,26 @@ enum Command {
         table: i64,
         /// The deck.
         file: PathBuf,
-        /// Delete the table's rates first (in the same transaction).
-        #[arg(long)]
+        /// update (default): rows change prices from their effective_from; replace: also
+        /// close every rate missing from the deck at --effective-from; add: refuse overlaps.
+        #[arg(long, value_parser = ["update", "replace", "add"])]
+        mode: Option<String>,
+        /// The same as --mode replace.
+        #[arg(long, conflicts_with = "mode")]
         replace: bool,
+        /// The deck's effective_from (where replace closes missing codes, and the start of
+        /// rows without a date); default now.
+        #[arg(long)]
+        effective_from: Option<String>,
+        /// How dates are written: YYYY-MM-DD (default), DD/MM/YYYY or MM/DD/YYYY.
+        #[arg(long)]
+        date_format: Option<String>,
+        /// Field separator: , ; or tab (default: decided from the header line).
+        #[arg(long)]
+        separator: Option<String>,
+        /// An explicit column: FIELD=HEADER, e.g. --column code="Dst Prefix" (repeatable).
+        #[arg(long = "column")]
+        columns: Vec<String>,
     },
     /// Rate a CSV file of calls without charging anything.
     ///
@@ -80,6 +100,51 @@ enum Command {
         /// Where to write the rated file (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Charge the calls of a softswitch's CDR file (streamed, any size).
+    ///
+    /// Formats: asterisk (cdr_csv Master.csv, no header, local times: give --timezone),
+    /// freeswitch (mod_cdr_csv default template), tollgate (call_id,account,destination,
+    /// connect_time,duration). Each answered call is an unreserved settle, idempotent on its
+    /// call id: importing a file again adds nothing. Exit 0: every line imported, a
+    /// duplicate or unanswered; 1: some lines refused (listed on standard error); 2: usage
+    /// or I/O error.
+    ImportCdrs {
+        /// Database file.
+        db: PathBuf,
+        /// The CDR file.
+        file: PathBuf,
+        /// asterisk, freeswitch or tollgate.
+        #[arg(long, value_parser = ["asterisk", "freeswitch", "tollgate"])]
+        format: String,
+        /// Zone of the file's local times: an IANA name (Europe/Berlin), UTC or +02:00
+        /// (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Asterisk: the file has uniqueid (loguniqueid=yes) or not; default: guessed.
+        #[arg(long)]
+        loguniqueid: Option<bool>,
+        /// Check every line first and import nothing if any is refused.
+        #[arg(long)]
+        all_or_nothing: bool,
+    },
+    /// Price the calls of a period again with the rates in force at their connect time,
+    /// posting each difference as an adjustment (docs/rating.md).
+    Rerate {
+        /// Database file.
+        db: PathBuf,
+        /// First connect time (inclusive).
+        #[arg(long)]
+        from: String,
+        /// End of the period (exclusive).
+        #[arg(long)]
+        till: String,
+        /// Only these clients (repeatable).
+        #[arg(long = "client")]
+        clients: Vec<i64>,
+        /// Price every call with this rate table instead of the one it was rated on.
+        #[arg(long = "rate-table")]
+        rate_table: Option<i64>,
     },
     /// Build a small operator in a temporary database and show what happens, step by step.
     Demo,
@@ -180,9 +245,44 @@ fn main() -> ExitCode {
             db,
             table,
             file,
+            mode,
             replace,
-        } => import_rates(&db, table, &file, replace),
+            effective_from,
+            date_format,
+            separator,
+            columns,
+        } => deck_options(
+            mode.as_deref(),
+            replace,
+            effective_from.as_deref(),
+            date_format.as_deref(),
+            separator.as_deref(),
+            &columns,
+        )
+        .and_then(|opts| import_rates(&db, table, &file, &opts)),
         Command::Rate { db, xdrs, out } => rate(&db, &xdrs, out.as_deref()),
+        Command::ImportCdrs {
+            db,
+            file,
+            format,
+            timezone,
+            loguniqueid,
+            all_or_nothing,
+        } => import_cdrs(
+            &db,
+            &file,
+            &format,
+            timezone.as_deref(),
+            loguniqueid,
+            all_or_nothing,
+        ),
+        Command::Rerate {
+            db,
+            from,
+            till,
+            clients,
+            rate_table,
+        } => rerate(&db, &from, &till, &clients, rate_table),
         Command::Demo => demo::run(),
         Command::Serve {
             db,
@@ -324,21 +424,79 @@ fn refused(e: &tollgate::Error) -> bool {
     e.code().kind() != ErrorKind::Server
 }
 
+/// The options of `import-rates`, checked as `rates.import` checks its arguments.
+fn deck_options(
+    mode: Option<&str>,
+    replace: bool,
+    effective_from: Option<&str>,
+    date_format: Option<&str>,
+    separator: Option<&str>,
+    columns: &[String],
+) -> Result<tollgate::ImportOptions, String> {
+    let mut o = tollgate::ImportOptions::default();
+    if replace {
+        o.mode = tollgate::ImportMode::Replace;
+    }
+    if let Some(m) = mode {
+        o.mode = tollgate::ImportMode::parse(m).ok_or("--mode: update, replace or add")?;
+    }
+    if let Some(t) = effective_from {
+        o.effective_from = Some(tollgate::clock::parse_dt(t).ok_or_else(|| {
+            format!("--effective-from: '{t}' is not a date (YYYY-MM-DD [HH:MM:SS])")
+        })?);
+    }
+    if let Some(f) = date_format {
+        o.date_format = tollgate::rating::DateFormat::parse(f)
+            .ok_or("--date-format: YYYY-MM-DD, DD/MM/YYYY or MM/DD/YYYY")?;
+    }
+    o.separator = match separator {
+        None => None,
+        Some(",") => Some(b','),
+        Some(";") => Some(b';'),
+        Some("tab") | Some("\t") => Some(b'\t'),
+        Some(other) => return Err(format!("--separator: ',', ';' or 'tab', not '{other}'")),
+    };
+    for c in columns {
+        let (field, header) = c
+            .split_once('=')
+            .ok_or_else(|| format!("--column {c}: write FIELD=HEADER"))?;
+        if !tollgate::rating::deck::FIELDS.contains(&field) {
+            return Err(format!(
+                "--column {c}: fields are {}",
+                tollgate::rating::deck::FIELDS.join(", ")
+            ));
+        }
+        o.columns.push((field.to_string(), header.to_string()));
+    }
+    Ok(o)
+}
+
 fn import_rates(
     db: &std::path::Path,
     table: i64,
     file: &std::path::Path,
-    replace: bool,
+    opts: &tollgate::ImportOptions,
 ) -> Result<ExitCode, String> {
     let engine = open(db)?;
     let input = open_input(file)?;
     let bar = progress(&input, "importing");
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, bar.wrap_read(input));
-    let result = engine.import_rates(table, &mut reader, replace);
+    let result = engine.import_rates_with(table, &mut reader, opts);
     bar.finish_and_clear();
     match result {
-        Ok(n) => {
-            println!("imported {n} rates into rate table {table}");
+        Ok((v, messages)) => {
+            for m in messages {
+                eprintln!("tollgate: {}: {m}", file.display());
+            }
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            println!(
+                "imported {} rates into rate table {table}: {} added, {} changed, {} closed, {} unchanged",
+                n("imported"),
+                n("added"),
+                n("changed"),
+                n("closed"),
+                n("unchanged")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if refused(&e) => {
@@ -351,6 +509,94 @@ fn import_rates(
         }
         Err(e) => Err(format!("{e} ({})", e.code())),
     }
+}
+
+fn import_cdrs(
+    db: &std::path::Path,
+    file: &std::path::Path,
+    format: &str,
+    timezone: Option<&str>,
+    loguniqueid: Option<bool>,
+    all_or_nothing: bool,
+) -> Result<ExitCode, String> {
+    let read = tollgate::api::cdr_options(format, timezone, loguniqueid)
+        .map_err(|e| format!("{e} ({})", e.code()))?;
+    let engine = open(db)?;
+    let run = |dry_run: bool, what: &str| -> Result<tollgate::CdrReport, String> {
+        let input = open_input(file)?;
+        let bar = progress(&input, what);
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, bar.wrap_read(input));
+        let result = engine.import_cdrs(&mut reader, &tollgate::CdrImport { read, dry_run });
+        bar.finish_and_clear();
+        result.map_err(|e| format!("{}: {e} ({})", file.display(), e.code()))
+    };
+    let report = if all_or_nothing {
+        let check = run(true, "checking")?;
+        if check.refused_count > 0 {
+            print_refused(file, &check);
+            eprintln!(
+                "tollgate: {} lines refused; --all-or-nothing: nothing was imported",
+                check.refused_count
+            );
+            return Ok(ExitCode::from(1));
+        }
+        run(false, "importing")?
+    } else {
+        run(false, "importing")?
+    };
+    print_refused(file, &report);
+    println!(
+        "{} lines: {} imported, {} duplicates, {} unanswered, {} refused",
+        report.lines, report.imported, report.duplicates, report.skipped, report.refused_count
+    );
+    Ok(if report.refused_count == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_refused(file: &std::path::Path, report: &tollgate::CdrReport) {
+    for (line, code, message) in &report.refused {
+        eprintln!(
+            "tollgate: {} line {line}: {message} ({code})",
+            file.display()
+        );
+    }
+    let listed = report.refused.len() as u64;
+    if report.refused_count > listed {
+        eprintln!(
+            "tollgate: ... and {} more refused lines",
+            report.refused_count - listed
+        );
+    }
+}
+
+fn rerate(
+    db: &std::path::Path,
+    from: &str,
+    till: &str,
+    clients: &[i64],
+    rate_table: Option<i64>,
+) -> Result<ExitCode, String> {
+    let engine = open(db)?;
+    let mut params = serde_json::json!({"dt_from": from, "dt_till": till});
+    if !clients.is_empty() {
+        params["id_clients"] = serde_json::json!(clients);
+    }
+    if let Some(t) = rate_table {
+        params["id_rate_tables"] = serde_json::json!(t);
+    }
+    let env = engine.call_as_system("xdrs.rerate", params);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&env.to_json()).unwrap_or_default()
+    );
+    Ok(if env.code {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn rate(

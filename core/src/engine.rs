@@ -1,7 +1,7 @@
 //! The engine: one database, one registry, any number of threads.
 
 use crate::api::Inner;
-use crate::api::{self, Envelope, FileMeta, Registry};
+use crate::api::{self, Envelope, FileMeta, ImportMode, ImportOptions, Registry};
 use crate::auth::{password, Principal};
 use crate::charging::rate_file::{RateRequest, Rated};
 use crate::charging::{Authorization, AuthorizeRequest, Charging, SettleRequest, Settlement};
@@ -492,16 +492,51 @@ impl Engine {
     }
 
     /// Load a CSV rate deck from a reader into rate table `table`, all or nothing, by the
-    /// same validation as `rates.import` (which takes the deck as text in a request). Runs as
-    /// the embedding process (`System`); writes an audit row. Returns the rates imported.
-    /// A bad deck is `rating.deck_invalid` naming the line and column.
+    /// same validation as `rates.import` (which takes the deck as text in a request), in
+    /// `replace` mode when asked, else `update`. Runs as the embedding process (`System`);
+    /// writes an audit row. Returns the rates added or changed. A bad deck is
+    /// `rating.deck_invalid` naming the line and column.
     pub fn import_rates(
         &self,
         table: i64,
         deck: &mut dyn std::io::Read,
         replace: bool,
     ) -> Result<u64> {
-        api::import_reader(&self.inner, &Principal::System, table, deck, replace)
+        let opts = ImportOptions {
+            mode: if replace {
+                ImportMode::Replace
+            } else {
+                ImportMode::Update
+            },
+            ..ImportOptions::default()
+        };
+        let (value, _) = self.import_rates_with(table, deck, &opts)?;
+        Ok(value["imported"].as_u64().unwrap_or(0))
+    }
+
+    /// [`Engine::import_rates`] with every option of `rates.import` (mode, column mapping,
+    /// date format, separator, the deck's `effective_from`): returns the method's answer
+    /// (`{added, changed, closed, unchanged, ...}`) and the parser's messages (ignored
+    /// columns). Raises `rates.changed` as the method does.
+    pub fn import_rates_with(
+        &self,
+        table: i64,
+        deck: &mut dyn std::io::Read,
+        opts: &ImportOptions,
+    ) -> Result<(Value, Vec<String>)> {
+        api::import_reader(&self.inner, &Principal::System, table, deck, opts)
+    }
+
+    /// Import a softswitch's CDR file (`xdrs.import` streamed from a reader, as the
+    /// embedding process): each answered call is charged as an unreserved settle, idempotent
+    /// on its call id. With `dry_run`, every line is checked and nothing charged (the CLI's
+    /// `--all-or-nothing` runs a dry run first).
+    pub fn import_cdrs(
+        &self,
+        input: &mut dyn std::io::Read,
+        opts: &api::CdrImport,
+    ) -> Result<api::CdrReport> {
+        api::import_cdrs_reader(&self.inner, &Principal::System, input, opts)
     }
 
     /// Call a file method (`xdrs.download`): the same authentication, permission and

@@ -53,7 +53,7 @@ pub(crate) mod services;
 pub mod store;
 pub mod wire;
 
-pub use api::{Envelope, FileMeta, Registry};
+pub use api::{CdrImport, CdrReport, Envelope, FileMeta, ImportMode, ImportOptions, Registry};
 pub use charging::rate_file::{RateRequest, Rated};
 pub use charging::{Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement};
 pub use clock::{Clock, ManualClock, SystemClock};

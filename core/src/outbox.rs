@@ -161,10 +161,46 @@ pub(crate) fn balance_moved(
     Ok(())
 }
 
+/// `rates.changed` for a deck import into `table` whose answer is `ret` (its counts), when the
+/// import changed anything.
+pub(crate) fn rates_changed(tx: &mut dyn StoreTx, table: i64, ret: &Value, dt: &str) -> Result<()> {
+    let count = |k: &str| ret.get(k).and_then(Value::as_u64).unwrap_or(0);
+    if count("added") + count("changed") + count("closed") == 0 {
+        return Ok(());
+    }
+    let Some(rec) = tx.get(&crate::model::RATE_TABLES, table, None)? else {
+        return Ok(());
+    };
+    let Some(company) = model::int(&rec, "id_companies") else {
+        return Ok(());
+    };
+    let data = json!({
+        "id_rate_tables": table,
+        "name": model::text(&rec, "name"),
+        "mode": ret.get("mode").cloned().unwrap_or(Value::Null),
+        "added": count("added"),
+        "changed": count("changed"),
+        "closed": count("closed"),
+        "unchanged": count("unchanged"),
+    });
+    emit(
+        tx,
+        &NewEvent {
+            event: catalog::RATES_CHANGED,
+            object: Object::RateTable,
+            object_id: table,
+            company,
+            dt,
+            data,
+        },
+    )?;
+    Ok(())
+}
+
 /// The company an object belongs to (through its client for accounts and subscriptions).
 pub(crate) fn company_of(tx: &dyn StoreTx, object: Object, rec: &Record) -> Result<Option<i64>> {
     match object {
-        Object::Client => Ok(model::int(rec, "id_companies")),
+        Object::Client | Object::RateTable => Ok(model::int(rec, "id_companies")),
         Object::Account | Object::Subscription => {
             let client = model::int(rec, "id_clients").unwrap_or_default();
             Ok(tx
@@ -228,6 +264,12 @@ pub(crate) fn after_method(
     snap: Snapshot,
     dt: &str,
 ) -> Result<()> {
+    if spec.change == Change::Import {
+        let Some(table) = args.int("id_rate_tables") else {
+            return Ok(());
+        };
+        return rates_changed(tx, table, ret, dt);
+    }
     let id = match spec.change {
         Change::Create | Change::Assign => ret.get("id").and_then(Value::as_i64),
         _ => args.int("id"),

@@ -605,7 +605,7 @@ fn rate_decks_import_all_or_nothing() {
         &e,
         &sid,
         "rates.import",
-        json!({"id_rate_tables": t, "csv": overlap}),
+        json!({"id_rate_tables": t, "csv": overlap, "mode": "add"}),
         "rating.deck_invalid",
     );
     assert!(
@@ -625,10 +625,16 @@ fn rate_decks_import_all_or_nothing() {
         json!({"id_rate_tables": t, "csv": overlap, "replace": true}),
     );
     assert_eq!(r["imported"], 1);
+    // Replace closes what it replaces (issue 19): the old 44 ends where the new one starts,
+    // 447 (missing from the deck) ends now; nothing is deleted.
     assert_eq!(
-        ok(&e, &sid, "rates.list", json!({"id_rate_tables": t}))["rows"][0]["code_name"],
-        "UK again"
+        (r["changed"].as_u64(), r["closed"].as_u64()),
+        (Some(1), Some(1))
     );
+    let rows = ok(&e, &sid, "rates.list", json!({"id_rate_tables": t}))["rows"].clone();
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+    assert_eq!(rows[0]["effective_till"], "2021-01-01 00:00:00+00");
+    assert_eq!(rows[2]["code_name"], "UK again");
     // Single rates: non-digit codes, overlaps and excess decimals are refused.
     fails(
         &e,

@@ -18,6 +18,11 @@ const VERB_EXCEPTIONS: &[(&str, Verb)] = &[
     ("invoices.void", Verb::Billing),
     // Loading a deck changes rates like rates.add.
     ("rates.import", Verb::Write),
+    // Importing CDRs charges calls and re-rating posts adjustments: money movements.
+    ("xdrs.import", Verb::Billing),
+    ("xdrs.rerate", Verb::Billing),
+    // An xDR's earlier prices are read like a list.
+    ("xdrs.history", Verb::Read),
     // The softswitch's calls run a service.
     ("core.authorize", Verb::Execute),
     ("core.update", Verb::Execute),

@@ -34,6 +34,18 @@ enum Attempt {
     /// Reaching a foreign account or reservation by its identifier: must be refused with the
     /// code a missing one gets.
     Hidden { params: Value, code: &'static str },
+    /// Importing a call of a foreign account: the call is answered, its line refused with the
+    /// code a missing account gets, and nothing imported.
+    Imported { params: Value, code: &'static str },
+}
+
+thread_local! {
+    /// The xDR of each tenant's charged call, by client.
+    static XDR_OF: std::cell::RefCell<std::collections::HashMap<i64, i64>> = Default::default();
+}
+
+fn xdr_of(client: i64) -> i64 {
+    XDR_OF.with(|m| m.borrow().get(&client).copied().unwrap_or(0))
 }
 
 #[derive(Clone, Copy)]
@@ -450,6 +462,15 @@ fn attempts(method: &str, own: &Tenant, t: &Tenant, n: &mut u32, s: &Shared) -> 
                 key: ListKey::Company,
             },
         ],
+        "xdrs.import" => vec![Imported {
+            params: json!({"format": "tollgate", "csv": format!("call_id,account,destination,connect_time,duration\n{uniq}i,{},15550003,2026-01-15 11:00:00,10\n", t.ident)}),
+            code: "account.not_found",
+        }],
+        "xdrs.rerate" => vec![obj(
+            json!({"dt_from": "2026-01-01", "dt_till": "2026-02-01", "id_rate_tables": t.rate_table}),
+            "id_rate_tables",
+        )],
+        "xdrs.history" => vec![obj(json!({"id": xdr_of(t.client)}), "id")],
         "invoices.download" => vec![Attempt::FileObject {
             params: json!({"id": t.invoice, "format": "csv"}),
             id_field: "id",
@@ -517,15 +538,18 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
     let (op, a, a1, b) = (&w.op, &w.a, &w.a1, &w.b);
     // One charged call per tenant, so that xDR lists and downloads have rows to leak.
     for t in [op, a, a1, b] {
-        e.settle(&tollgate::SettleRequest {
-            call_id: format!("matrix-{}", t.ident),
-            duration: 30,
-            account: Some(t.ident.clone()),
-            destination: Some("15550004".into()),
-            connect_time: tollgate::clock::parse_dt("2026-01-15 10:00:00"),
-            ..Default::default()
-        })
-        .unwrap();
+        let x = e
+            .settle(&tollgate::SettleRequest {
+                call_id: format!("matrix-{}", t.ident),
+                duration: 30,
+                account: Some(t.ident.clone()),
+                destination: Some("15550004".into()),
+                connect_time: tollgate::clock::parse_dt("2026-01-15 10:00:00"),
+                ..Default::default()
+            })
+            .unwrap()
+            .xdr;
+        XDR_OF.with(|m| m.borrow_mut().insert(t.client, x));
     }
     // A switch integration of B: `core: execute` only, so the charging calls are tried for
     // real rather than refused for want of the right.
@@ -712,6 +736,19 @@ fn tenant_matrix_allows_no_cross_tenant_operation() {
                                 && r.errors[0].code.as_str() != "permission.denied"
                             {
                                 panic!("{}: {method} {params}: answered {:?}, not like a missing one ({code})", actor.name, r.errors[0]);
+                            }
+                        }
+                        Attempt::Imported { params, code } => {
+                            let r = e.call(method, with_sid(actor.sid, params.clone()));
+                            if r.code {
+                                if r.ret["imported"] != 0 || r.ret["refused"][0]["code"] != code {
+                                    allowed.push(format!("{}: {method} {params}", actor.name));
+                                }
+                            } else if r.errors[0].code.as_str() != "permission.denied" {
+                                panic!(
+                                    "{}: {method} {params}: answered {:?}",
+                                    actor.name, r.errors[0]
+                                );
                             }
                         }
                         Attempt::Shared { params } => {

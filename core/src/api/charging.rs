@@ -68,7 +68,11 @@ fn client_visible(ctx: &Ctx<'_>, client: i64) -> Result<bool> {
 
 /// A principal limited to a subtree may only charge its own clients' calls: anything else
 /// answers exactly like a missing account or reservation.
-fn check_account_scope(ctx: &Ctx<'_>, ident: &str, auth_type: Option<&str>) -> Result<()> {
+pub(super) fn check_account_scope(
+    ctx: &Ctx<'_>,
+    ident: &str,
+    auth_type: Option<&str>,
+) -> Result<()> {
     let client = ctx.inner.charging.account_client(ident, auth_type)?;
     if client_visible(ctx, client)? {
         Ok(())

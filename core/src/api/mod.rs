@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod auth;
+mod cdrs;
 pub(crate) mod charging;
 mod clients;
 mod companies;
@@ -16,6 +17,7 @@ pub mod jsonrpc;
 mod packages;
 mod provisioning;
 mod rates;
+mod rerate;
 mod roles;
 mod taxes;
 mod transactions;
@@ -39,8 +41,11 @@ impl std::ops::Deref for Inner {
         &self.services
     }
 }
+pub(crate) use cdrs::import_reader as import_cdrs_reader;
+pub use cdrs::{cdr_options, CdrImport, CdrReport};
 pub use envelope::{ApiError, Envelope};
 pub(crate) use rates::import_reader;
+pub use rates::{ImportMode, ImportOptions};
 
 use crate::auth::rbac::{Permission, Verb};
 use crate::auth::Principal;
@@ -222,6 +227,8 @@ impl Registry {
         packages::register(&mut r);
         charging::register(&mut r);
         xdrs::register(&mut r);
+        cdrs::register(&mut r);
+        rerate::register(&mut r);
         provisioning::register(&mut r);
         taxes::register(&mut r);
         invoices::register(&mut r);

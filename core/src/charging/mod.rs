@@ -11,6 +11,7 @@
 mod batch;
 mod durable;
 mod plan;
+pub(crate) use plan::Recorded;
 pub mod rate_file;
 mod reservations;
 mod settle;

@@ -382,6 +382,86 @@ impl Charging {
     }
 }
 
+/// A call priced again (re-rating): its code, terms and cost by the rates in force at its
+/// connect time.
+#[derive(Debug, Clone)]
+pub(crate) struct Repriced {
+    pub(crate) code: String,
+    pub(crate) code_name: String,
+    pub(crate) terms: RateTerms,
+    pub(crate) billed_seconds: u64,
+    pub(crate) cost: Decimal,
+}
+
+/// What re-pricing a recorded call needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recorded<'a> {
+    /// The rate table to price with.
+    pub(crate) table: i64,
+    pub(crate) destination: &'a str,
+    pub(crate) connect_time: DateTime<Utc>,
+    pub(crate) duration: u64,
+    /// Included seconds that covered it (kept: a re-rating takes no more, gives none back).
+    pub(crate) volume_seconds: u64,
+    /// The client's currency (the xDR's).
+    pub(crate) currency: i64,
+    /// When it was charged: the exchange rate in force then is the one its charge used.
+    pub(crate) charged_at: DateTime<Utc>,
+}
+
+impl Charging {
+    /// Price a recorded call again, by the same lookup, conversion and formula as a settle,
+    /// from the in-memory rate tables (which follow every committed change of rates).
+    pub(crate) fn reprice(&self, r: &Recorded<'_>) -> Result<Repriced> {
+        let table = self.tables.read().get(&r.table).cloned().ok_or_else(|| {
+            ChargeError::NoRate(format!(
+                "{} (rate table {} missing)",
+                r.destination, r.table
+            ))
+        })?;
+        let (code, timed) = table
+            .index
+            .lookup_at(r.destination, r.connect_time)
+            .ok_or_else(|| ChargeError::NoRate(r.destination.to_string()))?;
+        let entry = &timed.value;
+        let terms = if table.currency == r.currency {
+            entry.terms
+        } else {
+            let x = self.exchange_rate(table.currency, r.currency, r.charged_at)?;
+            RateTerms {
+                rate: x.apply(entry.terms.rate)?,
+                setup_fee: x.apply(entry.terms.setup_fee)?,
+                ..entry.terms
+            }
+        };
+        let precision = self
+            .precisions
+            .read()
+            .get(&r.currency)
+            .copied()
+            .unwrap_or(4);
+        let billed_seconds = crate::rating::billed_seconds(&terms, r.duration);
+        let cost = if r.volume_seconds > 0 {
+            crate::rating::cost_after_volume(
+                &terms,
+                r.duration,
+                r.volume_seconds,
+                precision,
+                table.rounding,
+            )?
+        } else {
+            crate::rating::cost(&terms, r.duration, precision, table.rounding)?
+        };
+        Ok(Repriced {
+            code: code.to_string(),
+            code_name: entry.code_name.to_string(),
+            terms,
+            billed_seconds,
+            cost,
+        })
+    }
+}
+
 fn check_number(field: &str, n: &str) -> Result<()> {
     if n.is_empty() || n.len() > limits::number_length_max || !n.bytes().all(|b| b.is_ascii_digit())
     {

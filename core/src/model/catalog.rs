@@ -1,7 +1,7 @@
 //! The event catalog (DESIGN §9, JeraSoft's event ids) and which Management API method causes
 //! which event.
 
-use crate::model::{EntityDef, ACCOUNTS, CLIENTS, SUBSCRIPTIONS};
+use crate::model::{EntityDef, ACCOUNTS, CLIENTS, RATE_TABLES, SUBSCRIPTIONS};
 
 /// `clients.create`
 pub const CLIENTS_CREATE: &str = "clients.create";
@@ -34,6 +34,10 @@ pub const SUBSCRIPTIONS_RENEW: &str = "clients.subscriptions.renew";
 /// `clients.subscriptions.close`
 pub const SUBSCRIPTIONS_CLOSE: &str = "clients.subscriptions.close";
 
+/// `rates.changed`: a deck import changed a rate table; carries the table and the counts
+/// (`added`, `changed`, `closed`, `unchanged`), so a handler can tell customers of new prices.
+pub const RATES_CHANGED: &str = "rates.changed";
+
 /// Every event id, in catalog order.
 pub const EVENT_IDS: &[&str] = &[
     CLIENTS_CREATE,
@@ -51,12 +55,14 @@ pub const EVENT_IDS: &[&str] = &[
     SUBSCRIPTIONS_DEACTIVATE,
     SUBSCRIPTIONS_RENEW,
     SUBSCRIPTIONS_CLOSE,
+    RATES_CHANGED,
 ];
 
 /// Balance events come from ledger postings (calls, payments, fees, refunds), never from one
 /// API method with input data: they have an `after` stage only.
+/// So has `rates.changed`: it reports what an import did, once it is done.
 pub fn after_only(event: &str) -> bool {
-    event == CLIENTS_BALANCE_NOTZERO || event == CLIENTS_BALANCE_ZERO
+    event == CLIENTS_BALANCE_NOTZERO || event == CLIENTS_BALANCE_ZERO || event == RATES_CHANGED
 }
 
 /// The kind of object an event is about.
@@ -68,6 +74,8 @@ pub enum Object {
     Account,
     /// A subscription (a package assigned to a client).
     Subscription,
+    /// A rate table.
+    RateTable,
 }
 
 impl Object {
@@ -77,6 +85,7 @@ impl Object {
             Object::Client => "clients",
             Object::Account => "accounts",
             Object::Subscription => "subscriptions",
+            Object::RateTable => "rate_tables",
         }
     }
 
@@ -86,6 +95,7 @@ impl Object {
             Object::Client => &CLIENTS,
             Object::Account => &ACCOUNTS,
             Object::Subscription => &SUBSCRIPTIONS,
+            Object::RateTable => &RATE_TABLES,
         }
     }
 }
@@ -107,6 +117,9 @@ pub enum Change {
     Assign,
     /// A subscription lifecycle step: the events follow its status transitions.
     Lifecycle,
+    /// Loads a deck into the rate table named by `id_rate_tables`; the event carries the
+    /// method's answer.
+    Import,
 }
 
 /// The events one Management API method causes (declared on its `MethodDef`).
@@ -139,8 +152,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_catalog_has_the_vendors_fifteen_events() {
-        assert_eq!(EVENT_IDS.len(), 15);
+    fn the_catalog_has_the_vendors_fifteen_events_and_rates_changed() {
+        assert_eq!(EVENT_IDS.len(), 16);
+        assert!(after_only(RATES_CHANGED));
         assert!(after_only(CLIENTS_BALANCE_ZERO) && !after_only(CLIENTS_UPDATE));
     }
 }

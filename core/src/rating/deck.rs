@@ -1,11 +1,19 @@
 //! Rate decks: the CSV files carriers exchange, one rate per row.
 //!
-//! Columns (named by a required header row, in any order, names case-insensitive):
-//! `code, code_name, rate, min_volume, interval, grace_volume, setup_fee, effective_from,
-//! effective_till`. Every column must be present and no other; every value is required
-//! except `effective_till` (empty = open-ended). Dates are `YYYY-MM-DD` or
-//! `YYYY-MM-DD HH:MM:SS`, UTC (anything [`crate::clock::parse_dt`] takes). `rate` and
-//! `setup_fee` are exact decimals with at most the currency's rates precision.
+//! A header row names the columns, matched case-insensitively (`_`, `-` and runs of spaces
+//! count as one space) against the aliases of [`ALIASES`], or through an explicit mapping
+//! ([`DeckOptions::columns`]). Only `code` and `rate` are required; a missing column takes
+//! its default (`code_name` empty, increments `1/1`, `grace_volume` and `setup_fee` 0,
+//! `effective_from` the deck's [`DeckOptions::effective_from`], `effective_till` none).
+//! Increments come as `min_volume` and `interval` columns, or as one `increment` column
+//! written `a/b` (`60/60`, `30/6`; a lone `a` means `a/a`). Columns that match nothing are
+//! ignored and named in [`Deck::messages`]. Fields are separated by `,`, `;` or a tab (the
+//! header line decides, unless [`DeckOptions::separator`] says), may be quoted, and a UTF-8
+//! byte-order mark is skipped. Dates are `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]` (anything
+//! [`crate::clock::parse_dt`] takes), or `DD/MM/YYYY [HH:MM[:SS]]` / `MM/DD/YYYY ...` when
+//! [`DeckOptions::date_format`] names that format; UTC. `rate` and `setup_fee` are exact
+//! decimals with at most the currency's rates precision; in a `;`-separated deck a decimal
+//! comma (`0,0123`) is read as a point.
 //!
 //! A deck is all or nothing: the first bad row is an error naming its line (1-based, the
 //! header is line 1) and column, and nothing is returned. Two rows of one code whose periods
@@ -20,9 +28,9 @@ use crate::rating::prefix::{validate_code, Timed};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
-/// The deck columns, in the order of [`DeckRow`]'s fields.
+/// The deck columns, in the order of [`DeckRow`]'s fields (the names `rates.list` uses).
 pub const COLUMNS: [&str; 9] = [
     "code",
     "code_name",
@@ -35,7 +43,7 @@ pub const COLUMNS: [&str; 9] = [
     "effective_till",
 ];
 
-// Positions in COLUMNS, so the row parser reads fields by name, not by file order.
+// Positions in FIELDS, so the row parser reads fields by name, not by file order.
 const CODE: usize = 0;
 const CODE_NAME: usize = 1;
 const RATE: usize = 2;
@@ -45,6 +53,155 @@ const GRACE_VOLUME: usize = 5;
 const SETUP_FEE: usize = 6;
 const EFFECTIVE_FROM: usize = 7;
 const EFFECTIVE_TILL: usize = 8;
+const INCREMENT: usize = 9;
+
+/// Every field a column may hold: [`COLUMNS`], then `increment` (`a/b`).
+pub const FIELDS: [&str; 10] = [
+    "code",
+    "code_name",
+    "rate",
+    "min_volume",
+    "interval",
+    "grace_volume",
+    "setup_fee",
+    "effective_from",
+    "effective_till",
+    "increment",
+];
+
+/// The header names each field is known by (normalized: lower case, one space between words).
+pub const ALIASES: [(&str, &[&str]); 10] = [
+    (
+        "code",
+        &[
+            "code",
+            "prefix",
+            "dial code",
+            "dialcode",
+            "destination code",
+        ],
+    ),
+    (
+        "code_name",
+        &["code name", "destination", "description", "name", "country"],
+    ),
+    ("rate", &["rate", "price", "rate per minute", "cost"]),
+    ("min_volume", &["min volume"]),
+    ("interval", &["interval"]),
+    ("grace_volume", &["grace volume", "grace"]),
+    ("setup_fee", &["setup fee", "connection fee", "connect fee"]),
+    (
+        "effective_from",
+        &[
+            "effective from",
+            "effective date",
+            "start date",
+            "valid from",
+        ],
+    ),
+    (
+        "effective_till",
+        &["effective till", "end date", "valid to"],
+    ),
+    ("increment", &["increment", "billing increment", "billing"]),
+];
+
+/// How dates of a deck are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DateFormat {
+    /// `YYYY-MM-DD [HH:MM[:SS]]` and the other forms of [`crate::clock::parse_dt`].
+    #[default]
+    Iso,
+    /// `DD/MM/YYYY [HH:MM[:SS]]`.
+    DayMonthYear,
+    /// `MM/DD/YYYY [HH:MM[:SS]]`.
+    MonthDayYear,
+}
+
+impl DateFormat {
+    /// The format named `YYYY-MM-DD`, `DD/MM/YYYY` or `MM/DD/YYYY` (case-insensitive).
+    pub fn parse(name: &str) -> Option<DateFormat> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "YYYY-MM-DD" | "ISO" => Some(DateFormat::Iso),
+            "DD/MM/YYYY" => Some(DateFormat::DayMonthYear),
+            "MM/DD/YYYY" => Some(DateFormat::MonthDayYear),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DateFormat::Iso => "YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]",
+            DateFormat::DayMonthYear => "DD/MM/YYYY or DD/MM/YYYY HH:MM[:SS]",
+            DateFormat::MonthDayYear => "MM/DD/YYYY or MM/DD/YYYY HH:MM[:SS]",
+        }
+    }
+
+    fn read(self, text: &str) -> Option<DateTime<Utc>> {
+        let (day_first, t) = match self {
+            DateFormat::Iso => return parse_dt(text),
+            DateFormat::DayMonthYear => (true, text.trim()),
+            DateFormat::MonthDayYear => (false, text.trim()),
+        };
+        let (date, time) = t.split_once(' ').unwrap_or((t, ""));
+        let mut parts = date.split('/');
+        let (a, b, y) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || y.len() != 4 {
+            return None;
+        }
+        let (d, m) = if day_first { (a, b) } else { (b, a) };
+        let date =
+            chrono::NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+        let time = time.trim();
+        let time = if time.is_empty() {
+            chrono::NaiveTime::MIN
+        } else {
+            chrono::NaiveTime::parse_from_str(time, "%H:%M:%S")
+                .or_else(|_| chrono::NaiveTime::parse_from_str(time, "%H:%M"))
+                .ok()?
+        };
+        Some(date.and_time(time).and_utc())
+    }
+}
+
+/// How to read a deck.
+#[derive(Debug, Clone)]
+pub struct DeckOptions {
+    /// Most decimals of `rate` and `setup_fee`: the currency's rates precision.
+    pub rates_precision: u32,
+    /// Explicit `(field, header name)` pairs, taking precedence over [`ALIASES`]; a field is
+    /// one of [`FIELDS`], a header name is matched like an alias.
+    pub columns: Vec<(String, String)>,
+    /// How dates are written.
+    pub date_format: DateFormat,
+    /// Field separator; `None` decides from the header line (`;`, tab or `,`).
+    pub separator: Option<u8>,
+    /// The `effective_from` of rows whose deck has no such column.
+    pub effective_from: DateTime<Utc>,
+}
+
+impl DeckOptions {
+    /// Defaults: aliases only, ISO dates, separator from the header, rows without a start
+    /// date effective from `effective_from`.
+    pub fn new(rates_precision: u32, effective_from: DateTime<Utc>) -> DeckOptions {
+        DeckOptions {
+            rates_precision,
+            columns: Vec::new(),
+            date_format: DateFormat::Iso,
+            separator: None,
+            effective_from,
+        }
+    }
+}
+
+/// A parsed deck: its rows, and what the parser noticed without refusing (ignored columns).
+#[derive(Debug, Clone, Default)]
+pub struct Deck {
+    /// The rows, in file order.
+    pub rows: Vec<DeckRow>,
+    /// Notes for the caller, e.g. `column 'Notes' (field 6) is not a deck column: ignored`.
+    pub messages: Vec<String>,
+}
 
 /// One parsed, validated rate of a deck.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,11 +231,18 @@ impl DeckRow {
     }
 }
 
-/// Parse a whole deck from `input`, streaming: memory grows with the rows kept, not with the
-/// file. `rates_precision` is the currency's rates precision (most decimals of `rate` and
-/// `setup_fee`). Errors are `rating.deck_invalid` (line and column named) and
-/// `rating.period_overlap` (both lines named).
+/// Parse a deck in the nine named columns (or their aliases), ISO dates, rows without a
+/// start date effective from the Unix epoch: [`parse_deck_with`] with default options.
 pub fn parse_deck<R: Read>(input: R, rates_precision: u32) -> Result<Vec<DeckRow>> {
+    let opts = DeckOptions::new(rates_precision, DateTime::<Utc>::UNIX_EPOCH);
+    Ok(parse_deck_with(input, &opts)?.rows)
+}
+
+/// Parse a whole deck from `input`, streaming: memory grows with the rows kept, not with the
+/// file. Errors are `rating.deck_invalid` (line and column named) and
+/// `rating.period_overlap` (both lines named).
+pub fn parse_deck_with<R: Read>(input: R, opts: &DeckOptions) -> Result<Deck> {
+    let rates_precision = opts.rates_precision;
     if rates_precision > limits::rating_precision_max {
         return Err(deck_error(
             0,
@@ -87,18 +251,32 @@ pub fn parse_deck<R: Read>(input: R, rates_precision: u32) -> Result<Vec<DeckRow
         )
         .into());
     }
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let separator = match opts.separator {
+        Some(s) => s,
+        None => sniff_separator(&mut input)?,
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false) // Read by hand: the header's line number and errors are ours.
         .flexible(true) // Row length is checked here, to name the column.
+        .delimiter(separator)
         .trim(csv::Trim::All)
         .from_reader(LineCounter::new(input));
     let mut record = csv::StringRecord::new();
     let Some(_) = read(&mut reader, &mut record)? else {
         return Err(deck_error(1, "code", "empty deck: a header row is required".into()).into());
     };
-    let order = header_order(&record)?;
+    let mut messages = Vec::new();
+    let layout = header_order(&record, &opts.columns, &mut messages)?;
     let mut dates = Dates::default();
     let mut rows = Vec::new();
+    let ctx = RowContext {
+        layout: &layout,
+        rates_precision,
+        date_format: opts.date_format,
+        decimal_comma: separator == b';',
+        effective_from: opts.effective_from,
+    };
     while let Some(line) = read(&mut reader, &mut record)? {
         if rows.len() >= limits::rate_deck_rows_max {
             return Err(deck_error(
@@ -108,16 +286,40 @@ pub fn parse_deck<R: Read>(input: R, rates_precision: u32) -> Result<Vec<DeckRow
             )
             .into());
         }
-        rows.push(parse_row(
-            &record,
-            &order,
-            line,
-            rates_precision,
-            &mut dates,
-        )?);
+        rows.push(parse_row(&record, &ctx, line, &mut dates)?);
     }
     check_overlaps(&rows)?;
-    Ok(rows)
+    Ok(Deck { rows, messages })
+}
+
+/// Skip a UTF-8 byte-order mark, then pick the separator the header line uses most of:
+/// `;`, tab or `,` (outside quotes).
+fn sniff_separator<R: Read>(input: &mut BufReader<R>) -> Result<u8> {
+    let io = |e: std::io::Error| deck_error(1, "", format!("reading the deck: {e}"));
+    let buf = input.fill_buf().map_err(io)?;
+    if buf.starts_with(b"\xEF\xBB\xBF") {
+        input.consume(3);
+    }
+    let buf = input.fill_buf().map_err(io)?;
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    let mut seen = false;
+    for &b in buf {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' | b'\r' if !quoted && seen => break,
+            b';' if !quoted => counts[0] += 1,
+            b'\t' if !quoted => counts[1] += 1,
+            b',' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+        seen |= !b.is_ascii_whitespace();
+    }
+    Ok(match counts {
+        [s, t, c] if s > c && s >= t => b';',
+        [_, t, c] if t > c => b'\t',
+        _ => b',',
+    })
 }
 
 /// Read the next record and return its line, `None` at the end. A CSV-level fault (bad
@@ -203,31 +405,113 @@ impl<R: Read> Read for LineCounter<R> {
     }
 }
 
-/// For each column of [`COLUMNS`], its position in the file.
-fn header_order(header: &csv::StringRecord) -> Result<[usize; COLUMNS.len()], RatingError> {
-    let mut order = [usize::MAX; COLUMNS.len()];
-    for (pos, name) in header.iter().enumerate() {
-        // Spreadsheets put a byte-order mark before the first name.
-        let name = name
-            .trim_start_matches('\u{feff}')
-            .trim()
-            .to_ascii_lowercase();
-        let Some(col) = COLUMNS.iter().position(|c| *c == name) else {
+/// A header name as aliases are written: lower case, `_`/`-` and runs of spaces as one space.
+fn normalize(name: &str) -> String {
+    let name = name.trim_start_matches('\u{feff}').to_lowercase();
+    let spaced: String = name
+        .chars()
+        .map(|c| if c == '_' || c == '-' { ' ' } else { c })
+        .collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Where each field of [`FIELDS`] is in the file, and how many fields the header has.
+struct Layout {
+    at: [Option<usize>; FIELDS.len()],
+    width: usize,
+}
+
+/// Match the header against the explicit mapping, then the aliases. Unknown columns are
+/// noted in `messages`; a field named twice, an unknown field in the mapping, a mapped
+/// column absent from the header, or a missing `code` or `rate` is a header error (line 1).
+fn header_order(
+    header: &csv::StringRecord,
+    columns: &[(String, String)],
+    messages: &mut Vec<String>,
+) -> Result<Layout, RatingError> {
+    let names: Vec<String> = header.iter().map(normalize).collect();
+    let mut at: [Option<usize>; FIELDS.len()] = [None; FIELDS.len()];
+    let mut taken = vec![false; names.len()];
+    for (field, column) in columns {
+        let Some(f) = FIELDS.iter().position(|x| *x == field.as_str()) else {
             return Err(deck_error(
                 1,
-                &name,
-                format!("unknown column; expected {}", COLUMNS.join(", ")),
+                field,
+                format!(
+                    "the columns mapping names no deck field; fields are {}",
+                    FIELDS.join(", ")
+                ),
             ));
         };
-        if order[col] != usize::MAX {
-            return Err(deck_error(1, &name, "column appears twice".into()));
+        let want = normalize(column);
+        let Some(pos) = names.iter().position(|n| *n == want) else {
+            return Err(deck_error(
+                1,
+                field,
+                format!("the columns mapping names '{column}', which the header does not have"),
+            ));
+        };
+        if at[f].is_some() {
+            return Err(deck_error(1, field, "mapped twice".into()));
         }
-        order[col] = pos;
+        at[f] = Some(pos);
+        taken[pos] = true;
     }
-    if let Some(col) = order.iter().position(|p| *p == usize::MAX) {
-        return Err(deck_error(1, COLUMNS[col], "missing column".into()));
+    for (pos, name) in names.iter().enumerate() {
+        if taken[pos] || name.is_empty() && header.len() > 1 && pos + 1 == header.len() {
+            continue; // Mapped already, or the empty field a trailing separator makes.
+        }
+        let found = ALIASES
+            .iter()
+            .position(|(_, aliases)| aliases.contains(&name.as_str()));
+        match found {
+            Some(f) if columns.iter().any(|(field, _)| field == FIELDS[f]) => {
+                messages.push(format!(
+                    "column '{}' (field {}) ignored: the columns mapping gives {}",
+                    header.get(pos).unwrap_or_default(),
+                    pos + 1,
+                    FIELDS[f]
+                ));
+            }
+            Some(f) if at[f].is_some() => {
+                return Err(deck_error(
+                    1,
+                    FIELDS[f],
+                    format!(
+                        "column appears twice (fields {} and {}); name one in the columns mapping",
+                        at[f].map_or(0, |p| p + 1),
+                        pos + 1
+                    ),
+                ));
+            }
+            Some(f) => at[f] = Some(pos),
+            None => messages.push(format!(
+                "column '{}' (field {}) is not a deck column: ignored",
+                header.get(pos).unwrap_or_default(),
+                pos + 1
+            )),
+        }
     }
-    Ok(order)
+    if at[INCREMENT].is_some() && (at[MIN_VOLUME].is_some() || at[INTERVAL].is_some()) {
+        return Err(deck_error(
+            1,
+            "increment",
+            "give the increments either as one increment column (a/b) or as min_volume and interval, not both".into(),
+        ));
+    }
+    for f in [CODE, RATE] {
+        if at[f].is_none() {
+            return Err(deck_error(
+                1,
+                FIELDS[f],
+                format!("missing column (known as {})", ALIASES[f].1.join(", ")),
+            ));
+        }
+    }
+    Ok(Layout {
+        at,
+        width: header.len(),
+    })
 }
 
 /// The last date text parsed per date column and its value. Decks repeat one or a few dates
@@ -238,10 +522,10 @@ struct Dates {
 }
 
 impl Dates {
-    fn parse(&mut self, which: usize, text: &str) -> Option<DateTime<Utc>> {
+    fn parse(&mut self, which: usize, text: &str, format: DateFormat) -> Option<DateTime<Utc>> {
         let (last_text, last_value) = &mut self.last[which];
         if last_text != text {
-            *last_value = parse_dt(text);
+            *last_value = format.read(text);
             last_text.clear();
             last_text.push_str(text);
         }
@@ -249,43 +533,62 @@ impl Dates {
     }
 }
 
+/// What every row of one deck is read with.
+struct RowContext<'a> {
+    layout: &'a Layout,
+    rates_precision: u32,
+    date_format: DateFormat,
+    /// `;`-separated: `0,05` is a decimal comma.
+    decimal_comma: bool,
+    effective_from: DateTime<Utc>,
+}
+
 // Long: one check per column of a deck row, in column order.
 fn parse_row(
     record: &csv::StringRecord,
-    order: &[usize; COLUMNS.len()],
+    ctx: &RowContext<'_>,
     line: u64,
-    rates_precision: u32,
     dates: &mut Dates,
 ) -> Result<DeckRow, RatingError> {
-    if record.len() > COLUMNS.len() {
+    let layout = ctx.layout;
+    // A trailing empty field is what a line-final separator makes: not an extra column.
+    let width = match record.iter().next_back() {
+        Some("") if record.len() > layout.width => record.len() - 1,
+        _ => record.len(),
+    };
+    if width > layout.width {
         return Err(deck_error(
             line,
-            &format!("field {}", COLUMNS.len() + 1),
+            &format!("field {}", layout.width + 1),
             format!(
                 "row has {} fields, the header has {}",
                 record.len(),
-                COLUMNS.len()
+                layout.width
             ),
         ));
     }
-    let field = |col: usize| -> Result<&str, RatingError> {
+    // `None`: the deck has no such column.
+    let field = |col: usize| -> Result<Option<&str>, RatingError> {
+        let Some(pos) = layout.at[col] else {
+            return Ok(None);
+        };
         let text = record
-            .get(order[col])
-            .ok_or_else(|| deck_error(line, COLUMNS[col], "missing value (short row)".into()))?;
+            .get(pos)
+            .ok_or_else(|| deck_error(line, FIELDS[col], "missing value (short row)".into()))?;
         if text.len() > limits::rate_deck_field_bytes_max {
             return Err(deck_error(
                 line,
-                COLUMNS[col],
+                FIELDS[col],
                 format!("longer than {} bytes", limits::rate_deck_field_bytes_max),
             ));
         }
-        Ok(text)
+        Ok(Some(text))
     };
-    let bad = |col: usize, reason: String| deck_error(line, COLUMNS[col], reason);
+    let bad = |col: usize, reason: String| deck_error(line, FIELDS[col], reason);
 
-    let code = field(CODE)?;
+    let code = field(CODE)?.unwrap_or_default();
     validate_code(code).map_err(|e| bad(CODE, e.to_string()))?;
-    let code_name = field(CODE_NAME)?;
+    let code_name = field(CODE_NAME)?.unwrap_or_default();
     if code_name.chars().count() > limits::text_length_max {
         return Err(bad(
             CODE_NAME,
@@ -293,18 +596,27 @@ fn parse_row(
         ));
     }
     let amount = |col: usize| -> Result<Decimal, RatingError> {
-        let d = money::parse_str(COLUMNS[col], field(col)?)
-            .and_then(|d| money::check_scale(COLUMNS[col], d, rates_precision))
-            .and_then(|d| money::check_rate(COLUMNS[col], d))
+        let Some(text) = field(col)? else {
+            return Ok(Decimal::ZERO);
+        };
+        let owned;
+        let text = if ctx.decimal_comma && text.contains(',') && !text.contains('.') {
+            owned = text.replacen(',', ".", 1);
+            owned.as_str()
+        } else {
+            text
+        };
+        let d = money::parse_str(FIELDS[col], text)
+            .and_then(|d| money::check_scale(FIELDS[col], d, ctx.rates_precision))
+            .and_then(|d| money::check_rate(FIELDS[col], d))
             .map_err(|e| bad(col, e.to_string()))?;
         if d.is_sign_negative() && !d.is_zero() {
             return Err(bad(col, "must not be negative".into()));
         }
         Ok(d)
     };
-    let seconds = |col: usize| -> Result<u32, RatingError> {
-        let text = field(col)?;
-        text.parse::<u32>().map_err(|_| {
+    let whole = |col: usize, text: &str| -> Result<u32, RatingError> {
+        text.trim().parse::<u32>().map_err(|_| {
             bad(
                 col,
                 format!(
@@ -314,27 +626,63 @@ fn parse_row(
             )
         })
     };
+    let seconds = |col: usize, default: u32| -> Result<u32, RatingError> {
+        field(col)?.map_or(Ok(default), |t| whole(col, t))
+    };
+    let (min_volume, interval) = match field(INCREMENT)? {
+        Some(text) => match text.split_once('/') {
+            Some((a, b)) => (whole(INCREMENT, a)?, whole(INCREMENT, b)?),
+            None => {
+                let a = whole(INCREMENT, text).map_err(|_| {
+                    bad(
+                        INCREMENT,
+                        format!("'{text}' is not an increment: write it a/b, as 60/60 or 30/6"),
+                    )
+                })?;
+                (a, a)
+            }
+        },
+        None => (seconds(MIN_VOLUME, 1)?, seconds(INTERVAL, 1)?),
+    };
     let terms = RateTerms {
         rate: amount(RATE)?,
-        min_volume: seconds(MIN_VOLUME)?,
-        interval: seconds(INTERVAL)?,
-        grace_volume: seconds(GRACE_VOLUME)?,
+        min_volume,
+        interval,
+        grace_volume: seconds(GRACE_VOLUME, 0)?,
         setup_fee: amount(SETUP_FEE)?,
     };
     terms.validate().map_err(|e| match e {
-        RatingError::InvalidTerms { field, reason } => deck_error(line, &field, reason),
+        RatingError::InvalidTerms { field, reason } => {
+            let column = if layout.at[INCREMENT].is_some()
+                && (field == "min_volume" || field == "interval")
+            {
+                "increment".to_string()
+            } else {
+                field
+            };
+            deck_error(line, &column, reason)
+        }
         other => deck_error(line, "", other.to_string()),
     })?;
+    let format = ctx.date_format;
     let mut date = |col: usize, text: &str| {
-        dates.parse(col - EFFECTIVE_FROM, text).ok_or_else(|| {
-            bad(
-                col,
-                format!("'{text}' is not a date: use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (UTC)"),
-            )
-        })
+        dates
+            .parse(col - EFFECTIVE_FROM, text, format)
+            .ok_or_else(|| {
+                bad(
+                    col,
+                    format!("'{text}' is not a date: use {} (UTC)", format.name()),
+                )
+            })
     };
-    let effective_from = date(EFFECTIVE_FROM, field(EFFECTIVE_FROM)?)?;
-    let till_text = field(EFFECTIVE_TILL)?;
+    let effective_from = match field(EFFECTIVE_FROM)? {
+        Some(text) if !text.is_empty() => date(EFFECTIVE_FROM, text)?,
+        Some(_) if layout.at[EFFECTIVE_FROM].is_some() => {
+            return Err(bad(EFFECTIVE_FROM, "missing value".into()))
+        }
+        _ => ctx.effective_from,
+    };
+    let till_text = field(EFFECTIVE_TILL)?.unwrap_or_default();
     let effective_till = if till_text.is_empty() {
         None
     } else {
@@ -512,15 +860,93 @@ mod tests {
 
     #[test]
     fn header_faults_are_line_1() {
-        let missing =
-            "code,code_name,rate,min_volume,interval,grace_volume,effective_from,effective_till\n";
-        assert_eq!(fault(missing).0, 1);
-        assert_eq!(fault(missing).1, "setup_fee");
-        let extra = HEADER.replace('\n', ",notes\n");
-        assert_eq!((fault(&extra).0, fault(&extra).1), (1, "notes".to_string()));
+        let no_rate = "code,code_name,min_volume,interval,grace_volume,effective_from\n";
+        assert_eq!(fault(no_rate).0, 1);
+        assert_eq!(fault(no_rate).1, "rate");
         let twice = HEADER.replace("code_name", "code");
         assert_eq!(fault(&twice).0, 1);
         assert!(fault(&twice).2.contains("twice"));
+        let both = HEADER.replace('\n', ",increment\n");
+        assert_eq!(fault(&both).1, "increment");
+    }
+
+    fn with(text: &str, f: impl FnOnce(&mut DeckOptions)) -> Result<Deck> {
+        let mut o = DeckOptions::new(4, parse_dt("2026-03-01").unwrap());
+        f(&mut o);
+        parse_deck_with(text.as_bytes(), &o)
+    }
+
+    #[test]
+    fn carriers_column_names_increments_and_defaults() {
+        let text = "\u{feff}Prefix;Destination;Rate;Effective Date;Billing Increment;Notes\n\
+                    44;\"United Kingdom; Fixed\";0,0123;2026-04-01 08:30;60/60;x\n\
+                    447;UK Mobile;0.05;2026-04-01;30/6;\n";
+        let deck = with(text, |_| {}).unwrap();
+        assert_eq!(deck.rows.len(), 2);
+        let r = &deck.rows[0];
+        assert_eq!(r.code_name, "United Kingdom; Fixed");
+        assert_eq!(r.terms.rate, Decimal::from_str("0.0123").unwrap());
+        assert_eq!((r.terms.min_volume, r.terms.interval), (60, 60));
+        assert_eq!(r.terms.setup_fee, Decimal::ZERO);
+        assert_eq!(r.effective_from, parse_dt("2026-04-01 08:30:00").unwrap());
+        assert_eq!(r.effective_till, None);
+        assert_eq!(
+            (deck.rows[1].terms.min_volume, deck.rows[1].terms.interval),
+            (30, 6)
+        );
+        assert_eq!(deck.messages.len(), 1, "{:?}", deck.messages);
+        assert!(deck.messages[0].contains("'Notes'"), "{:?}", deck.messages);
+    }
+
+    #[test]
+    fn no_date_column_means_the_decks_effective_from() {
+        let deck = with("code,price\n33,0.02\n", |_| {}).unwrap();
+        assert_eq!(deck.rows[0].effective_from, parse_dt("2026-03-01").unwrap());
+        assert_eq!(
+            (deck.rows[0].terms.min_volume, deck.rows[0].terms.interval),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn explicit_mapping_and_named_date_format() {
+        let text = "Dst,Tariff,From,Rate\n33,0.02,31/12/2026,9.99\n";
+        let deck = with(text, |o| {
+            o.columns = vec![
+                ("code".into(), "dst".into()),
+                ("rate".into(), "Tariff".into()),
+                ("effective_from".into(), "from".into()),
+            ];
+            o.date_format = DateFormat::DayMonthYear;
+        })
+        .unwrap();
+        assert_eq!(deck.rows[0].terms.rate, Decimal::from_str("0.02").unwrap());
+        assert_eq!(deck.rows[0].effective_from, parse_dt("2026-12-31").unwrap());
+        assert!(deck.messages[0].contains("'Rate'"), "{:?}", deck.messages);
+        // Without the format named, 31/12/2026 is not a date.
+        let e = with("code,rate,start date\n33,0.02,31/12/2026\n", |_| {}).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+        // A mapping naming a column the header lacks is a header error.
+        let e = with(text, |o| o.columns = vec![("code".into(), "nope".into())]).unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn bad_increments_name_the_increment_column() {
+        for inc in ["60/0", "x/60", "60-60", ""] {
+            let text = format!("code,rate,increment\n44,0.01,{inc}\n");
+            let e = with(&text, |_| {}).unwrap_err();
+            assert!(
+                matches!(&e, Error::Rating(RatingError::Deck { line: 2, column, .. }) if column == "increment"),
+                "{inc}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tab_separated_and_quoted() {
+        let deck = with("code\trate\tname\n\"44\"\t\"0.5\"\t\"A, B\"\n", |_| {}).unwrap();
+        assert_eq!(deck.rows[0].code_name, "A, B");
     }
 
     #[test]

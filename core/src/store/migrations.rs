@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: V10,
     },
     Migration {
+        version: 11,
+        name: "re-rating: the history of an xDR's prices",
+        sql: V11,
+    },
+    Migration {
         version: 12,
         name: "API tokens",
         sql: V12,
@@ -599,6 +604,28 @@ CREATE TABLE reservations (
     expires_at TEXT NOT NULL,
     body       TEXT NOT NULL
 );
+"#;
+
+/// Re-rating (issue 19): each re-rated xDR keeps what it cost before, and the adjustment
+/// entry that posted the difference. (Version 10 is the durable reservations' migration.)
+const V11: &str = r#"
+CREATE TABLE xdr_history (
+    id              INTEGER PRIMARY KEY,
+    id_xdrs         INTEGER NOT NULL REFERENCES xdrs(id),
+    id_rate_tables  INTEGER NOT NULL,
+    code            TEXT NOT NULL,
+    code_name       TEXT,
+    rate            TEXT NOT NULL,
+    setup_fee       TEXT NOT NULL,
+    min_volume      INTEGER NOT NULL,
+    interval        INTEGER NOT NULL,
+    grace_volume    INTEGER NOT NULL,
+    billed_seconds  INTEGER NOT NULL,
+    cost            TEXT NOT NULL,
+    id_transactions INTEGER REFERENCES transactions(id),
+    c_dt            TEXT NOT NULL
+);
+CREATE INDEX xdr_history_xdr ON xdr_history(id_xdrs, id);
 "#;
 
 /// API tokens (issue 20): long-lived secrets a user gives a program instead of a password.

@@ -71,6 +71,7 @@ pub static ALL_ENTITIES: &[&EntityDef] = &[
     &RATES,
     &TRANSACTIONS,
     &XDRS,
+    &XDR_HISTORY,
     &PACKAGES,
     &SUBSCRIPTIONS,
     &HANDLERS,

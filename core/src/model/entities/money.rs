@@ -286,6 +286,39 @@ pub static XDRS: EntityDef = EntityDef {
     archivable: false,
 };
 
+/// What a re-rated xDR was priced at before (one row per re-rating that changed it), and the
+/// adjustment entry that posted the difference. Written only by the engine.
+pub static XDR_HISTORY: EntityDef = EntityDef {
+    table: "xdr_history",
+    module: "xdrs",
+    singular: "xdr_history",
+    fields: &[
+        id(),
+        FieldDef::new("id_xdrs", COUNT)
+            .access(Access::ReadOnly)
+            .filterable(),
+        FieldDef::new("id_rate_tables", FieldKind::Ref("rate_tables")).access(Access::ReadOnly),
+        FieldDef::new("code", TEXT).access(Access::ReadOnly),
+        FieldDef::new("code_name", NAME).access(Access::ReadOnly),
+        FieldDef::new("rate", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("setup_fee", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("min_volume", COUNT).access(Access::ReadOnly),
+        FieldDef::new("interval", COUNT).access(Access::ReadOnly),
+        FieldDef::new("grace_volume", COUNT).access(Access::ReadOnly),
+        FieldDef::new("billed_seconds", COUNT).access(Access::ReadOnly),
+        FieldDef::new("cost", SIGNED).access(Access::ReadOnly),
+        FieldDef::new("id_transactions", COUNT).access(Access::ReadOnly),
+        c_dt(),
+    ],
+    tenancy: Tenancy::Via {
+        fk: "id_xdrs",
+        table: "xdrs",
+        column: "id_companies",
+    },
+    ignored: &[],
+    archivable: false,
+};
+
 /// Tax profiles: a named percentage a client's invoices apply to their subtotal.
 pub static TAX_PROFILES: EntityDef = EntityDef {
     table: "taxes_profiles",
