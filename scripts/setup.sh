@@ -21,6 +21,9 @@ command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v php >/dev/null 2>&1 || need+=(php-cli)
 php -m 2>/dev/null | grep -qx xmlrpc || need+=(php-xmlrpc)
 php -m 2>/dev/null | grep -qx curl || need+=(php-curl)
+# The RADIUS suite (cli/tests/radius.rs) drives `tollgate serve --radius` with FreeRADIUS's
+# radclient.
+command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
