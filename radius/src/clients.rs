@@ -152,7 +152,7 @@ impl Clients {
         if list.is_empty() {
             return Err("no clients listed".into());
         }
-        list.sort_by(|a, b| b.prefix.cmp(&a.prefix));
+        list.sort_by_key(|n| std::cmp::Reverse(n.prefix));
         Ok(Clients { list })
     }
 
