@@ -27,8 +27,8 @@ command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 # The SIP suite (cli/tests/kamailio.rs): Kamailio with http_client (utils modules) and jansson
 # (extra modules) in front of `tollgate serve`, and SIPp for the callers and the callee.
 command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
-[ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/http_client.so ] || compgen -G '/usr/lib/*/kamailio/modules/http_client.so' >/dev/null || need+=(kamailio-utils-modules)
-[ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/jansson.so ] || compgen -G '/usr/lib/*/kamailio/modules/jansson.so' >/dev/null || need+=(kamailio-extra-modules)
+compgen -G '/usr/lib/*/kamailio/modules/http_client.so' >/dev/null || need+=(kamailio-utils-modules)
+compgen -G '/usr/lib/*/kamailio/modules/jansson.so' >/dev/null || need+=(kamailio-extra-modules)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
