@@ -199,12 +199,17 @@ fn radclient_is_accepted_rejected_and_charged_once() {
     );
     assert!(!answered, "{out}");
 
-    // Start, then the Stop sent three times (new identifiers each time, as a NAS that lost
+    // Start, an Interim-Update, then the Stop sent three times (new identifiers each time, as a NAS that lost
     // the answers would): one charge of 60 s.
     let start = format!(
         "Acct-Status-Type = Start, Acct-Session-Id = \"call-1\", User-Name = \"alice\", Called-Station-Id = \"4420\", Class = {class}\n"
     );
     let (answered, out) = radclient(&radius, "acct", SECRET, &start, &[]);
+    assert!(answered && out.contains("Accounting-Response"), "{out}");
+    let interim = format!(
+        "Acct-Status-Type = Interim-Update, Acct-Session-Id = \"call-1\", Acct-Session-Time = 30, User-Name = \"alice\", Called-Station-Id = \"4420\", Class = {class}\n"
+    );
+    let (answered, out) = radclient(&radius, "acct", SECRET, &interim, &[]);
     assert!(answered && out.contains("Accounting-Response"), "{out}");
     let stop = format!(
         "Acct-Status-Type = Stop, Acct-Session-Id = \"call-1\", Acct-Session-Time = 60, User-Name = \"alice\", Called-Station-Id = \"4420\", Class = {class}\n"
