@@ -21,6 +21,15 @@ command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v php >/dev/null 2>&1 || need+=(php-cli)
 php -m 2>/dev/null | grep -qx xmlrpc || need+=(php-xmlrpc)
 php -m 2>/dev/null | grep -qx curl || need+=(php-curl)
+# The RADIUS suite (cli/tests/radius.rs) drives `tollgate serve --radius` with FreeRADIUS's
+# radclient.
+command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
+# The SIP suite (cli/tests/kamailio.rs): Kamailio with http_client (utils modules) and jansson
+# (extra modules) in front of `tollgate serve`, and SIPp for the callers and the callee.
+command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
+compgen -G '/usr/lib/*/kamailio/modules/http_client.so' >/dev/null || need+=(kamailio-utils-modules)
+compgen -G '/usr/lib/*/kamailio/modules/jansson.so' >/dev/null || need+=(kamailio-extra-modules)
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

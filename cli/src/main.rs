@@ -22,6 +22,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of `Serve`'s flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Create a new billing database with one administrator.
@@ -171,7 +173,57 @@ enum Command {
         config: Option<PathBuf>,
         #[command(flatten)]
         engine: EngineFlags,
+        #[command(flatten)]
+        radius: RadiusFlags,
     },
+}
+
+/// The RADIUS front door of `serve` (docs/integrations.md).
+#[derive(clap::Args, Debug, Default, Clone)]
+struct RadiusFlags {
+    /// Answer RADIUS on this UDP address: Access-Requests authorize, Accounting Stops settle
+    /// (both on this port unless --radius-acct). Needs --radius-secret-file or
+    /// --radius-clients.
+    #[arg(long, value_name = "ADDR")]
+    radius: Option<std::net::SocketAddr>,
+    /// Take Accounting-Requests on this second UDP address instead (e.g. port 1813).
+    #[arg(long, value_name = "ADDR", requires = "radius")]
+    radius_acct: Option<std::net::SocketAddr>,
+    /// One shared secret (the file's first line) for every NAS address.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "radius",
+        conflicts_with = "radius_clients"
+    )]
+    radius_secret_file: Option<PathBuf>,
+    /// The NASes allowed, one `CIDR secret` per line (`#` comments); others are dropped.
+    #[arg(long, value_name = "FILE", requires = "radius")]
+    radius_clients: Option<PathBuf>,
+}
+
+impl RadiusFlags {
+    /// The front door's settings, when --radius is given.
+    fn config(&self) -> Result<Option<tollgate_radius::RadiusConfig>, String> {
+        let Some(listen) = self.radius else {
+            return Ok(None);
+        };
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        };
+        let clients = match (&self.radius_secret_file, &self.radius_clients) {
+            (Some(f), None) => tollgate_radius::Clients::from_secret_file(&read(f)?)
+                .map_err(|e| format!("{}: {e}", f.display()))?,
+            (None, Some(f)) => tollgate_radius::Clients::parse(&read(f)?)
+                .map_err(|e| format!("{}: {e}", f.display()))?,
+            _ => return Err("--radius needs --radius-secret-file or --radius-clients".into()),
+        };
+        let mut c = tollgate_radius::RadiusConfig::new(listen, clients);
+        c.acct = self.radius_acct;
+        let log = tollgate_server::Log::Stderr;
+        c.log = std::sync::Arc::new(move |event, message| log.event(event, message));
+        Ok(Some(c))
+    }
 }
 
 /// Engine settings of `serve` (also the keys of `--config`'s `[engine]` table); their ranges
@@ -291,9 +343,11 @@ fn main() -> ExitCode {
             tls_key,
             config,
             engine,
-        } => engine
-            .config(config.as_deref())
-            .and_then(|c| serve(&db, listen, tls_cert.zip(tls_key), c)),
+            radius,
+        } => engine.config(config.as_deref()).and_then(|c| {
+            let r = radius.config()?;
+            serve(&db, listen, tls_cert.zip(tls_key), c, r)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -376,6 +430,7 @@ fn serve(
     listen: std::net::SocketAddr,
     tls: Option<(PathBuf, PathBuf)>,
     engine_config: tollgate::EngineConfig,
+    radius: Option<tollgate_radius::RadiusConfig>,
 ) -> Result<ExitCode, String> {
     let mut config = tollgate_server::ServeConfig::new(listen);
     if let Some((cert, key)) = tls {
@@ -387,6 +442,20 @@ fn serve(
         ..tollgate::EngineOptions::default()
     };
     let engine = open_with(db, opts)?;
+    if let Some(r) = radius {
+        let addr = r.listen;
+        let front = tollgate_radius::RadiusServer::start(engine.clone(), r)
+            .map_err(|e| format!("cannot listen for RADIUS on {addr}: {e}"))?;
+        // Stopped once HTTP has drained, before the engine closes: its last Stops are
+        // answered only when durable.
+        let front = std::sync::Mutex::new(Some(front));
+        config.on_stopped = Some(std::sync::Arc::new(move || {
+            let taken = front.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(f) = taken {
+                f.stop();
+            }
+        }));
+    }
     let server = tollgate_server::Server::start(std::sync::Arc::new(engine), config)
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     server.wait();

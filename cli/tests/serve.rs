@@ -1,91 +1,14 @@
 //! `tollgate serve`, run as an operator would: a real process on a real database file,
 //! stopped by SIGTERM, called with raw HTTP and with Python's `urllib`.
 
+mod common;
+
+use common::{call_local, http, init, post_json, rpc, tollgate, Served, PASSWORD};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
-
-const PASSWORD: &str = "serve-password-1";
-
-fn tollgate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tollgate"))
-}
-
-fn init(db: &Path) {
-    let out = tollgate()
-        .arg("init")
-        .arg(db)
-        .env("TOLLGATE_ADMIN_PASSWORD", PASSWORD)
-        .output()
-        .expect("run init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A running `tollgate serve` and its log lines.
-struct Served {
-    child: Child,
-    addr: String,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Served {
-    fn start(db: &Path) -> Served {
-        Served::start_with(db, &[])
-    }
-
-    fn term(&self) {
-        // The shell's built-in kill: no procps needed on a minimal machine.
-        let ok = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", self.child.id())])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-    }
-
-    /// Every log line written until the process ends.
-    fn rest_of_log(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(30)) {
-            out.push(l);
-        }
-        out
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http(addr: &str, request: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    s.write_all(request.as_bytes()).expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
-}
-
-fn post_json(addr: &str, body: &str) -> String {
-    http(
-        addr,
-        &format!(
-            "POST /jsonrpc/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
-}
 
 #[test]
 fn sigterm_lets_the_request_in_flight_finish_and_closes_the_database() {
@@ -253,61 +176,6 @@ fn python_urllib_talks_to_the_server() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let answer = post_json(&served.addr, "{");
     assert!(answer.contains("-32700"), "{answer}");
-}
-
-/// `tollgate call` as the local operator (the server is not running).
-fn call_local(db: &Path, method: &str, params: Value) -> Value {
-    let out = tollgate()
-        .arg("call")
-        .arg(db)
-        .arg(method)
-        .arg(params.to_string())
-        .output()
-        .expect("run call");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("an envelope");
-    assert_eq!(v["code"], true, "{method}: {v}");
-    v["return"].clone()
-}
-
-fn rpc(addr: &str, method: &str, mut params: Value) -> Value {
-    params["auth"] = serde_json::json!({"login": "admin", "password": PASSWORD});
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let reply = post_json(addr, &body.to_string());
-    let json = reply.split("\r\n\r\n").nth(1).expect("a body");
-    serde_json::from_str::<Value>(json).expect("JSON")["result"].clone()
-}
-
-impl Served {
-    fn start_with(db: &Path, args: &[&str]) -> Served {
-        let mut child = tollgate()
-            .arg("serve")
-            .arg(db)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a first log line");
-        let v: Value = serde_json::from_str(&first).expect("JSON log line");
-        assert_eq!(v["event"], "listening", "{first}");
-        let addr = v["message"]
-            .as_str()
-            .and_then(|m| m.strip_prefix("http://"))
-            .expect("address")
-            .to_string();
-        Served { child, addr, lines }
-    }
 }
 
 #[test]

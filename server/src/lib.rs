@@ -70,6 +70,10 @@ pub struct ServeConfig {
     pub stop_on_signals: bool,
     /// Where request logs go.
     pub log: Log,
+    /// Run once the HTTP side has stopped and drained, before the engine is released (the
+    /// `tollgate serve` command stops its RADIUS front door here, so that its last settles
+    /// finish before the engine closes).
+    pub on_stopped: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -106,6 +110,7 @@ impl ServeConfig {
             file_chunk_bytes: limits::file_chunk_bytes,
             stop_on_signals: false,
             log: Log::Stderr,
+            on_stopped: None,
         }
     }
 }
@@ -167,6 +172,7 @@ impl Server {
         let rt = rt.build()?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let log = config.log.clone();
+        let on_stopped = config.on_stopped.clone();
         let thread = std::thread::Builder::new()
             .name("tollgate-serve".into())
             .spawn(move || {
@@ -182,6 +188,9 @@ impl Server {
                 });
                 if let Err(e) = served {
                     log.event("error", &format!("cannot listen: {e}"));
+                }
+                if let Some(f) = on_stopped {
+                    f();
                 }
                 // Dropping the runtime waits for engine calls still running on the blocking
                 // pool (a request that timed out keeps its call until the call returns).
