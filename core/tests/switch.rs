@@ -245,3 +245,45 @@ fn every_settle_is_audited_with_its_call_id_and_a_replay_adds_nothing() {
     let rows = ok(&e, &sid, "audit.list", json!({"call_id": "audited-2"}));
     assert_eq!(rows["rows"][0]["login"], ADMIN);
 }
+
+#[test]
+fn a_whole_grant_holds_everything_affordable_despite_the_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let path = path.to_str().unwrap();
+    drop(Engine::create(path, ADMIN, PASSWORD).unwrap());
+    let e = Engine::open_with(
+        path,
+        tollgate::EngineOptions {
+            config: tollgate::EngineConfig {
+                charging: tollgate::config::ChargingConfig {
+                    quota_seconds: Some(30),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sid = login(&e);
+    world(&e, &sid);
+    let quota = authorize(&e, "100");
+    assert_eq!(quota.granted_seconds, 30);
+    e.release(quota.reservation).unwrap();
+    let whole = e
+        .authorize(&AuthorizeRequest {
+            account: "100".into(),
+            destination: "4420".into(),
+            whole_grant: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(whole.granted_seconds, whole.max_seconds);
+    assert!(whole.max_seconds > 30, "{whole:?}");
+    assert_eq!(
+        e.client_balance_cached(whole.client).unwrap().1,
+        whole.held,
+        "the whole grant is held"
+    );
+}

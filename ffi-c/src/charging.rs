@@ -169,6 +169,7 @@ pub unsafe extern "C" fn tg_authorize(
         // SAFETY: the request's strings are NULL or NUL-terminated.
         let req = unsafe {
             AuthorizeRequest {
+                whole_grant: false,
                 account: text(r.account, "account")?.to_string(),
                 auth_type: optional_text(r.auth_type, "auth_type")?.map(str::to_string),
                 destination: text(r.destination, "destination")?.to_string(),

@@ -343,6 +343,7 @@ impl Engine {
     ) -> PyResult<Authorization> {
         let engine = self.get()?;
         let req = tollgate::AuthorizeRequest {
+            whole_grant: false,
             account,
             auth_type,
             destination,

@@ -186,10 +186,11 @@ impl Handler {
                 destination: destination.clone(),
                 source: source.clone(),
                 time: None,
+                // One Session-Timeout, never extended: the whole affordable time is held.
+                whole_grant: true,
             };
             match self.engine.authorize(&req) {
                 Ok(a) => {
-                    let a = self.whole(a);
                     let seconds = a.granted_seconds;
                     if let Some(id) = call_id {
                         self.track(
@@ -239,18 +240,6 @@ impl Handler {
         vsa_text(&mut b, cisco::H323_CREDIT_TIME, "h323-credit-time", timeout);
         vsa_text(&mut b, cisco::H323_RETURN_CODE, "h323-return-code", 0);
         b.finish_response(&p.authenticator, &nas.secret)
-    }
-
-    /// With a quota, extend the grant to all of `max_seconds`: a RADIUS switch is told one
-    /// Session-Timeout and cannot be asked to stop the call sooner.
-    fn whole(&self, mut a: Authorization) -> Authorization {
-        while a.granted_seconds < a.max_seconds {
-            match self.engine.update(a.reservation) {
-                Ok(next) if next.granted_seconds > a.granted_seconds => a = next,
-                _ => break,
-            }
-        }
-        a
     }
 
     fn track(&self, call_id: &str, s: Session) {

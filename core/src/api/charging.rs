@@ -107,6 +107,7 @@ fn authorize(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
         destination: args.text("destination").unwrap_or_default().to_string(),
         source: args.text("source").map(str::to_string),
         time: time_arg(args, "time"),
+        whole_grant: false,
     };
     check_account_scope(ctx, &req.account, req.auth_type.as_deref())?;
     Ok(authorization_json(&ctx.inner.charging.authorize(

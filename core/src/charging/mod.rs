@@ -61,6 +61,9 @@ pub struct AuthorizeRequest {
     pub source: Option<String>,
     /// Call start; default now.
     pub time: Option<DateTime<Utc>>,
+    /// Hold all of `max_seconds` even when a quota is configured: for front doors that tell
+    /// the switch one limit and cannot extend it later (RADIUS's Session-Timeout).
+    pub whole_grant: bool,
 }
 
 /// A granted call.

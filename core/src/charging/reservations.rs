@@ -265,7 +265,7 @@ impl Charging {
         // Capacity: account and client under this lock, companies by atomic counters.
         check_capacity(&account, &client)?;
         let available = client.available()?;
-        let grant = self.grant(&plan, &client, &req.destination, available)?;
+        let grant = self.grant(&plan, &client, &req.destination, available, req.whole_grant)?;
         let expires_at = self.expiry(now, grant.granted)?;
         let id = self.next_reservation_id()?;
         let held = held_with(&client, grant.hold, available)?;
@@ -314,6 +314,7 @@ impl Charging {
         client: &ClientState,
         destination: &str,
         available: Decimal,
+        whole: bool,
     ) -> Result<Grant> {
         // Included seconds of a live subscription come before money.
         let claim = volumes::pick(&client.volumes, &client.volume_held, destination);
@@ -338,7 +339,10 @@ impl Charging {
             ))
             .into());
         }
-        let granted = self.config.quota_seconds.map_or(max, |q| q.min(max));
+        let granted = match self.config.quota_seconds {
+            Some(q) if !whole => q.min(max),
+            _ => max,
+        };
         let hold = rating::cost_after_volume(
             &plan.terms,
             granted,
