@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate::error::ErrorKind;
-use tollgate::{Authorization, AuthorizeRequest, Engine, SettleRequest};
+use tollgate::{AuthorizeRequest, Engine, SettleRequest};
 
 /// What a request gets.
 pub(crate) enum Outcome {
