@@ -44,7 +44,6 @@ pub(crate) struct Handler {
     sessions: Mutex<HashMap<String, Session>>,
     sessions_max: usize,
     /// Keys the Class tags of this run (reservations do not outlive a run either).
-    class_key: [u8; 16],
     stats: Arc<Stats>,
     log: crate::LogFn,
 }
@@ -91,14 +90,11 @@ fn vsa_text(b: &mut Builder, vtype: u8, name: &str, value: impl std::fmt::Displa
 
 impl Handler {
     pub(crate) fn new(engine: Engine, config: &RadiusConfig, stats: Arc<Stats>) -> Handler {
-        let mut class_key = [0u8; 16];
-        rand::fill(&mut class_key);
         Handler {
             engine,
             clients: config.clients.clone(),
             sessions: Mutex::new(HashMap::new()),
             sessions_max: config.sessions_max,
-            class_key,
             stats,
             log: config.log.clone(),
         }
@@ -113,16 +109,16 @@ impl Handler {
     }
 
     /// The Class of a reservation granted to `nas`: `tollgate:<reservation>:<tag>`, the tag
-    /// an HMAC under this run's key and the NAS's secret, so that no NAS can name another's
-    /// reservation.
+    /// an HMAC under the NAS's secret, so that no NAS can name another's reservation. It
+    /// stays valid across restarts, as the reservations do.
     fn class(&self, reservation: u64, nas: &Nas) -> String {
         format!("tollgate:{reservation}:{}", self.tag(reservation, nas))
     }
 
     fn tag(&self, reservation: u64, nas: &Nas) -> String {
-        let mut mac = <HmacMd5 as KeyInit>::new_from_slice(&self.class_key)
+        let mut mac = <HmacMd5 as KeyInit>::new_from_slice(&nas.secret)
             .expect("HMAC takes any key length");
-        mac.update(&nas.secret);
+        mac.update(b"tollgate-class");
         mac.update(&reservation.to_be_bytes());
         let t = mac.finalize().into_bytes();
         t[..8].iter().map(|b| format!("{b:02x}")).collect()
