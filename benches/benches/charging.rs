@@ -91,6 +91,38 @@ fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
+/// Run `threads` callers, each making `per` calls `call(thread, i)` after one common start;
+/// returns their wall time, scaled to `iters` calls, and what the calls returned.
+fn callers<R: Send + 'static>(
+    threads: usize,
+    iters: u64,
+    call: &Arc<dyn Fn(usize, u64) -> R + Send + Sync>,
+) -> (Duration, Vec<R>) {
+    let per = iters.div_ceil(threads as u64);
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (call, barrier) = (Arc::clone(call), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..per).map(|i| call(t, i)).collect::<Vec<R>>()
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    let out: Vec<R> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("caller"))
+        .collect();
+    // Every thread ran `per` calls: scale to the `iters` criterion asked for.
+    let elapsed = start.elapsed();
+    (
+        elapsed.mul_f64(iters as f64 / (per * threads as u64) as f64),
+        out,
+    )
+}
+
 /// `authorize` is answered once its reservation is durable: measured alone (one caller, each
 /// authorize its own fsync) and with 64 concurrent callers (group commit), with the p50/p99
 /// latency each caller saw. Reservations are released outside the timed part.
@@ -101,54 +133,30 @@ fn authorize(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));
     for threads in [1usize, 64] {
-        let reqs: Arc<Vec<Vec<AuthorizeRequest>>> = Arc::new(
-            (0..threads)
-                .map(|t| requests(&numbers[..256], t % ACCOUNTS))
-                .collect(),
-        );
+        let reqs: Vec<Vec<AuthorizeRequest>> = (0..threads)
+            .map(|t| requests(&numbers[..256], t % ACCOUNTS))
+            .collect();
         let latencies = Arc::new(parking_lot::Mutex::new(Vec::<Duration>::new()));
+        let call: Arc<dyn Fn(usize, u64) -> u64 + Send + Sync> = {
+            let (e, latencies) = (e.clone(), Arc::clone(&latencies));
+            Arc::new(move |t, i| {
+                let req = &reqs[t][(i as usize) % reqs[t].len()];
+                let start = Instant::now();
+                let a = e.authorize(black_box(req)).expect("authorized");
+                latencies.lock().push(start.elapsed());
+                a.reservation
+            })
+        };
         group.bench_with_input(
             BenchmarkId::new("authorize", format!("{threads} threads")),
             &threads,
             |b, &threads| {
                 b.iter_custom(|iters| {
-                    let per = iters.div_ceil(threads as u64);
-                    let barrier = Arc::new(Barrier::new(threads + 1));
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let (e, reqs, barrier, latencies) = (
-                                e.clone(),
-                                Arc::clone(&reqs),
-                                Arc::clone(&barrier),
-                                Arc::clone(&latencies),
-                            );
-                            std::thread::spawn(move || {
-                                let mut ids = Vec::with_capacity(per as usize);
-                                let mut seen = Vec::with_capacity(per as usize);
-                                barrier.wait();
-                                for i in 0..per {
-                                    let req = &reqs[t][(i as usize) % reqs[t].len()];
-                                    let start = Instant::now();
-                                    let a = e.authorize(black_box(req)).expect("authorized");
-                                    seen.push(start.elapsed());
-                                    ids.push(a.reservation);
-                                }
-                                latencies.lock().extend(seen);
-                                ids
-                            })
-                        })
-                        .collect();
-                    barrier.wait();
-                    let start = Instant::now();
-                    let ids: Vec<Vec<u64>> = handles
-                        .into_iter()
-                        .map(|h| h.join().expect("caller"))
-                        .collect();
-                    let elapsed = start.elapsed();
-                    for id in ids.into_iter().flatten() {
+                    let (elapsed, ids) = callers(threads, iters, &call);
+                    for id in ids {
                         e.release(id).expect("open");
                     }
-                    elapsed.mul_f64(iters as f64 / (per * threads as u64) as f64)
+                    elapsed
                 })
             },
         );
@@ -168,53 +176,28 @@ fn settle(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for threads in [1usize, 8, 64] {
         let before = e.settle_batches();
-        let reqs: Arc<Vec<Vec<AuthorizeRequest>>> = Arc::new(
-            (0..threads)
-                .map(|t| requests(&numbers[..256], t % ACCOUNTS))
-                .collect(),
-        );
+        let reqs: Vec<Vec<AuthorizeRequest>> = (0..threads)
+            .map(|t| requests(&numbers[..256], t % ACCOUNTS))
+            .collect();
+        let call: Arc<dyn Fn(usize, u64) + Send + Sync> = {
+            let (e, calls) = (e.clone(), Arc::clone(&calls));
+            Arc::new(move |t, i| {
+                let req = &reqs[t][(i as usize) % reqs[t].len()];
+                let a = e.authorize(req).expect("authorized");
+                let call = calls.fetch_add(1, Ordering::Relaxed);
+                e.settle(&SettleRequest {
+                    reservation: Some(a.reservation),
+                    call_id: format!("bench-{call}"),
+                    duration: 1 + call % 300,
+                    ..Default::default()
+                })
+                .expect("settled");
+            })
+        };
         group.bench_with_input(
             BenchmarkId::new("authorize+settle", format!("{threads} threads")),
             &threads,
-            |b, &threads| {
-                b.iter_custom(|iters| {
-                    let per = iters.div_ceil(threads as u64);
-                    let barrier = Arc::new(Barrier::new(threads + 1));
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let (e, reqs, calls, barrier) = (
-                                e.clone(),
-                                Arc::clone(&reqs),
-                                Arc::clone(&calls),
-                                Arc::clone(&barrier),
-                            );
-                            std::thread::spawn(move || {
-                                barrier.wait();
-                                for i in 0..per {
-                                    let req = &reqs[t][(i as usize) % reqs[t].len()];
-                                    let a = e.authorize(req).expect("authorized");
-                                    let call = calls.fetch_add(1, Ordering::Relaxed);
-                                    e.settle(&SettleRequest {
-                                        reservation: Some(a.reservation),
-                                        call_id: format!("bench-{call}"),
-                                        duration: 1 + call % 300,
-                                        ..Default::default()
-                                    })
-                                    .expect("settled");
-                                }
-                            })
-                        })
-                        .collect();
-                    barrier.wait();
-                    let start = Instant::now();
-                    for h in handles {
-                        h.join().expect("settler");
-                    }
-                    // Every thread ran `per` calls: scale to the `iters` criterion asked for.
-                    let elapsed = start.elapsed();
-                    elapsed.mul_f64(iters as f64 / (per * threads as u64) as f64)
-                })
-            },
+            |b, &threads| b.iter_custom(|iters| callers(threads, iters, &call).0),
         );
         let after = e.settle_batches();
         let (batches, settles) = (after.0 - before.0, after.1 - before.1);

@@ -116,8 +116,8 @@ impl Handler {
     }
 
     fn tag(&self, reservation: u64, nas: &Nas) -> String {
-        let mut mac = <HmacMd5 as KeyInit>::new_from_slice(&nas.secret)
-            .expect("HMAC takes any key length");
+        let mut mac =
+            <HmacMd5 as KeyInit>::new_from_slice(&nas.secret).expect("HMAC takes any key length");
         mac.update(b"tollgate-class");
         mac.update(&reservation.to_be_bytes());
         let t = mac.finalize().into_bytes();

@@ -298,6 +298,29 @@ impl Charging {
         .into())
     }
 
+    /// A rate's terms in the client's `currency` (converted at the exchange rate in force at
+    /// `at` when the table's currency differs), and that currency's precision.
+    fn terms_in(
+        &self,
+        table: &Table,
+        terms: &RateTerms,
+        currency: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(RateTerms, u32)> {
+        let terms = if table.currency == currency {
+            *terms
+        } else {
+            let x = self.exchange_rate(table.currency, currency, at)?;
+            RateTerms {
+                rate: x.apply(terms.rate)?,
+                setup_fee: x.apply(terms.setup_fee)?,
+                ..*terms
+            }
+        };
+        let precision = self.precisions.read().get(&currency).copied().unwrap_or(4);
+        Ok((terms, precision))
+    }
+
     /// Price a call: the plan `settle` will charge by. Runs under the client's lock.
     pub(super) fn plan(
         &self,
@@ -321,22 +344,7 @@ impl Charging {
             .lookup_at(destination, at)
             .ok_or_else(|| ChargeError::NoRate(destination.to_string()))?;
         let entry = &timed.value;
-        let terms = if table.currency == client.currency {
-            entry.terms
-        } else {
-            let x = self.exchange_rate(table.currency, client.currency, now)?;
-            RateTerms {
-                rate: x.apply(entry.terms.rate)?,
-                setup_fee: x.apply(entry.terms.setup_fee)?,
-                ..entry.terms
-            }
-        };
-        let precision = self
-            .precisions
-            .read()
-            .get(&client.currency)
-            .copied()
-            .unwrap_or(4);
+        let (terms, precision) = self.terms_in(&table, &entry.terms, client.currency, now)?;
         Ok(Plan {
             account: account.id,
             client: account.client,
@@ -424,22 +432,7 @@ impl Charging {
             .lookup_at(r.destination, r.connect_time)
             .ok_or_else(|| ChargeError::NoRate(r.destination.to_string()))?;
         let entry = &timed.value;
-        let terms = if table.currency == r.currency {
-            entry.terms
-        } else {
-            let x = self.exchange_rate(table.currency, r.currency, r.charged_at)?;
-            RateTerms {
-                rate: x.apply(entry.terms.rate)?,
-                setup_fee: x.apply(entry.terms.setup_fee)?,
-                ..entry.terms
-            }
-        };
-        let precision = self
-            .precisions
-            .read()
-            .get(&r.currency)
-            .copied()
-            .unwrap_or(4);
+        let (terms, precision) = self.terms_in(&table, &entry.terms, r.currency, r.charged_at)?;
         let billed_seconds = crate::rating::billed_seconds(&terms, r.duration);
         let cost = if r.volume_seconds > 0 {
             crate::rating::cost_after_volume(
