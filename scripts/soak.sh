@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
   crash)
-    TOLLGATE_CRASH_KILLS="${2:-1000}" cargo test --release -p tollgate --test crash -- \
+    TOLLGATE_CRASH_KILLS="${2:-1000}" cargo test -p tollgate --test crash -- \
       --nocapture sigkill_at_random_points
     ;;
   sim)
