@@ -1,5 +1,6 @@
 //! The sockets and threads: receivers verify each datagram and answer what memory can answer;
-//! Stops go to the settle threads, which answer once the settle is durable.
+//! Access-Requests and Stops go to the writer threads, which answer once the hold or the
+//! settle is durable (their concurrent writes share group commits).
 
 use crate::codec::{code, Malformed, Packet};
 use crate::handler::{Handler, Outcome};
@@ -160,7 +161,7 @@ enum Port {
     Acct,
 }
 
-/// A Stop waiting for a settle thread.
+/// An Access-Request or a Stop waiting for a writer thread.
 struct Job {
     socket: Arc<UdpSocket>,
     src: SocketAddr,
@@ -434,7 +435,9 @@ fn receive(
             return;
         }
     }
-    if is_stop {
+    // Grants and Stops both wait for a durable write (an authorize's hold, a settle): they go
+    // to the writer threads, whose concurrent writes share group commits.
+    if is_stop || p.code == code::ACCESS_REQUEST {
         let job = Job {
             socket: socket.clone(),
             src,
@@ -477,7 +480,11 @@ fn settle_loop(shared: &Shared, rx: &Mutex<mpsc::Receiver<Job>>) {
         let Some(nas) = shared.handler.nas(job.src.ip()) else {
             continue;
         };
-        let outcome = shared.handler.stop(&p, &nas);
+        let outcome = if p.code == code::ACCESS_REQUEST {
+            shared.handler.handle(&p, &nas, false)
+        } else {
+            shared.handler.stop(&p, &nas)
+        };
         answer(shared, &job.socket, job.src, &job.key, outcome);
     }
 }
