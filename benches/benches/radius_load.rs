@@ -13,6 +13,10 @@
 //!
 //! `cargo bench -p tollgate-benches --bench radius_load`
 
+// The allocator `tollgate serve` runs with (see cli/src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use serde_json::{json, Value};
 use std::net::UdpSocket;
 use std::sync::{Arc, Barrier};
