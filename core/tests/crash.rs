@@ -414,7 +414,6 @@ struct Past {
     edits_acked: HashSet<String>,
     edits_intended: HashSet<String>,
     delivered: HashSet<i64>,
-    acks: usize,
 }
 
 fn read_log(path: &Path) -> Past {
@@ -497,7 +496,6 @@ fn read_log(path: &Path) -> Past {
                         p.settles_acked.insert(call, (duration, cost, account));
                     }
                 }
-                p.acks += 1;
             }
             ("I", "pay") => {
                 p.pays_intended.insert(
@@ -510,14 +508,12 @@ fn read_log(path: &Path) -> Past {
                     f[2].to_string(),
                     (f[3].parse().expect("client"), f[4].to_string()),
                 );
-                p.acks += 1;
             }
             ("I", "edit") => {
                 p.edits_intended.insert(f[2].to_string());
             }
             ("A", "edit") => {
                 p.edits_acked.insert(f[2].to_string());
-                p.acks += 1;
             }
             ("I", "tick") => {
                 let t: i64 = f[2].parse().expect("time");

@@ -71,7 +71,7 @@ struct Sim {
     open: BTreeMap<u64, Open>,
     /// Clients a failed authorize may have left a hold for, until when.
     phantom: BTreeMap<usize, DateTime<Utc>>,
-    /// call id -> (client, duration, cost, reservation) acknowledged.
+    /// call id -> (client, duration, cost) acknowledged.
     settles: BTreeMap<String, (usize, u64, Decimal)>,
     /// key -> (client, amount) acknowledged.
     payments: BTreeMap<String, (usize, Decimal)>,
