@@ -134,11 +134,17 @@ impl Engine {
     }
 }
 
-/// Engine options from the keyword settings; a value out of range raises `InvalidError`.
-fn options(
-    py: Python<'_>,
-    settings: tollgate::EngineSettings,
-) -> PyResult<tollgate::EngineOptions> {
+/// Engine options from the keyword settings of `create`/`open` (clock interval, quota,
+/// reservation margin, maximum call, in that order); a value out of range raises
+/// `InvalidError`.
+fn options(py: Python<'_>, keywords: [Option<u64>; 4]) -> PyResult<tollgate::EngineOptions> {
+    let [clock_interval_ms, quota_seconds, reservation_margin_seconds, max_call_seconds] = keywords;
+    let settings = tollgate::EngineSettings {
+        clock_interval_ms,
+        quota_seconds,
+        reservation_margin_seconds,
+        max_call_seconds,
+    };
     let mut opts = tollgate::EngineOptions::default();
     settings.apply(&mut opts.config).map_err(|m| {
         errors::from_error(
@@ -170,12 +176,12 @@ impl Engine {
         let path = path_text(path)?;
         let opts = options(
             py,
-            tollgate::EngineSettings {
+            [
                 clock_interval_ms,
                 quota_seconds,
                 reservation_margin_seconds,
                 max_call_seconds,
-            },
+            ],
         )?;
         let p = path.clone();
         detached(py, move || {
@@ -199,12 +205,12 @@ impl Engine {
         let path = path_text(path)?;
         let opts = options(
             py,
-            tollgate::EngineSettings {
+            [
                 clock_interval_ms,
                 quota_seconds,
                 reservation_margin_seconds,
                 max_call_seconds,
-            },
+            ],
         )?;
         let p = path.clone();
         detached(py, move || tollgate::Engine::open_with(&p, opts))?
