@@ -238,6 +238,45 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Does `target` name a database server rather than a file (`postgres://`, `postgresql://`)?
+pub fn is_server_url(target: &str) -> bool {
+    let lower = target.get(..13).unwrap_or(target).to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// The store `target` names: a PostgreSQL URL or an SQLite file.
+fn create_store(target: &str, opts: &EngineOptions) -> Result<Box<dyn Store>> {
+    if is_server_url(target) {
+        #[cfg(feature = "postgres")]
+        return Ok(Box::new(store::PgStore::create(target)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(no_postgres());
+    }
+    Ok(Box::new(SqliteStore::create_in(
+        target,
+        opts.vfs.as_deref(),
+    )?))
+}
+
+fn open_store(target: &str, opts: &EngineOptions) -> Result<Box<dyn Store>> {
+    if is_server_url(target) {
+        #[cfg(feature = "postgres")]
+        return Ok(Box::new(store::PgStore::open(target)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(no_postgres());
+    }
+    Ok(Box::new(SqliteStore::open_in(target, opts.vfs.as_deref())?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn no_postgres() -> crate::Error {
+    crate::error::ValidationError::Invalid {
+        field: "database".into(),
+        reason: "this build has no PostgreSQL store (cargo feature `postgres`)".into(),
+    }
+    .into()
+}
+
 impl Engine {
     /// Create a new database at `path` (or `":memory:"`) with one administrator.
     pub fn create(path: &str, admin_login: &str, admin_password: &str) -> Result<Engine> {
@@ -254,9 +293,9 @@ impl Engine {
         let admin_login = &crate::auth::normalize_login("admin_login", admin_login)?;
         password::check_new("admin_password", admin_password)?;
         let hash = password::hash(admin_password)?;
-        let store = SqliteStore::create_in(path, opts.vfs.as_deref())?;
+        let store = create_store(path, &opts)?;
         let now = clock::format_dt(opts.clock.now());
-        let created = store::run(&store, TxKind::Write, |tx| {
+        let created = store::run(store.as_ref(), TxKind::Write, |tx| {
             use crate::model::{Record, Val, COMPANIES, CURRENCIES};
             let mut company = Record::new();
             company.insert("name", Val::Text("Operator".into()));
@@ -278,8 +317,8 @@ impl Engine {
         });
         // The token signing key is made and stored by `from_store`; a failure there also
         // leaves no half-made database behind.
-        let engine = created.and_then(|()| Engine::from_store(Box::new(store), opts));
-        if engine.is_err() && path != ":memory:" {
+        let engine = created.and_then(|()| Engine::from_store(store, opts));
+        if engine.is_err() && path != ":memory:" && !is_server_url(path) {
             let _ = std::fs::remove_file(path);
         }
         engine
@@ -292,8 +331,7 @@ impl Engine {
 
     /// [`Engine::open`] with a chosen clock and settings.
     pub fn open_with(path: &str, opts: EngineOptions) -> Result<Engine> {
-        let store = SqliteStore::open_in(path, opts.vfs.as_deref())?;
-        Engine::from_store(Box::new(store), opts)
+        Engine::from_store(open_store(path, &opts)?, opts)
     }
 
     fn from_store(store: Box<dyn Store>, opts: EngineOptions) -> Result<Engine> {

@@ -148,6 +148,10 @@ error_codes! {
     /// A commit failed (a failed fsync, a full disk): the engine stopped writing, since it can
     /// no longer tell what the disk holds. Reopen it once the cause is fixed.
     StoreHalted = ("store.halted", 5006, "EngineHaltedError"),
+    /// The database server cannot be reached, or the connection to it was lost.
+    StoreUnreachable = ("store.unreachable", 5007, "DatabaseUnreachableError"),
+    /// The database server refused the credentials.
+    StoreAccessDenied = ("store.access_denied", 5008, "DatabaseAccessDeniedError"),
     // 6000 block: provisioning events and handlers.
     /// A `before` handler forbade the change (the message is the handler's).
     HandlerForbidden = ("handler.forbidden", 6000, "HandlerForbiddenError"),
@@ -244,6 +248,8 @@ impl ErrorCode {
             | C::StoreExists
             | C::StoreIo
             | C::StoreHalted
+            | C::StoreUnreachable
+            | C::StoreAccessDenied
             | C::Internal => K::Server,
         }
     }
@@ -532,6 +538,25 @@ pub enum StoreError {
         "the engine stopped writing after a failed commit ({0}); reopen it once the cause is fixed"
     )]
     Halted(String),
+    /// The database server cannot be reached, or the connection was lost (nothing of the
+    /// transaction that saw it was committed).
+    #[error("database server unreachable: {target}")]
+    Unreachable {
+        /// The server, as `host:port/dbname` (never the password).
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The database server refused the user or password.
+    #[error("database server refused the credentials for {target}")]
+    AccessDenied {
+        /// The server and user, as `user@host:port/dbname`.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A database statement failed. Callers see only the reference; the full text (which
     /// may name tables, columns and SQL) goes to the log under the same reference.
     #[error("storage error (reference {reference}); the details are in the server's log")]
@@ -596,6 +621,8 @@ impl StoreError {
             StoreError::Exists(_) => ErrorCode::StoreExists,
             StoreError::Io { .. } | StoreError::Database { .. } => ErrorCode::StoreIo,
             StoreError::Halted(_) => ErrorCode::StoreHalted,
+            StoreError::Unreachable { .. } => ErrorCode::StoreUnreachable,
+            StoreError::AccessDenied { .. } => ErrorCode::StoreAccessDenied,
         }
     }
 }

@@ -365,8 +365,7 @@ fn tokens_are_made_and_revoked_only_within_the_callers_reach() {
 #[test]
 fn tokens_survive_a_reopen_of_the_database() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("billing.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "billing.db");
     let token = {
         let e = Engine::create(path, ADMIN, ADMIN_PW).unwrap();
         let r = e.call_as_system("users.tokenAdd", json!({"id_users": 1}));

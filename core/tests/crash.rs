@@ -18,11 +18,13 @@
 //!
 //! CI runs `TOLLGATE_CRASH_KILLS` (default 50) kill points; `scripts/crash-soak.sh` runs more.
 
+mod common;
+
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -536,21 +538,60 @@ fn decimal(s: &str) -> tollgate::Decimal {
     s.parse().unwrap_or_else(|_| panic!("not a decimal: {s}"))
 }
 
+/// The killed engine's database, read directly: an SQLite file (checked with
+/// `PRAGMA integrity_check` too) or, with `TOLLGATE_TEST_BACKEND=postgres`, a PostgreSQL
+/// database.
+enum Db {
+    Lite(rusqlite::Connection),
+    Pg(std::cell::RefCell<postgres::Client>),
+}
+
+impl Db {
+    fn open(db: &str) -> Db {
+        if tollgate::is_server_url(db) {
+            Db::Pg(std::cell::RefCell::new(
+                postgres::Client::connect(db, postgres::NoTls).expect("postgres"),
+            ))
+        } else {
+            Db::Lite(rusqlite::Connection::open(db).expect("sqlite"))
+        }
+    }
+
+    /// The two columns of every row of `sql`, as text.
+    fn rows(&self, sql: &str) -> Vec<(String, String)> {
+        match self {
+            Db::Lite(conn) => {
+                let mut st = conn.prepare(sql).expect("sql");
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                    .expect("query")
+                    .map(|r| r.expect("row"))
+                    .collect()
+            }
+            Db::Pg(client) => client
+                .borrow_mut()
+                .query(
+                    &format!("SELECT a::text, b::text FROM ({sql}) q(a, b)"),
+                    &[],
+                )
+                .expect("query")
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+        }
+    }
+}
+
 /// Every invariant the module's header names, after a kill.
 fn check(db: &str, log: &Path, kill: usize) -> Past {
     let p = read_log(log);
-    let conn = rusqlite::Connection::open(db).expect("sqlite");
-    let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check");
-    assert_eq!(ok, "ok", "kill {kill}: integrity");
-    let rows = |sql: &str| -> Vec<(String, String)> {
-        let mut st = conn.prepare(sql).expect("sql");
-        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .expect("query")
-            .map(|r| r.expect("row"))
-            .collect()
-    };
+    let conn = Db::open(db);
+    if let Db::Lite(c) = &conn {
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("integrity_check");
+        assert_eq!(ok, "ok", "kill {kill}: integrity");
+    }
+    let rows = |sql: &str| conn.rows(sql);
     // Settles: acknowledged ones exactly once, at the acknowledged cost; nothing invented.
     let mut xdrs: HashMap<String, Vec<String>> = HashMap::new();
     for (call, cost) in rows("SELECT call_id, cost FROM xdrs") {
@@ -691,14 +732,13 @@ fn check(db: &str, log: &Path, kill: usize) -> Past {
             "kill {kill}: delivered event {id} is not in the outbox"
         );
     }
-    let undelivered: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM events e WHERE e.events_id = 'clients.update' AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.id_events = e.id)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
-    assert_eq!(undelivered, 0, "kill {kill}: events without a delivery");
+    let undelivered = rows(
+        "SELECT CAST(COUNT(*) AS TEXT), '' FROM events e WHERE e.events_id = 'clients.update' AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.id_events = e.id)",
+    );
+    assert_eq!(
+        undelivered[0].0, "0",
+        "kill {kill}: events without a delivery"
+    );
     drop(conn);
     // Through the engine: balance = Σ ledger, and each client holds what its reservations do.
     let e = Engine::open_with(
@@ -760,8 +800,7 @@ fn sigkill_at_random_points_keeps_every_acknowledged_promise() {
         .and_then(|k| k.parse().ok())
         .unwrap_or(15);
     let dir = tempfile::tempdir().expect("tempdir");
-    let db: PathBuf = dir.path().join("crash.db");
-    let db = db.to_str().expect("utf-8").to_string();
+    let db = common::db_path(dir.path(), "crash.db");
     let log = dir.path().join("acks.log");
     let clients = setup(&db);
     std::fs::write(

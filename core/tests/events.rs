@@ -1,6 +1,8 @@
 //! Provisioning events (issue 6): a real HTTP receiver on 127.0.0.1, scripts, callbacks,
 //! retries, the `before` stage, balance crossings and the outbox across a killed process.
 
+mod common;
+
 use base64::Engine as _;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -185,7 +187,8 @@ fn opts(clock: &Arc<ManualClock>, worker: bool) -> EngineOptions {
 
 fn engine(worker: bool) -> (Engine, Arc<ManualClock>) {
     let c = clock();
-    let e = Engine::create_with(":memory:", ADMIN, PASSWORD, opts(&c, worker)).unwrap();
+    let e =
+        Engine::create_with(&common::fresh_target(), ADMIN, PASSWORD, opts(&c, worker)).unwrap();
     (e, c)
 }
 
@@ -547,6 +550,7 @@ fn dump(path: &str) -> Vec<String> {
 #[test]
 fn a_forbidding_before_handler_leaves_the_database_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
+    // Reads the SQLite file itself: this one runs on SQLite only.
     let path = dir.path().join("forbid.db");
     let path = path.to_str().unwrap();
     let c = clock();
@@ -971,8 +975,7 @@ fn a_callback_may_call_back_into_the_engine_from_the_background_worker() {
 #[test]
 fn the_worker_stops_and_is_joined_when_the_last_handle_drops() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("w.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "w.db");
     let c = clock();
     let rx = Receiver::echo();
     for round in 0..3 {
@@ -1286,8 +1289,7 @@ fn a_killed_process_loses_no_event_and_invents_none() {
         .enumerate()
     {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("crash.db");
-        let path = path.to_str().unwrap();
+        let path = &common::db_path(dir.path(), "crash.db");
         let c = clock();
         let e = Engine::create_with(path, ADMIN, PASSWORD, opts(&c, false)).unwrap();
         let tag = format!("round{round}");

@@ -336,8 +336,7 @@ fn concurrent_settles_equal_serial_ones_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let mut results = Vec::new();
     for (name, threads) in [("serial", 1), ("concurrent", THREADS)] {
-        let path = dir.path().join(format!("{name}.db"));
-        let path = path.to_str().unwrap();
+        let path = &common::db_path(dir.path(), &format!("{name}.db"));
         let (e, clients) = setup(path);
         let one = run(&e, &first, threads);
         let two = run(&e, &second, threads);
@@ -493,8 +492,7 @@ fn child_settler() {
 #[test]
 fn every_acknowledged_settle_survives_a_killed_process() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kill.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "kill.db");
     let (e, clients) = setup(path);
     drop(e);
     let mut child = Command::new(std::env::current_exe().unwrap())

@@ -231,8 +231,7 @@ fn refusals_are_named() {
 #[test]
 fn settle_is_idempotent_on_call_id_and_a_reservation_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "m.db");
     let e = Engine::create(path, ADMIN, PASSWORD).unwrap();
     let sid = e
         .call("auth.login", json!({"login": ADMIN, "password": PASSWORD}))
@@ -750,7 +749,7 @@ fn a_quota_grants_in_steps_and_update_extends_while_funds_last() {
         config,
         vfs: None,
     };
-    let e = Engine::create_with(":memory:", ADMIN, PASSWORD, opts).unwrap();
+    let e = Engine::create_with(&common::fresh_target(), ADMIN, PASSWORD, opts).unwrap();
     let sid = e
         .call("auth.login", json!({"login": ADMIN, "password": PASSWORD}))
         .session_id

@@ -312,8 +312,7 @@ fn skipped_ticks_handle_each_missed_period_once_in_order_and_stop_when_funds_run
 #[test]
 fn a_fee_charged_before_a_crash_is_never_charged_again() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "p.db");
     let (c, sub) = {
         let clock = std::sync::Arc::new(tollgate::ManualClock::new(
             parse_dt("2026-03-01 00:00:00").unwrap(),

@@ -616,8 +616,7 @@ fn contains_any(hay: &str, needles: &[String]) -> Option<String> {
 #[test]
 fn no_response_audit_row_or_stored_byte_holds_a_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "t.db");
     let c = clock();
     let e =
         Engine::create_with(path, ADMIN, ADMIN_PW, options(&c, EngineConfig::default())).unwrap();

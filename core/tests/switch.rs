@@ -65,8 +65,7 @@ fn login(e: &Engine) -> String {
 #[test]
 fn reservation_ids_are_never_reused_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "r.db");
     let before = {
         let e = Engine::create(path, ADMIN, PASSWORD).unwrap();
         let sid = login(&e);
@@ -135,7 +134,7 @@ fn engine_at(t: &str) -> (Engine, std::sync::Arc<tollgate::ManualClock>, String)
         tollgate::clock::parse_dt(t).unwrap(),
     ));
     let e = Engine::create_with(
-        ":memory:",
+        &common::fresh_target(),
         ADMIN,
         PASSWORD,
         tollgate::EngineOptions {
@@ -249,8 +248,7 @@ fn every_settle_is_audited_with_its_call_id_and_a_replay_adds_nothing() {
 #[test]
 fn a_whole_grant_holds_everything_affordable_despite_the_quota() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("w.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "w.db");
     drop(Engine::create(path, ADMIN, PASSWORD).unwrap());
     let e = Engine::open_with(
         path,

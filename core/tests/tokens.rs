@@ -148,6 +148,7 @@ fn assert_refused(e: &Engine, token: &str, case: &str) {
 #[test]
 fn forged_tampered_and_stale_tokens_are_refused() {
     let dir = tempfile::tempdir().unwrap();
+    // Reads the SQLite file itself: this one runs on SQLite only.
     let path = dir.path().join("t.db");
     let path = path.to_str().unwrap();
     let c = clock();

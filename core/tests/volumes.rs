@@ -249,8 +249,7 @@ fn bundled_minutes_shared_by_concurrent_calls_are_never_over_consumed() {
 #[test]
 fn usage_and_a_held_volume_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.db");
-    let path = path.to_str().unwrap();
+    let path = &common::db_path(dir.path(), "v.db");
     let clock = Arc::new(ManualClock::new(parse_dt("2026-01-15 12:00:00").unwrap()));
     let opts = || EngineOptions {
         clock: clock.clone(),
@@ -347,7 +346,7 @@ fn a_quota_holds_bundled_seconds_step_by_step() {
     let mut config = tollgate::EngineConfig::default();
     config.charging.quota_seconds = Some(400);
     let e = Engine::create_with(
-        ":memory:",
+        &common::fresh_target(),
         ADMIN,
         PASSWORD,
         EngineOptions {

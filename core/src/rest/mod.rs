@@ -382,6 +382,8 @@ mod tests {
             | ErrorCode::StoreInUse
             | ErrorCode::StoreIo
             | ErrorCode::StoreHalted
+            | ErrorCode::StoreUnreachable
+            | ErrorCode::StoreAccessDenied
             | ErrorCode::StoreNotFound
             | ErrorCode::StoreExists
             | ErrorCode::StoreNotTollgate

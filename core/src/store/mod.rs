@@ -3,8 +3,13 @@
 //! can be added without touching the domain logic.
 
 mod migrations;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod sql;
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{testing as pg_testing, PgStore, PG_SCHEMA_VERSION};
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
 

@@ -35,9 +35,60 @@ pub fn options(clock: &Arc<ManualClock>, config: EngineConfig) -> EngineOptions 
     }
 }
 
+/// Where a test's fresh database lives: an in-memory SQLite database, or with
+/// `TOLLGATE_TEST_BACKEND=postgres` a new database on the server `TOLLGATE_TEST_PG` names
+/// (scripts/pg-cluster.sh starts one): the same behaviour tests run on both stores.
+pub fn fresh_target() -> String {
+    match std::env::var("TOLLGATE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => fresh_pg_database(),
+        _ => ":memory:".to_string(),
+    }
+}
+
+/// The database a test that reopens its database uses: `dir/name` (an SQLite file), or with
+/// `TOLLGATE_TEST_BACKEND=postgres` a fresh database on the test server (its URL opens again
+/// the same way, from this process or another).
+pub fn db_path(dir: &std::path::Path, name: &str) -> String {
+    if on_postgres() {
+        fresh_pg_database()
+    } else {
+        dir.join(name).to_str().unwrap().to_string()
+    }
+}
+
+/// Is this run on PostgreSQL?
+pub fn on_postgres() -> bool {
+    std::env::var("TOLLGATE_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// A new, empty database on the test server; its URL.
+#[cfg(not(feature = "postgres"))]
+pub fn fresh_pg_database() -> String {
+    panic!("TOLLGATE_TEST_BACKEND=postgres needs the `postgres` feature (cargo test --features postgres)")
+}
+
+/// A new, empty database on the test server; its URL.
+#[cfg(feature = "postgres")]
+pub fn fresh_pg_database() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let admin = std::env::var("TOLLGATE_TEST_PG")
+        .expect("TOLLGATE_TEST_PG (scripts/pg-cluster.sh start prints it)");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "tg_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    tollgate::store::pg_testing::create_database(&admin, &name).unwrap()
+}
+
 pub fn engine_with(config: EngineConfig) -> (Engine, Arc<ManualClock>) {
     let c = clock();
-    let e = Engine::create_with(":memory:", ADMIN, ADMIN_PW, options(&c, config)).unwrap();
+    let e = Engine::create_with(&fresh_target(), ADMIN, ADMIN_PW, options(&c, config)).unwrap();
     (e, c)
 }
 

@@ -4,9 +4,9 @@
 
 use super::super::{ListQuery, Range};
 use super::map_write_error;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limits;
-use crate::model::{EntityDef, FieldKind, Record, Tenancy, Val};
+use crate::model::{EntityDef, FieldKind, Record, Val};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use rust_decimal::Decimal;
@@ -63,80 +63,19 @@ fn row_to_record(e: &EntityDef, row: &rusqlite::Row<'_>) -> rusqlite::Result<Rec
 }
 
 /// The company subtree of `?1`, as the CTE `scope(id)`.
-pub(super) const SCOPE_CTE: &str = "WITH RECURSIVE scope(id) AS (SELECT ?1 UNION ALL SELECT c.id FROM companies c JOIN scope s ON c.parent_id = s.id) ";
+pub(super) const SCOPE_CTE: &str = sql::Dialect::SQLITE.scope_cte;
 
-/// The WHERE condition that keeps rows of `e` inside the scope CTE, or `None` for global rows.
-fn tenancy_condition(e: &EntityDef) -> Option<String> {
-    match e.tenancy {
-        Tenancy::SelfCompany => Some("id IN (SELECT id FROM scope)".into()),
-        Tenancy::Column(c) => Some(format!("{c} IN (SELECT id FROM scope)")),
-        Tenancy::Via { fk, table, column } => Some(format!(
-            "{fk} IN (SELECT id FROM {table} WHERE {column} IN (SELECT id FROM scope))"
-        )),
-        Tenancy::Global => None,
-    }
-}
-
-/// The `WHERE` of a list: scope, equality filters, name search, ranges and (for keyset
-/// pages) `id > after`. Returns the CTE prefix, the clause and its arguments.
+/// The `WHERE` of a list in SQLite's placeholders (see [`sql::list_where`]).
 fn list_where(
     e: &EntityDef,
     q: &ListQuery,
     ranges: &[Range],
     after_id: Option<i64>,
 ) -> Result<(&'static str, String, Vec<Val>)> {
-    let mut conds: Vec<String> = Vec::new();
-    let mut args: Vec<Val> = Vec::new();
-    let mut prefix = "";
-    if let (Some(scope), Some(c)) = (q.scope, tenancy_condition(e)) {
-        prefix = SCOPE_CTE;
-        args.push(Val::Int(scope));
-        conds.push(c);
-    }
-    for (col, val) in &q.filters {
-        check_ident(col)?;
-        args.push(val.clone());
-        conds.push(format!("{col} = ?{}", args.len()));
-    }
-    if let Some(s) = &q.search {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        args.push(Val::Text(format!("%{escaped}%")));
-        conds.push(format!("name LIKE ?{} ESCAPE '\\'", args.len()));
-    }
-    for r in q.ranges.iter().chain(ranges) {
-        check_ident(r.column)?;
-        if let Some(v) = &r.from {
-            args.push(v.clone());
-            conds.push(format!("{} >= ?{}", r.column, args.len()));
-        }
-        if let Some(v) = &r.till {
-            args.push(v.clone());
-            conds.push(format!("{} < ?{}", r.column, args.len()));
-        }
-    }
-    if let Some(after) = after_id {
-        args.push(Val::Int(after));
-        conds.push(format!("id > ?{}", args.len()));
-    }
-    let where_sql = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    };
-    Ok((prefix, where_sql, args))
+    sql::list_where(&sql::Dialect::SQLITE, e, q, ranges, after_id)
 }
 
-fn check_ident(name: &str) -> Result<()> {
-    // Table and column names come from static entity definitions; this guards against a
-    // programming mistake ever letting caller text into SQL.
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(Error::Internal(format!("bad SQL identifier {name:?}")));
-    }
-    Ok(())
-}
+use super::super::sql::{self, check_ident, tenancy_condition};
 
 pub(super) fn insert(conn: &Connection, e: &EntityDef, rec: &Record) -> Result<i64> {
     check_ident(e.table)?;

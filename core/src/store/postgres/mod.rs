@@ -1,0 +1,532 @@
+//! The PostgreSQL store (issue 16): the same [`Store`] contract as SQLite over a bounded pool
+//! of connections to one PostgreSQL database (the synchronous `postgres` client; core's API
+//! stays synchronous).
+//!
+//! - Write transactions run one at a time on the writer connection, and `on_commit` runs
+//!   before the next one starts, so the engine's in-memory state follows the commit order
+//!   exactly, as with SQLite. Read transactions run beside them on the pool, each in one
+//!   `REPEATABLE READ READ ONLY` snapshot.
+//! - One engine owns a database at a time: it holds a session advisory lock (the lease) on its
+//!   own connection for its whole life, and every write transaction checks the lease is still
+//!   held before it commits. A second engine gets `store.in_use`, exactly like a second engine
+//!   on a SQLite file; docs/postgres.md says what this release shares and what it does not.
+//! - A failed COMMIT (the connection lost while committing, a server that cannot write) stops
+//!   the engine writing ([`StoreError::Halted`]): whether it committed cannot be known.
+//!   A connection lost before COMMIT is `store.unreachable` and nothing of it was written;
+//!   read transactions, which change nothing, are retried once on a fresh connection.
+//!
+//! The SQL of every [`StoreTx`] method is in `tx`; the schema in `schema`.
+
+mod schema;
+mod tx;
+mod val;
+
+pub use schema::PG_SCHEMA_VERSION;
+
+use super::{Store, StoreTx, TxKind};
+use crate::error::{Error, Result, StoreError};
+use parking_lot::Mutex;
+use postgres::error::SqlState;
+use postgres::{Client, Config, NoTls, Statement};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The advisory lock key of the lease: "TGLT" and "LEAS".
+const LEASE_KEY: i64 = 0x5447_4C54_4C45_4153;
+
+/// How `pg_locks` shows the lease: the key's high and low 32 bits.
+const LEASE_HIGH: i64 = (LEASE_KEY >> 32) & 0xFFFF_FFFF;
+const LEASE_LOW: i64 = LEASE_KEY & 0xFFFF_FFFF;
+
+/// How long an open waits for another engine's lease before `store.in_use`.
+const LEASE_WAIT: Duration = Duration::from_secs(3);
+
+/// Connections in the pool for read transactions.
+const POOL_SIZE: u32 = 8;
+
+/// How long to wait for a connection (or the server's answer to one).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection and the statements prepared on it.
+pub(super) struct PgConn {
+    client: Client,
+    cache: HashMap<String, Statement>,
+}
+
+/// Opens pool connections.
+#[derive(Debug)]
+struct Manager {
+    config: Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+        Ok(PgConn {
+            client: self.config.connect(NoTls)?,
+            cache: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// PostgreSQL-backed [`Store`].
+pub struct PgStore {
+    /// `user@host:port/dbname`: what errors and logs name (never the password).
+    target: String,
+    config: Config,
+    /// The writer connection; its lock orders write transactions and their `on_commit`.
+    writer: Mutex<PgConn>,
+    /// The connection holding the lease, and its backend's process id.
+    lease: Mutex<(Client, i32)>,
+    pool: r2d2::Pool<Manager>,
+    halted: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The password, when the URL has none: `TOLLGATE_PG_PASSWORD`, else the first line of the
+/// file `TOLLGATE_PG_PASSWORD_FILE` names, else `PGPASSWORD` (libpq's variable).
+fn password_from_environment() -> Result<Option<String>> {
+    if let Ok(p) = std::env::var("TOLLGATE_PG_PASSWORD") {
+        return Ok(Some(p));
+    }
+    if let Ok(path) = std::env::var("TOLLGATE_PG_PASSWORD_FILE") {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            StoreError::io_caused_by(format!("reading the password file {path}"), e)
+        })?;
+        return Ok(Some(text.lines().next().unwrap_or("").to_string()));
+    }
+    Ok(std::env::var("PGPASSWORD").ok())
+}
+
+/// Parse a `postgres://` URL into the client's configuration and the target it names.
+fn parse_url(url: &str) -> Result<(Config, String)> {
+    let bad = |why: String| -> Error {
+        crate::error::ValidationError::Invalid {
+            field: "database".into(),
+            reason: why,
+        }
+        .into()
+    };
+    let mut config =
+        Config::from_str(url).map_err(|e| bad(format!("not a PostgreSQL URL: {e}")))?;
+    if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
+        return Err(bad(
+            "sslmode=require: this build connects without TLS; use sslmode=disable or prefer \
+             over a trusted network, or a TLS tunnel (docs/postgres.md)"
+                .into(),
+        ));
+    }
+    if config.get_password().is_none() {
+        if let Some(p) = password_from_environment()? {
+            config.password(p);
+        }
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.application_name("tollgate");
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("");
+    let db = config.get_dbname().unwrap_or(user);
+    let target = format!("{user}@{host}:{port}/{db}");
+    Ok((config, target))
+}
+
+/// A driver error as the caller should see it. `target` names the server.
+pub(super) fn map_error(target: &str, e: postgres::Error) -> Error {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            return StoreError::AccessDenied {
+                target: target.to_string(),
+                source: Some(Box::new(e)),
+            }
+            .into();
+        }
+        if *code == SqlState::INVALID_CATALOG_NAME {
+            return StoreError::NotFound(format!("{target} (no such database)")).into();
+        }
+        if *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+        {
+            return StoreError::Unreachable {
+                target: target.to_string(),
+                source: Some(Box::new(e)),
+            }
+            .into();
+        }
+        return StoreError::database(e).into();
+    }
+    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
+        return StoreError::Unreachable {
+            target: target.to_string(),
+            source: Some(Box::new(e)),
+        }
+        .into();
+    }
+    // Anything else the client reports before the server does (a timeout, a refused
+    // connection, a protocol error) is a server that cannot be used.
+    StoreError::Unreachable {
+        target: target.to_string(),
+        source: Some(Box::new(e)),
+    }
+    .into()
+}
+
+impl PgStore {
+    /// Create the Tollgate schema in the (empty) database `url` names.
+    pub fn create(url: &str) -> Result<PgStore> {
+        PgStore::connect(url, true)
+    }
+
+    /// Open the Tollgate database `url` names, applying pending migrations.
+    pub fn open(url: &str) -> Result<PgStore> {
+        PgStore::connect(url, false)
+    }
+
+    fn connect(url: &str, fresh: bool) -> Result<PgStore> {
+        let (config, target) = parse_url(url)?;
+        let e = |err| map_error(&target, err);
+        let mut lease = config.connect(NoTls).map_err(e)?;
+        // An engine that was just killed holds the lease until the server sees its
+        // connection close: wait a little for it rather than fail at once.
+        lease
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                LEASE_WAIT.as_millis()
+            ))
+            .map_err(e)?;
+        if let Err(err) = lease.execute("SELECT pg_advisory_lock($1)", &[&LEASE_KEY]) {
+            if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                return Err(StoreError::InUse {
+                    path: target.clone(),
+                    source: Some(Box::new(err)),
+                }
+                .into());
+            }
+            return Err(e(err));
+        }
+        lease.batch_execute("RESET lock_timeout").map_err(e)?;
+        let pid: i32 = lease
+            .query_one("SELECT pg_backend_pid()", &[])
+            .map_err(e)?
+            .try_get(0)
+            .map_err(e)?;
+        let mut writer = PgConn {
+            client: config.connect(NoTls).map_err(e)?,
+            cache: HashMap::new(),
+        };
+        migrate(&target, &mut writer.client, fresh)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(0))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .build_unchecked(Manager {
+                config: config.clone(),
+            });
+        Ok(PgStore {
+            target,
+            config,
+            writer: Mutex::new(writer),
+            lease: Mutex::new((lease, pid)),
+            pool,
+            halted: Mutex::new(None),
+        })
+    }
+
+    /// The lease is still ours: its connection is open and the server still shows the lock.
+    fn check_lease(&self, conn: &mut postgres::Transaction<'_>) -> Result<()> {
+        let (lease, pid) = &*self.lease.lock();
+        let lost = || -> Error {
+            StoreError::Halted(format!(
+                "the lease on {} was lost: another engine may own the database now",
+                self.target
+            ))
+            .into()
+        };
+        if lease.is_closed() {
+            return Err(lost());
+        }
+        let held: bool = conn
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $1
+                 AND classid::bigint = $2 AND objid::bigint = $3 AND objsubid = 1 AND granted)",
+                &[pid, &LEASE_HIGH, &LEASE_LOW],
+            )
+            .map_err(|e| map_error(&self.target, e))?
+            .try_get(0)
+            .map_err(|e| map_error(&self.target, e))?;
+        if !held {
+            return Err(lost());
+        }
+        Ok(())
+    }
+
+    fn halt(&self, why: String) -> Error {
+        log::error!("commit failed, the engine stops writing: {why}");
+        *self.halted.lock() = Some(why.clone());
+        StoreError::Halted(why).into()
+    }
+
+    fn run_write(
+        &self,
+        f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>,
+        on_commit: &mut dyn FnMut(),
+    ) -> Result<()> {
+        let mut writer = self.writer.lock();
+        if let Some(why) = self.halted.lock().as_ref() {
+            return Err(StoreError::Halted(why.clone()).into());
+        }
+        if writer.client.is_closed() {
+            // The last transaction saw the connection go (and was not committed): start again.
+            writer.client = self
+                .config
+                .connect(NoTls)
+                .map_err(|e| map_error(&self.target, e))?;
+            writer.cache.clear();
+        }
+        let PgConn { client, cache } = &mut *writer;
+        let mut tx = client
+            .transaction()
+            .map_err(|e| map_error(&self.target, e))?;
+        self.check_lease(&mut tx)?;
+        let mut view = tx::PgTx::new(&self.target, tx, cache);
+        f(&mut view)?;
+        let tx = view.into_inner();
+        if let Err(e) = tx.commit() {
+            return Err(self.halt(map_error(&self.target, e).to_string()));
+        }
+        on_commit();
+        Ok(())
+    }
+
+    fn run_read(
+        &self,
+        f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>,
+        on_commit: &mut dyn FnMut(),
+    ) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.pool.get().map_err(|e| {
+                Error::from(StoreError::Unreachable {
+                    target: self.target.clone(),
+                    source: Some(Box::new(e)),
+                })
+            })?;
+            let PgConn { client, cache } = &mut *conn;
+            let out = (|| {
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .map_err(|e| map_error(&self.target, e))?;
+                let mut view = tx::PgTx::new(&self.target, tx, cache);
+                f(&mut view)?;
+                view.into_inner()
+                    .commit()
+                    .map_err(|e| map_error(&self.target, e))
+            })();
+            match out {
+                // A read changes nothing: a lost connection is retried once on a new one.
+                Err(e) if attempt == 1 && e.code() == crate::ErrorCode::StoreUnreachable => {
+                    log::warn!("read transaction lost its connection, retrying: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    on_commit();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn run(
+        &self,
+        kind: TxKind,
+        f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>,
+        on_commit: &mut dyn FnMut(),
+    ) -> Result<()> {
+        match kind {
+            TxKind::Write => self.run_write(f, on_commit),
+            // A read changes nothing, so its `on_commit` has no commit order to keep.
+            TxKind::Read => self.run_read(f, on_commit),
+        }
+    }
+}
+
+/// Apply pending migrations in one transaction; check what the database is first.
+fn migrate(target: &str, client: &mut Client, fresh: bool) -> Result<()> {
+    let e = |err| map_error(target, err);
+    let mut tx = client.transaction().map_err(e)?;
+    // Two engines creating at once: the second waits here, then finds the schema.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(LEASE_KEY + 1)])
+        .map_err(e)?;
+    let tables: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+            &[],
+        )
+        .map_err(e)?
+        .try_get(0)
+        .map_err(e)?;
+    let has_meta: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_name = 'schema_migrations')",
+            &[],
+        )
+        .map_err(e)?
+        .try_get(0)
+        .map_err(e)?;
+    let ours = has_meta && {
+        let app: Option<String> = tx
+            .query_opt("SELECT value FROM meta WHERE key = 'application'", &[])
+            .ok()
+            .flatten()
+            .and_then(|r| r.try_get(0).ok());
+        app.as_deref() == Some(schema::APPLICATION)
+    };
+    if fresh {
+        if ours {
+            return Err(StoreError::Exists(format!("{target} (a Tollgate database)")).into());
+        }
+        if tables > 0 {
+            return Err(StoreError::NotTollgate {
+                reason: format!(
+                    "{target} has tables of another application; create needs an empty database"
+                ),
+                source: None,
+            }
+            .into());
+        }
+    } else if !ours {
+        return Err(if tables == 0 {
+            StoreError::NotFound(format!("{target} (an empty database: run init first)")).into()
+        } else {
+            StoreError::NotTollgate {
+                reason: format!("{target} is a database of another application"),
+                source: None,
+            }
+            .into()
+        });
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    BIGINT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at TEXT NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS+00')
+        )",
+    )
+    .map_err(e)?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .map_err(e)?
+        .try_get(0)
+        .map_err(e)?;
+    if current > PG_SCHEMA_VERSION {
+        return Err(StoreError::SchemaNewer {
+            found: current,
+            supported: PG_SCHEMA_VERSION,
+        }
+        .into());
+    }
+    for m in schema::MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.batch_execute(m.sql).map_err(|err| {
+            StoreError::io_caused_by(format!("migration {} ({})", m.version, m.name), err)
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&m.version, &m.name],
+        )
+        .map_err(e)?;
+    }
+    tx.commit().map_err(e)?;
+    Ok(())
+}
+
+/// Helpers for tests and tools that need a database of their own on a server.
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+
+    /// Create the empty database `name` on the server `admin_url` points at (its own
+    /// database is used only to run `CREATE DATABASE`), and return the URL of the new one.
+    pub fn create_database(admin_url: &str, name: &str) -> Result<String> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::Internal(format!("bad database name {name:?}")));
+        }
+        let (config, target) = parse_url(admin_url)?;
+        let mut client = config.connect(NoTls).map_err(|e| map_error(&target, e))?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .map_err(|e| map_error(&target, e))?;
+        let mut url =
+            url::Url::parse(admin_url).map_err(|e| Error::Internal(format!("admin URL: {e}")))?;
+        url.set_path(&format!("/{name}"));
+        Ok(url.to_string())
+    }
+
+    /// Run one SQL script on the database `url` names (to shape a database by hand).
+    pub fn execute(url: &str, sql: &str) -> Result<()> {
+        let (config, target) = parse_url(url)?;
+        let mut client = config.connect(NoTls).map_err(|e| map_error(&target, e))?;
+        client
+            .batch_execute(sql)
+            .map_err(|e| map_error(&target, e))?;
+        Ok(())
+    }
+
+    /// Close every other connection to the database `url` names (a server restart, as the
+    /// engine sees it).
+    pub fn terminate_others(url: &str) -> Result<u64> {
+        let (config, target) = parse_url(url)?;
+        let mut client = config.connect(NoTls).map_err(|e| map_error(&target, e))?;
+        let rows = client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .map_err(|e| map_error(&target, e))?;
+        Ok(rows.len() as u64)
+    }
+}
