@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Create a new billing database with one administrator.
     Init {
-        /// Database file to create.
+        /// Database to create: an SQLite file, or a postgres:// URL of an empty database (password in the URL, TOLLGATE_PG_PASSWORD or TOLLGATE_PG_PASSWORD_FILE).
         db: PathBuf,
         /// Administrator login.
         #[arg(long, default_value = "admin")]
@@ -49,7 +49,7 @@ enum Command {
     /// and `password`) the call runs as the local operator (whoever can open the database
     /// file already holds everything in it).
     Call {
-        /// Database file.
+        /// Database: an SQLite file or a postgres:// URL.
         db: PathBuf,
         /// Method, e.g. clients.list.
         method: String,
@@ -66,7 +66,7 @@ enum Command {
     /// the deck was refused (the message names the line and column; nothing was imported);
     /// 2: usage or I/O error.
     ImportRates {
-        /// Database file.
+        /// Database: an SQLite file or a postgres:// URL.
         db: PathBuf,
         /// Rate table id.
         table: i64,
@@ -100,7 +100,7 @@ enum Command {
     /// billed_seconds, cost, currency, error. Exit 0: every row rated; 1: some rows carry an
     /// error, or the file is malformed; 2: usage or I/O error.
     Rate {
-        /// Database file.
+        /// Database: an SQLite file or a postgres:// URL.
         db: PathBuf,
         /// Calls file.
         xdrs: PathBuf,
@@ -117,7 +117,7 @@ enum Command {
     /// duplicate or unanswered; 1: some lines refused (listed on standard error); 2: usage
     /// or I/O error.
     ImportCdrs {
-        /// Database file.
+        /// Database: an SQLite file or a postgres:// URL.
         db: PathBuf,
         /// The CDR file.
         file: PathBuf,
@@ -138,7 +138,7 @@ enum Command {
     /// Price the calls of a period again with the rates in force at their connect time,
     /// posting each difference as an adjustment (docs/rating.md).
     Rerate {
-        /// Database file.
+        /// Database: an SQLite file or a postgres:// URL.
         db: PathBuf,
         /// First connect time (inclusive).
         #[arg(long)]
@@ -161,7 +161,7 @@ enum Command {
     /// Runs until SIGINT or SIGTERM, then lets in-flight requests finish and closes the
     /// database. Request logs go to standard error as JSON lines.
     Serve {
-        /// Database file.
+        /// Database: an SQLite file or a postgres:// URL.
         db: PathBuf,
         /// Address and port to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -394,7 +394,7 @@ fn init(
 ) -> Result<ExitCode, String> {
     let password = admin_password(password_file)?;
     Engine::create(path_str(db)?, login, &password).map_err(|e| format!("{} ({})", e, e.code()))?;
-    println!("created {} with administrator '{login}'", db.display());
+    println!("created {} with administrator '{login}'", tollgate::display_target(path_str(db)?));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,8 @@
 //! `tollgate import-rates` with a carrier's deck, `tollgate import-cdrs` and `tollgate rerate`,
 //! run as an operator would.
 
+mod common;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -29,7 +31,7 @@ fn text(o: &Output) -> String {
 #[test]
 fn a_carrier_deck_a_master_csv_and_a_rerating() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("i.db");
+    let db = common::db_in(dir.path(), "i.db");
     let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .arg("init")
         .arg(&db)

@@ -1,5 +1,7 @@
 //! `tollgate import-rates` and `tollgate rate`, run as a user would.
 
+mod common;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -31,7 +33,7 @@ const HEADER: &str =
 #[test]
 fn import_a_deck_then_rate_a_calls_file() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let db = common::db_in(dir.path(), "r.db");
     let out = tollgate()
         .arg("init")
         .arg(&db)

@@ -13,7 +13,7 @@ use std::time::Duration;
 #[test]
 fn sigterm_lets_the_request_in_flight_finish_and_closes_the_database() {
     let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join("billing.db");
+    let db = common::db_in(dir.path(), "billing.db");
     init(&db);
     let served = Served::start(&db);
 
@@ -81,7 +81,7 @@ fn sigterm_lets_the_request_in_flight_finish_and_closes_the_database() {
 #[test]
 fn bad_tls_files_and_busy_ports_are_clear_errors() {
     let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join("billing.db");
+    let db = common::db_in(dir.path(), "billing.db");
     init(&db);
     let out = tollgate()
         .arg("serve")
@@ -145,7 +145,7 @@ print(json.dumps({"name": shown["return"]["client"]["name"], "disposition": disp
 #[test]
 fn python_urllib_talks_to_the_server() {
     let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join("billing.db");
+    let db = common::db_in(dir.path(), "billing.db");
     init(&db);
     let served = Served::start(&db);
     let out = Command::new("python3")
@@ -181,7 +181,7 @@ fn python_urllib_talks_to_the_server() {
 #[test]
 fn after_sigkill_the_holds_come_back_and_a_pre_crash_id_settles_its_own_call() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("k.db");
+    let db = common::db_in(dir.path(), "k.db");
     init(&db);
     let table =
         call_local(&db, "rateTables.add", serde_json::json!({"name": "Retail"}))["id"].clone();
@@ -295,7 +295,7 @@ fn after_sigkill_the_holds_come_back_and_a_pre_crash_id_settles_its_own_call() {
 #[test]
 fn a_bad_engine_setting_is_a_clear_error_before_anything_opens() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let db = common::db_in(dir.path(), "c.db");
     init(&db);
     let conf = dir.path().join("bad.toml");
     std::fs::write(&conf, "[engine]\nclock_interval = 5\n").unwrap();

@@ -244,6 +244,22 @@ pub fn is_server_url(target: &str) -> bool {
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
 
+/// `target` as it may be shown or logged: a server URL without its password.
+pub fn display_target(target: &str) -> String {
+    if !is_server_url(target) {
+        return target.to_string();
+    }
+    match url::Url::parse(target) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(a database URL that does not parse)".to_string(),
+    }
+}
+
 /// The store `target` names: a PostgreSQL URL or an SQLite file.
 fn create_store(target: &str, opts: &EngineOptions) -> Result<Box<dyn Store>> {
     if is_server_url(target) {

@@ -2,6 +2,8 @@
 //! cdr_csv.c's order), FreeSWITCH's `mod_cdr_csv` default template and Tollgate's calls CSV,
 //! charged as unreserved settles on a real SQLite file.
 
+mod common;
+
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tollgate::{Engine, EngineOptions, ManualClock};
@@ -23,8 +25,8 @@ fn world() -> (Engine, tempfile::TempDir, i64, i64) {
         clock,
         ..EngineOptions::default()
     };
-    let path = dir.path().join("cdrs.db");
-    let e = Engine::create_with(path.to_str().unwrap(), "admin", "admin-password-1", opts).unwrap();
+    let path = common::db_path(dir.path(), "cdrs.db");
+    let e = Engine::create_with(&path, "admin", "admin-password-1", opts).unwrap();
     let table = ok(&e, "rateTables.add", json!({"name": "Retail"}))["id"]
         .as_i64()
         .unwrap();

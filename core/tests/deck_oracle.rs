@@ -3,6 +3,8 @@
 //! from the rate in force at its connect time (longest prefix, per-second billing, half-up
 //! to 4 places, in integer arithmetic). A few calls per case are settled for real too.
 
+mod common;
+
 use proptest::prelude::*;
 use serde_json::json;
 use std::sync::Arc;
@@ -87,7 +89,7 @@ proptest! {
         let start = tollgate::clock::parse_dt("2026-01-01").unwrap();
         let clock = Arc::new(ManualClock::new(start));
         let opts = EngineOptions { clock, ..EngineOptions::default() };
-        let e = Engine::create_with(dir.path().join("p.db").to_str().unwrap(), "admin", "admin-password-1", opts).unwrap();
+        let e = Engine::create_with(&common::db_path(dir.path(), "p.db"), "admin", "admin-password-1", opts).unwrap();
         let call = |m: &str, p: serde_json::Value| {
             let r = e.call_as_system(m, p);
             assert!(r.code, "{m}: {:?}", r.errors);

@@ -2,6 +2,8 @@
 //! instead of deleting, carriers' column names and formats, and the `rates.changed` event.
 //! Every engine here is a real SQLite file.
 
+mod common;
+
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tollgate::{Engine, EngineOptions, Event, ManualClock, SettleRequest, Verdict};
@@ -30,7 +32,7 @@ fn ok(e: &Engine, method: &str, params: Value) -> Value {
 /// 2020, and a client (ANI account `100`) with 100 on its balance.
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("decks.db");
+    let path = common::db_path(dir.path(), "decks.db");
     let clock = Arc::new(ManualClock::new(
         tollgate::clock::parse_dt("2026-01-15 12:00:00").unwrap(),
     ));
@@ -38,7 +40,7 @@ fn world() -> World {
         clock,
         ..EngineOptions::default()
     };
-    let e = Engine::create_with(path.to_str().unwrap(), ADMIN, PASSWORD, opts).unwrap();
+    let e = Engine::create_with(&path, ADMIN, PASSWORD, opts).unwrap();
     let table = ok(&e, "rateTables.add", json!({"name": "Retail"}))["id"]
         .as_i64()
         .unwrap();

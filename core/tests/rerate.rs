@@ -2,6 +2,8 @@
 //! again; each difference is one adjustment entry `xdr:<id>`, the old price stays in the
 //! xDR's history, a second run changes nothing, and another tenant's calls are out of reach.
 
+mod common;
+
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tollgate::{Engine, EngineOptions, ManualClock, SettleRequest};
@@ -28,8 +30,8 @@ fn world() -> World {
         clock,
         ..EngineOptions::default()
     };
-    let path = dir.path().join("rerate.db");
-    let e = Engine::create_with(path.to_str().unwrap(), "admin", "admin-password-1", opts).unwrap();
+    let path = common::db_path(dir.path(), "rerate.db");
+    let e = Engine::create_with(&path, "admin", "admin-password-1", opts).unwrap();
     let table = ok(&e, "rateTables.add", json!({"name": "Retail"}))["id"]
         .as_i64()
         .unwrap();

@@ -134,6 +134,10 @@ enum tg_result
   TG_RESULT_STORE_IO = 5005,
   // `store.halted`: A commit failed (a failed fsync, a full disk): the engine stopped writing, since it can no longer tell what the disk holds. Reopen it once the cause is fixed.
   TG_RESULT_STORE_HALTED = 5006,
+  // `store.unreachable`: The database server cannot be reached, or the connection to it was lost.
+  TG_RESULT_STORE_UNREACHABLE = 5007,
+  // `store.access_denied`: The database server refused the credentials.
+  TG_RESULT_STORE_ACCESS_DENIED = 5008,
   // `handler.forbidden`: A `before` handler forbade the change (the message is the handler's).
   TG_RESULT_HANDLER_FORBIDDEN = 6000,
   // `internal`: A bug: an invariant did not hold.

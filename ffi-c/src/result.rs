@@ -117,6 +117,10 @@ pub enum tg_result {
     StoreIo = 5005,
     /// `store.halted`: A commit failed (a failed fsync, a full disk): the engine stopped writing, since it can no longer tell what the disk holds. Reopen it once the cause is fixed.
     StoreHalted = 5006,
+    /// `store.unreachable`: The database server cannot be reached, or the connection to it was lost.
+    StoreUnreachable = 5007,
+    /// `store.access_denied`: The database server refused the credentials.
+    StoreAccessDenied = 5008,
     /// `handler.forbidden`: A `before` handler forbade the change (the message is the handler's).
     HandlerForbidden = 6000,
     /// `internal`: A bug: an invariant did not hold.
@@ -177,6 +181,8 @@ impl tg_result {
         tg_result::StoreExists,
         tg_result::StoreIo,
         tg_result::StoreHalted,
+        tg_result::StoreUnreachable,
+        tg_result::StoreAccessDenied,
         tg_result::HandlerForbidden,
         tg_result::Internal,
     ];
@@ -232,6 +238,8 @@ impl tg_result {
             ErrorCode::StoreExists => tg_result::StoreExists,
             ErrorCode::StoreIo => tg_result::StoreIo,
             ErrorCode::StoreHalted => tg_result::StoreHalted,
+            ErrorCode::StoreUnreachable => tg_result::StoreUnreachable,
+            ErrorCode::StoreAccessDenied => tg_result::StoreAccessDenied,
             ErrorCode::HandlerForbidden => tg_result::HandlerForbidden,
             ErrorCode::Internal => tg_result::Internal,
             _ => tg_result::Internal,
@@ -293,6 +301,8 @@ impl tg_result {
             5004 => Some(tg_result::StoreExists),
             5005 => Some(tg_result::StoreIo),
             5006 => Some(tg_result::StoreHalted),
+            5007 => Some(tg_result::StoreUnreachable),
+            5008 => Some(tg_result::StoreAccessDenied),
             6000 => Some(tg_result::HandlerForbidden),
             9000 => Some(tg_result::Internal),
             _ => None,
@@ -353,6 +363,8 @@ impl tg_result {
             tg_result::StoreExists => c"store.exists",
             tg_result::StoreIo => c"store.io",
             tg_result::StoreHalted => c"store.halted",
+            tg_result::StoreUnreachable => c"store.unreachable",
+            tg_result::StoreAccessDenied => c"store.access_denied",
             tg_result::HandlerForbidden => c"handler.forbidden",
             tg_result::Internal => c"internal",
         }

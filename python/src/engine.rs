@@ -106,7 +106,7 @@ impl Engine {
         self.inner
             .read()
             .clone()
-            .ok_or_else(|| PyValueError::new_err(format!("the engine for {} is closed", self.path)))
+            .ok_or_else(|| PyValueError::new_err(format!("the engine for {} is closed", tollgate::display_target(&self.path))))
     }
 
     fn envelope(
@@ -227,10 +227,10 @@ impl Engine {
         convert::to_py(py, &v)
     }
 
-    /// The path the engine was created or opened with.
+    /// The path the engine was created or opened with (a server URL without its password).
     #[getter]
-    fn path(&self) -> &str {
-        &self.path
+    fn path(&self) -> String {
+        tollgate::display_target(&self.path)
     }
 
     /// True once `close()` ran.
@@ -271,7 +271,7 @@ impl Engine {
 
     fn __repr__(&self) -> String {
         let state = if self.closed() { "closed" } else { "open" };
-        format!("<tollgate.Engine {:?} {state}>", self.path)
+        format!("<tollgate.Engine {:?} {state}>", tollgate::display_target(&self.path))
     }
 
     /// Call a Management API method with credentials in `params` (`auth` or `SID`), or with

@@ -16,6 +16,35 @@ pub fn tollgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tollgate"))
 }
 
+/// The database a test uses: `dir/name` (an SQLite file) or, with
+/// `TOLLGATE_TEST_BACKEND=postgres`, a fresh database on the server `TOLLGATE_TEST_PG` names
+/// (its URL goes wherever a path does).
+pub fn db_in(dir: &Path, name: &str) -> std::path::PathBuf {
+    if std::env::var("TOLLGATE_TEST_BACKEND").as_deref() == Ok("postgres") {
+        std::path::PathBuf::from(fresh_pg_database())
+    } else {
+        dir.join(name)
+    }
+}
+
+/// A new, empty database on the test server: its URL.
+pub fn fresh_pg_database() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let admin = std::env::var("TOLLGATE_TEST_PG")
+        .expect("TOLLGATE_TEST_PG (scripts/pg-cluster.sh start prints it)");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .subsec_nanos();
+    let name = format!(
+        "tgcli_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    tollgate::store::pg_testing::create_database(&admin, &name).expect("create database")
+}
+
 pub fn init(db: &Path) {
     let out = tollgate()
         .arg("init")
@@ -48,7 +77,16 @@ impl Served {
 
     /// `tollgate serve DB --listen 127.0.0.1:0 ARGS…`, once it says where it listens.
     pub fn start_with(db: &Path, args: &[&str]) -> Served {
-        let mut child = tollgate()
+        Served::start_full(tollgate(), db, args)
+    }
+
+    /// `cmd serve DB --listen 127.0.0.1:0` with the command's own environment.
+    pub fn start_cmd(cmd: Command, db: &Path) -> Served {
+        Served::start_full(cmd, db, &[])
+    }
+
+    fn start_full(mut cmd: Command, db: &Path, args: &[&str]) -> Served {
+        let mut child = cmd
             .arg("serve")
             .arg(db)
             .args(["--listen", "127.0.0.1:0"])

@@ -161,6 +161,12 @@ class StorageError(TollgateError):
 class EngineHaltedError(TollgateError):
     """``store.halted`` (C result 5006)."""
 
+class DatabaseUnreachableError(TollgateError):
+    """``store.unreachable`` (C result 5007)."""
+
+class DatabaseAccessDeniedError(TollgateError):
+    """``store.access_denied`` (C result 5008)."""
+
 class HandlerForbiddenError(TollgateError):
     """``handler.forbidden`` (C result 6000)."""
 
@@ -217,6 +223,8 @@ __all__ = [
     "DatabaseExistsError",
     "StorageError",
     "EngineHaltedError",
+    "DatabaseUnreachableError",
+    "DatabaseAccessDeniedError",
     "HandlerForbiddenError",
     "InternalError",
 ]

@@ -172,8 +172,13 @@ def _transport_error(message: str) -> VcsApiProtocolError:
     return VcsApiProtocolError(_TRANSPORT, f"Transport: {message}")
 
 
+def _is_server_url(target: str) -> bool:
+    """A PostgreSQL database (``postgres://`` or ``postgresql://``), opened like a file."""
+    return re.match(r"^postgres(ql)?://", target, re.IGNORECASE) is not None
+
+
 def _open_engine(path: str) -> tollgate.Engine:
-    key = os.path.realpath(path)
+    key = path if _is_server_url(path) else os.path.realpath(path)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is not None and not engine.closed:
@@ -181,7 +186,10 @@ def _open_engine(path: str) -> tollgate.Engine:
         try:
             engine = tollgate.Engine.open(path)
         except TollgateError as e:
-            raise _transport_error(f"cannot open the database {path!r}: {e.message}") from e
+            # A server URL may carry a password: the engine's message names the server
+            # without it.
+            shown = "" if _is_server_url(path) else f" {path!r}"
+            raise _transport_error(f"cannot open the database{shown}: {e.message}") from e
         _engines[key] = engine
         return engine
 
@@ -210,11 +218,13 @@ def _resolve_target(target: Any, login: str, password: str, port: int = 443) -> 
     if not isinstance(target, str) or not target:
         raise VcsApiError(
             _INVALID_PARAMS,
-            "target must be a database path, ':memory:', a file:/sqlite: URI, a host name "
-            "or a tollgate.Engine",
+            "target must be a database path, ':memory:', a file:/sqlite: URI, a postgres:// "
+            "URL, a host name or a tollgate.Engine",
         )
     if re.match(r"^https?://", target, re.IGNORECASE):
         return _remote_base(target, port) or target
+    if _is_server_url(target):
+        return _open_engine(target)
     path = ":memory:" if target == ":memory:" else _uri_path(target)
     if path is None and _is_local_path(target):
         path = target

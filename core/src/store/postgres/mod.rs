@@ -188,6 +188,16 @@ pub(super) fn map_error(target: &str, e: postgres::Error) -> Error {
         }
         return StoreError::database(e).into();
     }
+    // The server asked for a password and none was given (the client's own check: its error
+    // kinds are not public, its message is).
+    let cause = std::error::Error::source(&e).map(|c| c.to_string());
+    if e.to_string() == "authentication error" || cause.as_deref() == Some("password missing") {
+        return StoreError::AccessDenied {
+            target: target.to_string(),
+            source: Some(Box::new(e)),
+        }
+        .into();
+    }
     if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
         return StoreError::Unreachable {
             target: target.to_string(),

@@ -1,0 +1,206 @@
+//! The PostgreSQL store's own cases (issue 16): what a bad server, bad credentials or a bad
+//! database look like to the caller, the lease that lets one engine own a database, a lost
+//! connection, and amounts kept exactly as written. The behaviour suites run on PostgreSQL
+//! too (`TOLLGATE_TEST_BACKEND=postgres`, see scripts/test-all.sh).
+//!
+//! Needs a server: `TOLLGATE_TEST_PG` (scripts/pg-cluster.sh start prints it). Without one
+//! these tests say so and pass, unless `TOLLGATE_REQUIRE_PG=1` (the test script sets it).
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use serde_json::json;
+use tollgate::store::pg_testing;
+use tollgate::{Engine, ErrorCode};
+
+const ADMIN: &str = "admin";
+const PASSWORD: &str = "admin-password-1";
+
+/// The test server's URL, or `None` (and a note) when there is none.
+fn server() -> Option<String> {
+    match std::env::var("TOLLGATE_TEST_PG") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
+                "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
+            );
+            eprintln!("no PostgreSQL server (TOLLGATE_TEST_PG): skipped");
+            None
+        }
+    }
+}
+
+fn code<T>(r: tollgate::Result<T>) -> ErrorCode {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.code(),
+    }
+}
+
+fn with_path(url: &str, path: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_path(path);
+    u.to_string()
+}
+
+#[test]
+fn bad_servers_credentials_and_databases_get_their_own_codes() {
+    let Some(admin) = server() else { return };
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let unreachable = format!("postgres://tollgate:x@127.0.0.1:{port}/postgres?connect_timeout=2");
+    assert_eq!(
+        code(Engine::open(&unreachable)),
+        ErrorCode::StoreUnreachable
+    );
+    // A wrong password.
+    let mut wrong = url::Url::parse(&admin).unwrap();
+    wrong.set_password(Some("not-the-password")).unwrap();
+    assert_eq!(
+        code(Engine::open(wrong.as_str())),
+        ErrorCode::StoreAccessDenied
+    );
+    let err = Engine::open(wrong.as_str()).unwrap_err().to_string();
+    assert!(!err.contains("not-the-password"), "{err}");
+    // A database that does not exist.
+    assert_eq!(
+        code(Engine::open(&with_path(&admin, "/no_such_database"))),
+        ErrorCode::StoreNotFound
+    );
+    // An empty database: nothing to open until init.
+    let empty = common::fresh_pg_database();
+    assert_eq!(code(Engine::open(&empty)), ErrorCode::StoreNotFound);
+    // Another application's database: neither opened nor taken over by create.
+    let other = common::fresh_pg_database();
+    pg_testing::execute(&other, "CREATE TABLE orders (id bigint primary key, total numeric)")
+        .unwrap();
+    assert_eq!(code(Engine::open(&other)), ErrorCode::StoreNotTollgate);
+    assert_eq!(
+        code(Engine::create(&other, ADMIN, PASSWORD)),
+        ErrorCode::StoreNotTollgate
+    );
+    // Create twice.
+    let db = common::fresh_pg_database();
+    drop(Engine::create(&db, ADMIN, PASSWORD).unwrap());
+    assert_eq!(
+        code(Engine::create(&db, ADMIN, PASSWORD)),
+        ErrorCode::StoreExists
+    );
+    // A newer schema.
+    pg_testing::execute(
+        &db,
+        "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')",
+    )
+    .unwrap();
+    assert_eq!(code(Engine::open(&db)), ErrorCode::StoreSchemaNewer);
+    // TLS this build cannot do is refused before anything is sent.
+    assert_eq!(
+        code(Engine::open(&format!("{admin}?sslmode=require"))),
+        ErrorCode::ValidationInvalid
+    );
+}
+
+#[test]
+fn one_engine_owns_a_database_and_a_second_is_told_so() {
+    let Some(_) = server() else { return };
+    let db = common::fresh_pg_database();
+    let first = Engine::create(&db, ADMIN, PASSWORD).unwrap();
+    assert_eq!(code(Engine::open(&db)), ErrorCode::StoreInUse);
+    // The owner goes on working; once it is closed, the next one opens.
+    let r = first.call_as_system("clients.add", json!({"name": "Acme"}));
+    assert!(r.code, "{:?}", r.errors);
+    drop(first);
+    let second = Engine::open(&db).unwrap();
+    let r = second.call_as_system("clients.list", json!({}));
+    assert_eq!(r.ret["total"], 1);
+}
+
+#[test]
+fn a_lost_connection_writes_nothing_and_a_lost_lease_stops_writes() {
+    let Some(_) = server() else { return };
+    let db = common::fresh_pg_database();
+    let e = Engine::create(&db, ADMIN, PASSWORD).unwrap();
+    let add = |name: &str| e.call_as_system("clients.add", json!({"name": name}));
+    assert!(add("before").code);
+    // Every connection of the engine is closed under it (a server restart, a network cut).
+    assert!(pg_testing::terminate_others(&db).unwrap() >= 2);
+    // Writes fail with a clear code and write nothing: the lease went with its connection,
+    // so another engine may own the database now.
+    for name in ["during-1", "during-2"] {
+        let r = add(name);
+        assert!(!r.code, "a write after the lease was lost succeeded");
+        let code = r.errors[0].code;
+        assert!(
+            code == ErrorCode::StoreHalted || code == ErrorCode::StoreUnreachable,
+            "{code:?}"
+        );
+    }
+    // Reads change nothing: they are retried on a fresh connection.
+    let r = e.call_as_system("clients.list", json!({}));
+    assert!(r.code, "{:?}", r.errors);
+    assert_eq!(r.ret["total"], 1);
+    drop(e);
+    let e = Engine::open(&db).unwrap();
+    let names: Vec<String> = e.call_as_system("clients.list", json!({})).ret["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["before"]);
+    assert!(e
+        .call_as_system("clients.add", json!({"name": "after"}))
+        .code);
+}
+
+#[test]
+fn amounts_read_back_exactly_as_written() {
+    let Some(_) = server() else { return };
+    let db = common::fresh_pg_database();
+    let e = Engine::create(&db, ADMIN, PASSWORD).unwrap();
+    let ok = |m: &str, p: serde_json::Value| {
+        let r = e.call_as_system(m, p.clone());
+        assert!(r.code, "{m} {p}: {:?}", r.errors);
+        r.ret
+    };
+    let table = ok("rateTables.add", json!({"name": "T"}))["id"].clone();
+    // A zero with a scale is the case the driver gets wrong on its own.
+    for (code, rate) in [("41", "0.0000"), ("42", "0.0125"), ("43", "999999.9999")] {
+        ok(
+            "rates.add",
+            json!({"id_rate_tables": table, "code": code, "rate": rate,
+                   "effective_from": "2020-01-01"}),
+        );
+    }
+    let rates: Vec<String> = ok("rates.list", json!({"id_rate_tables": table}))["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rate"].to_string().trim_matches('"').to_string())
+        .collect();
+    assert_eq!(
+        rates,
+        ["0.0000", "0.0125", "999999.9999"]
+    );
+    let client = ok("clients.add", json!({"name": "c"}))["id"].clone();
+    ok(
+        "transactions.add",
+        json!({"id_clients": client, "type": "payment", "amount": "10.10"}),
+    );
+    drop(e);
+    let e = Engine::open(&db).unwrap();
+    let r = e.call_as_system("clients.editForm", json!({"id": client}));
+    assert_eq!(r.ret["client"]["balance"].to_string(), "10.10", "{}", r.ret);
+    let amounts: Vec<String> = e
+        .call_as_system("transactions.list", json!({"id_clients": client}))
+        .ret["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["amount"].to_string().trim_matches('"').to_string())
+        .collect();
+    assert!(amounts.contains(&"10.10".to_string()), "{amounts:?}");
+}
