@@ -30,6 +30,10 @@ command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 compgen -G '/usr/lib/*/kamailio/modules/http_client.so' >/dev/null || need+=(kamailio-utils-modules)
 compgen -G '/usr/lib/*/kamailio/modules/jansson.so' >/dev/null || need+=(kamailio-extra-modules)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+# The PostgreSQL store's suites (issue 16) run against a throwaway cluster that
+# scripts/pg-cluster.sh starts as a non-root user: the server binaries (initdb, pg_ctl) and psql.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

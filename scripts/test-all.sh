@@ -12,6 +12,12 @@ trap 'rm -f "$log" "$pylog"' EXIT
 echo "== setup (installs only what is missing)"
 scripts/setup.sh
 
+echo "== PostgreSQL: a throwaway cluster on a free loopback port"
+eval "$(scripts/pg-cluster.sh start)"
+trap 'rm -f "$log" "$pylog"; scripts/pg-cluster.sh stop "$TOLLGATE_TEST_PG_DIR"' EXIT
+# The PostgreSQL cases fail rather than skip when the server is missing.
+export TOLLGATE_REQUIRE_PG=1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -21,6 +27,14 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 status=0
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
+
+echo "== cargo test: the behaviour suites again, on PostgreSQL"
+# The same integration tests (tenancy, charging, concurrency, events, packages, crash, ...)
+# with every fresh database made on the cluster instead of SQLite.
+TOLLGATE_TEST_BACKEND=postgres cargo test --no-fail-fast -p tollgate --features postgres --test '*' 2>&1 \
+  | tee -a "$log" || status=$?
+TOLLGATE_TEST_BACKEND=postgres cargo test --no-fail-fast -p tollgate-cli \
+  --test imports --test rating --test serve 2>&1 | tee -a "$log" || status=$?
 
 echo "== python"
 # The `tollgate` binary that `cargo test` just built for the CLI's integration tests serves

@@ -4,123 +4,19 @@
 //! `settle` with 1, 8 and 64 concurrent callers.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use serde_json::json;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate::{AuthorizeRequest, Engine, SettleRequest};
-use tollgate_benches::{deck_codes, deck_csv, dialled_numbers};
+use tollgate_benches::charging::{callers, percentiles, requests, world};
 
-const CODES: usize = 100_000;
 const NUMBERS: usize = 8192;
 const ACCOUNTS: usize = 64;
 
-fn must(e: &Engine, method: &str, params: serde_json::Value) -> serde_json::Value {
-    let r = e.call_as_system(method, params.clone());
-    assert!(r.code, "{method} {params}: {:?}", r.errors);
-    r.ret
-}
-
-/// A file database with a 100,000-code rate table and `ACCOUNTS` clients, each with an ANI
-/// account `1000 + k` and a large balance.
 fn setup(dir: &tempfile::TempDir) -> (Engine, Vec<String>) {
     let path = dir.path().join("charging.db");
-    let e = Engine::create(
-        path.to_str().expect("utf-8 path"),
-        "admin",
-        "admin-password-1",
-    )
-    .expect("create");
-    let table = must(
-        &e,
-        "rateTables.add",
-        json!({"name": "Carrier", "rounding": "half_up"}),
-    )["id"]
-        .as_i64()
-        .expect("id");
-    let codes = deck_codes(CODES);
-    for csv in deck_csv(&codes, 20_000) {
-        must(
-            &e,
-            "rates.import",
-            json!({"id_rate_tables": table, "csv": csv}),
-        );
-    }
-    for k in 0..ACCOUNTS {
-        let c = must(
-            &e,
-            "clients.add",
-            json!({"name": format!("Client {k}"), "orig_rate_table": table}),
-        )["id"]
-            .as_i64()
-            .expect("id");
-        must(
-            &e,
-            "accounts.add",
-            json!({"id_clients": c, "name": format!("ani {k}"), "auth_type": "ani", "ident": format!("{}", 1000 + k)}),
-        );
-        must(
-            &e,
-            "transactions.add",
-            json!({"id_clients": c, "type": "payment", "amount": "1000000000"}),
-        );
-    }
-    (e, dialled_numbers(&codes, NUMBERS))
-}
-
-fn requests(numbers: &[String], account: usize) -> Vec<AuthorizeRequest> {
-    numbers
-        .iter()
-        .map(|n| AuthorizeRequest {
-            account: format!("{}", 1000 + account),
-            auth_type: Some("ani".into()),
-            destination: n.clone(),
-            ..Default::default()
-        })
-        .collect()
-}
-
-/// The p50 and p99 of `samples`, in microseconds.
-fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
-    samples.sort_unstable();
-    let at = |q: f64| {
-        let k = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
-        samples.get(k).map_or(0.0, |d| d.as_secs_f64() * 1e6)
-    };
-    (at(0.50), at(0.99))
-}
-
-/// Run `threads` callers, each making `per` calls `call(thread, i)` after one common start;
-/// returns their wall time, scaled to `iters` calls, and what the calls returned.
-fn callers<R: Send + 'static>(
-    threads: usize,
-    iters: u64,
-    call: &Arc<dyn Fn(usize, u64) -> R + Send + Sync>,
-) -> (Duration, Vec<R>) {
-    let per = iters.div_ceil(threads as u64);
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (call, barrier) = (Arc::clone(call), Arc::clone(&barrier));
-            std::thread::spawn(move || {
-                barrier.wait();
-                (0..per).map(|i| call(t, i)).collect::<Vec<R>>()
-            })
-        })
-        .collect();
-    barrier.wait();
-    let start = Instant::now();
-    let out: Vec<R> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("caller"))
-        .collect();
-    // Every thread ran `per` calls: scale to the `iters` criterion asked for.
-    let elapsed = start.elapsed();
-    (
-        elapsed.mul_f64(iters as f64 / (per * threads as u64) as f64),
-        out,
-    )
+    world(path.to_str().expect("utf-8 path"), ACCOUNTS, NUMBERS)
 }
 
 /// `authorize` is answered once its reservation is durable: measured alone (one caller, each

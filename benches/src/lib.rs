@@ -91,3 +91,116 @@ pub fn deck_csv(codes: &[String], rows_per_file: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// The charging benches' shared harness: the world they charge in and their callers.
+pub mod charging {
+    use crate::{deck_codes, deck_csv, dialled_numbers};
+    use serde_json::json;
+    use std::sync::{Arc, Barrier};
+    use std::time::{Duration, Instant};
+    use tollgate::{AuthorizeRequest, Engine};
+
+    const CODES: usize = 100_000;
+
+    pub fn must(e: &Engine, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let r = e.call_as_system(method, params.clone());
+        assert!(r.code, "{method} {params}: {:?}", r.errors);
+        r.ret
+    }
+
+    /// A new database at `target` (a file or a `postgres://` URL) with a 100,000-code rate table
+    /// and `accounts` clients, each with an ANI account `1000 + k` and a large balance; and
+    /// `numbers` dialled numbers that match the deck.
+    pub fn world(target: &str, accounts: usize, numbers: usize) -> (Engine, Vec<String>) {
+        let e = Engine::create(target, "admin", "admin-password-1").expect("create");
+        let table = must(
+            &e,
+            "rateTables.add",
+            json!({"name": "Carrier", "rounding": "half_up"}),
+        )["id"]
+            .as_i64()
+            .expect("id");
+        let codes = deck_codes(CODES);
+        for csv in deck_csv(&codes, 20_000) {
+            must(
+                &e,
+                "rates.import",
+                json!({"id_rate_tables": table, "csv": csv}),
+            );
+        }
+        for k in 0..accounts {
+            let c = must(
+                &e,
+                "clients.add",
+                json!({"name": format!("Client {k}"), "orig_rate_table": table}),
+            )["id"]
+                .as_i64()
+                .expect("id");
+            must(
+                &e,
+                "accounts.add",
+                json!({"id_clients": c, "name": format!("ani {k}"), "auth_type": "ani", "ident": format!("{}", 1000 + k)}),
+            );
+            must(
+                &e,
+                "transactions.add",
+                json!({"id_clients": c, "type": "payment", "amount": "1000000000"}),
+            );
+        }
+        (e, dialled_numbers(&codes, numbers))
+    }
+
+    pub fn requests(numbers: &[String], account: usize) -> Vec<AuthorizeRequest> {
+        numbers
+            .iter()
+            .map(|n| AuthorizeRequest {
+                account: format!("{}", 1000 + account),
+                auth_type: Some("ani".into()),
+                destination: n.clone(),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// The p50 and p99 of `samples`, in microseconds.
+    pub fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let k = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
+            samples.get(k).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        (at(0.50), at(0.99))
+    }
+
+    /// Run `threads` callers, each making `per` calls `call(thread, i)` after one common start;
+    /// returns their wall time, scaled to `iters` calls, and what the calls returned.
+    pub fn callers<R: Send + 'static>(
+        threads: usize,
+        iters: u64,
+        call: &Arc<dyn Fn(usize, u64) -> R + Send + Sync>,
+    ) -> (Duration, Vec<R>) {
+        let per = iters.div_ceil(threads as u64);
+        let barrier = Arc::new(Barrier::new(threads + 1));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (call, barrier) = (Arc::clone(call), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..per).map(|i| call(t, i)).collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let out: Vec<R> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("caller"))
+            .collect();
+        // Every thread ran `per` calls: scale to the `iters` criterion asked for.
+        let elapsed = start.elapsed();
+        (
+            elapsed.mul_f64(iters as f64 / (per * threads as u64) as f64),
+            out,
+        )
+    }
+}

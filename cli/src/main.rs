@@ -176,6 +176,11 @@ enum Command {
         /// below, in snake_case); flags given on the command line win.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// While another engine owns the database (`store.in_use`), wait for it instead of
+        /// failing, and take over once it stops or dies: a standby for a PostgreSQL database
+        /// (docs/postgres.md).
+        #[arg(long)]
+        standby: bool,
         #[command(flatten)]
         engine: EngineFlags,
         #[command(flatten)]
@@ -347,11 +352,12 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             config,
+            standby,
             engine,
             radius,
         } => engine.config(config.as_deref()).and_then(|c| {
             let r = radius.config()?;
-            serve(&db, listen, tls_cert.zip(tls_key), c, r)
+            serve(&db, listen, tls_cert.zip(tls_key), c, r, standby)
         }),
     };
     match result {
@@ -394,7 +400,10 @@ fn init(
 ) -> Result<ExitCode, String> {
     let password = admin_password(password_file)?;
     Engine::create(path_str(db)?, login, &password).map_err(|e| format!("{} ({})", e, e.code()))?;
-    println!("created {} with administrator '{login}'", tollgate::display_target(path_str(db)?));
+    println!(
+        "created {} with administrator '{login}'",
+        tollgate::display_target(path_str(db)?)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -436,6 +445,7 @@ fn serve(
     tls: Option<(PathBuf, PathBuf)>,
     engine_config: tollgate::EngineConfig,
     radius: Option<tollgate_radius::RadiusConfig>,
+    standby: bool,
 ) -> Result<ExitCode, String> {
     let mut config = tollgate_server::ServeConfig::new(listen);
     if let Some((cert, key)) = tls {
@@ -446,7 +456,11 @@ fn serve(
         config: engine_config,
         ..tollgate::EngineOptions::default()
     };
-    let engine = open_with(db, opts)?;
+    let engine = if standby {
+        open_when_free(db, opts)?
+    } else {
+        open_with(db, opts)?
+    };
     if let Some(r) = radius {
         let addr = r.listen;
         let front = tollgate_radius::RadiusServer::start(engine.clone(), r)
@@ -465,6 +479,29 @@ fn serve(
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     server.wait();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Open `db` once no other engine owns it: retried every second while it is in use (each
+/// attempt itself waits a moment for a lease), any other error at once.
+fn open_when_free(db: &std::path::Path, opts: tollgate::EngineOptions) -> Result<Engine, String> {
+    let target = path_str(db)?;
+    let mut said = false;
+    loop {
+        match Engine::open_with(target, opts.clone()) {
+            Err(e) if e.code() == tollgate::ErrorCode::StoreInUse => {
+                if !said {
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({"event": "standby",
+                            "message": format!("another engine owns {}; waiting to take over", tollgate::display_target(target))})
+                    );
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            other => return other.map_err(|e| format!("{} ({})", e, e.code())),
+        }
+    }
 }
 
 fn open(db: &std::path::Path) -> Result<Engine, String> {

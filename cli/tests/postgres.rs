@@ -132,9 +132,93 @@ fn the_command_line_on_a_postgres_url_with_the_password_from_the_environment() {
     assert!(out_text(&out).contains("in use"), "{}", out_text(&out));
     let (log, status) = served.stop();
     assert!(status.success(), "{status:?}");
-    assert!(!log.join("\n").contains(&secret), "the log shows the password");
+    assert!(
+        !log.join("\n").contains(&secret),
+        "the log shows the password"
+    );
 
     // Closed, the settle is there for the next owner.
     let c = call("clients.editForm", json!({"id": client}));
-    assert_eq!(c["client"]["balance"].to_string().trim_matches('"'), "9.4000");
+    assert_eq!(
+        c["client"]["balance"].to_string().trim_matches('"'),
+        "9.4000"
+    );
+}
+
+/// Two `tollgate serve` processes on one database: the first owns it, the second
+/// (`--standby`) waits; the first is killed with SIGKILL in the middle of a stream of calls,
+/// the second takes over and has every settle the first acknowledged, exactly once.
+#[test]
+fn a_standby_server_takes_over_when_the_owner_is_killed() {
+    let Ok(_) = std::env::var("TOLLGATE_TEST_PG") else {
+        assert!(
+            std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
+            "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
+        );
+        eprintln!("no PostgreSQL server (TOLLGATE_TEST_PG): skipped");
+        return;
+    };
+    let url = common::fresh_pg_database();
+    let db = Path::new(&url);
+    common::init(db);
+    let table = common::rate_table(db, "44", "0.6");
+    let client = common::customer(db, &table, "Acme", "ani", "100", "1000");
+
+    let first = Served::start(db);
+    let db2 = db.to_path_buf();
+    let standby =
+        std::thread::spawn(move || Served::start_full_args(tollgate(), &db2, &["--standby"]));
+    // Calls through the owner; each settle acknowledged is remembered.
+    let mut acked = Vec::new();
+    for k in 0..20 {
+        let a = rpc(
+            &first.addr,
+            "core.authorize",
+            json!({"account": "100", "auth_type": "ani", "destination": "4420"}),
+        );
+        let s = rpc(
+            &first.addr,
+            "core.settle",
+            json!({"reservation": a["return"]["reservation"], "call_id": format!("take-{k}"), "duration": 60}),
+        );
+        assert_eq!(s["code"], true, "{s}");
+        acked.push(format!("take-{k}"));
+    }
+    let mut first = first;
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+    let second = standby.join().expect("standby started");
+    // The new owner has each acknowledged call once, and goes on charging.
+    let x = rpc(
+        &second.addr,
+        "xdrs.list",
+        json!({"id_clients": client, "limit": 100}),
+    );
+    assert_eq!(x["return"]["total"], acked.len(), "{x}");
+    let mut calls: Vec<String> = x["return"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["call_id"].as_str().expect("call id").to_string())
+        .collect();
+    calls.sort();
+    acked.sort();
+    assert_eq!(calls, acked);
+    let a = rpc(
+        &second.addr,
+        "core.authorize",
+        json!({"account": "100", "auth_type": "ani", "destination": "4420"}),
+    );
+    assert_eq!(a["code"], true, "{a}");
+    let c = rpc(&second.addr, "clients.editForm", json!({"id": client}));
+    // 1000 paid, 20 calls of a minute at 0.6.
+    assert_eq!(
+        c["return"]["client"]["balance"]
+            .to_string()
+            .trim_matches('"'),
+        "988.0000",
+        "{c}"
+    );
+    let (_, status) = second.stop();
+    assert!(status.success(), "{status:?}");
 }

@@ -58,7 +58,9 @@ pub use charging::rate_file::{RateRequest, Rated};
 pub use charging::{Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineSettings;
-pub use engine::{display_target, is_server_url, Engine, EngineConfig, EngineOptions, TickReport, WeakEngine};
+pub use engine::{
+    display_target, is_server_url, Engine, EngineConfig, EngineOptions, TickReport, WeakEngine,
+};
 pub use error::{Error, ErrorCode, Result};
 pub use events::{DeliveryReport, Event, EventCallback, Stage, Verdict};
 pub use rust_decimal::Decimal;

@@ -75,8 +75,11 @@ fn bad_servers_credentials_and_databases_get_their_own_codes() {
     assert_eq!(code(Engine::open(&empty)), ErrorCode::StoreNotFound);
     // Another application's database: neither opened nor taken over by create.
     let other = common::fresh_pg_database();
-    pg_testing::execute(&other, "CREATE TABLE orders (id bigint primary key, total numeric)")
-        .unwrap();
+    pg_testing::execute(
+        &other,
+        "CREATE TABLE orders (id bigint primary key, total numeric)",
+    )
+    .unwrap();
     assert_eq!(code(Engine::open(&other)), ErrorCode::StoreNotTollgate);
     assert_eq!(
         code(Engine::create(&other, ADMIN, PASSWORD)),
@@ -151,9 +154,10 @@ fn a_lost_connection_writes_nothing_and_a_lost_lease_stops_writes() {
         .map(|c| c["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["before"]);
-    assert!(e
-        .call_as_system("clients.add", json!({"name": "after"}))
-        .code);
+    assert!(
+        e.call_as_system("clients.add", json!({"name": "after"}))
+            .code
+    );
 }
 
 #[test]
@@ -181,10 +185,7 @@ fn amounts_read_back_exactly_as_written() {
         .iter()
         .map(|r| r["rate"].to_string().trim_matches('"').to_string())
         .collect();
-    assert_eq!(
-        rates,
-        ["0.0000", "0.0125", "999999.9999"]
-    );
+    assert_eq!(rates, ["0.0000", "0.0125", "999999.9999"]);
     let client = ok("clients.add", json!({"name": "c"}))["id"].clone();
     ok(
         "transactions.add",

@@ -12,6 +12,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <tollgate.h>
@@ -126,9 +127,17 @@ static int provision_demo(void) {
 }
 
 int main(int argc, char **argv) {
+    /* TOLLGATE_DB names the database (a file or a postgres:// URL); else softswitch.db in the
+     * directory given as the first argument. */
     char path[512];
-    snprintf(path, sizeof path, "%s/softswitch.db", argc > 1 ? argv[1] : ".");
-    printf("libtollgate %s, database %s\n", tg_version(), path);
+    const char *db = getenv("TOLLGATE_DB");
+    if (db != NULL && db[0] != '\0') {
+        snprintf(path, sizeof path, "%s", db);
+        printf("libtollgate %s, database from TOLLGATE_DB\n", tg_version());
+    } else {
+        snprintf(path, sizeof path, "%s/softswitch.db", argc > 1 ? argv[1] : ".");
+        printf("libtollgate %s, database %s\n", tg_version(), path);
+    }
     if (tg_engine_open(path, &engine) != TG_RESULT_OK) {
         tg_result r = tg_engine_create(path, "admin", "change-me-please", &engine);
         if (r != TG_RESULT_OK) {

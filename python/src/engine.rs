@@ -103,10 +103,12 @@ impl Engine {
 
     /// A handle to the engine, or `ValueError` once closed.
     fn get(&self) -> PyResult<tollgate::Engine> {
-        self.inner
-            .read()
-            .clone()
-            .ok_or_else(|| PyValueError::new_err(format!("the engine for {} is closed", tollgate::display_target(&self.path))))
+        self.inner.read().clone().ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "the engine for {} is closed",
+                tollgate::display_target(&self.path)
+            ))
+        })
     }
 
     fn envelope(
@@ -271,7 +273,10 @@ impl Engine {
 
     fn __repr__(&self) -> String {
         let state = if self.closed() { "closed" } else { "open" };
-        format!("<tollgate.Engine {:?} {state}>", tollgate::display_target(&self.path))
+        format!(
+            "<tollgate.Engine {:?} {state}>",
+            tollgate::display_target(&self.path)
+        )
     }
 
     /// Call a Management API method with credentials in `params` (`auth` or `SID`), or with

@@ -77,15 +77,16 @@ impl Served {
 
     /// `tollgate serve DB --listen 127.0.0.1:0 ARGS…`, once it says where it listens.
     pub fn start_with(db: &Path, args: &[&str]) -> Served {
-        Served::start_full(tollgate(), db, args)
+        Served::start_full_args(tollgate(), db, args)
     }
 
     /// `cmd serve DB --listen 127.0.0.1:0` with the command's own environment.
     pub fn start_cmd(cmd: Command, db: &Path) -> Served {
-        Served::start_full(cmd, db, &[])
+        Served::start_full_args(cmd, db, &[])
     }
 
-    fn start_full(mut cmd: Command, db: &Path, args: &[&str]) -> Served {
+    /// `cmd serve DB --listen 127.0.0.1:0 ARGS…`.
+    pub fn start_full_args(mut cmd: Command, db: &Path, args: &[&str]) -> Served {
         let mut child = cmd
             .arg("serve")
             .arg(db)
@@ -114,6 +115,9 @@ impl Served {
                 .recv_timeout(Duration::from_secs(30))
                 .expect("a listening line");
             let v: Value = serde_json::from_str(&line).expect("JSON log line");
+            if v["event"] == "standby" {
+                continue;
+            }
             assert_eq!(v["event"], "listening", "{line}");
             let m = v["message"].as_str().expect("message");
             let first = m.split(' ').next().unwrap_or_default();

@@ -1,0 +1,278 @@
+//! PostgreSQL mode (issue 16): durable authorize + settle with 8 and 64 callers through one
+//! engine on a PostgreSQL database, beside the naive way on the same server — one
+//! PostgreSQL transaction per call (lock the account's client row `FOR UPDATE`, find the
+//! longest matching prefix, update the balance, insert the xDR and the ledger row, commit),
+//! 64 connections — and beside the same engine on an SQLite file. Also `authorize` latency
+//! p50/p99 with 64 callers in PostgreSQL mode.
+//!
+//! Needs a server: `TOLLGATE_TEST_PG` (scripts/pg-cluster.sh start prints it). The engine's
+//! figures are one process: in this release one engine owns a PostgreSQL database
+//! (docs/postgres.md), so the issue's "64 callers over 2 processes" cannot be run.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tollgate::{AuthorizeRequest, Engine, SettleRequest};
+use tollgate_benches::charging::{callers, percentiles, requests, world};
+use tollgate_benches::{deck_codes, dialled_numbers};
+
+const ACCOUNTS: usize = 64;
+const NUMBERS: usize = 8192;
+const CODES: usize = 100_000;
+
+fn server() -> Option<String> {
+    let url = std::env::var("TOLLGATE_TEST_PG").ok();
+    if url.is_none() {
+        eprintln!("postgres bench: no server (TOLLGATE_TEST_PG); nothing measured");
+    }
+    url
+}
+
+fn fresh(admin: &str, what: &str) -> String {
+    let name = format!("tgbench_{what}_{}", std::process::id());
+    tollgate::store::pg_testing::create_database(admin, &name).expect("database")
+}
+
+/// authorize + settle through `e` with `threads` callers.
+fn engine_calls(
+    c: &mut Criterion,
+    group: &str,
+    e: &Engine,
+    numbers: &[String],
+    thread_counts: &[usize],
+) {
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(1));
+    for &threads in thread_counts {
+        let reqs: Vec<Vec<AuthorizeRequest>> = (0..threads)
+            .map(|t| requests(&numbers[..256], t % ACCOUNTS))
+            .collect();
+        let call: Arc<dyn Fn(usize, u64) + Send + Sync> = {
+            let (e, calls) = (e.clone(), Arc::clone(&calls));
+            Arc::new(move |t, i| {
+                let req = &reqs[t][(i as usize) % reqs[t].len()];
+                let a = e.authorize(req).expect("authorized");
+                let call = calls.fetch_add(1, Ordering::Relaxed);
+                e.settle(&SettleRequest {
+                    reservation: Some(a.reservation),
+                    call_id: format!("bench-{call}"),
+                    duration: 1 + call % 300,
+                    ..Default::default()
+                })
+                .expect("settled");
+            })
+        };
+        g.bench_with_input(
+            BenchmarkId::new("authorize+settle", format!("{threads} threads")),
+            &threads,
+            |b, &threads| b.iter_custom(|iters| callers(threads, iters, &call).0),
+        );
+    }
+    g.finish();
+}
+
+fn tollgate_postgres(c: &mut Criterion) {
+    let Some(admin) = server() else { return };
+    let (e, numbers) = world(&fresh(&admin, "engine"), ACCOUNTS, NUMBERS);
+    engine_calls(c, "postgres_engine", &e, &numbers, &[8, 64]);
+    // Authorize latency as 64 callers see it (each answered once its hold is committed).
+    let lat = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let reqs: Vec<Vec<AuthorizeRequest>> = (0..64)
+        .map(|t| requests(&numbers[..256], t % ACCOUNTS))
+        .collect();
+    let call: Arc<dyn Fn(usize, u64) -> u64 + Send + Sync> = {
+        let (e, lat) = (e.clone(), Arc::clone(&lat));
+        Arc::new(move |t, i| {
+            let start = Instant::now();
+            let a = e
+                .authorize(&reqs[t][(i as usize) % reqs[t].len()])
+                .expect("authorized");
+            lat.lock().expect("samples").push(start.elapsed());
+            a.reservation
+        })
+    };
+    let mut g = c.benchmark_group("postgres_authorize");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("authorize, 64 threads", |b| {
+        b.iter_custom(|iters| {
+            let (elapsed, ids) = callers(64, iters, &call);
+            for id in ids {
+                e.release(id).expect("released");
+            }
+            elapsed
+        })
+    });
+    g.finish();
+    let (p50, p99) = percentiles(&mut lat.lock().expect("samples"));
+    eprintln!("postgres authorize with 64 threads: latency p50 {p50:.1} us, p99 {p99:.1} us");
+}
+
+fn tollgate_sqlite(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("beside.db");
+    let (e, numbers) = world(path.to_str().expect("utf-8"), ACCOUNTS, NUMBERS);
+    engine_calls(c, "sqlite_engine", &e, &numbers, &[64]);
+}
+
+/// The naive way's schema: accounts, clients with a balance, a rate table, xDRs and ledger.
+const NAIVE_SCHEMA: &str = "
+CREATE TABLE clients (id BIGINT PRIMARY KEY, balance NUMERIC NOT NULL, credit NUMERIC NOT NULL);
+CREATE TABLE accounts (ident TEXT PRIMARY KEY, id_clients BIGINT NOT NULL REFERENCES clients(id));
+CREATE TABLE rates (code TEXT PRIMARY KEY, rate NUMERIC NOT NULL);
+CREATE TABLE xdrs (id BIGSERIAL PRIMARY KEY, call_id TEXT NOT NULL UNIQUE, id_clients BIGINT NOT NULL,
+                   dst TEXT NOT NULL, code TEXT NOT NULL, duration BIGINT NOT NULL, cost NUMERIC NOT NULL);
+CREATE TABLE ledger (id BIGSERIAL PRIMARY KEY, id_clients BIGINT NOT NULL, amount NUMERIC NOT NULL,
+                     balance_after NUMERIC NOT NULL, reference TEXT NOT NULL);
+";
+
+/// One call the naive way: one transaction, prepared statements.
+struct Naive {
+    client: postgres::Client,
+    lock: postgres::Statement,
+    rate: postgres::Statement,
+    update: postgres::Statement,
+    xdr: postgres::Statement,
+    ledger: postgres::Statement,
+}
+
+impl Naive {
+    fn connect(url: &str) -> Naive {
+        let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+        let lock = client
+            .prepare(
+                "SELECT c.id, c.balance, c.credit FROM accounts a JOIN clients c ON c.id = a.id_clients
+                 WHERE a.ident = $1 FOR UPDATE OF c",
+            )
+            .expect("prepare");
+        // Longest prefix: every prefix of the number, the longest one that exists.
+        let rate = client
+            .prepare(
+                "SELECT code, rate FROM rates WHERE code = ANY($1) ORDER BY length(code) DESC LIMIT 1",
+            )
+            .expect("prepare");
+        let update = client
+            .prepare("UPDATE clients SET balance = $2 WHERE id = $1")
+            .expect("prepare");
+        let xdr = client
+            .prepare(
+                "INSERT INTO xdrs (call_id, id_clients, dst, code, duration, cost) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .expect("prepare");
+        let ledger = client
+            .prepare(
+                "INSERT INTO ledger (id_clients, amount, balance_after, reference) VALUES ($1, $2, $3, $4)",
+            )
+            .expect("prepare");
+        Naive {
+            client,
+            lock,
+            rate,
+            update,
+            xdr,
+            ledger,
+        }
+    }
+
+    fn call(&mut self, ident: &str, number: &str, call_id: &str, seconds: i64) {
+        let prefixes: Vec<String> = (1..=number.len())
+            .map(|n| number[..n].to_string())
+            .collect();
+        let mut tx = self.client.transaction().expect("begin");
+        let row = tx.query_one(&self.lock, &[&ident]).expect("account");
+        let (client, balance, credit): (i64, tollgate::Decimal, tollgate::Decimal) =
+            (row.get(0), row.get(1), row.get(2));
+        let rate = tx.query_one(&self.rate, &[&prefixes]).expect("rate");
+        let (code, per_minute): (String, tollgate::Decimal) = (rate.get(0), rate.get(1));
+        let cost = (per_minute * tollgate::Decimal::from(seconds) / tollgate::Decimal::from(60))
+            .round_dp(4);
+        assert!(
+            balance + credit >= cost,
+            "the naive client ran out of funds"
+        );
+        let after = balance - cost;
+        tx.execute(&self.update, &[&client, &after])
+            .expect("balance");
+        let xdr: i64 = tx
+            .query_one(
+                &self.xdr,
+                &[&call_id, &client, &number, &code, &seconds, &cost],
+            )
+            .expect("xdr")
+            .get(0);
+        tx.execute(
+            &self.ledger,
+            &[&client, &-cost, &after, &format!("xdr:{xdr}")],
+        )
+        .expect("ledger");
+        tx.commit().expect("commit");
+    }
+}
+
+fn naive_postgres(c: &mut Criterion) {
+    let Some(admin) = server() else { return };
+    let url = fresh(&admin, "naive");
+    let codes = deck_codes(CODES);
+    let numbers = dialled_numbers(&codes, NUMBERS);
+    {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        client.batch_execute(NAIVE_SCHEMA).expect("schema");
+        let mut copy = client
+            .copy_in("COPY rates (code, rate) FROM STDIN")
+            .expect("copy");
+        use std::io::Write;
+        for (k, code) in codes.iter().enumerate() {
+            writeln!(copy, "{code}\t0.{:04}", 100 + k % 9000).expect("row");
+        }
+        copy.finish().expect("copy done");
+        for k in 0..ACCOUNTS {
+            client
+                .execute(
+                    "INSERT INTO clients (id, balance, credit) VALUES ($1, 1000000000, 0)",
+                    &[&(k as i64)],
+                )
+                .expect("client");
+            client
+                .execute(
+                    "INSERT INTO accounts (ident, id_clients) VALUES ($1, $2)",
+                    &[&format!("{}", 1000 + k), &(k as i64)],
+                )
+                .expect("account");
+        }
+        client.batch_execute("ANALYZE").expect("analyze");
+    }
+    let threads = 64;
+    let conns: Vec<Mutex<Naive>> = (0..threads)
+        .map(|_| Mutex::new(Naive::connect(&url)))
+        .collect();
+    let conns = Arc::new(conns);
+    let calls = Arc::new(AtomicU64::new(0));
+    let numbers = Arc::new(numbers);
+    let call: Arc<dyn Fn(usize, u64) + Send + Sync> = {
+        let (conns, calls, numbers) =
+            (Arc::clone(&conns), Arc::clone(&calls), Arc::clone(&numbers));
+        Arc::new(move |t, i| {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            let number = &numbers[(i as usize) % 256];
+            conns[t].lock().expect("connection").call(
+                &format!("{}", 1000 + t % ACCOUNTS),
+                number,
+                &format!("naive-{n}"),
+                (1 + n % 300) as i64,
+            );
+        })
+    };
+    let mut g = c.benchmark_group("postgres_naive");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one transaction per call, 64 connections", |b| {
+        b.iter_custom(|iters| callers(threads, iters, &call).0)
+    });
+    g.finish();
+}
+
+criterion_group!(benches, naive_postgres, tollgate_postgres, tollgate_sqlite);
+criterion_main!(benches);
