@@ -5,11 +5,11 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate::{AuthorizeRequest, Engine, SettleRequest};
-use tollgate_benches::charging::{callers, percentiles, requests, world};
+use tollgate::{AuthorizeRequest, Engine};
+use tollgate_benches::charging::{authorize_settle, callers, percentiles, requests, world};
 
 const NUMBERS: usize = 8192;
 const ACCOUNTS: usize = 64;
@@ -72,24 +72,7 @@ fn settle(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for threads in [1usize, 8, 64] {
         let before = e.settle_batches();
-        let reqs: Vec<Vec<AuthorizeRequest>> = (0..threads)
-            .map(|t| requests(&numbers[..256], t % ACCOUNTS))
-            .collect();
-        let call: Arc<dyn Fn(usize, u64) + Send + Sync> = {
-            let (e, calls) = (e.clone(), Arc::clone(&calls));
-            Arc::new(move |t, i| {
-                let req = &reqs[t][(i as usize) % reqs[t].len()];
-                let a = e.authorize(req).expect("authorized");
-                let call = calls.fetch_add(1, Ordering::Relaxed);
-                e.settle(&SettleRequest {
-                    reservation: Some(a.reservation),
-                    call_id: format!("bench-{call}"),
-                    duration: 1 + call % 300,
-                    ..Default::default()
-                })
-                .expect("settled");
-            })
-        };
+        let call = authorize_settle(&e, &numbers, ACCOUNTS, threads, &calls);
         group.bench_with_input(
             BenchmarkId::new("authorize+settle", format!("{threads} threads")),
             &threads,

@@ -203,4 +203,31 @@ pub mod charging {
             out,
         )
     }
+
+    /// One caller's authorize + durable settle of a fresh call id, for [`callers`]: thread `t`
+    /// dials the first 256 of `numbers` from account `t % accounts`.
+    pub fn authorize_settle(
+        e: &Engine,
+        numbers: &[String],
+        accounts: usize,
+        threads: usize,
+        calls: &Arc<std::sync::atomic::AtomicU64>,
+    ) -> Arc<dyn Fn(usize, u64) + Send + Sync> {
+        let reqs: Vec<Vec<AuthorizeRequest>> = (0..threads)
+            .map(|t| requests(&numbers[..256], t % accounts))
+            .collect();
+        let (e, calls) = (e.clone(), Arc::clone(calls));
+        Arc::new(move |t, i| {
+            let req = &reqs[t][(i as usize) % reqs[t].len()];
+            let a = e.authorize(req).expect("authorized");
+            let call = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            e.settle(&tollgate::SettleRequest {
+                reservation: Some(a.reservation),
+                call_id: format!("bench-{call}"),
+                duration: 1 + call % 300,
+                ..Default::default()
+            })
+            .expect("settled");
+        })
+    }
 }
