@@ -269,12 +269,24 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
             bytes_in,
         };
     };
+    let local = match local_operator(&state, &headers) {
+        Ok(local) => local,
+        Err(reply) => return Answer { reply, bytes_in },
+    };
     let token = authorization(&headers).and_then(|h| wire::bearer_token(&h).map(str::to_string));
     let text = match token {
         Some(t) => jsonrpc_with_bearer(text, &t),
         None => text,
     };
-    let reply = match blocking(&state, move |e| e.call_jsonrpc(&text)).await {
+    let reply = match blocking(&state, move |e| {
+        if local {
+            e.call_jsonrpc_as_system(&text)
+        } else {
+            e.call_jsonrpc(&text)
+        }
+    })
+    .await
+    {
         // Only notifications: nothing to answer.
         Some(r) if r.is_empty() => {
             let mut r = Response::new(Body::empty());
@@ -286,6 +298,33 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
     };
     Answer { reply, bytes_in }
 }
+
+/// Does the request come from the local operator? `Ok(false)` without the secret header,
+/// `Ok(true)` when it matches the server's secret (compared in constant time), else the
+/// `auth.failed` refusal (also when the server has no secret).
+fn local_operator(state: &State, headers: &HeaderMap) -> Result<bool, Reply> {
+    use subtle::ConstantTimeEq;
+    let Some(given) = headers.get(crate::LOCAL_SECRET_HEADER) else {
+        return Ok(false);
+    };
+    if let Some(secret) = &state.config.local_secret {
+        if bool::from(given.as_bytes().ct_eq(secret.as_bytes())) {
+            return Ok(true);
+        }
+    }
+    Err(json_reply(
+        StatusCode::UNAUTHORIZED,
+        &json!({"jsonrpc": "2.0", "id": null, "error": {
+            "code": LOCAL_SECRET_REFUSED,
+            "message": "the local operator's secret does not match this server's",
+            "data": {"code": ErrorCode::AuthFailed.as_str()},
+        }}),
+    ))
+}
+
+/// The JSON-RPC error code (implementation-defined range) of a refused local secret; its
+/// `data.code` is `auth.failed`.
+pub(crate) const LOCAL_SECRET_REFUSED: i64 = -32001;
 
 /// Give the call the token of an `Authorization: Bearer` header when its params carry no
 /// credentials of their own: as `AUTH`, the later JeraSoft spelling, so the dispatcher checks
