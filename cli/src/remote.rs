@@ -139,6 +139,13 @@ pub struct Remote {
 /// standard error (exit 2).
 pub type Failure = String;
 
+/// A refusal in an envelope: (error code, message), printed as the direct command prints a
+/// `tollgate::Error`.
+pub type Refusal = (String, String);
+
+/// What `rates.import` answered and the parser's messages.
+pub type DeckAnswer = (Value, Vec<String>);
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -316,7 +323,7 @@ impl Drop for Remote {
 }
 
 /// The first error of a failed envelope: (code, message).
-pub fn first_error(env: &Value) -> (String, String) {
+pub fn first_error(env: &Value) -> Refusal {
     let e = &env["errors"][0];
     (
         e["code"]
@@ -341,7 +348,7 @@ pub fn import_rates(
     table: i64,
     deck: &mut dyn Read,
     mut params: Value,
-) -> Result<Result<(Value, Vec<String>), (String, String)>, Failure> {
+) -> Result<Result<DeckAnswer, Refusal>, Failure> {
     // One request: the deck is imported in one transaction, so it cannot be split.
     let max = tollgate_server::limits::body_bytes_max as u64;
     let mut bytes = Vec::new();
@@ -388,7 +395,7 @@ pub fn import_cdrs(
     params: &Value,
     tollgate_format: bool,
     dry_run: bool,
-) -> Result<Result<tollgate::CdrReport, (String, String)>, Failure> {
+) -> Result<Result<tollgate::CdrReport, Refusal>, Failure> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -498,7 +505,7 @@ fn send_chunk(
     chunk: &Chunk,
     dry_run: bool,
     total: &mut tollgate::CdrReport,
-) -> Result<Result<(), (String, String)>, Failure> {
+) -> Result<Result<(), Refusal>, Failure> {
     let mut text = header.to_vec();
     text.extend_from_slice(&chunk.text);
     let text = String::from_utf8(text).map_err(|_| "a line is not UTF-8".to_string())?;

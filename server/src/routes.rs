@@ -269,9 +269,11 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
             bytes_in,
         };
     };
-    let local = match local_operator(&state, &headers) {
-        Ok(local) => local,
-        Err(reply) => return Answer { reply, bytes_in },
+    let Some(local) = local_operator(&state, &headers) else {
+        return Answer {
+            reply: local_secret_refused(),
+            bytes_in,
+        };
     };
     let token = authorization(&headers).and_then(|h| wire::bearer_token(&h).map(str::to_string));
     let text = match token {
@@ -299,27 +301,28 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
     Answer { reply, bytes_in }
 }
 
-/// Does the request come from the local operator? `Ok(false)` without the secret header,
-/// `Ok(true)` when it matches the server's secret (compared in constant time), else the
-/// `auth.failed` refusal (also when the server has no secret).
-fn local_operator(state: &State, headers: &HeaderMap) -> Result<bool, Reply> {
+/// Does the request come from the local operator? `Some(false)` without the secret header,
+/// `Some(true)` when it matches the server's secret (compared in constant time), `None` when
+/// it does not (also when the server has no secret): answer [`local_secret_refused`].
+fn local_operator(state: &State, headers: &HeaderMap) -> Option<bool> {
     use subtle::ConstantTimeEq;
     let Some(given) = headers.get(crate::LOCAL_SECRET_HEADER) else {
-        return Ok(false);
+        return Some(false);
     };
-    if let Some(secret) = &state.config.local_secret {
-        if bool::from(given.as_bytes().ct_eq(secret.as_bytes())) {
-            return Ok(true);
-        }
-    }
-    Err(json_reply(
+    let secret = state.config.local_secret.as_ref()?;
+    bool::from(given.as_bytes().ct_eq(secret.as_bytes())).then_some(true)
+}
+
+/// 401 with `auth.failed`: the local operator's secret does not match.
+fn local_secret_refused() -> Reply {
+    json_reply(
         StatusCode::UNAUTHORIZED,
         &json!({"jsonrpc": "2.0", "id": null, "error": {
             "code": LOCAL_SECRET_REFUSED,
             "message": "the local operator's secret does not match this server's",
             "data": {"code": ErrorCode::AuthFailed.as_str()},
         }}),
-    ))
+    )
 }
 
 /// The JSON-RPC error code (implementation-defined range) of a refused local secret; its
