@@ -331,17 +331,7 @@ fn main() -> ExitCode {
             separator.as_deref(),
             &columns,
         )
-        .and_then(|opts| {
-            let raw = DeckArgs {
-                mode: mode.as_deref(),
-                replace,
-                effective_from: effective_from.as_deref(),
-                date_format: date_format.as_deref(),
-                separator: separator.as_deref(),
-                columns: &columns,
-            };
-            import_rates(&db, table, &file, &opts, &raw, &server)
-        }),
+        .and_then(|opts| import_rates(&db, table, &file, &opts, &server)),
         Command::Rate { db, xdrs, out } => rate(&db, &xdrs, out.as_deref()),
         Command::ImportCdrs {
             db,
@@ -615,54 +605,11 @@ fn deck_options(
     Ok(o)
 }
 
-/// The flags of `import-rates` as given: the params of `rates.import` through a server.
-struct DeckArgs<'a> {
-    mode: Option<&'a str>,
-    replace: bool,
-    effective_from: Option<&'a str>,
-    date_format: Option<&'a str>,
-    separator: Option<&'a str>,
-    columns: &'a [String],
-}
-
-impl DeckArgs<'_> {
-    /// The params of `rates.import` (the flags were checked by [`deck_options`] already).
-    fn params(&self) -> Value {
-        let mut p = serde_json::json!({});
-        if let Some(m) = self.mode {
-            p["mode"] = m.into();
-        }
-        if self.replace {
-            p["replace"] = true.into();
-        }
-        if let Some(t) = self.effective_from {
-            p["effective_from"] = t.into();
-        }
-        if let Some(f) = self.date_format {
-            p["date_format"] = f.into();
-        }
-        if let Some(sep) = self.separator {
-            p["separator"] = sep.into();
-        }
-        if !self.columns.is_empty() {
-            let mut map = serde_json::Map::new();
-            for c in self.columns {
-                if let Some((field, header)) = c.split_once('=') {
-                    map.insert(field.to_string(), header.into());
-                }
-            }
-            p["columns"] = Value::Object(map);
-        }
-        p
-    }
-}
-
 fn import_rates(
     db: &std::path::Path,
     table: i64,
     file: &std::path::Path,
     opts: &tollgate::ImportOptions,
-    raw: &DeckArgs<'_>,
     server: &remote::ServerFlags,
 ) -> Result<ExitCode, String> {
     let target = remote::target(db, server)?;
@@ -674,7 +621,7 @@ fn import_rates(
     let bar = progress(&input, "importing");
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, bar.wrap_read(input));
     let result = match (&target, &engine) {
-        (Some(server), _) => remote::import_rates(server, table, &mut reader, raw.params()),
+        (Some(server), _) => remote::import_rates(server, table, &mut reader, opts),
         (None, Some(engine)) => Ok(engine
             .import_rates_with(table, &mut reader, opts)
             .map_err(|e| (e.code().as_str().to_string(), e.to_string()))),

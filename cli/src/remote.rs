@@ -347,7 +347,7 @@ pub fn import_rates(
     remote: &Remote,
     table: i64,
     deck: &mut dyn Read,
-    mut params: Value,
+    opts: &tollgate::ImportOptions,
 ) -> Result<Result<DeckAnswer, Refusal>, Failure> {
     // One request: the deck is imported in one transaction, so it cannot be split.
     let max = tollgate_server::limits::body_bytes_max as u64;
@@ -362,6 +362,7 @@ pub fn import_rates(
         ));
     }
     let csv = String::from_utf8(bytes).map_err(|_| "the deck is not UTF-8 text".to_string())?;
+    let mut params = deck_params(opts);
     params["id_rate_tables"] = json!(table);
     params["csv"] = Value::String(csv);
     let env = remote.call("rates.import", params)?;
@@ -378,6 +379,43 @@ pub fn import_rates(
     } else {
         Ok(Err(first_error(&env)))
     }
+}
+
+/// The params of `rates.import` for the options the CLI parsed from its flags, in the
+/// method's own spellings (the CLI accepts a few more, e.g. `dd/mm/yyyy`).
+fn deck_params(o: &tollgate::ImportOptions) -> Value {
+    use tollgate::rating::DateFormat;
+    use tollgate::ImportMode;
+    let mut p = json!({
+        "mode": match o.mode {
+            ImportMode::Update => "update",
+            ImportMode::Replace => "replace",
+            ImportMode::Add => "add",
+        },
+        "date_format": match o.date_format {
+            DateFormat::Iso => "YYYY-MM-DD",
+            DateFormat::DayMonthYear => "DD/MM/YYYY",
+            DateFormat::MonthDayYear => "MM/DD/YYYY",
+        },
+    });
+    if let Some(t) = o.effective_from {
+        p["effective_from"] = tollgate::clock::format_dt(t).into();
+    }
+    match o.separator {
+        Some(b',') => p["separator"] = ",".into(),
+        Some(b';') => p["separator"] = ";".into(),
+        Some(b'\t') => p["separator"] = "tab".into(),
+        _ => {}
+    }
+    if !o.columns.is_empty() {
+        let map: serde_json::Map<String, Value> = o
+            .columns
+            .iter()
+            .map(|(field, header)| (field.clone(), Value::from(header.as_str())))
+            .collect();
+        p["columns"] = Value::Object(map);
+    }
+    p
 }
 
 /// Raw CSV bytes of one request to `xdrs.import`. JSON escapes at most six bytes for one, so

@@ -144,6 +144,34 @@ fn each_command_goes_through_the_server_with_the_output_it_has_on_the_database()
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("1 added, 1 changed"), "{}", text(&out));
     assert!(text(&out).contains("'notes'"), "{}", text(&out));
+    // Every option, in the spellings the CLI accepts (lower-case date format, a separator).
+    let carrier = dir.path().join("carrier.csv");
+    std::fs::write(
+        &carrier,
+        "Dst Prefix;Destination;Price;Start\n4450;Bath;0,30;15/01/2026\n4451;Wells;0,35;01/02/2026\n",
+    )
+    .expect("deck");
+    let out = same(
+        "import-rates",
+        &[
+            &table,
+            carrier.to_str().expect("utf-8"),
+            "--date-format",
+            "dd/mm/yyyy",
+            "--separator",
+            ";",
+            "--column",
+            "code=Dst Prefix",
+            "--column",
+            "effective_from=Start",
+            "--effective-from",
+            "2026-01-02",
+            "--mode",
+            "update",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("2 added"), "{}", text(&out));
     let out = same(
         "import-rates",
         &[&table, bad_deck.to_str().expect("utf-8"), "--mode", "add"],
