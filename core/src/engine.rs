@@ -685,6 +685,14 @@ impl Engine {
         api::jsonrpc::handle(&self.inner, text)
     }
 
+    /// [`Engine::call_jsonrpc`] for the local operator: requests without credentials run as
+    /// the embedding process, as [`Engine::call_as_system`] (the server calls this only for a
+    /// caller that presented the secret of the database's address file, docs/server.md);
+    /// requests with credentials are authenticated as usual.
+    pub fn call_jsonrpc_as_system(&self, text: &str) -> String {
+        api::jsonrpc::handle_local(&self.inner, text)
+    }
+
     /// The method registry (for documentation and tests).
     pub fn registry(&self) -> &Registry {
         &self.inner.registry

@@ -947,6 +947,40 @@ fn jsonrpc_text_interface() {
 }
 
 #[test]
+fn jsonrpc_as_the_local_operator_runs_as_system_only_without_credentials() {
+    let (e, _c, _sid) = engine();
+    let parse =
+        |t: String| -> Value { serde_json::from_str(&e.call_jsonrpc_as_system(&t)).unwrap() };
+    // No credentials: the embedding process, as `tollgate call` on an open database.
+    let r = parse(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "clients.add", "params": {"name": "Local"}})
+            .to_string(),
+    );
+    assert_eq!(r["result"]["code"], true, "{r}");
+    // The same request through the ordinary door needs credentials.
+    let plain: Value = serde_json::from_str(&e.call_jsonrpc(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "clients.list", "params": {}}).to_string(),
+    ))
+    .unwrap();
+    assert_eq!(
+        plain["result"]["errors"][0]["code"], "auth.required",
+        "{plain}"
+    );
+    // Credentials that are given are checked, never overridden by the local operator.
+    let bad = json!({"jsonrpc": "2.0", "id": 2, "method": "clients.list",
+                     "params": {"auth": {"login": ADMIN, "password": "wrong-password-1"}}});
+    let r = parse(bad.to_string());
+    assert_eq!(r["result"]["errors"][0]["code"], "auth.failed", "{r}");
+    let r = parse(
+        json!([bad, {"jsonrpc": "2.0", "id": 3, "method": "clients.list",
+                               "params": {"name": "Local"}}])
+        .to_string(),
+    );
+    assert_eq!(r[0]["result"]["errors"][0]["code"], "auth.failed", "{r}");
+    assert_eq!(r[1]["result"]["return"]["total"], 1, "{r}");
+}
+
+#[test]
 fn every_registered_method_has_a_permission_and_an_argument_schema() {
     let (e, _c, sid) = engine();
     for m in e.registry().methods() {

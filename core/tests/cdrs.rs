@@ -395,3 +395,40 @@ fn all_or_nothing_imports_nothing_when_a_line_is_refused() {
     );
     assert_eq!(r.errors[0].code.as_str(), "validation.invalid");
 }
+
+#[test]
+fn a_dry_run_counts_what_would_be_charged_and_charges_nothing() {
+    let (e, _dir, first, _) = world();
+    let csv = "call_id,account,destination,connect_time,duration\n\
+               d1,acc1,4420,2026-07-01 10:00:00,60\n\
+               d2,acc1,9999,2026-07-01 10:05:00,60\n";
+    let params = json!({"format": "tollgate", "csv": csv, "dry_run": true});
+    let r = ok(&e, "xdrs.import", params.clone());
+    assert_eq!(r["lines"], 2, "{r}");
+    assert_eq!(r["imported"], 1, "{r}");
+    assert_eq!(r["refused_count"], 1, "{r}");
+    assert_eq!(r["refused"][0]["line"], 3, "{r}");
+    assert_eq!(r["refused"][0]["code"], "rating.no_rate", "{r}");
+    assert_eq!(ok(&e, "xdrs.list", json!({}))["total"], 0);
+    let balance = |c: i64| {
+        let rows = ok(&e, "clients.list", json!({}))["rows"].clone();
+        let row = rows
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["id"] == c)
+            .cloned();
+        row.map(|r| r["balance"].to_string()).unwrap_or_default()
+    };
+    assert_eq!(balance(first), "100");
+    // Charged for real, the same call is then a duplicate to a dry run.
+    let mut real = params.clone();
+    real["dry_run"] = json!(false);
+    assert_eq!(ok(&e, "xdrs.import", real)["imported"], 1);
+    let r = ok(&e, "xdrs.import", params);
+    assert_eq!(
+        (r["imported"].clone(), r["duplicates"].clone()),
+        (json!(0), json!(1)),
+        "{r}"
+    );
+}

@@ -74,7 +74,20 @@ pub struct ServeConfig {
     /// `tollgate serve` command stops its RADIUS front door here, so that its last settles
     /// finish before the engine closes).
     pub on_stopped: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// The local operator's secret (`tollgate serve` writes it to the database's address
+    /// file, readable by its owner only): a `/jsonrpc/` request whose
+    /// [`LOCAL_SECRET_HEADER`] matches it (compared in constant time) runs as the embedding
+    /// process when it carries no credentials of its own; one that does not match is refused
+    /// with `auth.failed`. `None`: the header is refused whatever it holds.
+    pub local_secret: Option<Arc<str>>,
+    /// Run with the bound address once the server listens, before the `listening` log line
+    /// and before any request is served (`tollgate serve` writes its address file here, so
+    /// that whoever saw the line finds the file).
+    pub on_listening: Option<Arc<dyn Fn(SocketAddr) + Send + Sync>>,
 }
+
+/// The request header that carries the local operator's secret (docs/server.md).
+pub const LOCAL_SECRET_HEADER: &str = "x-tollgate-local-secret";
 
 impl std::fmt::Debug for ServeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,6 +97,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("body_bytes_max", &self.body_bytes_max)
             .field("connections_max", &self.connections_max)
             .field("peer_connections_max", &self.peer_connections_max)
+            .field("local_secret", &self.local_secret.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +125,8 @@ impl ServeConfig {
             stop_on_signals: false,
             log: Log::Stderr,
             on_stopped: None,
+            local_secret: None,
+            on_listening: None,
         }
     }
 }
@@ -162,6 +178,9 @@ impl Server {
         let listener = std::net::TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        if let Some(f) = &config.on_listening {
+            f(addr);
+        }
         let mut rt = tokio::runtime::Builder::new_multi_thread();
         rt.enable_all()
             .thread_name("tollgate-http")

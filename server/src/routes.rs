@@ -269,12 +269,26 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
             bytes_in,
         };
     };
+    let Some(local) = local_operator(&state, &headers) else {
+        return Answer {
+            reply: local_secret_refused(),
+            bytes_in,
+        };
+    };
     let token = authorization(&headers).and_then(|h| wire::bearer_token(&h).map(str::to_string));
     let text = match token {
         Some(t) => jsonrpc_with_bearer(text, &t),
         None => text,
     };
-    let reply = match blocking(&state, move |e| e.call_jsonrpc(&text)).await {
+    let reply = match blocking(&state, move |e| {
+        if local {
+            e.call_jsonrpc_as_system(&text)
+        } else {
+            e.call_jsonrpc(&text)
+        }
+    })
+    .await
+    {
         // Only notifications: nothing to answer.
         Some(r) if r.is_empty() => {
             let mut r = Response::new(Body::empty());
@@ -286,6 +300,34 @@ async fn jsonrpc(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Answ
     };
     Answer { reply, bytes_in }
 }
+
+/// Does the request come from the local operator? `Some(false)` without the secret header,
+/// `Some(true)` when it matches the server's secret (compared in constant time), `None` when
+/// it does not (also when the server has no secret): answer [`local_secret_refused`].
+fn local_operator(state: &State, headers: &HeaderMap) -> Option<bool> {
+    use subtle::ConstantTimeEq;
+    let Some(given) = headers.get(crate::LOCAL_SECRET_HEADER) else {
+        return Some(false);
+    };
+    let secret = state.config.local_secret.as_ref()?;
+    bool::from(given.as_bytes().ct_eq(secret.as_bytes())).then_some(true)
+}
+
+/// 401 with `auth.failed`: the local operator's secret does not match.
+fn local_secret_refused() -> Reply {
+    json_reply(
+        StatusCode::UNAUTHORIZED,
+        &json!({"jsonrpc": "2.0", "id": null, "error": {
+            "code": LOCAL_SECRET_REFUSED,
+            "message": "the local operator's secret does not match this server's",
+            "data": {"code": ErrorCode::AuthFailed.as_str()},
+        }}),
+    )
+}
+
+/// The JSON-RPC error code (implementation-defined range) of a refused local secret; its
+/// `data.code` is `auth.failed`.
+pub(crate) const LOCAL_SECRET_REFUSED: i64 = -32001;
 
 /// Give the call the token of an `Authorization: Bearer` header when its params carry no
 /// credentials of their own: as `AUTH`, the later JeraSoft spelling, so the dispatcher checks

@@ -803,6 +803,57 @@ fn jwks_verifies_the_tokens_the_server_issues() {
     assert_eq!(claims["login"], ADMIN);
 }
 
+/// JSON-RPC with the local operator's secret header.
+fn local_rpc(h: &Harness, secret: &str, req: &Value) -> Resp {
+    read(
+        agent()
+            .post(h.url("/jsonrpc/"))
+            .header("Content-Type", "application/json")
+            .header(tollgate_server::LOCAL_SECRET_HEADER, secret)
+            .send(req.to_string().as_str()),
+    )
+}
+
+#[test]
+fn the_local_secret_runs_calls_as_the_operator_and_a_wrong_one_is_auth_failed() {
+    let secret = "a".repeat(64);
+    let h = start(|c| c.local_secret = Some(Arc::from(secret.as_str())));
+    let add =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "clients.add", "params": {"name": "Local"}});
+    let r = local_rpc(&h, &secret, &add);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["result"]["code"], true, "{}", r.body);
+    assert_eq!(client_count(&h), 1);
+    // Without the header the same request needs credentials.
+    let plain = rpc(&h, &add);
+    assert_eq!(
+        plain["result"]["errors"][0]["code"], "auth.required",
+        "{plain}"
+    );
+    // A secret that differs (in its last byte, or in length) is refused and runs nothing.
+    for wrong in [
+        format!("{}b", "a".repeat(63)),
+        "a".repeat(63),
+        String::new(),
+    ] {
+        let r = local_rpc(&h, &wrong, &add);
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert_eq!(
+            r.json()["error"]["data"]["code"],
+            "auth.failed",
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(client_count(&h), 1);
+    assert!(!h.logs().join("\n").contains(&secret));
+    // A server without a secret refuses the header whatever it holds.
+    let other = start(|_| {});
+    let r = local_rpc(&other, &secret, &add);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(client_count(&other), 0);
+}
+
 #[test]
 fn healthz_answers_while_serving() {
     let h = start(|_| {});

@@ -252,6 +252,19 @@ fn import_method(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
         args.text("timezone"),
         args.bool("loguniqueid"),
     )?;
+    // A dry run checks every line and charges nothing: the CLI's `--all-or-nothing` checks
+    // every chunk of a large file this way before importing any.
+    if args.bool("dry_run") == Some(true) {
+        let check = import(
+            ctx,
+            &mut text.as_bytes(),
+            &CdrImport {
+                read,
+                dry_run: true,
+            },
+        )?;
+        return Ok(check.to_json());
+    }
     if args.bool("all_or_nothing") == Some(true) {
         let check = import(
             ctx,
@@ -299,6 +312,7 @@ pub(super) fn register(r: &mut Registry) {
         ),
         ArgDef::field("loguniqueid", FieldKind::Bool),
         ArgDef::field("all_or_nothing", FieldKind::Bool),
+        ArgDef::field("dry_run", FieldKind::Bool),
     ];
     r.add(MethodDef::new_direct(
         "xdrs",

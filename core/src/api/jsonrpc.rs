@@ -24,6 +24,18 @@ fn error(id: Value, code: i64, message: &str) -> Value {
 
 /// Answer a request text. Returns an empty string when every request was a notification.
 pub(crate) fn handle(inner: &Inner, text: &str) -> String {
+    handle_as(inner, text, false)
+}
+
+/// [`handle`] for the local operator (the CLI beside its server, which proved it can read
+/// the database directory): a request without credentials of its own runs as
+/// [`Principal::System`], as the CLI's `call` does on an open database; a request with
+/// credentials is authenticated as any other.
+pub(crate) fn handle_local(inner: &Inner, text: &str) -> String {
+    handle_as(inner, text, true)
+}
+
+fn handle_as(inner: &Inner, text: &str, local: bool) -> String {
     let parsed = match crate::wire::parse_json(text) {
         Ok(v) => v,
         Err(JsonTextError::TooLarge { .. }) => {
@@ -42,7 +54,7 @@ pub(crate) fn handle(inner: &Inner, text: &str) -> String {
             let mut checks = BatchChecks::default();
             let replies: Vec<Value> = items
                 .iter()
-                .filter_map(|r| one(inner, r, Some(&mut checks)))
+                .filter_map(|r| one(inner, r, Some(&mut checks), local))
                 .collect();
             if replies.is_empty() {
                 String::new()
@@ -50,7 +62,7 @@ pub(crate) fn handle(inner: &Inner, text: &str) -> String {
                 Value::Array(replies).to_string()
             }
         }
-        single => one(inner, &single, None)
+        single => one(inner, &single, None, local)
             .map(|v| v.to_string())
             .unwrap_or_default(),
     }
@@ -128,7 +140,7 @@ impl BatchChecks {
     }
 }
 
-fn one(inner: &Inner, req: &Value, checks: Option<&mut BatchChecks>) -> Option<Value> {
+fn one(inner: &Inner, req: &Value, checks: Option<&mut BatchChecks>, local: bool) -> Option<Value> {
     let Some(obj) = req.as_object() else {
         return Some(error(Value::Null, INVALID_REQUEST, "Invalid Request"));
     };
@@ -164,11 +176,15 @@ fn one(inner: &Inner, req: &Value, checks: Option<&mut BatchChecks>) -> Option<V
     if inner.registry.get(method).is_none() {
         return (!is_notification).then(|| error(reply_id, METHOD_NOT_FOUND, "Method not found"));
     }
+    // The same rule as the CLI's `call`: credentials in the params are checked, else the
+    // local operator acts as the embedding process.
+    let principal = (local && !crate::wire::has_credentials(method, &params))
+        .then_some(crate::auth::Principal::System);
     let env = match checks {
-        None => super::dispatch(inner, None, method, &params),
+        None => super::dispatch(inner, principal, method, &params),
         Some(checks) => match checks.admit(method, params.clone()) {
             Ok(admitted) => {
-                let env = super::dispatch(inner, None, method, &admitted);
+                let env = super::dispatch(inner, principal.clone(), method, &admitted);
                 checks.record(method, &params, &env);
                 env
             }

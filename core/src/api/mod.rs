@@ -42,7 +42,7 @@ impl std::ops::Deref for Inner {
     }
 }
 pub(crate) use cdrs::import_reader as import_cdrs_reader;
-pub use cdrs::{cdr_options, CdrImport, CdrReport};
+pub use cdrs::{cdr_options, CdrImport, CdrReport, REFUSED_LISTED_MAX};
 pub use envelope::{ApiError, Envelope};
 pub(crate) use rates::import_reader;
 pub use rates::{ImportMode, ImportOptions};
