@@ -505,7 +505,9 @@ fn serve(
     }
     // The CLI on this database goes through this server (cli/src/remote.rs): with TLS it
     // would have to trust the certificate for a loopback name, so only plain HTTP is recorded.
-    let plain = config.tls.is_none();
+    // A PostgreSQL database has no file to record the address beside: the CLI reaches its
+    // server with --server (docs/postgres.md).
+    let plain = config.tls.is_none() && !tollgate::is_server_url(path_str(db)?);
     let secret = if plain {
         Some(remote::new_secret()?)
     } else {

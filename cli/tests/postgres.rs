@@ -130,6 +130,19 @@ fn the_command_line_on_a_postgres_url_with_the_password_from_the_environment() {
     let out = busy.output().expect("call while served");
     assert_eq!(out.status.code(), Some(2), "{}", out_text(&out));
     assert!(out_text(&out).contains("in use"), "{}", out_text(&out));
+    // Through the owner, with a login, the same command works.
+    let mut through = tollgate();
+    through
+        .arg("call")
+        .arg(db)
+        .arg("clients.list")
+        .arg("{}")
+        .args(["--server", &format!("http://{}", served.addr)])
+        .env("TOLLGATE_PASSWORD", PASSWORD);
+    let out = through.output().expect("call --server");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("no envelope: {}", out_text(&out)));
+    assert_eq!(v["return"]["total"], 1, "{v}");
     let (log, status) = served.stop();
     assert!(status.success(), "{status:?}");
     assert!(
