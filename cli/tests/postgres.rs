@@ -235,3 +235,138 @@ fn a_standby_server_takes_over_when_the_owner_is_killed() {
     let (_, status) = second.stop();
     assert!(status.success(), "{status:?}");
 }
+
+const CHILD: &str = "TOLLGATE_PG_CALLER_CHILD";
+
+/// One caller process (run by the test below): 8 threads, each authorizing and settling
+/// calls on the prepaid client through the server until it is refused for funds.
+#[test]
+fn prepaid_caller_child() {
+    let Ok(spec) = std::env::var(CHILD) else {
+        return;
+    };
+    let (addr, process) = spec.split_once('|').expect("addr|process");
+    let login = rpc(addr, "auth.login", json!({}));
+    let sid = login["session_id"]
+        .as_str()
+        .or_else(|| login["return"]["session_id"].as_str())
+        .map(str::to_string);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (addr, process, sid) = (addr.to_string(), process.to_string(), sid.clone());
+            std::thread::spawn(move || {
+                let call = |method: &str, mut params: Value| -> Value {
+                    match &sid {
+                        Some(s) => params["SID"] = json!(s),
+                        None => params["auth"] = json!({"login": "admin", "password": PASSWORD}),
+                    }
+                    let body =
+                        json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+                    let reply = common::post_json(&addr, &body.to_string());
+                    let json = reply.split("\r\n\r\n").nth(1).expect("a body");
+                    serde_json::from_str::<Value>(json).expect("JSON")["result"].clone()
+                };
+                let mut k = 0;
+                loop {
+                    let a = call(
+                        "core.authorize",
+                        json!({"account": "100", "auth_type": "ani", "destination": "4420"}),
+                    );
+                    if a["code"] != true {
+                        let code = a["errors"][0]["code"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        assert_eq!(code, "balance.insufficient", "{a}");
+                        break;
+                    }
+                    let max = a["return"]["max_seconds"].as_u64().expect("max_seconds");
+                    let s = call(
+                        "core.settle",
+                        json!({"reservation": a["return"]["reservation"],
+                               "call_id": format!("p{process}-t{t}-{k}"), "duration": max.min(45)}),
+                    );
+                    assert_eq!(s["code"], true, "{s}");
+                    k += 1;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("caller thread");
+    }
+}
+
+/// Three caller processes × 8 threads on one prepaid client, through the server that owns
+/// the PostgreSQL database: nobody spends past balance + credit, and the balance ends as the
+/// payments minus the sum of the xDRs' costs.
+#[test]
+fn three_processes_of_callers_never_overspend_a_prepaid_client() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let Ok(_) = std::env::var("TOLLGATE_TEST_PG") else {
+        assert!(
+            std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
+            "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
+        );
+        eprintln!("no PostgreSQL server (TOLLGATE_TEST_PG): skipped");
+        return;
+    };
+    let url = common::fresh_pg_database();
+    let db = Path::new(&url);
+    common::init(db);
+    let table = common::rate_table(db, "44", "0.6");
+    let client = common::customer(db, &table, "Prepaid", "ani", "100", "60");
+    let served = Served::start(db);
+    let children: Vec<_> = (0..3)
+        .map(|p| {
+            std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args([
+                    "--exact",
+                    "prepaid_caller_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, format!("{}|{p}", served.addr))
+                .output()
+                .expect("spawn a caller process")
+        })
+        .collect();
+    for (p, out) in children.iter().enumerate() {
+        assert!(
+            out.status.success(),
+            "caller process {p}: {}",
+            out_text(out)
+        );
+    }
+    let c = rpc(&served.addr, "clients.editForm", json!({"id": client}));
+    let balance: tollgate::Decimal = c["return"]["client"]["balance"]
+        .to_string()
+        .trim_matches('"')
+        .parse()
+        .expect("balance");
+    let x = rpc(
+        &served.addr,
+        "xdrs.list",
+        json!({"id_clients": client, "limit": 1000}),
+    );
+    let costs: tollgate::Decimal = x["return"]["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("rows: {x}"))
+        .iter()
+        .map(|r| {
+            r["cost"]
+                .to_string()
+                .trim_matches('"')
+                .parse::<tollgate::Decimal>()
+                .expect("cost")
+        })
+        .sum();
+    assert!(costs > tollgate::Decimal::ZERO, "no call was charged");
+    assert!(balance >= tollgate::Decimal::ZERO, "overspent: {balance}");
+    assert_eq!(balance, tollgate::Decimal::from(60) - costs, "{c}");
+    assert!(x["return"]["total"].as_u64().expect("total") > 24, "{x}");
+    let (_, status) = served.stop();
+    assert!(status.success(), "{status:?}");
+}
