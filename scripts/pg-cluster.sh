@@ -29,11 +29,23 @@ case "$cmd" in
     [ "$(id -u)" -eq 0 ] && chown postgres: "$pwfile"
     as_owner "$bin/initdb" -D "$dir/data" -U tollgate --pwfile="$pwfile" -A scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+    # TLS as well as plain connections: a throwaway CA (the tests trust it through
+    # sslrootcert, TOLLGATE_TEST_PG_CA) and a server certificate for 127.0.0.1 it signed.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Tollgate test CA" \
+      -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+      -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.crt" >/dev/null 2>&1
+    chmod 600 "$dir/server.key"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/server.key" "$dir/server.crt"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=300 -c fsync=on -c shared_buffers=128MB" \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=300 -c fsync=on -c shared_buffers=128MB -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     echo "export TOLLGATE_TEST_PG=postgres://tollgate:$password@127.0.0.1:$port/postgres"
     echo "export TOLLGATE_TEST_PG_DIR=$dir"
+    echo "export TOLLGATE_TEST_PG_CA=$dir/ca.crt"
     ;;
   stop)
     dir=${2:?cluster directory}

@@ -34,6 +34,7 @@ command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 # scripts/pg-cluster.sh starts as a non-root user: the server binaries (initdb, pg_ctl) and psql.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

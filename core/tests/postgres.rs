@@ -99,11 +99,54 @@ fn bad_servers_credentials_and_databases_get_their_own_codes() {
     )
     .unwrap();
     assert_eq!(code(Engine::open(&db)), ErrorCode::StoreSchemaNewer);
-    // TLS this build cannot do is refused before anything is sent.
+    // An sslmode nobody knows is refused before anything is sent.
     assert_eq!(
-        code(Engine::open(&format!("{admin}?sslmode=require"))),
+        code(Engine::open(&format!("{admin}?sslmode=sometimes"))),
         ErrorCode::ValidationInvalid
     );
+}
+
+#[test]
+fn sslmode_require_encrypts_and_verifies_the_server() {
+    let Some(_) = server() else { return };
+    let Ok(ca) = std::env::var("TOLLGATE_TEST_PG_CA") else {
+        panic!("TOLLGATE_TEST_PG_CA: the cluster's certificate (scripts/pg-cluster.sh prints it)")
+    };
+    let db = common::fresh_pg_database();
+    let sep = if db.contains('?') { '&' } else { '?' };
+    // The server's self-signed certificate is not among the system's CAs: refused.
+    let unverified = format!("{db}{sep}sslmode=verify-full");
+    let err = Engine::create(&unverified, ADMIN, PASSWORD).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StoreUnreachable, "{err}");
+    // Trusting it, every connection of the engine is encrypted.
+    let tls = format!("{db}{sep}sslmode=require&sslrootcert={ca}");
+    let e = Engine::create(&tls, ADMIN, PASSWORD).unwrap();
+    assert!(
+        e.call_as_system("clients.add", json!({"name": "over TLS"}))
+            .code
+    );
+    let r = e.call_as_system("clients.list", json!({}));
+    assert_eq!(r.ret["total"], 1);
+    let name = url::Url::parse(&db)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let probe = format!("{db}{sep}sslmode=disable");
+    pg_testing::execute(
+        &probe,
+        &format!(
+            "DO $$ BEGIN
+               IF (SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                   WHERE a.datname = '{name}' AND a.pid <> pg_backend_pid() AND NOT s.ssl) > 0
+               THEN RAISE EXCEPTION 'a connection in the clear'; END IF;
+               IF (SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                   WHERE a.datname = '{name}' AND s.ssl) < 2
+               THEN RAISE EXCEPTION 'fewer than two encrypted connections'; END IF;
+             END $$"
+        ),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -54,10 +54,35 @@ pub(super) struct PgConn {
     cache: HashMap<String, Statement>,
 }
 
+/// How connections are made: in the clear, or TLS with the server's certificate verified.
+#[derive(Clone)]
+enum Tls {
+    Plain,
+    Verified(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tls::Plain => "Plain",
+            Tls::Verified(_) => "Verified",
+        })
+    }
+}
+
+/// A new connection to the server `config` names.
+fn connect_to(config: &Config, tls: &Tls) -> std::result::Result<Client, postgres::Error> {
+    match tls {
+        Tls::Plain => config.connect(NoTls),
+        Tls::Verified(t) => config.connect(t.clone()),
+    }
+}
+
 /// Opens pool connections.
 #[derive(Debug)]
 struct Manager {
     config: Config,
+    tls: Tls,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -66,7 +91,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
         Ok(PgConn {
-            client: self.config.connect(NoTls)?,
+            client: connect_to(&self.config, &self.tls)?,
             cache: HashMap::new(),
         })
     }
@@ -85,6 +110,7 @@ pub struct PgStore {
     /// `user@host:port/dbname`: what errors and logs name (never the password).
     target: String,
     config: Config,
+    tls: Tls,
     /// The writer connection; its lock orders write transactions and their `on_commit`.
     writer: Mutex<PgConn>,
     /// The connection holding the lease, and its backend's process id.
@@ -116,8 +142,12 @@ fn password_from_environment() -> Result<Option<String>> {
     Ok(std::env::var("PGPASSWORD").ok())
 }
 
-/// Parse a `postgres://` URL into the client's configuration and the target it names.
-fn parse_url(url: &str) -> Result<(Config, String)> {
+/// Parse a `postgres://` URL into the client's configuration, the target it names and how to
+/// connect. Two parameters are this store's own, taken out before the client sees the URL:
+/// `sslmode` (`disable`, `allow` and `prefer` connect in the clear; `require`, `verify-ca` and
+/// `verify-full` all use TLS and verify the server's certificate chain and name) and
+/// `sslrootcert` (a PEM file of the CAs to trust; default the system's).
+fn parse_url(url: &str) -> Result<(Config, String, Tls)> {
     let bad = |why: String| -> Error {
         crate::error::ValidationError::Invalid {
             field: "database".into(),
@@ -125,15 +155,44 @@ fn parse_url(url: &str) -> Result<(Config, String)> {
         }
         .into()
     };
-    let mut config =
-        Config::from_str(url).map_err(|e| bad(format!("not a PostgreSQL URL: {e}")))?;
-    if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
-        return Err(bad(
-            "sslmode=require: this build connects without TLS; use sslmode=disable or prefer \
-             over a trusted network, or a TLS tunnel (docs/postgres.md)"
-                .into(),
-        ));
+    let mut parsed = url::Url::parse(url).map_err(|e| bad(format!("not a PostgreSQL URL: {e}")))?;
+    let mut ssl_mode = "prefer".to_string();
+    let mut root_cert: Option<String> = None;
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| match k.as_ref() {
+            "sslmode" => {
+                ssl_mode = v.into_owned();
+                None
+            }
+            "sslrootcert" => {
+                root_cert = Some(v.into_owned());
+                None
+            }
+            _ => Some((k.into_owned(), v.into_owned())),
+        })
+        .collect();
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
     }
+    let verified = match ssl_mode.as_str() {
+        "disable" | "allow" | "prefer" => false,
+        "require" | "verify-ca" | "verify-full" => true,
+        other => return Err(bad(format!(
+            "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+        ))),
+    };
+    let mut config =
+        Config::from_str(parsed.as_str()).map_err(|e| bad(format!("not a PostgreSQL URL: {e}")))?;
+    let tls = if verified {
+        config.ssl_mode(postgres::config::SslMode::Require);
+        Tls::Verified(tls_connector(root_cert.as_deref())?)
+    } else {
+        config.ssl_mode(postgres::config::SslMode::Disable);
+        Tls::Plain
+    };
     if config.get_password().is_none() {
         if let Some(p) = password_from_environment()? {
             config.password(p);
@@ -156,7 +215,51 @@ fn parse_url(url: &str) -> Result<(Config, String)> {
     let user = config.get_user().unwrap_or("");
     let db = config.get_dbname().unwrap_or(user);
     let target = format!("{user}@{host}:{port}/{db}");
-    Ok((config, target))
+    Ok((config, target, tls))
+}
+
+/// TLS that trusts the CAs in `root_cert` (PEM), or the system's, and checks the server's
+/// name.
+fn tls_connector(root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match root_cert {
+        Some(path) => {
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                .and_then(|i| i.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| StoreError::io_caused_by(format!("reading sslrootcert {path}"), e))?;
+            if certs.is_empty() {
+                return Err(
+                    StoreError::io(format!("sslrootcert {path} holds no certificate")).into(),
+                );
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| StoreError::io_caused_by(format!("sslrootcert {path}"), e))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                // A system certificate this TLS stack cannot use is skipped, as browsers do.
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err(StoreError::io(
+                    "sslmode=require: no system CA certificates found; name one with sslrootcert",
+                )
+                .into());
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::io_caused_by("TLS configuration", e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// A driver error as the caller should see it. `target` names the server.
@@ -226,9 +329,9 @@ impl PgStore {
     }
 
     fn connect(url: &str, fresh: bool) -> Result<PgStore> {
-        let (config, target) = parse_url(url)?;
+        let (config, target, tls) = parse_url(url)?;
         let e = |err| map_error(&target, err);
-        let mut lease = config.connect(NoTls).map_err(e)?;
+        let mut lease = connect_to(&config, &tls).map_err(e)?;
         // An engine that was just killed holds the lease until the server sees its
         // connection close: wait a little for it rather than fail at once.
         lease
@@ -254,7 +357,7 @@ impl PgStore {
             .try_get(0)
             .map_err(e)?;
         let mut writer = PgConn {
-            client: config.connect(NoTls).map_err(e)?,
+            client: connect_to(&config, &tls).map_err(e)?,
             cache: HashMap::new(),
         };
         migrate(&target, &mut writer.client, fresh)?;
@@ -264,10 +367,12 @@ impl PgStore {
             .connection_timeout(CONNECT_TIMEOUT)
             .build_unchecked(Manager {
                 config: config.clone(),
+                tls: tls.clone(),
             });
         Ok(PgStore {
             target,
             config,
+            tls,
             writer: Mutex::new(writer),
             lease: Mutex::new((lease, pid)),
             pool,
@@ -320,10 +425,8 @@ impl PgStore {
         }
         if writer.client.is_closed() {
             // The last transaction saw the connection go (and was not committed): start again.
-            writer.client = self
-                .config
-                .connect(NoTls)
-                .map_err(|e| map_error(&self.target, e))?;
+            writer.client =
+                connect_to(&self.config, &self.tls).map_err(|e| map_error(&self.target, e))?;
             writer.cache.clear();
         }
         let PgConn { client, cache } = &mut *writer;
@@ -504,8 +607,8 @@ pub mod testing {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(Error::Internal(format!("bad database name {name:?}")));
         }
-        let (config, target) = parse_url(admin_url)?;
-        let mut client = config.connect(NoTls).map_err(|e| map_error(&target, e))?;
+        let (config, target, tls) = parse_url(admin_url)?;
+        let mut client = connect_to(&config, &tls).map_err(|e| map_error(&target, e))?;
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .map_err(|e| map_error(&target, e))?;
@@ -517,8 +620,8 @@ pub mod testing {
 
     /// Run one SQL script on the database `url` names (to shape a database by hand).
     pub fn execute(url: &str, sql: &str) -> Result<()> {
-        let (config, target) = parse_url(url)?;
-        let mut client = config.connect(NoTls).map_err(|e| map_error(&target, e))?;
+        let (config, target, tls) = parse_url(url)?;
+        let mut client = connect_to(&config, &tls).map_err(|e| map_error(&target, e))?;
         client
             .batch_execute(sql)
             .map_err(|e| map_error(&target, e))?;
@@ -528,8 +631,8 @@ pub mod testing {
     /// Close every other connection to the database `url` names (a server restart, as the
     /// engine sees it).
     pub fn terminate_others(url: &str) -> Result<u64> {
-        let (config, target) = parse_url(url)?;
-        let mut client = config.connect(NoTls).map_err(|e| map_error(&target, e))?;
+        let (config, target, tls) = parse_url(url)?;
+        let mut client = connect_to(&config, &tls).map_err(|e| map_error(&target, e))?;
         let rows = client
             .query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
