@@ -180,9 +180,11 @@ fn parse_url(url: &str) -> Result<(Config, String, Tls)> {
     let verified = match ssl_mode.as_str() {
         "disable" | "allow" | "prefer" => false,
         "require" | "verify-ca" | "verify-full" => true,
-        other => return Err(bad(format!(
+        other => {
+            return Err(bad(format!(
             "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
-        ))),
+        )))
+        }
     };
     let mut config =
         Config::from_str(parsed.as_str()).map_err(|e| bad(format!("not a PostgreSQL URL: {e}")))?;
