@@ -13,7 +13,7 @@
 //! - A failed COMMIT (the connection lost while committing, a server that cannot write) stops
 //!   the engine writing ([`StoreError::Halted`]): whether it committed cannot be known.
 //!   A connection lost before COMMIT is `store.unreachable` and nothing of it was written;
-//!   read transactions, which change nothing, are retried once on a fresh connection.
+//!   a read whose pooled connection is found dead as it begins gets a fresh one, once.
 //!
 //! The SQL of every [`StoreTx`] method is in `tx`; the schema in `schema`.
 
@@ -461,6 +461,7 @@ impl PgStore {
                 })
             })?;
             let PgConn { client, cache } = &mut *conn;
+            let mut started = false;
             let out = (|| {
                 let tx = client
                     .build_transaction()
@@ -469,14 +470,21 @@ impl PgStore {
                     .start()
                     .map_err(|e| map_error(&self.target, e))?;
                 let mut view = tx::PgTx::new(&self.target, tx, cache);
+                started = true;
                 f(&mut view)?;
                 view.into_inner()
                     .commit()
                     .map_err(|e| map_error(&self.target, e))
             })();
             match out {
-                // A read changes nothing: a lost connection is retried once on a new one.
-                Err(e) if attempt == 1 && e.code() == crate::ErrorCode::StoreUnreachable => {
+                // A pooled connection found dead when the read begins (the server restarted,
+                // the network was cut) is replaced once. Once the body has run it is not run
+                // again: its caller sees the error.
+                Err(e)
+                    if attempt == 1
+                        && !started
+                        && e.code() == crate::ErrorCode::StoreUnreachable =>
+                {
                     log::warn!("read transaction lost its connection, retrying: {e}");
                     continue;
                 }
