@@ -549,6 +549,10 @@ enum Db {
 impl Db {
     fn open(db: &str) -> Db {
         if tollgate::is_server_url(db) {
+            // The killed child's last COMMIT may still be running on the server: read what
+            // the next owner will read.
+            #[cfg(feature = "postgres")]
+            tollgate::store::pg_testing::drain_writers(db).expect("drain");
             Db::Pg(std::cell::RefCell::new(
                 postgres::Client::connect(db, postgres::NoTls).expect("postgres"),
             ))

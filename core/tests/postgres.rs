@@ -248,3 +248,40 @@ fn amounts_read_back_exactly_as_written() {
         .collect();
     assert!(amounts.contains(&"10.10".to_string()), "{amounts:?}");
 }
+
+#[test]
+fn a_new_owner_waits_for_the_last_transaction_of_a_killed_one() {
+    let Some(_) = server() else { return };
+    let db = common::fresh_pg_database();
+    let e = Engine::create(&db, ADMIN, PASSWORD).unwrap();
+    let r = e.call_as_system("clients.add", json!({"name": "first"}));
+    let first = r.ret["id"].as_i64().unwrap();
+    drop(e);
+    // A dead owner's writer whose COMMIT is still on its way: a transaction holding the fence
+    // shared, with a payment in it, that commits a second later.
+    let (ready, started) = std::sync::mpsc::channel();
+    let url = db.clone();
+    let committer = std::thread::spawn(move || {
+        let mut writer = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut tx = writer.transaction().unwrap();
+        tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            &[&pg_testing::FENCE],
+        )
+        .unwrap();
+        tx.execute(
+            "UPDATE clients SET balance = balance + 5 WHERE id = $1",
+            &[&first],
+        )
+        .unwrap();
+        ready.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        tx.commit().unwrap();
+    });
+    started.recv().unwrap();
+    // The next owner opens only after it: the balance it holds in memory includes it.
+    let e = Engine::open(&db).unwrap();
+    committer.join().unwrap();
+    let (balance, _) = e.client_balance_cached(first).unwrap();
+    assert_eq!(balance, tollgate::Decimal::from(5));
+}

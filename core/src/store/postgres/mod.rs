@@ -35,6 +35,14 @@ use std::time::Duration;
 /// The advisory lock key of the lease: "TGLT" and "LEAS".
 const LEASE_KEY: i64 = 0x5447_4C54_4C45_4153;
 
+/// The fence: every write transaction holds it shared until it ends; a new owner takes it
+/// exclusively once before it reads anything, so a transaction a dead owner had already sent
+/// (its COMMIT on the wire when it was killed) has finished before the new owner loads state.
+const FENCE_KEY: i64 = LEASE_KEY + 2;
+
+/// How long a new owner waits for a dead owner's last transaction.
+const FENCE_WAIT: Duration = Duration::from_secs(30);
+
 /// How `pg_locks` shows the lease: the key's high and low 32 bits.
 const LEASE_HIGH: i64 = (LEASE_KEY >> 32) & 0xFFFF_FFFF;
 const LEASE_LOW: i64 = LEASE_KEY & 0xFFFF_FFFF;
@@ -352,6 +360,28 @@ impl PgStore {
             }
             return Err(e(err));
         }
+        // Drain a dead owner's last transaction (see FENCE_KEY) before anything is read.
+        lease
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                FENCE_WAIT.as_millis()
+            ))
+            .map_err(e)?;
+        lease
+            .execute("SELECT pg_advisory_lock($1)", &[&FENCE_KEY])
+            .map_err(|err| {
+                if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                    Error::from(StoreError::InUse {
+                        path: target.clone(),
+                        source: Some(Box::new(err)),
+                    })
+                } else {
+                    e(err)
+                }
+            })?;
+        lease
+            .execute("SELECT pg_advisory_unlock($1)", &[&FENCE_KEY])
+            .map_err(e)?;
         lease.batch_execute("RESET lock_timeout").map_err(e)?;
         let pid: i32 = lease
             .query_one("SELECT pg_backend_pid()", &[])
@@ -395,11 +425,14 @@ impl PgStore {
         if lease.is_closed() {
             return Err(lost());
         }
+        // One round trip: hold the fence shared for this transaction, and see the lease.
         let held: bool = conn
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $1
-                 AND classid::bigint = $2 AND objid::bigint = $3 AND objsubid = 1 AND granted)",
-                &[pid, &LEASE_HIGH, &LEASE_LOW],
+                "SELECT EXISTS (SELECT 1 FROM pg_locks
+                 WHERE locktype = 'advisory' AND pid = $1
+                 AND classid::bigint = $2 AND objid::bigint = $3 AND objsubid = 1 AND granted)
+                 FROM (SELECT pg_advisory_xact_lock_shared($4)) AS fence",
+                &[pid, &LEASE_HIGH, &LEASE_LOW, &FENCE_KEY],
             )
             .map_err(|e| map_error(&self.target, e))?
             .try_get(0)
@@ -634,6 +667,24 @@ pub mod testing {
         let mut client = connect_to(&config, &tls).map_err(|e| map_error(&target, e))?;
         client
             .batch_execute(sql)
+            .map_err(|e| map_error(&target, e))?;
+        Ok(())
+    }
+
+    /// The fence key every write transaction holds shared (see `FENCE_KEY`).
+    pub const FENCE: i64 = FENCE_KEY;
+
+    /// Wait until no engine's write transaction is still running on the database `url`
+    /// names (a killed owner's last COMMIT may still be on its way), then return: what is
+    /// read afterwards is what the next owner will see.
+    pub fn drain_writers(url: &str) -> Result<()> {
+        let (config, target, tls) = parse_url(url)?;
+        let mut client = connect_to(&config, &tls).map_err(|e| map_error(&target, e))?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&FENCE_KEY])
+            .map_err(|e| map_error(&target, e))?;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&FENCE_KEY])
             .map_err(|e| map_error(&target, e))?;
         Ok(())
     }
