@@ -30,6 +30,8 @@ command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 compgen -G '/usr/lib/*/kamailio/modules/http_client.so' >/dev/null || need+=(kamailio-utils-modules)
 compgen -G '/usr/lib/*/kamailio/modules/jansson.so' >/dev/null || need+=(kamailio-extra-modules)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+# Invoice PDFs are read back with pdftotext (core/tests/invoices.rs, server/tests).
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -421,3 +421,199 @@ fn other_currency_empty_period_and_bad_input() {
     let r = call(&e, &sid, "invoices.edit", json!({"id": inv}));
     assert_eq!(r.errors[0].code.as_str(), "api.unknown_method");
 }
+
+/// The text `pdftotext` (poppler-utils) reads out of a PDF, in reading order.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("invoice.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian package poppler-utils; scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_pdf_is_the_default_download_and_pdftotext_reads_it_back() {
+    let (e, clock, sid) = engine();
+    ok(
+        &e,
+        &sid,
+        "companies.edit",
+        json!({"id": 1, "name": "Tollgate Telecom Ltd", "address": "1 Exchange Street\nZürich 8001", "tax_id": "CHE-123.456.789"}),
+    );
+    let vat = id(ok(
+        &e,
+        &sid,
+        "taxProfiles.add",
+        json!({"name": "VAT", "percent": "7.7"}),
+    ));
+    let c = client(&e, &sid, "pdf", "300", 1);
+    ok(
+        &e,
+        &sid,
+        "clients.edit",
+        json!({"id": c, "id_taxes_profiles": vat, "c_company": "Acme Calls GmbH", "c_address": "Hauptstrasse 5\nBern", "c_email_billing": "billing@acme.example"}),
+    );
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    call_at(&e, "300", "p-us", "15551", "2026-02-03 10:00:00", 95);
+    call_at(&e, "300", "p-uk", "4420", "2026-02-04 10:00:00", 17);
+    let inv = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let v = invoice(&e, &sid, inv);
+    let number = v["number"].as_str().unwrap().to_string();
+    let total = d(&v["total"]).to_string();
+    // 95 s at 0.6 = 0.95, 17 s at 1.25 = 0.3542; 1.30 + 7.7 % (0.1001 -> 0.10) = 1.40.
+    assert_eq!(d(&v["total"]), Decimal::from_str("1.40").unwrap());
+    let mut out = Vec::new();
+    let meta = e
+        .call_file(
+            "invoices.download",
+            json!({"SID": sid, "id_invoices": inv}),
+            &mut out,
+        )
+        .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert_eq!(meta.name, format!("{number}.pdf"));
+    assert_eq!(meta.content_type, "application/pdf");
+    assert!(out.starts_with(b"%PDF-"), "not a PDF");
+    let text = pdf_text(&out);
+    for want in [
+        number.as_str(),
+        "Tollgate Telecom Ltd",
+        "1 Exchange Street",
+        "Zürich 8001",
+        "CHE-123.456.789",
+        "pdf",
+        "Acme Calls GmbH",
+        "Hauptstrasse 5",
+        "billing@acme.example",
+        "2026-02-01 00:00:00",
+        "2026-03-01 00:00:00",
+        "USD",
+        "US",
+        "UK",
+        "0.3542",
+        "1.30",
+        "Tax 7.7%",
+        "0.10",
+    ] {
+        assert!(text.contains(want), "{want:?} is not in the PDF:\n{text}");
+    }
+    let total_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Total"))
+        .unwrap_or_else(|| panic!("no total line:\n{text}"));
+    assert!(total_line.trim_end().ends_with(&total), "{total_line:?}");
+    // A void invoice says so on its PDF.
+    ok(
+        &e,
+        &sid,
+        "invoices.void",
+        json!({"id_invoices": inv, "reason": "wrong rate"}),
+    );
+    let mut out = Vec::new();
+    e.call_file(
+        "invoices.download",
+        json!({"SID": sid, "id_invoices": inv, "format": "pdf"}),
+        &mut out,
+    )
+    .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert!(pdf_text(&out).contains("VOID: wrong rate"));
+    // An unknown format is refused and writes nothing.
+    let mut out = Vec::new();
+    let err = e
+        .call_file(
+            "invoices.download",
+            json!({"SID": sid, "id_invoices": inv, "format": "docx"}),
+            &mut out,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.errors[0].code.as_str(),
+        "validation.invalid",
+        "{:?}",
+        err.errors
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_pdf_of_many_lines_runs_onto_more_pages() {
+    let (e, clock, sid) = engine();
+    let t = id(ok(
+        &e,
+        &sid,
+        "rateTables.add",
+        json!({"name": "many", "id_currencies": 1}),
+    ));
+    for i in 0..120 {
+        ok(
+            &e,
+            &sid,
+            "rates.add",
+            json!({"id_rate_tables": t, "code": format!("9{i:03}"), "code_name": format!("Dest {i:03}"), "rate": "0.6", "effective_from": "2020-01-01"}),
+        );
+    }
+    let c = id(ok(
+        &e,
+        &sid,
+        "clients.add",
+        json!({"name": "many", "orig_rate_table": t, "credit": "1000"}),
+    ));
+    ok(
+        &e,
+        &sid,
+        "accounts.add",
+        json!({"id_clients": c, "name": "m", "auth_type": "ani", "ident": "900"}),
+    );
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    for i in 0..120 {
+        call_at(
+            &e,
+            "900",
+            &format!("m{i}"),
+            &format!("9{i:03}1"),
+            "2026-02-03 10:00:00",
+            60,
+        );
+    }
+    let inv = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let mut out = Vec::new();
+    e.call_file(
+        "invoices.download",
+        json!({"SID": sid, "id_invoices": inv}),
+        &mut out,
+    )
+    .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    let text = pdf_text(&out);
+    // pdftotext separates pages with a form feed.
+    assert!(text.matches('\u{c}').count() >= 3, "one page only");
+    for i in [0, 59, 119] {
+        assert!(
+            text.contains(&format!("Dest {i:03}")),
+            "Dest {i:03} missing"
+        );
+    }
+    let total_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Total"))
+        .unwrap();
+    assert!(total_line.trim_end().ends_with("72.00"), "{total_line:?}");
+}

@@ -1,8 +1,9 @@
 //! `invoices`: a client's charges of a half-open period (`add`), read back (`editForm`,
-//! `list`), voided (`void`) and downloaded (`download`, CSV). The rules are in
+//! `list`), voided (`void`) and downloaded (`download`, PDF or CSV). The rules are in
 //! docs/invoices.md.
 
 use super::crud::{self, Crud, Op};
+use super::invoice_pdf;
 use super::{ArgDef, Args, Ctx, FileMeta, MethodDef, Registry};
 use crate::auth::rbac::Verb;
 use crate::clock;
@@ -379,46 +380,167 @@ pub const CSV_COLUMNS: [&str; 7] = [
 
 fn download(ctx: &mut Ctx<'_>, args: &Args, out: &mut dyn Write) -> Result<FileMeta> {
     let id = args.req_int("id")?;
-    let format = args.text("format").unwrap_or("csv");
-    if format != "csv" {
-        return Err(ValidationError::invalid(
-            "format",
-            "only csv is available in this release (pdf is planned)",
-        )
-        .into());
-    }
+    let format = args.text("format").unwrap_or("pdf");
     // One short read: an invoice is bounded (one line per destination and entry type).
-    let (inv, lines) = store::run(ctx.inner.store.as_ref(), TxKind::Read, |tx| {
+    let (inv, lines, parties) = store::run(ctx.inner.store.as_ref(), TxKind::Read, |tx| {
         let inv = crud::load(ctx, tx, &INVOICES, id)?;
         let lines = lines_of(tx, id)?;
-        Ok((inv, lines))
+        let parties = if format == "pdf" {
+            Some(parties_of(tx, &inv)?)
+        } else {
+            None
+        };
+        Ok((inv, lines, parties))
     })?;
     let number = text(inv.get("number"));
+    match (format, parties) {
+        ("csv", _) => write_csv(&inv, &lines, &number, out)?,
+        ("pdf", Some(parties)) => {
+            let doc = pdf_of(&inv, &lines, &parties);
+            out.write_all(&invoice_pdf::render(&doc))
+                .map_err(write_error)?;
+        }
+        _ => {
+            return Err(ValidationError::invalid("format", "expected pdf or csv").into());
+        }
+    }
+    let (ext, content_type) = if format == "csv" {
+        ("csv", "text/csv")
+    } else {
+        ("pdf", "application/pdf")
+    };
+    Ok(FileMeta {
+        name: format!("{number}.{ext}"),
+        content_type: content_type.into(),
+        session_id: None,
+    })
+}
+
+fn write_csv(inv: &Record, lines: &[Record], number: &str, out: &mut dyn Write) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_COLUMNS).map_err(write_error)?;
-    for l in &lines {
-        let mut row = vec![number.clone()];
+    for l in lines {
+        let mut row = vec![number.to_string()];
         row.extend(CSV_COLUMNS[1..].iter().map(|c| text(l.get(c))));
         w.write_record(&row).map_err(write_error)?;
     }
     for (label, field) in [("subtotal", "subtotal"), ("tax", "tax"), ("total", "total")] {
-        w.write_record([
-            number.as_str(),
-            label,
-            "",
-            "",
-            "",
-            "",
-            &text(inv.get(field)),
-        ])
-        .map_err(write_error)?;
+        w.write_record([number, label, "", "", "", "", &text(inv.get(field))])
+            .map_err(write_error)?;
     }
-    w.flush().map_err(write_error)?;
-    Ok(FileMeta {
-        name: format!("{number}.csv"),
-        content_type: "text/csv".into(),
-        session_id: None,
+    w.flush().map_err(write_error)
+}
+
+/// The records a PDF names besides the invoice: its company, client and currency.
+struct Parties {
+    company: Record,
+    client: Record,
+    currency: Record,
+}
+
+fn parties_of(tx: &dyn StoreTx, inv: &Record) -> Result<Parties> {
+    let get = |def: &'static crate::model::EntityDef, field: &str| -> Result<Record> {
+        let id =
+            int(inv, field).ok_or_else(|| Error::Internal(format!("invoice without {field}")))?;
+        tx.get(def, id, None)?
+            .ok_or_else(|| Error::Internal(format!("{field} {id} of an invoice vanished")))
+    };
+    Ok(Parties {
+        company: get(&COMPANIES, "id_companies")?,
+        client: get(&CLIENTS, "id_clients")?,
+        currency: get(&CURRENCIES, "id_currencies")?,
     })
+}
+
+/// A text field's non-empty lines (an address is written as several).
+fn text_lines(rec: &Record, field: &str) -> Vec<String> {
+    rec.get(field)
+        .and_then(Val::as_text)
+        .map(|s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pdf_of(inv: &Record, lines: &[Record], p: &Parties) -> invoice_pdf::PdfInvoice {
+    let plain = |rec: &Record, f: &str| match rec.get(f) {
+        None | Some(Val::Null) => String::new(),
+        Some(Val::Int(i)) => i.to_string(),
+        Some(Val::Dec(d)) => d.to_string(),
+        Some(Val::Bool(b)) => b.to_string(),
+        Some(Val::Text(s)) => s.clone(),
+    };
+    let mut issuer = text_lines(&p.company, "name");
+    issuer.extend(text_lines(&p.company, "address"));
+    if let Some(t) = p.company.get("tax_id").and_then(Val::as_text) {
+        if !t.trim().is_empty() {
+            issuer.push(format!("Tax id: {}", t.trim()));
+        }
+    }
+    let mut client = text_lines(&p.client, "name");
+    for f in ["c_company", "c_address"] {
+        client.extend(text_lines(&p.client, f));
+    }
+    let email = text_lines(&p.client, "c_email_billing");
+    client.extend(if email.is_empty() {
+        text_lines(&p.client, "c_email")
+    } else {
+        email
+    });
+    client.push(format!("Client id: {}", plain(&p.client, "id")));
+    let percent = inv
+        .get("tax_percent")
+        .and_then(Val::as_dec)
+        .map(|d| d.normalize().to_string())
+        .unwrap_or_else(|| "0".into());
+    invoice_pdf::PdfInvoice {
+        number: plain(inv, "number"),
+        status: plain(inv, "status"),
+        issued: plain(inv, "c_dt"),
+        dt_from: plain(inv, "dt_from"),
+        dt_till: plain(inv, "dt_till"),
+        currency: plain(&p.currency, "code"),
+        issuer,
+        client,
+        lines: lines
+            .iter()
+            .map(|l| invoice_pdf::PdfLine {
+                description: plain(l, "description"),
+                calls: if plain(l, "kind") == "calls" {
+                    plain(l, "calls")
+                } else {
+                    String::new()
+                },
+                minutes: if plain(l, "kind") == "calls" {
+                    plain(l, "minutes")
+                } else {
+                    String::new()
+                },
+                amount: plain(l, "amount"),
+            })
+            .collect(),
+        totals: vec![
+            ("Subtotal".into(), plain(inv, "subtotal")),
+            (format!("Tax {percent}%"), plain(inv, "tax")),
+            ("Total".into(), plain(inv, "total")),
+        ],
+        info: vec![
+            ("Payments in the period".into(), plain(inv, "payments")),
+            (
+                "Balance brought forward".into(),
+                plain(inv, "balance_brought_forward"),
+            ),
+            (
+                "Balance carried forward".into(),
+                plain(inv, "balance_carried_forward"),
+            ),
+        ],
+        void_reason: (plain(inv, "status") == "void").then(|| plain(inv, "void_reason")),
+    }
 }
 
 fn id_arg() -> ArgDef {

@@ -12,6 +12,7 @@ pub mod crud;
 mod currencies;
 mod custom_fields;
 mod envelope;
+mod invoice_pdf;
 mod invoices;
 pub mod jsonrpc;
 mod packages;

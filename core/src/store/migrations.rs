@@ -75,10 +75,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "API tokens",
         sql: V12,
     },
+    Migration {
+        version: 13,
+        name: "billing cycle: invoice PDFs",
+        sql: V13,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 // Released migrations are never edited, so the column defaults in them stay literal; the
 // test at the end checks them against their names in `limits` (a changed limit needs a new
@@ -646,6 +651,13 @@ CREATE TABLE api_tokens (
     revoked_by  INTEGER
 );
 CREATE INDEX api_tokens_user ON api_tokens(id_users, id);
+"#;
+
+/// Billing cycle, second part (issue 18): the issuing company's address and tax id, printed
+/// on its invoices' PDFs.
+const V13: &str = r#"
+ALTER TABLE companies ADD COLUMN address TEXT;
+ALTER TABLE companies ADD COLUMN tax_id TEXT;
 "#;
 
 #[cfg(test)]

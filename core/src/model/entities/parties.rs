@@ -44,6 +44,9 @@ pub static COMPANIES: EntityDef = EntityDef {
             },
         )
         .default(Default::Text("INV-")),
+        // Printed under the name on the company's invoices.
+        FieldDef::new("address", LONG_TEXT),
+        FieldDef::new("tax_id", TEXT),
         c_dt(),
     ],
     tenancy: Tenancy::SelfCompany,
