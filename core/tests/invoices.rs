@@ -617,3 +617,315 @@ fn a_pdf_of_many_lines_runs_onto_more_pages() {
         .unwrap();
     assert!(total_line.trim_end().ends_with("72.00"), "{total_line:?}");
 }
+
+fn rows(v: &Value) -> Vec<Value> {
+    v["rows"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_statement_runs_the_balance_through_every_entry() {
+    let (e, clock, sid) = engine();
+    let c = client(&e, &sid, "stmt", "400", 1);
+    let sid = at(&e, &clock, "2026-01-20 00:00:00");
+    ok(
+        &e,
+        &sid,
+        "transactions.add",
+        json!({"id_clients": c, "type": "payment", "amount": "10"}),
+    );
+    call_at(&e, "400", "s-jan", "15551", "2026-01-20 00:00:00", 45);
+    let sid = at(&e, &clock, "2026-02-10 12:00:00");
+    call_at(&e, "400", "s-feb1", "4420", "2026-02-10 12:00:00", 33);
+    ok(
+        &e,
+        &sid,
+        "transactions.add",
+        json!({"id_clients": c, "type": "charge", "amount": "2.5", "notes": "port fee"}),
+    );
+    ok(
+        &e,
+        &sid,
+        "transactions.add",
+        json!({"id_clients": c, "type": "payment", "amount": "3.333"}),
+    );
+    let sid = at(&e, &clock, "2026-03-05 00:00:00");
+    call_at(&e, "400", "s-mar", "15552", "2026-03-05 00:00:00", 10);
+    let got = ok(
+        &e,
+        &sid,
+        "clients.statement",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    )["statement"]
+        .clone();
+    // Independently: every entry of the client, from transactions.list.
+    let all = rows(&ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "limit": 1000}),
+    ));
+    assert_eq!(all.len(), 6, "2 in January, 3 in February, 1 in March");
+    let dt = |r: &Value| r["dt"].as_str().unwrap().to_string();
+    let opening: Decimal = all
+        .iter()
+        .filter(|r| dt(r).as_str() < "2026-02-01")
+        .map(|r| d(&r["amount"]))
+        .sum();
+    let inside: Vec<&Value> = all
+        .iter()
+        .filter(|r| ("2026-02-01".."2026-03-01").contains(&dt(r).as_str()))
+        .collect();
+    assert_eq!(d(&got["opening_balance"]), opening);
+    assert_eq!(
+        d(&got["opening_balance"]),
+        Decimal::from_str("9.55").unwrap(),
+        "10 paid, 45 s at 0.6 = 0.45"
+    );
+    let entries = got["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), inside.len());
+    assert_eq!(entries.len(), 3);
+    let mut running = opening;
+    for (entry, want) in entries.iter().zip(&inside) {
+        assert_eq!(entry["id"], want["id"]);
+        running += d(&want["amount"]);
+        assert_eq!(d(&entry["balance"]), running, "{entry}");
+    }
+    assert_eq!(d(&got["closing_balance"]), running);
+    // 9.55 - 0.6875 (33 s at 1.25) - 2.5 + 3.333
+    assert_eq!(running, Decimal::from_str("9.6955").unwrap());
+    assert_eq!(d(&got["debits"]), Decimal::from_str("-3.1875").unwrap());
+    assert_eq!(d(&got["credits"]), Decimal::from_str("3.333").unwrap());
+    // Up to now: the closing balance is the client's balance.
+    let to_now = ok(
+        &e,
+        &sid,
+        "clients.statement",
+        json!({"id_clients": c, "dt_from": "2026-01-01", "dt_till": "2026-03-06"}),
+    )["statement"]
+        .clone();
+    let balance = ok(&e, &sid, "clients.editForm", json!({"id": c}))["client"]["balance"].clone();
+    assert_eq!(d(&to_now["closing_balance"]), d(&balance));
+    assert_eq!(d(&to_now["opening_balance"]), Decimal::ZERO);
+    for (params, code) in [
+        (
+            json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-02-01"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"id_clients": c, "dt_from": "never", "dt_till": "2026-02-01"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"id_clients": 999, "dt_from": "2026-01-01", "dt_till": "2026-02-01"}),
+            "not_found",
+        ),
+        (
+            json!({"id_clients": c, "dt_from": "2026-01-01"}),
+            "validation.required",
+        ),
+    ] {
+        fails(&e, &sid, "clients.statement", params, code);
+    }
+}
+
+#[test]
+fn lists_filter_by_prefix_and_total_every_matching_row() {
+    let (e, clock, sid) = engine();
+    let c = client(&e, &sid, "lists", "500", 1);
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    for (i, (dst, secs)) in [
+        ("15551", 10),
+        ("15552", 20),
+        ("4420", 30),
+        ("4421", 41),
+        ("4471", 7),
+    ]
+    .iter()
+    .enumerate()
+    {
+        call_at(
+            &e,
+            "500",
+            &format!("l{i}"),
+            dst,
+            "2026-02-03 10:00:00",
+            *secs,
+        );
+    }
+    let list = |params: Value| ok(&e, &sid, "xdrs.list", params);
+    let ids = |v: &Value| -> Vec<String> {
+        rows(v)
+            .iter()
+            .map(|r| r["call_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&list(json!({"dst_prefix": "442"}))), ["l2", "l3"]);
+    assert_eq!(ids(&list(json!({"dst_prefix": "44"}))), ["l2", "l3", "l4"]);
+    assert_eq!(ids(&list(json!({"code_name_prefix": "U"}))).len(), 5);
+    assert_eq!(ids(&list(json!({"code_name_prefix": "UK"}))).len(), 3);
+    assert_eq!(ids(&list(json!({"code_name_prefix": "uk"}))).len(), 0);
+    assert!(
+        list(json!({})).get("totals").is_none(),
+        "totals only on request"
+    );
+    // Totals cover every matching row, not only the page.
+    let page = list(json!({"dst_prefix": "44", "totals": true, "limit": 1}));
+    assert_eq!(rows(&page).len(), 1);
+    let t = &page["totals"];
+    let every = rows(&list(json!({"dst_prefix": "44"})));
+    assert_eq!(t["count"], json!(3));
+    let cost: Decimal = every.iter().map(|r| d(&r["cost"])).sum();
+    assert_eq!(d(&t["cost"]), cost);
+    assert_eq!(
+        cost,
+        Decimal::from_str("1.625").unwrap(),
+        "0.625 + 0.8542 + 0.1458"
+    );
+    assert_eq!(t["billed_seconds"], json!(78));
+    assert_eq!(t["duration"], json!(78));
+    // The same filters on the download.
+    let mut out = Vec::new();
+    e.call_file(
+        "xdrs.download",
+        json!({"SID": sid, "dst_prefix": "44"}),
+        &mut out,
+    )
+    .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1 + 3);
+    // Ledger totals.
+    let tl = ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "totals": true, "limit": 2}),
+    );
+    let all = rows(&ok(&e, &sid, "transactions.list", json!({"id_clients": c})));
+    assert_eq!(tl["totals"]["count"], json!(5));
+    let sum: Decimal = all.iter().map(|r| d(&r["amount"])).sum();
+    assert_eq!(d(&tl["totals"]["amount"]), sum);
+}
+
+#[test]
+fn the_summary_report_matches_the_invoices_of_the_period() {
+    let (e, clock, sid) = engine();
+    let eur = id(ok(
+        &e,
+        &sid,
+        "currencies.add",
+        json!({"code": "EUR", "name": "Euro"}),
+    ));
+    let a = client(&e, &sid, "sum-a", "600", 1);
+    let b = client(&e, &sid, "sum-b", "601", eur);
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    call_at(&e, "600", "a-out", "15551", "2026-01-31 23:59:59", 60);
+    call_at(&e, "600", "a1", "15551", "2026-02-01 00:00:00", 61);
+    call_at(&e, "600", "a2", "4420", "2026-02-01 10:00:00", 17);
+    call_at(&e, "600", "a3", "4420", "2026-02-28 23:59:59", 0);
+    call_at(&e, "601", "b1", "4420", "2026-02-14 08:00:00", 100);
+    call_at(&e, "601", "b-out", "4420", "2026-03-01 00:00:00", 100);
+    let period = json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01"});
+    let mut invoices = Vec::new();
+    for c in [a, b] {
+        let mut p = period.clone();
+        p["id_clients"] = json!(c);
+        let inv = id(ok(&e, &sid, "invoices.add", p));
+        invoices.push(invoice(&e, &sid, inv));
+    }
+    let mut p = period.clone();
+    p["group_by"] = json!(["client", "destination"]);
+    let r = ok(&e, &sid, "reports.summary", p.clone());
+    let report_rows = rows(&r);
+    // Per client and destination, exactly the invoices' call lines.
+    for (c, inv) in [a, b].iter().zip(&invoices) {
+        let lines = inv["lines"].as_array().unwrap();
+        let mine: Vec<&Value> = report_rows
+            .iter()
+            .filter(|row| row["id_clients"] == json!(c))
+            .collect();
+        assert_eq!(mine.len(), lines.len(), "{r}");
+        for (row, line) in mine.iter().zip(lines) {
+            assert_eq!(row["code_name"], line["description"]);
+            assert_eq!(row["calls"], line["calls"]);
+            assert_eq!(row["billed_seconds"], line["billed_seconds"]);
+            assert_eq!(d(&row["cost"]), d(&line["amount"]));
+        }
+        let sum: Decimal = lines.iter().map(|l| d(&l["amount"])).sum();
+        let total = r["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id_currencies"] == inv["id_currencies"])
+            .unwrap()
+            .clone();
+        assert_eq!(d(&total["cost"]), sum);
+        assert_eq!(d(&inv["subtotal"]), sum.round_dp(2));
+    }
+    // One totals row per currency: costs in different currencies never add up.
+    assert_eq!(r["totals"].as_array().unwrap().len(), 2);
+    let usd = &r["totals"][0];
+    assert_eq!(usd["currency"], json!("USD"));
+    assert_eq!(usd["calls"], json!(3));
+    assert_eq!(usd["answered"], json!(2));
+    assert_eq!(d(&usd["asr"]), Decimal::from_str("66.67").unwrap());
+    assert_eq!(d(&usd["acd"]), Decimal::from(39), "(61 + 17) / 2");
+    // By day: the call at 23:59:59 on the last day is February's, 00:00:00 on the 1st too.
+    p["group_by"] = json!(["day"]);
+    p["id_clients"] = json!(a);
+    let days = rows(&ok(&e, &sid, "reports.summary", p.clone()));
+    let names: Vec<&str> = days.iter().map(|r| r["day"].as_str().unwrap()).collect();
+    assert_eq!(names, ["2026-02-01", "2026-02-28"]);
+    // Average rate: cost per billed minute, from the xDRs' rounded costs: UK 17 s at 1.25 is
+    // 0.3542, so 0.3542 × 60 / 17 = 1.250118 (6 places).
+    p["group_by"] = json!(["destination", "account"]);
+    let uk = rows(&ok(&e, &sid, "reports.summary", p.clone()))
+        .into_iter()
+        .find(|r| r["code_name"] == json!("UK"))
+        .unwrap();
+    assert_eq!(
+        d(&uk["average_rate"]),
+        Decimal::from_str("1.250118").unwrap()
+    );
+    assert_eq!(uk["account"], json!("600"));
+    // The CSV at /admin/reports/summary (Engine::call_file "reports.summary").
+    let mut out = Vec::new();
+    let mut fp = period.clone();
+    fp["SID"] = json!(sid);
+    fp["group_by"] = json!(["client"]);
+    let meta = e
+        .call_file("reports.summary", fp, &mut out)
+        .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert_eq!(meta.content_type, "text/csv");
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id_clients,client,id_currencies,currency,calls,answered,duration,billed_seconds,billed_minutes,cost,average_rate,asr,acd"
+    );
+    assert_eq!(lines.len(), 1 + 2 + 2, "{text}");
+    assert!(lines[3].starts_with("total,,1,USD,3,"), "{text}");
+    // Bad input.
+    for (params, code) in [
+        (
+            json!({"dt_from": "2026-02-01", "dt_till": "2026-02-01"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"dt_from": "2025-01-01", "dt_till": "2026-02-02"}),
+            "validation.out_of_range",
+        ),
+        (
+            json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01", "group_by": ["month"]}),
+            "validation.invalid",
+        ),
+        (
+            json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01", "group_by": "client"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01", "id_clients": 999}),
+            "not_found",
+        ),
+    ] {
+        fails(&e, &sid, "reports.summary", params, code);
+    }
+}
