@@ -202,6 +202,11 @@ pub const clock_interval_ms_default: u64 = 1_000;
 pub const invoice_prefix_length_max: usize = 16;
 /// Longest period one invoice may cover (`dt_till - dt_from`), in days: a quarter and a bit.
 pub const invoice_period_days_max: i64 = 93;
+/// Closed periods one client's auto-invoicing issues in one clock pass (a client far behind
+/// catches up over the following passes).
+pub const autoinvoice_periods_per_tick_max: u32 = 12;
+/// Clients one clock pass auto-invoices (the rest wait for the next pass).
+pub const autoinvoice_clients_per_tick_max: u64 = 1000;
 /// Longest period a summary report (`reports.summary`) covers, in days: a leap year.
 pub const report_period_days_max: i64 = 366;
 /// Most ledger entries one `clients.statement` lists: a longer one asks for a shorter period.

@@ -143,6 +143,26 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     // A client of another tenant answers exactly like a missing one.
     let client = crud::load(ctx, tx, &CLIENTS, client_id)?;
     let (from, till) = period(args, ctx.now)?;
+    let (id, number) = issue(tx, &client, &from, &till, ctx.now, ctx.principal.user_id())?;
+    ctx.touch("invoices", id);
+    ctx.touch("clients", client_id);
+    Ok(json!({ "id": id, "number": number }))
+}
+
+/// Issue the invoice of `[from, till)` for `client` (checked by the caller): lines, totals,
+/// number, the tax entry, the coverage of what it bills and the `clients.invoices.create`
+/// event. `invoices.add` and the clock's auto-invoicing both come here.
+pub(crate) fn issue(
+    tx: &mut dyn StoreTx,
+    client: &Record,
+    from: &str,
+    till: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    author: i64,
+) -> Result<(i64, String)> {
+    let client_id =
+        int(client, "id").ok_or_else(|| Error::Internal("a client without id".into()))?;
+    let (from, till) = (from.to_string(), till.to_string());
     if let Some(number) = tx.overlapping_invoice(client_id, &from, &till)? {
         return Err(ValidationError::invalid(
             "dt_from",
@@ -150,9 +170,9 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
         )
         .into());
     }
-    let company = int(&client, "id_companies")
+    let company = int(client, "id_companies")
         .ok_or_else(|| Error::Internal(format!("client {client_id} has no company")))?;
-    let currency_id = int(&client, "id_currencies")
+    let currency_id = int(client, "id_currencies")
         .ok_or_else(|| Error::Internal(format!("client {client_id} has no currency")))?;
     let currency = tx
         .get(&CURRENCIES, currency_id, None)?
@@ -162,7 +182,7 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
         "totals_precision",
         limits::currency_totals_precision_default,
     );
-    let (profile, percent) = match int(&client, "id_taxes_profiles") {
+    let (profile, percent) = match int(client, "id_taxes_profiles") {
         None => (None, Decimal::ZERO),
         Some(p) => {
             let rec = tx.get(&TAX_PROFILES, p, None)?.ok_or_else(|| {
@@ -201,10 +221,10 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let seq = tx.next_invoice_sequence(company)?;
     let number = format!(
         "{prefix}{}-{seq:0width$}",
-        ctx.now.format("%Y"),
+        now.format("%Y"),
         width = limits::invoice_sequence_digits
     );
-    let now = ctx.now_str();
+    let now = clock::format_dt(now);
     let mut rec = Record::new();
     rec.insert("id_companies", Val::Int(company));
     rec.insert("id_clients", Val::Int(client_id));
@@ -247,7 +267,7 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
                 original: None,
                 dt: &now,
                 notes: Some(&number),
-                author: ctx.principal.user_id(),
+                author,
                 idempotency_key: None,
                 request_hash: None,
                 reference: Some(&reference),
@@ -258,9 +278,107 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
         ch.insert("id_transactions", Val::Int(posted.id));
         tx.update(&INVOICES, id, &ch)?;
     }
-    ctx.touch("invoices", id);
-    ctx.touch("clients", client_id);
-    Ok(json!({ "id": id, "number": number }))
+    let inv = tx
+        .get(&INVOICES, id, None)?
+        .ok_or_else(|| Error::Internal(format!("invoice {id} vanished")))?;
+    let data = invoice_json(tx, &inv)?;
+    crate::outbox::emit(
+        tx,
+        &crate::outbox::NewEvent {
+            event: crate::model::catalog::INVOICES_CREATE,
+            object: crate::model::catalog::Object::Client,
+            object_id: client_id,
+            company,
+            dt: &now,
+            data,
+        },
+    )?;
+    Ok((id, number))
+}
+
+/// What the clock's auto-invoicing did for one client.
+#[derive(Debug, Default)]
+pub(crate) struct AutoOutcome {
+    /// Invoices issued.
+    pub issued: usize,
+    /// Periods not issued (overlapping an invoice issued by hand), with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// The clients whose next auto-invoicing period has closed by `now` (`autoinvoice_next <=
+/// now`), at most `autoinvoice_clients_per_tick_max` of them.
+pub(crate) fn auto_due(tx: &dyn StoreTx, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<i64>> {
+    let mut q = ListQuery::everything(Vec::new());
+    q.limit = limits::autoinvoice_clients_per_tick_max;
+    // `till` is exclusive: one second past now takes a period ending exactly now.
+    let till = clock::format_dt(now + chrono::Duration::seconds(1));
+    q.ranges = vec![store::Range {
+        column: "autoinvoice_next",
+        from: None,
+        till: Some(Val::Text(till)),
+    }];
+    Ok(tx
+        .list(&CLIENTS, &q)?
+        .0
+        .iter()
+        .filter_map(|c| int(c, "id"))
+        .collect())
+}
+
+/// Issue `client`'s closed auto-invoicing periods, oldest first (at most
+/// `autoinvoice_periods_per_tick_max`). The client's row counts the periods done, in the same
+/// transaction as each invoice: a pass repeated, replayed after a crash or run by a second
+/// process re-reads it and issues nothing twice (the overlap rule refuses it besides).
+pub(crate) fn auto_invoice(
+    tx: &mut dyn StoreTx,
+    client_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<AutoOutcome> {
+    let mut out = AutoOutcome::default();
+    for _ in 0..limits::autoinvoice_periods_per_tick_max {
+        let Some(client) = tx.get(&CLIENTS, client_id, None)? else {
+            break;
+        };
+        let text = |f: &str| client.get(f).and_then(Val::as_text).unwrap_or_default();
+        let (Some(period), Some(anchor)) = (
+            crate::packages::Period::parse(text("invoice_period")),
+            clock::parse_dt(text("invoice_anchor")),
+        ) else {
+            break;
+        };
+        if text("status") == "archived" {
+            break;
+        }
+        let n = u32::try_from(int(&client, "autoinvoice_periods").unwrap_or(0)).unwrap_or(0);
+        let bound = |k: u32| {
+            period.boundary(anchor, k).ok_or_else(|| {
+                Error::Internal(format!("client {client_id}: period {k} out of range"))
+            })
+        };
+        let (start, end) = (bound(n)?, bound(n + 1)?);
+        if end > now {
+            break;
+        }
+        let (from, till) = (clock::format_dt(start), clock::format_dt(end));
+        match tx.overlapping_invoice(client_id, &from, &till)? {
+            Some(number) => out.skipped.push(format!(
+                "client {client_id}: {from} to {till} overlaps invoice {number}; not issued"
+            )),
+            None => {
+                issue(tx, &client, &from, &till, now, 0)?;
+                out.issued += 1;
+            }
+        }
+        let mut ch = Record::new();
+        ch.insert("autoinvoice_periods", Val::Int(i64::from(n) + 1));
+        ch.insert(
+            "autoinvoice_next",
+            Val::Text(clock::format_dt(bound(n + 2)?)),
+        );
+        ch.insert("autoinvoice_last", Val::Text(till));
+        tx.update(&CLIENTS, client_id, &ch)?;
+    }
+    Ok(out)
 }
 
 fn link_entry(tx: &mut dyn StoreTx, entry: i64, invoice: i64) -> Result<()> {

@@ -13,7 +13,7 @@ mod currencies;
 mod custom_fields;
 mod envelope;
 mod invoice_pdf;
-mod invoices;
+pub(crate) mod invoices;
 pub mod jsonrpc;
 mod packages;
 mod provisioning;

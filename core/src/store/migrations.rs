@@ -77,7 +77,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 13,
-        name: "billing cycle: invoice PDFs",
+        name: "billing cycle: invoice PDFs and auto-invoicing",
         sql: V13,
     },
 ];
@@ -654,10 +654,18 @@ CREATE INDEX api_tokens_user ON api_tokens(id_users, id);
 "#;
 
 /// Billing cycle, second part (issue 18): the issuing company's address and tax id, printed
-/// on its invoices' PDFs.
+/// on its invoices' PDFs; a client's auto-invoicing period (`invoice_period`, ISO 8601, from
+/// `invoice_anchor`), how many periods the clock has done, the end of the next one (what
+/// the clock looks for) and of the last one.
 const V13: &str = r#"
 ALTER TABLE companies ADD COLUMN address TEXT;
 ALTER TABLE companies ADD COLUMN tax_id TEXT;
+ALTER TABLE clients ADD COLUMN invoice_period TEXT;
+ALTER TABLE clients ADD COLUMN invoice_anchor TEXT;
+ALTER TABLE clients ADD COLUMN autoinvoice_periods INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN autoinvoice_next TEXT;
+ALTER TABLE clients ADD COLUMN autoinvoice_last TEXT;
+CREATE INDEX clients_autoinvoice_next ON clients(autoinvoice_next) WHERE autoinvoice_next IS NOT NULL;
 "#;
 
 #[cfg(test)]

@@ -102,13 +102,20 @@ pub static CLIENTS: EntityDef = EntityDef {
         FieldDef::new("id_taxes_profiles", FieldKind::Ref("taxes_profiles"))
             .aliases(&["taxes_profiles_id"])
             .filterable(),
+        // Auto-invoicing (docs/invoices.md): the clock issues each closed period's invoice.
+        FieldDef::new("invoice_period", FieldKind::Text { max: 8 }),
+        FieldDef::new("invoice_anchor", FieldKind::DateTime),
+        FieldDef::new("autoinvoice_periods", COUNT)
+            .access(Access::ReadOnly)
+            .default(Default::Int(0)),
+        FieldDef::new("autoinvoice_next", FieldKind::DateTime).access(Access::ReadOnly),
+        FieldDef::new("autoinvoice_last", FieldKind::DateTime).access(Access::ReadOnly),
         c_dt(),
     ],
     tenancy: Tenancy::Column("id_companies"),
     ignored: &[
         "apply",
         "_preload",
-        "autoinvoice_last",
         "bill_by_time",
         "c_account",
         "cc_serial",
