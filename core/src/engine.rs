@@ -204,12 +204,16 @@ fn auto_invoices(
         match outcome {
             Ok((done, _)) => {
                 report.invoices_issued += done.issued;
-                report
-                    .invoice_errors
-                    .extend(done.skipped.into_iter().map(|s| (client, s)));
+                for s in done.skipped {
+                    log::warn!(target: "tollgate::clock", "auto-invoicing: {s}");
+                    report.invoice_errors.push((client, s));
+                }
             }
             Err(e) if e.code() == crate::ErrorCode::StoreHalted => return Err(e),
-            Err(e) => report.invoice_errors.push((client, e.to_string())),
+            Err(e) => {
+                log::warn!(target: "tollgate::clock", "auto-invoicing client {client}: {e}");
+                report.invoice_errors.push((client, e.to_string()));
+            }
         }
     }
     Ok(())

@@ -929,3 +929,118 @@ fn the_summary_report_matches_the_invoices_of_the_period() {
         fails(&e, &sid, "reports.summary", params, code);
     }
 }
+
+#[test]
+fn rerating_an_invoiced_call_is_a_note_on_the_next_invoice_and_never_counted_twice() {
+    let (e, clock, sid) = engine();
+    let t = id(ok(
+        &e,
+        &sid,
+        "rateTables.add",
+        json!({"name": "notes", "id_currencies": 1}),
+    ));
+    let rate = id(ok(
+        &e,
+        &sid,
+        "rates.add",
+        json!({"id_rate_tables": t, "code": "1", "code_name": "US", "rate": "1", "effective_from": "2020-01-01"}),
+    ));
+    let c = id(ok(
+        &e,
+        &sid,
+        "clients.add",
+        json!({"name": "notes", "orig_rate_table": t, "credit": "1000"}),
+    ));
+    ok(
+        &e,
+        &sid,
+        "accounts.add",
+        json!({"id_clients": c, "name": "n", "auth_type": "ani", "ident": "950"}),
+    );
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    call_at(&e, "950", "feb", "15551", "2026-02-10 10:00:00", 60); // 1.00
+    call_at(&e, "950", "mar", "15552", "2026-03-01 10:00:00", 120); // 2.00
+    let feb = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let before = invoice(&e, &sid, feb);
+    assert_eq!(d(&before["total"]), Decimal::from_str("1.00").unwrap());
+    // The price was wrong: 0.7, not 1. Re-rated on 5 March.
+    let sid = at(&e, &clock, "2026-03-05 00:00:00");
+    ok(&e, &sid, "rates.edit", json!({"id": rate, "rate": "0.7"}));
+    let r = ok(
+        &e,
+        &sid,
+        "xdrs.rerate",
+        json!({"dt_from": "2026-02-01", "dt_till": "2026-03-05", "id_clients": [c]}),
+    );
+    assert_eq!(r["rerated"], json!(2), "{r}");
+    // February's invoice is as it was issued.
+    assert_eq!(invoice(&e, &sid, feb), before);
+    // The invoiced call's difference is a credit note; the other call's is an adjustment.
+    let notes = rows(&ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "type": "credit_note"}),
+    ));
+    assert_eq!(notes.len(), 1);
+    assert_eq!(d(&notes[0]["amount"]), Decimal::from_str("0.3").unwrap());
+    let sid = at(&e, &clock, "2026-04-02 00:00:00");
+    let mar = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-03-01", "dt_till": "2026-04-01"}),
+    ));
+    let m = invoice(&e, &sid, mar);
+    let lines: Vec<(String, Decimal)> = m["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap().to_string(), d(&l["amount"])))
+        .collect();
+    // March's call at its new price (1.40, not 2.00 less a separate adjustment), and
+    // February's credit note.
+    assert_eq!(
+        lines,
+        [
+            ("calls".to_string(), Decimal::from_str("1.4").unwrap()),
+            (
+                "credit_note".to_string(),
+                Decimal::from_str("-0.3").unwrap()
+            ),
+        ]
+    );
+    assert_eq!(d(&m["total"]), Decimal::from_str("1.10").unwrap());
+    // Invoiced together, the two months ask exactly what the ledger charged.
+    let charged: Decimal = rows(&ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "limit": 100}),
+    ))
+    .iter()
+    .map(|r| d(&r["amount"]))
+    .sum();
+    assert_eq!(d(&before["total"]) + d(&m["total"]), -charged);
+    assert!(e.verify_client_ledger(c).unwrap());
+    // A price raised again: a debit note on the next invoice.
+    ok(&e, &sid, "rates.edit", json!({"id": rate, "rate": "0.8"}));
+    ok(
+        &e,
+        &sid,
+        "xdrs.rerate",
+        json!({"dt_from": "2026-02-01", "dt_till": "2026-03-02", "id_clients": [c]}),
+    );
+    let debit = rows(&ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "type": "debit_note"}),
+    ));
+    assert_eq!(debit.len(), 2, "both calls are on issued invoices now");
+}

@@ -161,9 +161,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_catalog_has_the_vendors_fifteen_events_and_rates_changed() {
-        assert_eq!(EVENT_IDS.len(), 16);
+    fn the_catalog_has_the_vendors_fifteen_events_rates_changed_and_invoices_create() {
+        assert_eq!(EVENT_IDS.len(), 17);
         assert!(after_only(RATES_CHANGED));
+        assert!(after_only(INVOICES_CREATE));
         assert!(after_only(CLIENTS_BALANCE_ZERO) && !after_only(CLIENTS_UPDATE));
     }
 }
