@@ -593,6 +593,54 @@ fn invoice_pdfs_download_from_admin_and_pdftotext_reads_them() {
 }
 
 #[test]
+fn the_summary_report_downloads_as_csv_from_admin() {
+    let h = start(|_| {});
+    let sid = login(&h);
+    calls(&h, &sid, 0);
+    ok(
+        &h,
+        &sid,
+        "xdrs.import",
+        json!({"format": "tollgate", "csv": "call_id,account,destination,connect_time,duration\nj1,100,4420,2026-01-15 11:00:00,90\nj2,100,4421,2026-01-16 11:00:00,30\n"}),
+    );
+    let r = get(&h.url(&format!(
+        "/admin/reports/summary?SID={sid}&dt_from=2026-01-01&dt_till=2026-02-01&group_by[]=day"
+    )));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("text/csv"));
+    let lines: Vec<&str> = r.body.lines().collect();
+    assert!(
+        lines[0].starts_with("day,id_currencies,currency,calls,"),
+        "{}",
+        r.body
+    );
+    assert!(
+        lines[1].starts_with("2026-01-15,1,USD,1,1,90,90,"),
+        "{}",
+        r.body
+    );
+    assert!(
+        lines[2].starts_with("2026-01-16,1,USD,1,1,30,30,"),
+        "{}",
+        r.body
+    );
+    // 90 s + 30 s at 1/min.
+    assert!(
+        lines[3].starts_with("total,1,USD,2,2,120,120,2.0000,2.00,"),
+        "{}",
+        r.body
+    );
+    // The JSON method of the same name answers on the JSON entry point.
+    let j = ok(
+        &h,
+        &sid,
+        "reports.summary",
+        json!({"dt_from": "2026-01-01", "dt_till": "2026-02-01"}),
+    );
+    assert_eq!(j["return"]["totals"][0]["calls"], json!(2));
+}
+
+#[test]
 fn file_refusals_carry_x_vcs_status() {
     let h = start(|_| {});
     let sid = login(&h);

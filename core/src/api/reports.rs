@@ -328,7 +328,7 @@ fn summarise(ctx: &Ctx<'_>, tx: &dyn StoreTx, args: &Args) -> Result<Summary> {
         s.totals.entry(currency).or_default().add(rec)
     })?;
     // Names for the ids shown.
-    for ((key, currency), _) in &s.rows {
+    for (key, currency) in s.rows.keys() {
         for (g, k) in s.groups.iter().zip(key) {
             let (def, label) = match *g {
                 "client" => (&CLIENTS, "client"),
@@ -336,21 +336,21 @@ fn summarise(ctx: &Ctx<'_>, tx: &dyn StoreTx, args: &Args) -> Result<Summary> {
                 _ => continue,
             };
             if let Key::Int(id) = k {
-                if !s.names.contains_key(&(label, *id)) {
+                if let std::collections::btree_map::Entry::Vacant(v) = s.names.entry((label, *id)) {
                     let name = tx
                         .get(def, *id, None)?
                         .and_then(|r| r.get("name").and_then(Val::as_text).map(str::to_string))
                         .unwrap_or_default();
-                    s.names.insert((label, *id), name);
+                    v.insert(name);
                 }
             }
         }
-        if !s.currencies.contains_key(currency) {
+        if let std::collections::btree_map::Entry::Vacant(v) = s.currencies.entry(*currency) {
             let code = tx
                 .get(&CURRENCIES, *currency, None)?
                 .and_then(|r| r.get("code").and_then(Val::as_text).map(str::to_string))
                 .unwrap_or_default();
-            s.currencies.insert(*currency, code);
+            v.insert(code);
         }
     }
     Ok(s)
