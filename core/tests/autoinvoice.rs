@@ -267,3 +267,25 @@ fn a_period_invoiced_by_hand_is_skipped_and_bad_periods_are_refused() {
     }
     assert_eq!(client_field(&e, c, "invoice_period"), Value::Null);
 }
+
+#[test]
+fn a_vendor_client_sending_autoinvoice_last_back_is_told_it_is_ignored() {
+    let clock = Arc::new(ManualClock::new(parse_dt("2026-03-02 00:00:00").unwrap()));
+    let e = Engine::create_with(":memory:", ADMIN, PASSWORD, opts(&clock)).unwrap();
+    let c = id(&ok(
+        &e,
+        "clients.add",
+        json!({"name": "vendor", "autoinvoice_last": "2026-01-01 00:00:00"}),
+    ));
+    let r = e.call_as_system(
+        "clients.edit",
+        json!({"id": c, "autoinvoice_last": "2026-02-01 00:00:00", "credit": "5"}),
+    );
+    assert!(r.code, "{:?}", r.errors);
+    assert!(
+        r.messages.iter().any(|m| m.contains("autoinvoice_last")),
+        "{:?}",
+        r.messages
+    );
+    assert_eq!(client_field(&e, c, "autoinvoice_last"), Value::Null);
+}

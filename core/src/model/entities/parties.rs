@@ -116,6 +116,9 @@ pub static CLIENTS: EntityDef = EntityDef {
     ignored: &[
         "apply",
         "_preload",
+        // Shown (read-only, set by the auto-invoicing clock); a vendor client sending it
+        // back on add or edit is told it is ignored, as before.
+        "autoinvoice_last",
         "bill_by_time",
         "c_account",
         "cc_serial",
