@@ -59,6 +59,24 @@ enum Command {
         #[command(flatten)]
         server: remote::ServerFlags,
     },
+    /// Call a file method (invoices.download, reports.summary, xdrs.download) and write the
+    /// file it returns.
+    ///
+    /// Credentials as for `call`. The file goes to --out, else into the current directory
+    /// under the name the method suggests (e.g. INV-2026-000001.pdf); its path is printed.
+    /// Exit 0: written; 1: refused (the envelope is printed, no file is left); 2: usage or
+    /// I/O error.
+    Download {
+        /// Database file.
+        db: PathBuf,
+        /// File method, e.g. invoices.download.
+        method: String,
+        /// Params as a JSON object (default {}).
+        params: Option<String>,
+        /// Where to write the file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Load a CSV rate deck into a rate table, all or nothing.
     ///
     /// Header required; columns by name or alias (code|prefix|dial code, code_name|
@@ -317,6 +335,12 @@ fn main() -> ExitCode {
             params,
             server,
         } => call(&db, &method, params.as_deref(), &server),
+        Command::Download {
+            db,
+            method,
+            params,
+            out,
+        } => download(&db, &method, params.as_deref(), out.as_deref()),
         Command::ImportRates {
             db,
             table,
@@ -423,6 +447,62 @@ fn init(
         tollgate::display_target(path_str(db)?)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn download(
+    db: &std::path::Path,
+    method: &str,
+    params: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    let params = json_params(params)?;
+    let engine = Engine::open(path_str(db)?).map_err(|e| format!("{} ({})", e, e.code()))?;
+    // The file is built in memory first: a refusal leaves nothing on disk.
+    let mut bytes = Vec::new();
+    let got = if tollgate::wire::has_credentials(method, &params) {
+        engine.call_file(method, params, &mut bytes)
+    } else {
+        engine.call_file_as_system(method, params, &mut bytes)
+    };
+    let meta = match got {
+        Ok(meta) => meta,
+        Err(env) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&env.to_json()).unwrap_or_default()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let path = match out {
+        Some(p) => p.to_path_buf(),
+        // Only the name part of what the method suggests: never a path elsewhere.
+        None => PathBuf::from(
+            std::path::Path::new(&meta.name)
+                .file_name()
+                .ok_or_else(|| format!("the method suggested no file name ({:?})", meta.name))?,
+        ),
+    };
+    std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn json_params(params: Option<&str>) -> Result<Value, String> {
+    let params: Value = match params {
+        None => Value::Object(Default::default()),
+        Some(text) => tollgate::wire::parse_json(text).map_err(|e| match e {
+            JsonTextError::TooLarge { len, max } => {
+                format!("params are {len} bytes; the limit is {max}")
+            }
+            JsonTextError::Invalid(e) => format!("params are not valid JSON: {e}"),
+            other => format!("params: {other}"),
+        })?,
+    };
+    if !params.is_object() {
+        return Err("params must be a JSON object".into());
+    }
+    Ok(params)
 }
 
 fn call(

@@ -205,3 +205,109 @@ fn credentials_are_what_the_dispatcher_says_they_are() {
     assert_eq!(code, Some(1));
     assert_eq!(env["errors"][0]["code"], "validation.unknown_argument");
 }
+
+#[test]
+fn a_month_end_from_the_cli_invoice_pdf_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let out = tollgate()
+        .arg("init")
+        .arg(&db)
+        .env("TOLLGATE_ADMIN_PASSWORD", "month-end-pw-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let call = |method: &str, params: &str| -> Value {
+        let out = tollgate()
+            .arg("call")
+            .arg(&db)
+            .args([method, params])
+            .output()
+            .unwrap();
+        let env: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(env["code"], true, "{method}: {env}");
+        env["return"].clone()
+    };
+    call("rateTables.add", r#"{"name": "cli"}"#);
+    call(
+        "rates.add",
+        r#"{"id_rate_tables": 1, "code": "44", "code_name": "UK", "rate": "0.9", "effective_from": "2020-01-01"}"#,
+    );
+    call(
+        "clients.add",
+        r#"{"name": "Month End Ltd", "orig_rate_table": 1, "credit": "50"}"#,
+    );
+    call(
+        "accounts.add",
+        r#"{"id_clients": 1, "name": "me", "auth_type": "ani", "ident": "3000"}"#,
+    );
+    call(
+        "xdrs.import",
+        r#"{"format": "tollgate", "csv": "call_id,account,destination,connect_time,duration\nc1,3000,4420,2026-01-31 23:59:59,100\n"}"#,
+    );
+    let inv = call(
+        "invoices.add",
+        r#"{"id_clients": 1, "dt_from": "2026-01-01", "dt_till": "2026-02-01"}"#,
+    );
+    let number = inv["number"].as_str().unwrap().to_string();
+    // The PDF, under the name the method suggests, in the current directory.
+    let out = tollgate()
+        .current_dir(dir.path())
+        .arg("download")
+        .arg(&db)
+        .args(["invoices.download", r#"{"id": 1}"#])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let name = format!("{number}.pdf");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), name);
+    let text = Command::new("pdftotext")
+        .arg(dir.path().join(&name))
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8(text.stdout).unwrap();
+    // 100 s at 0.9/min = 1.50.
+    assert!(text.contains(&number) && text.contains("1.50"), "{text}");
+    // The summary's CSV to a chosen file.
+    let csv = dir.path().join("summary.csv");
+    let out = tollgate()
+        .arg("download")
+        .arg(&db)
+        .args([
+            "reports.summary",
+            r#"{"dt_from": "2026-01-01", "dt_till": "2026-02-01"}"#,
+            "--out",
+        ])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let body = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("1,Month End Ltd,1,USD,1,1,100,100,")),
+        "{body}"
+    );
+    // A refusal prints the envelope, exits 1 and writes no file.
+    let missing = dir.path().join("missing.pdf");
+    let out = tollgate()
+        .arg("download")
+        .arg(&db)
+        .args(["invoices.download", r#"{"id": 99}"#, "--out"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let env: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(env["errors"][0]["code"], "not_found");
+    assert!(!missing.exists());
+}

@@ -27,6 +27,11 @@ pub struct TickReport {
     pub subscriptions: SubscriptionTick,
     /// Subscriptions that could not be processed (id, error); retried on the next tick.
     pub errors: Vec<(i64, String)>,
+    /// Invoices the clock issued for closed auto-invoicing periods.
+    pub invoices_issued: usize,
+    /// Auto-invoicing that could not be done (client id, reason): a period overlapping an
+    /// invoice issued by hand is skipped; a failure is retried on the next tick.
+    pub invoice_errors: Vec<(i64, String)>,
 }
 
 /// How to build an engine: clock and settings.
@@ -164,8 +169,54 @@ fn tick(inner: &Inner, now: chrono::DateTime<chrono::Utc>) -> Result<TickReport>
             Err(e) => report.errors.push((id, e.to_string())),
         }
     }
+    auto_invoices(inner, now, &mut report)?;
     inner.events.signal.wake();
     Ok(report)
+}
+
+/// The clock's auto-invoicing: one transaction per due client (docs/invoices.md).
+fn auto_invoices(
+    inner: &Inner,
+    now: chrono::DateTime<chrono::Utc>,
+    report: &mut TickReport,
+) -> Result<()> {
+    let store = inner.store.as_ref();
+    let charging = &inner.charging;
+    let due = store::run(store, TxKind::Read, |tx| {
+        crate::api::invoices::auto_due(tx, now)
+    })?;
+    for client in due {
+        let outcome = store::run_then(
+            store,
+            TxKind::Write,
+            |tx| {
+                let done = crate::api::invoices::auto_invoice(tx, client, now)?;
+                // The tax entries moved the balance: the hot path follows on commit.
+                let refresh = charging.prepare(tx, &[("clients", client)])?;
+                Ok((done, std::cell::RefCell::new(Some(refresh))))
+            },
+            |(_, refresh)| {
+                if let Some(r) = refresh.borrow_mut().take() {
+                    charging.apply(r);
+                }
+            },
+        );
+        match outcome {
+            Ok((done, _)) => {
+                report.invoices_issued += done.issued;
+                for s in done.skipped {
+                    log::warn!(target: "tollgate::clock", "auto-invoicing: {s}");
+                    report.invoice_errors.push((client, s));
+                }
+            }
+            Err(e) if e.code() == crate::ErrorCode::StoreHalted => return Err(e),
+            Err(e) => {
+                log::warn!(target: "tollgate::clock", "auto-invoicing client {client}: {e}");
+                report.invoice_errors.push((client, e.to_string()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The engine's clock: `tick` every `interval` by the engine's clock until stopped. It holds

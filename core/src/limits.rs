@@ -202,5 +202,14 @@ pub const clock_interval_ms_default: u64 = 1_000;
 pub const invoice_prefix_length_max: usize = 16;
 /// Longest period one invoice may cover (`dt_till - dt_from`), in days: a quarter and a bit.
 pub const invoice_period_days_max: i64 = 93;
+/// Closed periods one client's auto-invoicing issues in one clock pass (a client far behind
+/// catches up over the following passes).
+pub const autoinvoice_periods_per_tick_max: u32 = 12;
+/// Clients one clock pass auto-invoices (the rest wait for the next pass).
+pub const autoinvoice_clients_per_tick_max: u64 = 1000;
+/// Longest period a summary report (`reports.summary`) covers, in days: a leap year.
+pub const report_period_days_max: i64 = 366;
+/// Most ledger entries one `clients.statement` lists: a longer one asks for a shorter period.
+pub const statement_entries_max: u64 = 100_000;
 /// Digits of an invoice number's sequence part (`INV-2026-000001`); more are written in full.
 pub const invoice_sequence_digits: usize = 6;

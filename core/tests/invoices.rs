@@ -421,3 +421,626 @@ fn other_currency_empty_period_and_bad_input() {
     let r = call(&e, &sid, "invoices.edit", json!({"id": inv}));
     assert_eq!(r.errors[0].code.as_str(), "api.unknown_method");
 }
+
+/// The text `pdftotext` (poppler-utils) reads out of a PDF, in reading order.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("invoice.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian package poppler-utils; scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_pdf_is_the_default_download_and_pdftotext_reads_it_back() {
+    let (e, clock, sid) = engine();
+    ok(
+        &e,
+        &sid,
+        "companies.edit",
+        json!({"id": 1, "name": "Tollgate Telecom Ltd", "address": "1 Exchange Street\nZürich 8001", "tax_id": "CHE-123.456.789"}),
+    );
+    let vat = id(ok(
+        &e,
+        &sid,
+        "taxProfiles.add",
+        json!({"name": "VAT", "percent": "7.7"}),
+    ));
+    let c = client(&e, &sid, "pdf", "300", 1);
+    ok(
+        &e,
+        &sid,
+        "clients.edit",
+        json!({"id": c, "id_taxes_profiles": vat, "c_company": "Acme Calls GmbH", "c_address": "Hauptstrasse 5\nBern", "c_email_billing": "billing@acme.example"}),
+    );
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    call_at(&e, "300", "p-us", "15551", "2026-02-03 10:00:00", 95);
+    call_at(&e, "300", "p-uk", "4420", "2026-02-04 10:00:00", 17);
+    let inv = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let v = invoice(&e, &sid, inv);
+    let number = v["number"].as_str().unwrap().to_string();
+    let total = d(&v["total"]).to_string();
+    // 95 s at 0.6 = 0.95, 17 s at 1.25 = 0.3542; 1.30 + 7.7 % (0.1001 -> 0.10) = 1.40.
+    assert_eq!(d(&v["total"]), Decimal::from_str("1.40").unwrap());
+    let mut out = Vec::new();
+    let meta = e
+        .call_file(
+            "invoices.download",
+            json!({"SID": sid, "id_invoices": inv}),
+            &mut out,
+        )
+        .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert_eq!(meta.name, format!("{number}.pdf"));
+    assert_eq!(meta.content_type, "application/pdf");
+    assert!(out.starts_with(b"%PDF-"), "not a PDF");
+    let text = pdf_text(&out);
+    for want in [
+        number.as_str(),
+        "Tollgate Telecom Ltd",
+        "1 Exchange Street",
+        "Zürich 8001",
+        "CHE-123.456.789",
+        "pdf",
+        "Acme Calls GmbH",
+        "Hauptstrasse 5",
+        "billing@acme.example",
+        "2026-02-01 00:00:00",
+        "2026-03-01 00:00:00",
+        "USD",
+        "US",
+        "UK",
+        "0.3542",
+        "1.30",
+        "Tax 7.7%",
+        "0.10",
+    ] {
+        assert!(text.contains(want), "{want:?} is not in the PDF:\n{text}");
+    }
+    let total_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Total"))
+        .unwrap_or_else(|| panic!("no total line:\n{text}"));
+    assert!(total_line.trim_end().ends_with(&total), "{total_line:?}");
+    // A void invoice says so on its PDF.
+    ok(
+        &e,
+        &sid,
+        "invoices.void",
+        json!({"id_invoices": inv, "reason": "wrong rate"}),
+    );
+    let mut out = Vec::new();
+    e.call_file(
+        "invoices.download",
+        json!({"SID": sid, "id_invoices": inv, "format": "pdf"}),
+        &mut out,
+    )
+    .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert!(pdf_text(&out).contains("VOID: wrong rate"));
+    // An unknown format is refused and writes nothing.
+    let mut out = Vec::new();
+    let err = e
+        .call_file(
+            "invoices.download",
+            json!({"SID": sid, "id_invoices": inv, "format": "docx"}),
+            &mut out,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.errors[0].code.as_str(),
+        "validation.invalid",
+        "{:?}",
+        err.errors
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_pdf_of_many_lines_runs_onto_more_pages() {
+    let (e, clock, sid) = engine();
+    let t = id(ok(
+        &e,
+        &sid,
+        "rateTables.add",
+        json!({"name": "many", "id_currencies": 1}),
+    ));
+    for i in 0..120 {
+        ok(
+            &e,
+            &sid,
+            "rates.add",
+            json!({"id_rate_tables": t, "code": format!("9{i:03}"), "code_name": format!("Dest {i:03}"), "rate": "0.6", "effective_from": "2020-01-01"}),
+        );
+    }
+    let c = id(ok(
+        &e,
+        &sid,
+        "clients.add",
+        json!({"name": "many", "orig_rate_table": t, "credit": "1000"}),
+    ));
+    ok(
+        &e,
+        &sid,
+        "accounts.add",
+        json!({"id_clients": c, "name": "m", "auth_type": "ani", "ident": "900"}),
+    );
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    for i in 0..120 {
+        call_at(
+            &e,
+            "900",
+            &format!("m{i}"),
+            &format!("9{i:03}1"),
+            "2026-02-03 10:00:00",
+            60,
+        );
+    }
+    let inv = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let mut out = Vec::new();
+    e.call_file(
+        "invoices.download",
+        json!({"SID": sid, "id_invoices": inv}),
+        &mut out,
+    )
+    .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    let text = pdf_text(&out);
+    // pdftotext separates pages with a form feed.
+    assert!(text.matches('\u{c}').count() >= 3, "one page only");
+    for i in [0, 59, 119] {
+        assert!(
+            text.contains(&format!("Dest {i:03}")),
+            "Dest {i:03} missing"
+        );
+    }
+    let total_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Total"))
+        .unwrap();
+    assert!(total_line.trim_end().ends_with("72.00"), "{total_line:?}");
+}
+
+fn rows(v: &Value) -> Vec<Value> {
+    v["rows"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_statement_runs_the_balance_through_every_entry() {
+    let (e, clock, sid) = engine();
+    let c = client(&e, &sid, "stmt", "400", 1);
+    let sid = at(&e, &clock, "2026-01-20 00:00:00");
+    ok(
+        &e,
+        &sid,
+        "transactions.add",
+        json!({"id_clients": c, "type": "payment", "amount": "10"}),
+    );
+    call_at(&e, "400", "s-jan", "15551", "2026-01-20 00:00:00", 45);
+    let sid = at(&e, &clock, "2026-02-10 12:00:00");
+    call_at(&e, "400", "s-feb1", "4420", "2026-02-10 12:00:00", 33);
+    ok(
+        &e,
+        &sid,
+        "transactions.add",
+        json!({"id_clients": c, "type": "charge", "amount": "2.5", "notes": "port fee"}),
+    );
+    ok(
+        &e,
+        &sid,
+        "transactions.add",
+        json!({"id_clients": c, "type": "payment", "amount": "3.333"}),
+    );
+    let sid = at(&e, &clock, "2026-03-05 00:00:00");
+    call_at(&e, "400", "s-mar", "15552", "2026-03-05 00:00:00", 10);
+    let got = ok(
+        &e,
+        &sid,
+        "clients.statement",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    )["statement"]
+        .clone();
+    // Independently: every entry of the client, from transactions.list.
+    let all = rows(&ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "limit": 1000}),
+    ));
+    assert_eq!(all.len(), 6, "2 in January, 3 in February, 1 in March");
+    let dt = |r: &Value| r["dt"].as_str().unwrap().to_string();
+    let opening: Decimal = all
+        .iter()
+        .filter(|r| dt(r).as_str() < "2026-02-01")
+        .map(|r| d(&r["amount"]))
+        .sum();
+    let inside: Vec<&Value> = all
+        .iter()
+        .filter(|r| ("2026-02-01".."2026-03-01").contains(&dt(r).as_str()))
+        .collect();
+    assert_eq!(d(&got["opening_balance"]), opening);
+    assert_eq!(
+        d(&got["opening_balance"]),
+        Decimal::from_str("9.55").unwrap(),
+        "10 paid, 45 s at 0.6 = 0.45"
+    );
+    let entries = got["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), inside.len());
+    assert_eq!(entries.len(), 3);
+    let mut running = opening;
+    for (entry, want) in entries.iter().zip(&inside) {
+        assert_eq!(entry["id"], want["id"]);
+        running += d(&want["amount"]);
+        assert_eq!(d(&entry["balance"]), running, "{entry}");
+    }
+    assert_eq!(d(&got["closing_balance"]), running);
+    // 9.55 - 0.6875 (33 s at 1.25) - 2.5 + 3.333
+    assert_eq!(running, Decimal::from_str("9.6955").unwrap());
+    assert_eq!(d(&got["debits"]), Decimal::from_str("-3.1875").unwrap());
+    assert_eq!(d(&got["credits"]), Decimal::from_str("3.333").unwrap());
+    // Up to now: the closing balance is the client's balance.
+    let to_now = ok(
+        &e,
+        &sid,
+        "clients.statement",
+        json!({"id_clients": c, "dt_from": "2026-01-01", "dt_till": "2026-03-06"}),
+    )["statement"]
+        .clone();
+    let balance = ok(&e, &sid, "clients.editForm", json!({"id": c}))["client"]["balance"].clone();
+    assert_eq!(d(&to_now["closing_balance"]), d(&balance));
+    assert_eq!(d(&to_now["opening_balance"]), Decimal::ZERO);
+    for (params, code) in [
+        (
+            json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-02-01"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"id_clients": c, "dt_from": "never", "dt_till": "2026-02-01"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"id_clients": 999, "dt_from": "2026-01-01", "dt_till": "2026-02-01"}),
+            "not_found",
+        ),
+        (
+            json!({"id_clients": c, "dt_from": "2026-01-01"}),
+            "validation.required",
+        ),
+    ] {
+        fails(&e, &sid, "clients.statement", params, code);
+    }
+}
+
+#[test]
+fn lists_filter_by_prefix_and_total_every_matching_row() {
+    let (e, clock, sid) = engine();
+    let c = client(&e, &sid, "lists", "500", 1);
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    for (i, (dst, secs)) in [
+        ("15551", 10),
+        ("15552", 20),
+        ("4420", 30),
+        ("4421", 41),
+        ("4471", 7),
+    ]
+    .iter()
+    .enumerate()
+    {
+        call_at(
+            &e,
+            "500",
+            &format!("l{i}"),
+            dst,
+            "2026-02-03 10:00:00",
+            *secs,
+        );
+    }
+    let list = |params: Value| ok(&e, &sid, "xdrs.list", params);
+    let ids = |v: &Value| -> Vec<String> {
+        rows(v)
+            .iter()
+            .map(|r| r["call_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&list(json!({"dst_prefix": "442"}))), ["l2", "l3"]);
+    assert_eq!(ids(&list(json!({"dst_prefix": "44"}))), ["l2", "l3", "l4"]);
+    assert_eq!(ids(&list(json!({"code_name_prefix": "U"}))).len(), 5);
+    assert_eq!(ids(&list(json!({"code_name_prefix": "UK"}))).len(), 3);
+    assert_eq!(ids(&list(json!({"code_name_prefix": "uk"}))).len(), 0);
+    assert!(
+        list(json!({})).get("totals").is_none(),
+        "totals only on request"
+    );
+    // Totals cover every matching row, not only the page.
+    let page = list(json!({"dst_prefix": "44", "totals": true, "limit": 1}));
+    assert_eq!(rows(&page).len(), 1);
+    let t = &page["totals"];
+    let every = rows(&list(json!({"dst_prefix": "44"})));
+    assert_eq!(t["count"], json!(3));
+    let cost: Decimal = every.iter().map(|r| d(&r["cost"])).sum();
+    assert_eq!(d(&t["cost"]), cost);
+    assert_eq!(
+        cost,
+        Decimal::from_str("1.625").unwrap(),
+        "0.625 + 0.8542 + 0.1458"
+    );
+    assert_eq!(t["billed_seconds"], json!(78));
+    assert_eq!(t["duration"], json!(78));
+    // The same filters on the download.
+    let mut out = Vec::new();
+    e.call_file(
+        "xdrs.download",
+        json!({"SID": sid, "dst_prefix": "44"}),
+        &mut out,
+    )
+    .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1 + 3);
+    // Ledger totals.
+    let tl = ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "totals": true, "limit": 2}),
+    );
+    let all = rows(&ok(&e, &sid, "transactions.list", json!({"id_clients": c})));
+    assert_eq!(tl["totals"]["count"], json!(5));
+    let sum: Decimal = all.iter().map(|r| d(&r["amount"])).sum();
+    assert_eq!(d(&tl["totals"]["amount"]), sum);
+}
+
+#[test]
+fn the_summary_report_matches_the_invoices_of_the_period() {
+    let (e, clock, sid) = engine();
+    let eur = id(ok(
+        &e,
+        &sid,
+        "currencies.add",
+        json!({"code": "EUR", "name": "Euro"}),
+    ));
+    let a = client(&e, &sid, "sum-a", "600", 1);
+    let b = client(&e, &sid, "sum-b", "601", eur);
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    call_at(&e, "600", "a-out", "15551", "2026-01-31 23:59:59", 60);
+    call_at(&e, "600", "a1", "15551", "2026-02-01 00:00:00", 61);
+    call_at(&e, "600", "a2", "4420", "2026-02-01 10:00:00", 17);
+    call_at(&e, "600", "a3", "4420", "2026-02-28 23:59:59", 0);
+    call_at(&e, "601", "b1", "4420", "2026-02-14 08:00:00", 100);
+    call_at(&e, "601", "b-out", "4420", "2026-03-01 00:00:00", 100);
+    let period = json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01"});
+    let mut invoices = Vec::new();
+    for c in [a, b] {
+        let mut p = period.clone();
+        p["id_clients"] = json!(c);
+        let inv = id(ok(&e, &sid, "invoices.add", p));
+        invoices.push(invoice(&e, &sid, inv));
+    }
+    let mut p = period.clone();
+    p["group_by"] = json!(["client", "destination"]);
+    let r = ok(&e, &sid, "reports.summary", p.clone());
+    let report_rows = rows(&r);
+    // Per client and destination, exactly the invoices' call lines.
+    for (c, inv) in [a, b].iter().zip(&invoices) {
+        let lines = inv["lines"].as_array().unwrap();
+        let mine: Vec<&Value> = report_rows
+            .iter()
+            .filter(|row| row["id_clients"] == json!(c))
+            .collect();
+        assert_eq!(mine.len(), lines.len(), "{r}");
+        for (row, line) in mine.iter().zip(lines) {
+            assert_eq!(row["code_name"], line["description"]);
+            assert_eq!(row["calls"], line["calls"]);
+            assert_eq!(row["billed_seconds"], line["billed_seconds"]);
+            assert_eq!(d(&row["cost"]), d(&line["amount"]));
+        }
+        let sum: Decimal = lines.iter().map(|l| d(&l["amount"])).sum();
+        let total = r["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id_currencies"] == inv["id_currencies"])
+            .unwrap()
+            .clone();
+        assert_eq!(d(&total["cost"]), sum);
+        assert_eq!(d(&inv["subtotal"]), sum.round_dp(2));
+    }
+    // One totals row per currency: costs in different currencies never add up.
+    assert_eq!(r["totals"].as_array().unwrap().len(), 2);
+    let usd = &r["totals"][0];
+    assert_eq!(usd["currency"], json!("USD"));
+    assert_eq!(usd["calls"], json!(3));
+    assert_eq!(usd["answered"], json!(2));
+    assert_eq!(d(&usd["asr"]), Decimal::from_str("66.67").unwrap());
+    assert_eq!(d(&usd["acd"]), Decimal::from(39), "(61 + 17) / 2");
+    // By day: the call at 23:59:59 on the last day is February's, 00:00:00 on the 1st too.
+    p["group_by"] = json!(["day"]);
+    p["id_clients"] = json!(a);
+    let days = rows(&ok(&e, &sid, "reports.summary", p.clone()));
+    let names: Vec<&str> = days.iter().map(|r| r["day"].as_str().unwrap()).collect();
+    assert_eq!(names, ["2026-02-01", "2026-02-28"]);
+    // Average rate: cost per billed minute, from the xDRs' rounded costs: UK 17 s at 1.25 is
+    // 0.3542, so 0.3542 × 60 / 17 = 1.250118 (6 places).
+    p["group_by"] = json!(["destination", "account"]);
+    let uk = rows(&ok(&e, &sid, "reports.summary", p.clone()))
+        .into_iter()
+        .find(|r| r["code_name"] == json!("UK"))
+        .unwrap();
+    assert_eq!(
+        d(&uk["average_rate"]),
+        Decimal::from_str("1.250118").unwrap()
+    );
+    assert_eq!(uk["account"], json!("600"));
+    // The CSV at /admin/reports/summary (Engine::call_file "reports.summary").
+    let mut out = Vec::new();
+    let mut fp = period.clone();
+    fp["SID"] = json!(sid);
+    fp["group_by"] = json!(["client"]);
+    let meta = e
+        .call_file("reports.summary", fp, &mut out)
+        .unwrap_or_else(|env| panic!("{:?}", env.errors));
+    assert_eq!(meta.content_type, "text/csv");
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id_clients,client,id_currencies,currency,calls,answered,duration,billed_seconds,billed_minutes,cost,average_rate,asr,acd"
+    );
+    assert_eq!(lines.len(), 1 + 2 + 2, "{text}");
+    assert!(lines[3].starts_with("total,,1,USD,3,"), "{text}");
+    // Bad input.
+    for (params, code) in [
+        (
+            json!({"dt_from": "2026-02-01", "dt_till": "2026-02-01"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"dt_from": "2025-01-01", "dt_till": "2026-02-02"}),
+            "validation.out_of_range",
+        ),
+        (
+            json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01", "group_by": ["month"]}),
+            "validation.invalid",
+        ),
+        (
+            json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01", "group_by": "client"}),
+            "validation.invalid",
+        ),
+        (
+            json!({"dt_from": "2026-02-01", "dt_till": "2026-03-01", "id_clients": 999}),
+            "not_found",
+        ),
+    ] {
+        fails(&e, &sid, "reports.summary", params, code);
+    }
+}
+
+#[test]
+fn rerating_an_invoiced_call_is_a_note_on_the_next_invoice_and_never_counted_twice() {
+    let (e, clock, sid) = engine();
+    let t = id(ok(
+        &e,
+        &sid,
+        "rateTables.add",
+        json!({"name": "notes", "id_currencies": 1}),
+    ));
+    let rate = id(ok(
+        &e,
+        &sid,
+        "rates.add",
+        json!({"id_rate_tables": t, "code": "1", "code_name": "US", "rate": "1", "effective_from": "2020-01-01"}),
+    ));
+    let c = id(ok(
+        &e,
+        &sid,
+        "clients.add",
+        json!({"name": "notes", "orig_rate_table": t, "credit": "1000"}),
+    ));
+    ok(
+        &e,
+        &sid,
+        "accounts.add",
+        json!({"id_clients": c, "name": "n", "auth_type": "ani", "ident": "950"}),
+    );
+    let sid = at(&e, &clock, "2026-03-02 00:00:00");
+    call_at(&e, "950", "feb", "15551", "2026-02-10 10:00:00", 60); // 1.00
+    call_at(&e, "950", "mar", "15552", "2026-03-01 10:00:00", 120); // 2.00
+    let feb = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-02-01", "dt_till": "2026-03-01"}),
+    ));
+    let before = invoice(&e, &sid, feb);
+    assert_eq!(d(&before["total"]), Decimal::from_str("1.00").unwrap());
+    // The price was wrong: 0.7, not 1. Re-rated on 5 March.
+    let sid = at(&e, &clock, "2026-03-05 00:00:00");
+    ok(&e, &sid, "rates.edit", json!({"id": rate, "rate": "0.7"}));
+    let r = ok(
+        &e,
+        &sid,
+        "xdrs.rerate",
+        json!({"dt_from": "2026-02-01", "dt_till": "2026-03-05", "id_clients": [c]}),
+    );
+    assert_eq!(r["rerated"], json!(2), "{r}");
+    // February's invoice is as it was issued.
+    assert_eq!(invoice(&e, &sid, feb), before);
+    // The invoiced call's difference is a credit note; the other call's is an adjustment.
+    let notes = rows(&ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "type": "credit_note"}),
+    ));
+    assert_eq!(notes.len(), 1);
+    assert_eq!(d(&notes[0]["amount"]), Decimal::from_str("0.3").unwrap());
+    let sid = at(&e, &clock, "2026-04-02 00:00:00");
+    let mar = id(ok(
+        &e,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": c, "dt_from": "2026-03-01", "dt_till": "2026-04-01"}),
+    ));
+    let m = invoice(&e, &sid, mar);
+    let lines: Vec<(String, Decimal)> = m["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap().to_string(), d(&l["amount"])))
+        .collect();
+    // March's call at its new price (1.40, not 2.00 less a separate adjustment), and
+    // February's credit note.
+    assert_eq!(
+        lines,
+        [
+            ("calls".to_string(), Decimal::from_str("1.4").unwrap()),
+            (
+                "credit_note".to_string(),
+                Decimal::from_str("-0.3").unwrap()
+            ),
+        ]
+    );
+    assert_eq!(d(&m["total"]), Decimal::from_str("1.10").unwrap());
+    // Invoiced together, the two months ask exactly what the ledger charged.
+    let charged: Decimal = rows(&ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "limit": 100}),
+    ))
+    .iter()
+    .map(|r| d(&r["amount"]))
+    .sum();
+    assert_eq!(d(&before["total"]) + d(&m["total"]), -charged);
+    assert!(e.verify_client_ledger(c).unwrap());
+    // A price raised again: a debit note on the next invoice.
+    ok(&e, &sid, "rates.edit", json!({"id": rate, "rate": "0.8"}));
+    ok(
+        &e,
+        &sid,
+        "xdrs.rerate",
+        json!({"dt_from": "2026-02-01", "dt_till": "2026-03-02", "id_clients": [c]}),
+    );
+    let debit = rows(&ok(
+        &e,
+        &sid,
+        "transactions.list",
+        json!({"id_clients": c, "type": "debit_note"}),
+    ));
+    assert_eq!(debit.len(), 2, "both calls are on issued invoices now");
+}

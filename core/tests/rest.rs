@@ -573,3 +573,191 @@ fn rest_obeys_roles_and_tenancy_like_the_management_api() {
         .clone();
     assert_eq!(row["id_companies"], w.a.company);
 }
+
+#[test]
+fn invoices_and_xdrs_with_portabilling_fields() {
+    let (e, _clock) = engine();
+    let admin = sid(&e, ADMIN, ADMIN_PW);
+    let a = |m: &str, p: Value| ok(&e, m, with_sid(&admin, p));
+    let table = a("rateTables.add", json!({"name": "pb"}))["id"].clone();
+    a(
+        "rates.add",
+        json!({"id_rate_tables": table, "code": "44", "code_name": "UK", "rate": "1.2", "effective_from": "2020-01-01"}),
+    );
+    let client = a(
+        "clients.add",
+        json!({"name": "PB Customer", "orig_rate_table": table, "credit": "100"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let account = a(
+        "accounts.add",
+        json!({"id_clients": client, "name": "pb", "auth_type": "ani", "ident": "2000"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    a(
+        "xdrs.import",
+        json!({"format": "tollgate", "csv": "call_id,account,destination,connect_time,duration\njan-1,2000,4420,2026-01-31 23:59:59,60\nfeb-1,2000,4421,2026-02-01 00:00:00,30\n"}),
+    );
+    let inv = a(
+        "invoices.add",
+        json!({"id_clients": client, "dt_from": "2026-01-01", "dt_till": "2026-02-01"}),
+    );
+    let t = login(&e, ADMIN, ADMIN_PW);
+    // Account/get_xdr_list and Customer/get_customer_xdrs over a date range (half-open).
+    let jan = json!({"from_date": "2026-01-01 00:00:00", "to_date": "2026-02-01 00:00:00"});
+    let mut p = jan.clone();
+    p["i_account"] = json!(account);
+    let r = call(&e, &t, "Account", "get_xdr_list", p);
+    assert_eq!(r["total"], json!(1));
+    let x = &r["xdr_list"][0];
+    assert_eq!(x["call_id"], "jan-1");
+    assert_eq!(x["CLD"], "4420");
+    assert_eq!(x["i_account"], json!(account));
+    assert_eq!(x["i_customer"], json!(client));
+    assert_eq!(x["charged_amount"].to_string(), "1.2000");
+    assert_eq!(x["i_invoice"], inv["id"]);
+    let r = call(
+        &e,
+        &t,
+        "Customer",
+        "get_customer_xdrs",
+        json!({"i_customer": client}),
+    );
+    assert_eq!(r["total"], json!(2));
+    let mut p = jan.clone();
+    p["i_customer"] = json!(client);
+    p["from_date"] = json!("2026-02-01 00:00:00");
+    p["to_date"] = json!("2026-03-01 00:00:00");
+    let r = call(&e, &t, "Customer", "get_customer_xdrs", p);
+    assert_eq!(r["xdr_list"][0]["call_id"], "feb-1");
+    // Invoice/get_invoice_list and get_invoice_info, with the PDF on request.
+    let r = call(
+        &e,
+        &t,
+        "Invoice",
+        "get_invoice_list",
+        json!({"i_customer": client}),
+    );
+    assert_eq!(r["total"], json!(1));
+    let i = &r["invoice_list"][0];
+    assert_eq!(i["i_invoice"], inv["id"]);
+    assert_eq!(i["invoice_number"], inv["number"]);
+    assert_eq!(i["amount_due"].to_string(), "1.20");
+    assert_eq!(i["iso_4217"], "USD");
+    assert_eq!(i["void"], "N");
+    let r = call(
+        &e,
+        &t,
+        "Invoice",
+        "get_invoice_info",
+        json!({"i_invoice": inv["id"]}),
+    )["invoice_info"]
+        .clone();
+    assert_eq!(r["lines"][0]["description"], "UK");
+    assert_eq!(r["lines"][0]["calls"], json!(1));
+    assert!(r.get("invoice_pdf").is_none());
+    let r = call(
+        &e,
+        &t,
+        "Invoice",
+        "get_invoice_info",
+        json!({"i_invoice": inv["id"], "get_pdf": 1}),
+    )["invoice_info"]
+        .clone();
+    use base64::Engine as _;
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(r["invoice_pdf"].as_str().unwrap())
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(
+        r["invoice_pdf_name"],
+        json!(format!("{}.pdf", inv["number"].as_str().unwrap()))
+    );
+    // Bad input and missing objects: stable faults.
+    for (service, method, params, code) in [
+        (
+            "Invoice",
+            "get_invoice_info",
+            json!({}),
+            "validation_required",
+        ),
+        (
+            "Invoice",
+            "get_invoice_info",
+            json!({"i_invoice": 999}),
+            "not_found",
+        ),
+        (
+            "Invoice",
+            "get_invoice_info",
+            json!({"i_invoice": inv["id"], "get_pdf": "yes"}),
+            "validation_invalid",
+        ),
+        (
+            "Invoice",
+            "get_invoice_list",
+            json!({"foo": 1}),
+            "validation_unknown_argument",
+        ),
+        (
+            "Account",
+            "get_xdr_list",
+            json!({"i_account": 999}),
+            "not_found",
+        ),
+        (
+            "Customer",
+            "get_customer_xdrs",
+            json!({}),
+            "validation_required",
+        ),
+    ] {
+        assert_eq!(
+            fault(&e, Some(&t), service, method, json!({ "params": params })),
+            format!("Client.{service}.{method}.{code}")
+        );
+    }
+}
+
+#[test]
+fn xdr_and_invoice_methods_keep_to_the_callers_subtree() {
+    let w = world();
+    let e = &w.engine;
+    let ta = login(e, "res-a", USER_PW);
+    for (service, method, params) in [
+        ("Account", "get_xdr_list", json!({"i_account": w.b.account})),
+        (
+            "Customer",
+            "get_customer_xdrs",
+            json!({"i_customer": w.b.client}),
+        ),
+        ("Invoice", "get_invoice_info", json!({"i_invoice": 999_999})),
+    ] {
+        assert_eq!(
+            fault(e, Some(&ta), service, method, json!({ "params": params })),
+            format!("Client.{service}.{method}.not_found")
+        );
+    }
+    let r = call(
+        e,
+        &ta,
+        "Invoice",
+        "get_invoice_list",
+        json!({"i_customer": w.b.client}),
+    );
+    assert_eq!(r["total"], json!(0));
+    let own = call(
+        e,
+        &ta,
+        "Account",
+        "get_xdr_list",
+        json!({"i_account": w.a.account}),
+    );
+    assert!(own["xdr_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["i_customer"] == json!(w.a.client)));
+}

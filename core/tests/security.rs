@@ -23,6 +23,10 @@ const VERB_EXCEPTIONS: &[(&str, Verb)] = &[
     ("xdrs.rerate", Verb::Billing),
     // An xDR's earlier prices are read like a list.
     ("xdrs.history", Verb::Read),
+    // A client's statement and the summary report (and its CSV) are reads.
+    ("clients.statement", Verb::Read),
+    ("reports.summary", Verb::Read),
+    ("reports.summaryDownload", Verb::Read),
     // The softswitch's calls run a service.
     ("core.authorize", Verb::Execute),
     ("core.update", Verb::Execute),

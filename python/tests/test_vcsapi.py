@@ -338,6 +338,39 @@ def test_file_downloads_xdrs_and_renames_to_the_real_name(
     assert os.listdir(out) == [got["name"]]
 
 
+def test_file_downloads_an_invoice_pdf_that_pdftotext_reads(
+    connect: Connect, db_path: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    with tollgate.Engine.open(db_path) as e:
+        client = rated_client(e, credit="1000")
+        e.call_as_system("companies.edit", {"id": 1, "name": "Pdf Operator Ltd", "address": "2 Quay Road"})
+    api = connect()
+    # A past month's call, imported (both sides run on the real clock).
+    getattr(api.xdrs, "import")(
+        {
+            "format": "tollgate",
+            "csv": "call_id,account,destination,connect_time,duration\njan-1,100,447700900123,2026-01-15 11:00:00,60\n",
+        }
+    )
+    made = api.invoices.add({"id_clients": client, "dt_from": "2026-01-01", "dt_till": "2026-02-01"})
+    number = made["number"]
+    total = api.invoices.editForm({"id_invoices": made["id"]})["invoice"]["total"]
+    out = tmp_path / "downloads"
+    out.mkdir()
+    got = api.file("invoices.download", {"id_invoices": made["id"]}, dir=str(out))
+    assert got["type"] == "application/pdf"
+    assert got["name"] == f"{number}.pdf"
+    with open(got["file"], "rb") as f:
+        assert f.read(5) == b"%PDF-"
+    text = subprocess.run(
+        ["pdftotext", "-layout", got["file"], "-"], check=True, capture_output=True, text=True
+    ).stdout
+    assert number in text and "Pdf Operator Ltd" in text and "2 Quay Road" in text
+    total_line = next(line for line in text.splitlines() if line.strip().startswith("Total"))
+    assert total_line.split()[-1] == str(total)
+    assert Decimal(str(total)) > 0
+
+
 def test_file_without_realname_keeps_the_temporary_name(
     connect: Connect, db_path: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:

@@ -505,6 +505,141 @@ fn file_downloads_stream_with_their_name_and_type() {
 }
 
 #[test]
+fn invoice_pdfs_download_from_admin_and_pdftotext_reads_them() {
+    let h = start(|_| {});
+    let sid = login(&h);
+    calls(&h, &sid, 0);
+    ok(
+        &h,
+        &sid,
+        "companies.edit",
+        json!({"id": 1, "name": "Gateway Billing AG", "address": "Bahnhofstrasse 1\nZug"}),
+    );
+    // A January call imported afterwards (the server's clock is the real one).
+    ok(
+        &h,
+        &sid,
+        "xdrs.import",
+        json!({"format": "tollgate", "csv": "call_id,account,destination,connect_time,duration\njan-1,100,4420,2026-01-15 11:00:00,90\n"}),
+    );
+    let client =
+        ok(&h, &sid, "clients.list", json!({"name": "Caller"}))["return"]["rows"][0]["id"].clone();
+    let inv = ok(
+        &h,
+        &sid,
+        "invoices.add",
+        json!({"id_clients": client, "dt_from": "2026-01-01", "dt_till": "2026-02-01"}),
+    )["return"]
+        .clone();
+    let number = inv["number"].as_str().expect("number").to_string();
+    // `format` left out: the PDF, streamed as a file (not base64, not JSON).
+    let mut r = agent()
+        .get(&h.url(&format!(
+            "/admin/invoices/download?SID={sid}&id_invoices={}",
+            inv["id"]
+        )))
+        .call()
+        .expect("HTTP exchange");
+    assert_eq!(r.status().as_u16(), 200);
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(header("content-type").as_deref(), Some("application/pdf"));
+    assert_eq!(
+        header("content-disposition"),
+        Some(format!("attachment; filename=\"{number}.pdf\""))
+    );
+    assert!(header("x-vcs-status").is_none());
+    let pdf = r.body_mut().read_to_vec().expect("body");
+    assert!(pdf.starts_with(b"%PDF-"));
+    let path = h.dir.path().join("invoice.pdf");
+    std::fs::write(&path, &pdf).expect("write");
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils; scripts/setup.sh installs it)");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    // 90 s of UK at 1/min, per second: 1.50.
+    for want in [
+        &number,
+        "Gateway Billing AG",
+        "Bahnhofstrasse 1",
+        "Caller",
+        "UK",
+    ] {
+        assert!(text.contains(want), "{want:?} is not in:\n{text}");
+    }
+    let total = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Total"))
+        .unwrap_or_else(|| panic!("no total in:\n{text}"));
+    assert!(total.trim_end().ends_with("1.50"), "{total:?}");
+    // The CSV on request.
+    let r = get(&h.url(&format!(
+        "/admin/invoices/download?SID={sid}&id_invoices={}&format=csv",
+        inv["id"]
+    )));
+    assert_eq!(r.header("content-type"), Some("text/csv"));
+    assert!(
+        r.body.ends_with(&format!("{number},total,,,,,1.50\n")),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn the_summary_report_downloads_as_csv_from_admin() {
+    let h = start(|_| {});
+    let sid = login(&h);
+    calls(&h, &sid, 0);
+    ok(
+        &h,
+        &sid,
+        "xdrs.import",
+        json!({"format": "tollgate", "csv": "call_id,account,destination,connect_time,duration\nj1,100,4420,2026-01-15 11:00:00,90\nj2,100,4421,2026-01-16 11:00:00,30\n"}),
+    );
+    let r = get(&h.url(&format!(
+        "/admin/reports/summary?SID={sid}&dt_from=2026-01-01&dt_till=2026-02-01&group_by[]=day"
+    )));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("text/csv"));
+    let lines: Vec<&str> = r.body.lines().collect();
+    assert!(
+        lines[0].starts_with("day,id_currencies,currency,calls,"),
+        "{}",
+        r.body
+    );
+    assert!(
+        lines[1].starts_with("2026-01-15,1,USD,1,1,90,90,"),
+        "{}",
+        r.body
+    );
+    assert!(
+        lines[2].starts_with("2026-01-16,1,USD,1,1,30,30,"),
+        "{}",
+        r.body
+    );
+    // 90 s + 30 s at 1/min.
+    assert_eq!(
+        lines[3],
+        "total,1,USD,2,2,120,120,2.0000,2.0000,1.000000,100.00,60.00"
+    );
+    // The JSON method of the same name answers on the JSON entry point.
+    let j = ok(
+        &h,
+        &sid,
+        "reports.summary",
+        json!({"dt_from": "2026-01-01", "dt_till": "2026-02-01"}),
+    );
+    assert_eq!(j["return"]["totals"][0]["calls"], json!(2));
+}
+
+#[test]
 fn file_refusals_carry_x_vcs_status() {
     let h = start(|_| {});
     let sid = login(&h);

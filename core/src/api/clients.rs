@@ -12,17 +12,83 @@ use crate::store::{ListQuery, StoreTx};
 use serde_json::{json, Value};
 
 fn validate(
-    _ctx: &Ctx<'_>,
+    ctx: &Ctx<'_>,
     _tx: &mut dyn StoreTx,
     _mode: Mode,
     rec: &mut Record,
-    _existing: Option<&Record>,
+    existing: Option<&Record>,
 ) -> Result<()> {
     if rec.get("status").and_then(Val::as_text) == Some("archived") {
         return Err(
             ValidationError::invalid("status", "use clients.archive to archive a client").into(),
         );
     }
+    schedule_invoices(ctx, rec, existing)
+}
+
+/// A written `invoice_period` or `invoice_anchor` (re)starts the client's auto-invoicing: the
+/// first period begins at the anchor (default: the start of the current UTC month), and the
+/// clock looks for `autoinvoice_next`, the end of the next period to issue. No period (null
+/// or empty) stops it.
+fn schedule_invoices(ctx: &Ctx<'_>, rec: &mut Record, existing: Option<&Record>) -> Result<()> {
+    if !rec.contains_key("invoice_period") && !rec.contains_key("invoice_anchor") {
+        return Ok(());
+    }
+    let pick = |name: &str| -> Option<Val> {
+        match rec.get(name) {
+            Some(v) => Some(v.clone()),
+            None => existing.and_then(|e| e.get(name)).cloned(),
+        }
+    };
+    let period_text = pick("invoice_period")
+        .and_then(|v| v.as_text().map(str::to_string))
+        .filter(|t| !t.is_empty());
+    let Some(period_text) = period_text else {
+        rec.insert("invoice_period", Val::Null);
+        rec.insert("autoinvoice_next", Val::Null);
+        return Ok(());
+    };
+    let period = crate::packages::Period::parse(&period_text).ok_or_else(|| {
+        ValidationError::invalid(
+            "invoice_period",
+            "expected an ISO 8601 period: P<n>D, P<n>W, P<n>M or P<n>Y",
+        )
+    })?;
+    let anchor = match pick("invoice_anchor")
+        .and_then(|v| v.as_text().map(str::to_string))
+        .and_then(|t| crate::clock::parse_dt(&t))
+    {
+        Some(a) => a,
+        None => {
+            use chrono::Datelike;
+            let d = ctx
+                .now
+                .date_naive()
+                .with_day(1)
+                .unwrap_or(ctx.now.date_naive());
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+                .unwrap_or(ctx.now)
+        }
+    };
+    let next = period.boundary(anchor, 1).ok_or_else(|| {
+        ValidationError::invalid("invoice_anchor", "the first period ends out of range")
+    })?;
+    // Each period is one invoice: no longer than an invoice may be.
+    if next - anchor > chrono::Duration::days(limits::invoice_period_days_max) {
+        return Err(ValidationError::OutOfRange {
+            field: "invoice_period".into(),
+            reason: format!(
+                "an invoice covers at most {} days (invoice_period_days_max)",
+                limits::invoice_period_days_max
+            ),
+        }
+        .into());
+    }
+    rec.insert("invoice_period", Val::Text(period_text));
+    rec.insert("invoice_anchor", Val::Text(crate::clock::format_dt(anchor)));
+    rec.insert("autoinvoice_periods", Val::Int(0));
+    rec.insert("autoinvoice_next", Val::Text(crate::clock::format_dt(next)));
     Ok(())
 }
 

@@ -249,7 +249,54 @@ pub fn list_args(e: &EntityDef) -> Vec<ArgDef> {
         v.push(ArgDef::field("dt_from", FieldKind::DateTime));
         v.push(ArgDef::field("dt_till", FieldKind::DateTime));
     }
+    for (arg, _) in prefix_columns(e) {
+        v.push(ArgDef::field(
+            arg,
+            FieldKind::Text {
+                max: limits::name_length_max,
+            },
+        ));
+    }
+    if !total_columns(e).is_empty() {
+        v.push(ArgDef::field("totals", FieldKind::Bool));
+    }
     v
+}
+
+/// The text columns a list filters by prefix (`<column>_prefix`, case-sensitive): xDRs by
+/// dialled number and destination name.
+pub fn prefix_columns(e: &EntityDef) -> &'static [(&'static str, &'static str)] {
+    match e.table {
+        "xdrs" => &[("dst_prefix", "dst"), ("code_name_prefix", "code_name")],
+        _ => &[],
+    }
+}
+
+/// The columns a list sums over every matching row when asked (`totals: true`).
+pub fn total_columns(e: &EntityDef) -> &'static [&'static str] {
+    match e.table {
+        "xdrs" => &["duration", "billed_seconds", "cost"],
+        "transactions" => &["amount"],
+        _ => &[],
+    }
+}
+
+/// The least text above every text that starts with `prefix`, in the byte order the store
+/// compares text in (UTF-8 keeps code point order): `prefix` with its last character raised
+/// by one. `None` when no such text exists (every character is the last one).
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = u32::from(last) + 1;
+        if (0xD800..0xE000).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// The time column a list's `dt_from` (inclusive) and `dt_till` (exclusive) bound, for the
@@ -441,6 +488,24 @@ pub fn list_query(ctx: &Ctx<'_>, e: &EntityDef, args: &Args) -> Result<ListQuery
             filters.push((f.name, v.clone()));
         }
     }
+    let mut ranges: Vec<Range> = range_column(e)
+        .map(|column| Range {
+            column,
+            from: args.val("dt_from").cloned(),
+            till: args.val("dt_till").cloned(),
+        })
+        .into_iter()
+        .collect();
+    // A prefix is the range [prefix, prefix_end): exact in byte order, and an index serves it.
+    for (arg, column) in prefix_columns(e) {
+        if let Some(p) = args.text(arg).filter(|p| !p.is_empty()) {
+            ranges.push(Range {
+                column,
+                from: Some(Val::Text(p.to_string())),
+                till: prefix_end(p).map(Val::Text),
+            });
+        }
+    }
     Ok(ListQuery {
         filters,
         search: args.text("q").map(str::to_string),
@@ -452,15 +517,58 @@ pub fn list_query(ctx: &Ctx<'_>, e: &EntityDef, args: &Args) -> Result<ListQuery
         offset: args.int("offset").map(|o| o as u64).unwrap_or(0),
         order,
         descending: args.bool("desc").unwrap_or(false),
-        ranges: range_column(e)
-            .map(|column| Range {
-                column,
-                from: args.val("dt_from").cloned(),
-                till: args.val("dt_till").cloned(),
-            })
-            .into_iter()
-            .collect(),
+        ranges,
     })
+}
+
+/// The sums of `columns` over every row `q` matches (its paging aside), read in keyset pages
+/// by id within the caller's transaction: `{count, <column>: sum...}`, exact.
+pub fn totals(
+    tx: &dyn StoreTx,
+    e: &EntityDef,
+    q: &ListQuery,
+    columns: &[&'static str],
+) -> Result<Value> {
+    let mut q = q.clone();
+    q.limit = limits::file_page_rows;
+    q.offset = 0;
+    let mut count: u64 = 0;
+    let mut sums = vec![rust_decimal::Decimal::ZERO; columns.len()];
+    let mut after = 0i64;
+    loop {
+        let page = tx.list_page(e, &q, after, &[])?;
+        for rec in &page {
+            count += 1;
+            for (sum, column) in sums.iter_mut().zip(columns) {
+                let v = match rec.get(column) {
+                    Some(Val::Dec(d)) => *d,
+                    Some(Val::Int(i)) => rust_decimal::Decimal::from(*i),
+                    _ => continue,
+                };
+                *sum = crate::money::exact_add(*sum, v)?;
+            }
+        }
+        let Some(last) = page.last().and_then(|r| r.get("id")).and_then(Val::as_int) else {
+            break;
+        };
+        after = last;
+        if (page.len() as u64) < q.limit {
+            break;
+        }
+    }
+    let mut m = Map::new();
+    m.insert("count".into(), Value::from(count));
+    for (sum, column) in sums.into_iter().zip(columns) {
+        let is_int = e
+            .field(column)
+            .is_some_and(|f| matches!(f.kind, FieldKind::Int { .. }));
+        let v = match rust_decimal::prelude::ToPrimitive::to_i64(&sum) {
+            Some(i) if is_int => Val::Int(i),
+            _ => Val::Dec(sum),
+        };
+        m.insert((*column).into(), v.to_json());
+    }
+    Ok(Value::Object(m))
 }
 
 fn list(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
@@ -468,7 +576,14 @@ fn list(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Resul
     let q = list_query(ctx, e, args)?;
     let (rows, total) = tx.list(e, &q)?;
     let rows: Vec<Value> = rows.iter().map(|r| record_json(e, r)).collect();
-    Ok(json!({ "rows": rows, "total": total, "limit": q.limit, "offset": q.offset }))
+    let mut v = json!({ "rows": rows, "total": total, "limit": q.limit, "offset": q.offset });
+    if args.bool("totals") == Some(true) {
+        let sums = totals(tx, e, &q, total_columns(e))?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("totals".into(), sums);
+        }
+    }
+    Ok(v)
 }
 
 fn delete(c: &Crud, ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {

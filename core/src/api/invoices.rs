@@ -1,8 +1,9 @@
 //! `invoices`: a client's charges of a half-open period (`add`), read back (`editForm`,
-//! `list`), voided (`void`) and downloaded (`download`, CSV). The rules are in
+//! `list`), voided (`void`) and downloaded (`download`, PDF or CSV). The rules are in
 //! docs/invoices.md.
 
 use super::crud::{self, Crud, Op};
+use super::invoice_pdf;
 use super::{ArgDef, Args, Ctx, FileMeta, MethodDef, Registry};
 use crate::auth::rbac::Verb;
 use crate::clock;
@@ -142,6 +143,26 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     // A client of another tenant answers exactly like a missing one.
     let client = crud::load(ctx, tx, &CLIENTS, client_id)?;
     let (from, till) = period(args, ctx.now)?;
+    let (id, number) = issue(tx, &client, &from, &till, ctx.now, ctx.principal.user_id())?;
+    ctx.touch("invoices", id);
+    ctx.touch("clients", client_id);
+    Ok(json!({ "id": id, "number": number }))
+}
+
+/// Issue the invoice of `[from, till)` for `client` (checked by the caller): lines, totals,
+/// number, the tax entry, the coverage of what it bills and the `clients.invoices.create`
+/// event. `invoices.add` and the clock's auto-invoicing both come here.
+pub(crate) fn issue(
+    tx: &mut dyn StoreTx,
+    client: &Record,
+    from: &str,
+    till: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    author: i64,
+) -> Result<(i64, String)> {
+    let client_id =
+        int(client, "id").ok_or_else(|| Error::Internal("a client without id".into()))?;
+    let (from, till) = (from.to_string(), till.to_string());
     if let Some(number) = tx.overlapping_invoice(client_id, &from, &till)? {
         return Err(ValidationError::invalid(
             "dt_from",
@@ -149,9 +170,9 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
         )
         .into());
     }
-    let company = int(&client, "id_companies")
+    let company = int(client, "id_companies")
         .ok_or_else(|| Error::Internal(format!("client {client_id} has no company")))?;
-    let currency_id = int(&client, "id_currencies")
+    let currency_id = int(client, "id_currencies")
         .ok_or_else(|| Error::Internal(format!("client {client_id} has no currency")))?;
     let currency = tx
         .get(&CURRENCIES, currency_id, None)?
@@ -161,7 +182,7 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
         "totals_precision",
         limits::currency_totals_precision_default,
     );
-    let (profile, percent) = match int(&client, "id_taxes_profiles") {
+    let (profile, percent) = match int(client, "id_taxes_profiles") {
         None => (None, Decimal::ZERO),
         Some(p) => {
             let rec = tx.get(&TAX_PROFILES, p, None)?.ok_or_else(|| {
@@ -200,10 +221,10 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
     let seq = tx.next_invoice_sequence(company)?;
     let number = format!(
         "{prefix}{}-{seq:0width$}",
-        ctx.now.format("%Y"),
+        now.format("%Y"),
         width = limits::invoice_sequence_digits
     );
-    let now = ctx.now_str();
+    let now = clock::format_dt(now);
     let mut rec = Record::new();
     rec.insert("id_companies", Val::Int(company));
     rec.insert("id_clients", Val::Int(client_id));
@@ -246,7 +267,7 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
                 original: None,
                 dt: &now,
                 notes: Some(&number),
-                author: ctx.principal.user_id(),
+                author,
                 idempotency_key: None,
                 request_hash: None,
                 reference: Some(&reference),
@@ -257,9 +278,107 @@ fn add(ctx: &mut Ctx<'_>, tx: &mut dyn StoreTx, args: &Args) -> Result<Value> {
         ch.insert("id_transactions", Val::Int(posted.id));
         tx.update(&INVOICES, id, &ch)?;
     }
-    ctx.touch("invoices", id);
-    ctx.touch("clients", client_id);
-    Ok(json!({ "id": id, "number": number }))
+    let inv = tx
+        .get(&INVOICES, id, None)?
+        .ok_or_else(|| Error::Internal(format!("invoice {id} vanished")))?;
+    let data = invoice_json(tx, &inv)?;
+    crate::outbox::emit(
+        tx,
+        &crate::outbox::NewEvent {
+            event: crate::model::catalog::INVOICES_CREATE,
+            object: crate::model::catalog::Object::Client,
+            object_id: client_id,
+            company,
+            dt: &now,
+            data,
+        },
+    )?;
+    Ok((id, number))
+}
+
+/// What the clock's auto-invoicing did for one client.
+#[derive(Debug, Default)]
+pub(crate) struct AutoOutcome {
+    /// Invoices issued.
+    pub issued: usize,
+    /// Periods not issued (overlapping an invoice issued by hand), with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// The clients whose next auto-invoicing period has closed by `now` (`autoinvoice_next <=
+/// now`), at most `autoinvoice_clients_per_tick_max` of them.
+pub(crate) fn auto_due(tx: &dyn StoreTx, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<i64>> {
+    let mut q = ListQuery::everything(Vec::new());
+    q.limit = limits::autoinvoice_clients_per_tick_max;
+    // `till` is exclusive: one second past now takes a period ending exactly now.
+    let till = clock::format_dt(now + chrono::Duration::seconds(1));
+    q.ranges = vec![store::Range {
+        column: "autoinvoice_next",
+        from: None,
+        till: Some(Val::Text(till)),
+    }];
+    Ok(tx
+        .list(&CLIENTS, &q)?
+        .0
+        .iter()
+        .filter_map(|c| int(c, "id"))
+        .collect())
+}
+
+/// Issue `client`'s closed auto-invoicing periods, oldest first (at most
+/// `autoinvoice_periods_per_tick_max`). The client's row counts the periods done, in the same
+/// transaction as each invoice: a pass repeated, replayed after a crash or run by a second
+/// process re-reads it and issues nothing twice (the overlap rule refuses it besides).
+pub(crate) fn auto_invoice(
+    tx: &mut dyn StoreTx,
+    client_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<AutoOutcome> {
+    let mut out = AutoOutcome::default();
+    for _ in 0..limits::autoinvoice_periods_per_tick_max {
+        let Some(client) = tx.get(&CLIENTS, client_id, None)? else {
+            break;
+        };
+        let text = |f: &str| client.get(f).and_then(Val::as_text).unwrap_or_default();
+        let (Some(period), Some(anchor)) = (
+            crate::packages::Period::parse(text("invoice_period")),
+            clock::parse_dt(text("invoice_anchor")),
+        ) else {
+            break;
+        };
+        if text("status") == "archived" {
+            break;
+        }
+        let n = u32::try_from(int(&client, "autoinvoice_periods").unwrap_or(0)).unwrap_or(0);
+        let bound = |k: u32| {
+            period.boundary(anchor, k).ok_or_else(|| {
+                Error::Internal(format!("client {client_id}: period {k} out of range"))
+            })
+        };
+        let (start, end) = (bound(n)?, bound(n + 1)?);
+        if end > now {
+            break;
+        }
+        let (from, till) = (clock::format_dt(start), clock::format_dt(end));
+        match tx.overlapping_invoice(client_id, &from, &till)? {
+            Some(number) => out.skipped.push(format!(
+                "client {client_id}: {from} to {till} overlaps invoice {number}; not issued"
+            )),
+            None => {
+                issue(tx, &client, &from, &till, now, 0)?;
+                out.issued += 1;
+            }
+        }
+        let mut ch = Record::new();
+        ch.insert("autoinvoice_periods", Val::Int(i64::from(n) + 1));
+        ch.insert(
+            "autoinvoice_next",
+            Val::Text(clock::format_dt(bound(n + 2)?)),
+        );
+        ch.insert("autoinvoice_last", Val::Text(till));
+        tx.update(&CLIENTS, client_id, &ch)?;
+    }
+    Ok(out)
 }
 
 fn link_entry(tx: &mut dyn StoreTx, entry: i64, invoice: i64) -> Result<()> {
@@ -379,46 +498,167 @@ pub const CSV_COLUMNS: [&str; 7] = [
 
 fn download(ctx: &mut Ctx<'_>, args: &Args, out: &mut dyn Write) -> Result<FileMeta> {
     let id = args.req_int("id")?;
-    let format = args.text("format").unwrap_or("csv");
-    if format != "csv" {
-        return Err(ValidationError::invalid(
-            "format",
-            "only csv is available in this release (pdf is planned)",
-        )
-        .into());
-    }
+    let format = args.text("format").unwrap_or("pdf");
     // One short read: an invoice is bounded (one line per destination and entry type).
-    let (inv, lines) = store::run(ctx.inner.store.as_ref(), TxKind::Read, |tx| {
+    let (inv, lines, parties) = store::run(ctx.inner.store.as_ref(), TxKind::Read, |tx| {
         let inv = crud::load(ctx, tx, &INVOICES, id)?;
         let lines = lines_of(tx, id)?;
-        Ok((inv, lines))
+        let parties = if format == "pdf" {
+            Some(parties_of(tx, &inv)?)
+        } else {
+            None
+        };
+        Ok((inv, lines, parties))
     })?;
     let number = text(inv.get("number"));
+    match (format, parties) {
+        ("csv", _) => write_csv(&inv, &lines, &number, out)?,
+        ("pdf", Some(parties)) => {
+            let doc = pdf_of(&inv, &lines, &parties);
+            out.write_all(&invoice_pdf::render(&doc))
+                .map_err(write_error)?;
+        }
+        _ => {
+            return Err(ValidationError::invalid("format", "expected pdf or csv").into());
+        }
+    }
+    let (ext, content_type) = if format == "csv" {
+        ("csv", "text/csv")
+    } else {
+        ("pdf", "application/pdf")
+    };
+    Ok(FileMeta {
+        name: format!("{number}.{ext}"),
+        content_type: content_type.into(),
+        session_id: None,
+    })
+}
+
+fn write_csv(inv: &Record, lines: &[Record], number: &str, out: &mut dyn Write) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_COLUMNS).map_err(write_error)?;
-    for l in &lines {
-        let mut row = vec![number.clone()];
+    for l in lines {
+        let mut row = vec![number.to_string()];
         row.extend(CSV_COLUMNS[1..].iter().map(|c| text(l.get(c))));
         w.write_record(&row).map_err(write_error)?;
     }
     for (label, field) in [("subtotal", "subtotal"), ("tax", "tax"), ("total", "total")] {
-        w.write_record([
-            number.as_str(),
-            label,
-            "",
-            "",
-            "",
-            "",
-            &text(inv.get(field)),
-        ])
-        .map_err(write_error)?;
+        w.write_record([number, label, "", "", "", "", &text(inv.get(field))])
+            .map_err(write_error)?;
     }
-    w.flush().map_err(write_error)?;
-    Ok(FileMeta {
-        name: format!("{number}.csv"),
-        content_type: "text/csv".into(),
-        session_id: None,
+    w.flush().map_err(write_error)
+}
+
+/// The records a PDF names besides the invoice: its company, client and currency.
+struct Parties {
+    company: Record,
+    client: Record,
+    currency: Record,
+}
+
+fn parties_of(tx: &dyn StoreTx, inv: &Record) -> Result<Parties> {
+    let get = |def: &'static crate::model::EntityDef, field: &str| -> Result<Record> {
+        let id =
+            int(inv, field).ok_or_else(|| Error::Internal(format!("invoice without {field}")))?;
+        tx.get(def, id, None)?
+            .ok_or_else(|| Error::Internal(format!("{field} {id} of an invoice vanished")))
+    };
+    Ok(Parties {
+        company: get(&COMPANIES, "id_companies")?,
+        client: get(&CLIENTS, "id_clients")?,
+        currency: get(&CURRENCIES, "id_currencies")?,
     })
+}
+
+/// A text field's non-empty lines (an address is written as several).
+fn text_lines(rec: &Record, field: &str) -> Vec<String> {
+    rec.get(field)
+        .and_then(Val::as_text)
+        .map(|s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pdf_of(inv: &Record, lines: &[Record], p: &Parties) -> invoice_pdf::PdfInvoice {
+    let plain = |rec: &Record, f: &str| match rec.get(f) {
+        None | Some(Val::Null) => String::new(),
+        Some(Val::Int(i)) => i.to_string(),
+        Some(Val::Dec(d)) => d.to_string(),
+        Some(Val::Bool(b)) => b.to_string(),
+        Some(Val::Text(s)) => s.clone(),
+    };
+    let mut issuer = text_lines(&p.company, "name");
+    issuer.extend(text_lines(&p.company, "address"));
+    if let Some(t) = p.company.get("tax_id").and_then(Val::as_text) {
+        if !t.trim().is_empty() {
+            issuer.push(format!("Tax id: {}", t.trim()));
+        }
+    }
+    let mut client = text_lines(&p.client, "name");
+    for f in ["c_company", "c_address"] {
+        client.extend(text_lines(&p.client, f));
+    }
+    let email = text_lines(&p.client, "c_email_billing");
+    client.extend(if email.is_empty() {
+        text_lines(&p.client, "c_email")
+    } else {
+        email
+    });
+    client.push(format!("Client id: {}", plain(&p.client, "id")));
+    let percent = inv
+        .get("tax_percent")
+        .and_then(Val::as_dec)
+        .map(|d| d.normalize().to_string())
+        .unwrap_or_else(|| "0".into());
+    invoice_pdf::PdfInvoice {
+        number: plain(inv, "number"),
+        status: plain(inv, "status"),
+        issued: plain(inv, "c_dt"),
+        dt_from: plain(inv, "dt_from"),
+        dt_till: plain(inv, "dt_till"),
+        currency: plain(&p.currency, "code"),
+        issuer,
+        client,
+        lines: lines
+            .iter()
+            .map(|l| invoice_pdf::PdfLine {
+                description: plain(l, "description"),
+                calls: if plain(l, "kind") == "calls" {
+                    plain(l, "calls")
+                } else {
+                    String::new()
+                },
+                minutes: if plain(l, "kind") == "calls" {
+                    plain(l, "minutes")
+                } else {
+                    String::new()
+                },
+                amount: plain(l, "amount"),
+            })
+            .collect(),
+        totals: vec![
+            ("Subtotal".into(), plain(inv, "subtotal")),
+            (format!("Tax {percent}%"), plain(inv, "tax")),
+            ("Total".into(), plain(inv, "total")),
+        ],
+        info: vec![
+            ("Payments in the period".into(), plain(inv, "payments")),
+            (
+                "Balance brought forward".into(),
+                plain(inv, "balance_brought_forward"),
+            ),
+            (
+                "Balance carried forward".into(),
+                plain(inv, "balance_carried_forward"),
+            ),
+        ],
+        void_reason: (plain(inv, "status") == "void").then(|| plain(inv, "void_reason")),
+    }
 }
 
 fn id_arg() -> ArgDef {

@@ -12,11 +12,13 @@ pub mod crud;
 mod currencies;
 mod custom_fields;
 mod envelope;
-mod invoices;
+mod invoice_pdf;
+pub(crate) mod invoices;
 pub mod jsonrpc;
 mod packages;
 mod provisioning;
 mod rates;
+mod reports;
 mod rerate;
 mod roles;
 mod taxes;
@@ -206,6 +208,9 @@ pub const NEWER_NAMES: &[(&str, &str)] = &[
 pub struct Registry {
     methods: Vec<Arc<MethodDef>>,
     by_name: HashMap<String, Arc<MethodDef>>,
+    /// File entry points named like a JSON method (`/admin/reports/summary` is the CSV of
+    /// `reports.summary`): the name, and the file method that answers it there.
+    file_routes: HashMap<String, String>,
 }
 
 impl Registry {
@@ -232,7 +237,29 @@ impl Registry {
         provisioning::register(&mut r);
         taxes::register(&mut r);
         invoices::register(&mut r);
+        reports::register(&mut r);
         r
+    }
+
+    /// On the file entry points (`Engine::call_file`, `/admin/<module>/<action>`), `name`
+    /// runs the file method `file_method` (a JSON method keeps `name` on the JSON ones).
+    pub fn add_file_route(&mut self, name: &str, file_method: &str) {
+        assert!(
+            self.by_name.contains_key(file_method),
+            "file route {name} to the unknown method {file_method}"
+        );
+        let prev = self
+            .file_routes
+            .insert(name.to_string(), file_method.to_string());
+        assert!(prev.is_none(), "file route {name} registered twice");
+    }
+
+    /// The method a file entry point runs for `name`.
+    pub fn get_file(&self, name: &str) -> Option<&Arc<MethodDef>> {
+        match self.file_routes.get(name) {
+            Some(file_method) => self.by_name.get(file_method),
+            None => self.by_name.get(name),
+        }
     }
 
     /// Add a method. Panics on a duplicate name: that is a programming error caught by tests.
@@ -373,10 +400,12 @@ fn admit<'a>(
         Value::Null => &empty,
         _ => return Err(Error::Malformed("params must be an object".into())),
     };
-    let def = inner
-        .registry
-        .get(method)
-        .ok_or_else(|| Error::UnknownMethod(crate::error::echoed(method)))?;
+    let def = if file {
+        inner.registry.get_file(method)
+    } else {
+        inner.registry.get(method)
+    }
+    .ok_or_else(|| Error::UnknownMethod(crate::error::echoed(method)))?;
     let principal = match as_principal {
         Some(p) => p,
         None => {

@@ -16,7 +16,8 @@ use crate::error::{Error, Result, ValidationError};
 use crate::ledger::{self, Posting};
 use crate::limits;
 use crate::model::{
-    dec, int, text, FieldKind, Record, Val, CLIENTS, CURRENCIES, RATE_TABLES, XDRS, XDR_HISTORY,
+    dec, int, text, FieldKind, Record, Val, CLIENTS, CURRENCIES, INVOICES, RATE_TABLES, XDRS,
+    XDR_HISTORY,
 };
 use crate::money;
 use crate::store::{ListQuery, Range, StoreTx};
@@ -168,6 +169,20 @@ fn rerate_one(
     let client = int(x, "id_clients").unwrap_or_default();
     let reference = format!("xdr:{id}");
     let notes = format!("re-rating of xdr {id}: {old} -> {}", priced.cost);
+    // An xDR on an issued invoice stays as invoiced there: the difference is a credit or
+    // debit note on the client's next invoice. Otherwise the xDR's new cost is what its
+    // invoice will show, and the adjustment only keeps the ledger whole.
+    let invoiced = match int(x, "id_invoices") {
+        Some(inv) => tx
+            .get(&INVOICES, inv, None)?
+            .is_some_and(|i| text(&i, "status") == "issued"),
+        None => false,
+    };
+    let kind = match (invoiced, delta.is_sign_negative()) {
+        (false, _) => "adjustment",
+        (true, true) => "credit_note",
+        (true, false) => "debit_note",
+    };
     let posted = if delta.is_zero() {
         None
     } else {
@@ -175,7 +190,7 @@ fn rerate_one(
             tx,
             &Posting {
                 client,
-                kind: "adjustment",
+                kind,
                 amount: -delta,
                 original: None,
                 dt: now,

@@ -33,7 +33,7 @@ pub const XDR_COLUMNS: [&str; 19] = [
 ];
 
 /// `list` arguments that make no sense for a whole-file export.
-const PAGING: [&str; 5] = ["limit", "offset", "order", "desc", "q"];
+const PAGING: [&str; 6] = ["limit", "offset", "order", "desc", "q", "totals"];
 
 fn args() -> Vec<ArgDef> {
     // `dt_from` and `dt_till` on `connect_time` come with the list arguments.

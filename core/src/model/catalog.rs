@@ -38,6 +38,10 @@ pub const SUBSCRIPTIONS_CLOSE: &str = "clients.subscriptions.close";
 /// (`added`, `changed`, `closed`, `unchanged`), so a handler can tell customers of new prices.
 pub const RATES_CHANGED: &str = "rates.changed";
 
+/// `clients.invoices.create`: an invoice was issued for the client (`invoices.add` or the
+/// clock's auto-invoicing); carries the invoice as `invoices.editForm` shows it.
+pub const INVOICES_CREATE: &str = "clients.invoices.create";
+
 /// Every event id, in catalog order.
 pub const EVENT_IDS: &[&str] = &[
     CLIENTS_CREATE,
@@ -56,13 +60,18 @@ pub const EVENT_IDS: &[&str] = &[
     SUBSCRIPTIONS_RENEW,
     SUBSCRIPTIONS_CLOSE,
     RATES_CHANGED,
+    INVOICES_CREATE,
 ];
 
 /// Balance events come from ledger postings (calls, payments, fees, refunds), never from one
 /// API method with input data: they have an `after` stage only.
-/// So has `rates.changed`: it reports what an import did, once it is done.
+/// So has `rates.changed`: it reports what an import did, once it is done; and
+/// `clients.invoices.create`, raised by the clock as well as by `invoices.add`.
 pub fn after_only(event: &str) -> bool {
-    event == CLIENTS_BALANCE_NOTZERO || event == CLIENTS_BALANCE_ZERO || event == RATES_CHANGED
+    event == CLIENTS_BALANCE_NOTZERO
+        || event == CLIENTS_BALANCE_ZERO
+        || event == RATES_CHANGED
+        || event == INVOICES_CREATE
 }
 
 /// The kind of object an event is about.
@@ -152,9 +161,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_catalog_has_the_vendors_fifteen_events_and_rates_changed() {
-        assert_eq!(EVENT_IDS.len(), 16);
+    fn the_catalog_has_the_vendors_fifteen_events_rates_changed_and_invoices_create() {
+        assert_eq!(EVENT_IDS.len(), 17);
         assert!(after_only(RATES_CHANGED));
+        assert!(after_only(INVOICES_CREATE));
         assert!(after_only(CLIENTS_BALANCE_ZERO) && !after_only(CLIENTS_UPDATE));
     }
 }

@@ -11,6 +11,10 @@
 //! | `iso_4217`        | the client's currency `code`               |
 //! | `email`           | client `c_email`                           |
 //! | `companyname`     | client `c_company`                         |
+//! | `i_invoice`       | invoice `id`                               |
+//! | `invoice_number`  | invoice `number`                           |
+//! | `i_xdr`           | xDR `id`                                   |
+//! | `from_date`, `to_date` | `dt_from`, `dt_till` (half-open)      |
 
 use super::{Fault, Reply};
 use crate::api;
@@ -28,6 +32,10 @@ const METHODS: &[(&str, &str)] = &[
     ("Customer", "add_customer"),
     ("Customer", "update_customer"),
     ("Customer", "make_transaction"),
+    ("Customer", "get_customer_xdrs"),
+    ("Account", "get_xdr_list"),
+    ("Invoice", "get_invoice_list"),
+    ("Invoice", "get_invoice_info"),
 ];
 
 /// Is `service/method` served here?
@@ -116,6 +124,10 @@ pub(super) fn call(
         "get_customer_list" => get_customer_list(&c, params),
         "add_customer" => add_customer(&c, params),
         "update_customer" => update_customer(&c, params),
+        "get_customer_xdrs" => get_xdrs(&c, params, "i_customer", "id_clients"),
+        "get_xdr_list" => get_xdrs(&c, params, "i_account", "id_accounts"),
+        "get_invoice_list" => get_invoice_list(&c, params),
+        "get_invoice_info" => get_invoice_info(&c, params),
         _ => make_transaction(&c, params),
     }
 }
@@ -548,4 +560,166 @@ fn update_customer(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
     q.insert("id".into(), id.clone());
     c.run("clients.edit", Value::Object(q))?;
     Ok(json!({ "i_customer": id }))
+}
+
+// ---- xDRs and invoices ----
+
+fn xdr_out(x: &Value) -> Value {
+    json!({
+        "i_xdr": x["id"],
+        "i_account": x["id_accounts"],
+        "i_customer": x["id_clients"],
+        "call_id": x["call_id"],
+        "CLI": x["src"],
+        "CLD": x["dst"],
+        "prefix": x["code"],
+        "description": x["code_name"],
+        "connect_time": x["connect_time"],
+        "disconnect_time": x["end_time"],
+        "duration": x["duration"],
+        "charged_quantity": x["billed_seconds"],
+        "charged_amount": x["cost"],
+        "i_invoice": x["id_invoices"],
+    })
+}
+
+/// `Customer/get_customer_xdrs` and `Account/get_xdr_list`: `xdrs.list` of one customer or
+/// account over `[from_date, to_date)` on the connect time.
+fn get_xdrs(c: &Call<'_>, p: &Map<String, Value>, key: &str, ours: &str) -> Reply {
+    only_keys(c, p, &[key, "from_date", "to_date", "limit", "offset"])?;
+    let id = p
+        .get(key)
+        .cloned()
+        .ok_or_else(|| c.invalid("validation_required", format!("{key} is required")))?;
+    // The customer or account itself first: a foreign one answers like a missing one.
+    let what = if key == "i_customer" {
+        "clients.editForm"
+    } else {
+        "accounts.editForm"
+    };
+    c.run(what, json!({ "id": id }))?;
+    let mut q = Map::new();
+    q.insert(ours.into(), id);
+    copy(
+        p,
+        &mut q,
+        &[
+            ("from_date", "dt_from"),
+            ("to_date", "dt_till"),
+            ("limit", "limit"),
+            ("offset", "offset"),
+        ],
+    );
+    let r = c.run("xdrs.list", Value::Object(q))?;
+    let list: Vec<Value> = r["rows"]
+        .as_array()
+        .map(|a| a.iter().map(xdr_out).collect())
+        .unwrap_or_default();
+    Ok(json!({ "xdr_list": list, "total": r["total"] }))
+}
+
+fn invoice_out(i: &Value, currencies: &[(i64, String)]) -> Value {
+    let iso = i["id_currencies"]
+        .as_i64()
+        .and_then(|id| currencies.iter().find(|(k, _)| *k == id))
+        .map(|(_, code)| Value::String(code.clone()))
+        .unwrap_or(Value::Null);
+    json!({
+        "i_invoice": i["id"],
+        "i_customer": i["id_clients"],
+        "invoice_number": i["number"],
+        "period_from_date": i["dt_from"],
+        "period_to_date": i["dt_till"],
+        "issue_date": i["c_dt"],
+        "amount_net": i["subtotal"],
+        "amount_tax": i["tax"],
+        "amount_due": i["total"],
+        "iso_4217": iso,
+        "invoice_status": i["status"],
+        "void": if i["status"] == "void" { "Y" } else { "N" },
+    })
+}
+
+fn get_invoice_list(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    only_keys(
+        c,
+        p,
+        &["i_customer", "from_date", "to_date", "limit", "offset"],
+    )?;
+    let mut q = Map::new();
+    copy(
+        p,
+        &mut q,
+        &[
+            ("i_customer", "id_clients"),
+            ("from_date", "dt_from"),
+            ("to_date", "dt_till"),
+            ("limit", "limit"),
+            ("offset", "offset"),
+        ],
+    );
+    let r = c.run("invoices.list", Value::Object(q))?;
+    let cur = c.currencies()?;
+    let list: Vec<Value> = r["rows"]
+        .as_array()
+        .map(|a| a.iter().map(|i| invoice_out(i, &cur)).collect())
+        .unwrap_or_default();
+    Ok(json!({ "invoice_list": list, "total": r["total"] }))
+}
+
+/// `Invoice/get_invoice_info {i_invoice, get_pdf?}`: the invoice with its lines; with
+/// `get_pdf: 1`, the PDF of `invoices.download` in `invoice_pdf` (base64: a JSON answer
+/// cannot carry bytes) and its file name in `invoice_pdf_name`.
+fn get_invoice_info(c: &Call<'_>, p: &Map<String, Value>) -> Reply {
+    only_keys(c, p, &["i_invoice", "get_pdf"])?;
+    let id = p
+        .get("i_invoice")
+        .cloned()
+        .ok_or_else(|| c.invalid("validation_required", "i_invoice is required"))?;
+    let pdf = match p.get("get_pdf") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) if v.as_u64() == Some(0) || v.as_str() == Some("0") => false,
+        Some(v) if v.as_u64() == Some(1) || v.as_str() == Some("1") => true,
+        Some(_) => return Err(c.invalid("validation_invalid", "get_pdf must be 0 or 1")),
+    };
+    let inv = c.run("invoices.editForm", json!({ "id": id }))?["invoice"].clone();
+    let mut out = invoice_out(&inv, &c.currencies()?);
+    out["lines"] = Value::Array(
+        inv["lines"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|l| {
+                        json!({
+                            "kind": l["kind"],
+                            "description": l["description"],
+                            "calls": l["calls"],
+                            "charged_quantity": l["billed_seconds"],
+                            "minutes": l["minutes"],
+                            "amount": l["amount"],
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
+    if pdf {
+        let mut bytes = Vec::new();
+        let meta = api::dispatch_file(
+            c.inner,
+            Some(c.principal.clone()),
+            "invoices.download",
+            &json!({ "id": id, "format": "pdf" }),
+            &mut bytes,
+        )
+        .map_err(|env| match env.errors.first() {
+            Some(e) => Fault::from_code(c.service, c.method, e.code, &e.message),
+            None => Fault::new("Server.Invoice.get_invoice_info", "the PDF failed"),
+        })?;
+        use base64::Engine as _;
+        out["invoice_pdf"] = json!(base64::engine::general_purpose::STANDARD.encode(&bytes));
+        out["invoice_pdf_name"] = json!(meta.name);
+    }
+    Ok(json!({ "invoice_info": out }))
 }

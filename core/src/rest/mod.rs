@@ -127,7 +127,7 @@ fn dispatch(
             authenticate(inner, &b, bearer)?;
             Ok(json!({"access_token_lifetime": inner.config.access_token_lifetime_seconds}))
         }
-        ("Account", m) | ("Customer", m) if map::known(service, m) => {
+        ("Account", m) | ("Customer", m) | ("Invoice", m) if map::known(service, m) => {
             let p = authenticate(inner, &b, bearer)?;
             map::call(inner, &p, service, m, &b.params)
         }

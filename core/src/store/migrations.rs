@@ -75,10 +75,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "API tokens",
         sql: V12,
     },
+    Migration {
+        version: 13,
+        name: "billing cycle: invoice PDFs and auto-invoicing",
+        sql: V13,
+    },
 ];
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 // Released migrations are never edited, so the column defaults in them stay literal; the
 // test at the end checks them against their names in `limits` (a changed limit needs a new
@@ -646,6 +651,21 @@ CREATE TABLE api_tokens (
     revoked_by  INTEGER
 );
 CREATE INDEX api_tokens_user ON api_tokens(id_users, id);
+"#;
+
+/// Billing cycle, second part (issue 18): the issuing company's address and tax id, printed
+/// on its invoices' PDFs; a client's auto-invoicing period (`invoice_period`, ISO 8601, from
+/// `invoice_anchor`), how many periods the clock has done, the end of the next one (what
+/// the clock looks for) and of the last one.
+const V13: &str = r#"
+ALTER TABLE companies ADD COLUMN address TEXT;
+ALTER TABLE companies ADD COLUMN tax_id TEXT;
+ALTER TABLE clients ADD COLUMN invoice_period TEXT;
+ALTER TABLE clients ADD COLUMN invoice_anchor TEXT;
+ALTER TABLE clients ADD COLUMN autoinvoice_periods INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN autoinvoice_next TEXT;
+ALTER TABLE clients ADD COLUMN autoinvoice_last TEXT;
+CREATE INDEX clients_autoinvoice_next ON clients(autoinvoice_next) WHERE autoinvoice_next IS NOT NULL;
 "#;
 
 #[cfg(test)]

@@ -89,6 +89,10 @@ pub const TRANSACTION_TYPES: &[&str] = &[
     "refund",
     "adjustment",
     "tax",
+    // Re-rating of an xDR already on an issued invoice (docs/invoices.md): the difference,
+    // as a line of the next invoice.
+    "credit_note",
+    "debit_note",
 ];
 
 /// Rate tables: a currency, a rounding mode and a set of rates.
@@ -389,7 +393,15 @@ pub static INVOICES: EntityDef = EntityDef {
 };
 
 /// Kinds of invoice line.
-pub const INVOICE_LINE_KINDS: &[&str] = &["calls", "package_fee", "charge", "refund", "adjustment"];
+pub const INVOICE_LINE_KINDS: &[&str] = &[
+    "calls",
+    "package_fee",
+    "charge",
+    "refund",
+    "adjustment",
+    "credit_note",
+    "debit_note",
+];
 
 /// The lines of an invoice (written with it, never changed).
 pub static INVOICE_LINES: EntityDef = EntityDef {

@@ -44,6 +44,9 @@ pub static COMPANIES: EntityDef = EntityDef {
             },
         )
         .default(Default::Text("INV-")),
+        // Printed under the name on the company's invoices.
+        FieldDef::new("address", LONG_TEXT),
+        FieldDef::new("tax_id", TEXT),
         c_dt(),
     ],
     tenancy: Tenancy::SelfCompany,
@@ -99,12 +102,22 @@ pub static CLIENTS: EntityDef = EntityDef {
         FieldDef::new("id_taxes_profiles", FieldKind::Ref("taxes_profiles"))
             .aliases(&["taxes_profiles_id"])
             .filterable(),
+        // Auto-invoicing (docs/invoices.md): the clock issues each closed period's invoice.
+        FieldDef::new("invoice_period", FieldKind::Text { max: 8 }),
+        FieldDef::new("invoice_anchor", FieldKind::DateTime),
+        FieldDef::new("autoinvoice_periods", COUNT)
+            .access(Access::ReadOnly)
+            .default(Default::Int(0)),
+        FieldDef::new("autoinvoice_next", FieldKind::DateTime).access(Access::ReadOnly),
+        FieldDef::new("autoinvoice_last", FieldKind::DateTime).access(Access::ReadOnly),
         c_dt(),
     ],
     tenancy: Tenancy::Column("id_companies"),
     ignored: &[
         "apply",
         "_preload",
+        // Shown (read-only, set by the auto-invoicing clock); a vendor client sending it
+        // back on add or edit is told it is ignored, as before.
         "autoinvoice_last",
         "bill_by_time",
         "c_account",

@@ -14,14 +14,21 @@ pub(super) struct Migration {
 }
 
 /// Every PostgreSQL migration, in order. Never edit a released one: add the next number.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "the schema of SQLite version 12",
-    sql: V1,
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "the schema of SQLite version 12",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        name: "SQLite version 13: invoice PDFs and auto-invoicing",
+        sql: V2,
+    },
+];
 
 /// The PostgreSQL schema version this build writes.
-pub const PG_SCHEMA_VERSION: i64 = 1;
+pub const PG_SCHEMA_VERSION: i64 = 2;
 
 /// What `meta.application` says in a Tollgate database (a database of another application
 /// has tables but not this row).
@@ -462,4 +469,21 @@ CREATE TABLE api_tokens (
 CREATE INDEX api_tokens_user ON api_tokens(id_users, id);
 
 INSERT INTO meta (key, value) VALUES ('application', 'tollgate');
+"#;
+
+/// SQLite's version 13 (issue 18): the issuing company's address and tax id, a client's
+/// auto-invoicing period and progress. And the prefix filters of `xdrs.list`
+/// (`dst_prefix`, `code_name_prefix`) are half-open text ranges, which hold only under
+/// byte order: those columns compare in the "C" collation whatever the database's is.
+const V2: &str = r#"
+ALTER TABLE companies ADD COLUMN address TEXT;
+ALTER TABLE companies ADD COLUMN tax_id TEXT;
+ALTER TABLE clients ADD COLUMN invoice_period TEXT;
+ALTER TABLE clients ADD COLUMN invoice_anchor TEXT;
+ALTER TABLE clients ADD COLUMN autoinvoice_periods BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN autoinvoice_next TEXT;
+ALTER TABLE clients ADD COLUMN autoinvoice_last TEXT;
+CREATE INDEX clients_autoinvoice_next ON clients(autoinvoice_next) WHERE autoinvoice_next IS NOT NULL;
+ALTER TABLE xdrs ALTER COLUMN dst TYPE TEXT COLLATE "C";
+ALTER TABLE xdrs ALTER COLUMN code_name TYPE TEXT COLLATE "C";
 "#;

@@ -19,9 +19,13 @@ const XDR_WHERE: &str = "x.id_clients = ?1 AND x.id_invoices IS NULL AND x.conne
      AND (x.connect_time >= ?2 OR EXISTS (SELECT 1 FROM invoices i WHERE i.id_clients = x.id_clients
           AND i.status = 'issued' AND i.dt_from <= x.connect_time AND x.connect_time < i.dt_till))";
 
-/// The same for ledger entries other than calls, payments and tax, by `dt`.
+/// The same for ledger entries other than calls, payments and tax, by `dt`. The adjustment
+/// of a re-rated xDR that no invoice had yet is left out: the xDR's new cost is on the
+/// invoice already (a re-rated invoiced xDR posts a `credit_note`/`debit_note` instead).
 const ENTRY_WHERE: &str = "x.id_clients = ?1 AND x.id_invoices IS NULL AND x.dt < ?3
      AND x.type NOT IN ('call', 'payment', 'tax')
+     AND NOT (x.type = 'adjustment'
+              AND EXISTS (SELECT 1 FROM xdr_history h WHERE h.id_transactions = x.id))
      AND (x.dt >= ?2 OR EXISTS (SELECT 1 FROM invoices i WHERE i.id_clients = x.id_clients
           AND i.status = 'issued' AND i.dt_from <= x.dt AND x.dt < i.dt_till))";
 
