@@ -511,19 +511,7 @@ fn call(
     params: Option<&str>,
     server: &remote::ServerFlags,
 ) -> Result<ExitCode, String> {
-    let params: Value = match params {
-        None => Value::Object(Default::default()),
-        Some(text) => tollgate::wire::parse_json(text).map_err(|e| match e {
-            JsonTextError::TooLarge { len, max } => {
-                format!("params are {len} bytes; the limit is {max}")
-            }
-            JsonTextError::Invalid(e) => format!("params are not valid JSON: {e}"),
-            other => format!("params: {other}"),
-        })?,
-    };
-    if !params.is_object() {
-        return Err("params must be a JSON object".into());
-    }
+    let params = json_params(params)?;
     if let Some(server) = remote::target(db, server)? {
         return Ok(print_envelope(&server.call(method, params)?));
     }

@@ -12,6 +12,20 @@ use common::{rpc, tollgate, Served, PASSWORD};
 use serde_json::{json, Value};
 use std::path::Path;
 
+/// Is there a test server? Without one a test says so and passes, unless
+/// `TOLLGATE_REQUIRE_PG=1`.
+fn server_available() -> bool {
+    if std::env::var("TOLLGATE_TEST_PG").is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
+        "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
+    );
+    eprintln!("no PostgreSQL server (TOLLGATE_TEST_PG): skipped");
+    false
+}
+
 fn out_text(o: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -22,12 +36,7 @@ fn out_text(o: &std::process::Output) -> String {
 
 #[test]
 fn the_command_line_on_a_postgres_url_with_the_password_from_the_environment() {
-    if std::env::var("TOLLGATE_TEST_PG").is_err() {
-        assert!(
-            std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
-            "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
-        );
-        eprintln!("no PostgreSQL server (TOLLGATE_TEST_PG): skipped");
+    if !server_available() {
         return;
     }
     let full = common::fresh_pg_database();
@@ -163,14 +172,9 @@ fn the_command_line_on_a_postgres_url_with_the_password_from_the_environment() {
 /// the second takes over and has every settle the first acknowledged, exactly once.
 #[test]
 fn a_standby_server_takes_over_when_the_owner_is_killed() {
-    let Ok(_) = std::env::var("TOLLGATE_TEST_PG") else {
-        assert!(
-            std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
-            "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
-        );
-        eprintln!("no PostgreSQL server (TOLLGATE_TEST_PG): skipped");
+    if !server_available() {
         return;
-    };
+    }
     let url = common::fresh_pg_database();
     let db = Path::new(&url);
     common::init(db);
@@ -305,14 +309,9 @@ fn three_processes_of_callers_never_overspend_a_prepaid_client() {
     if std::env::var(CHILD).is_ok() {
         return;
     }
-    let Ok(_) = std::env::var("TOLLGATE_TEST_PG") else {
-        assert!(
-            std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
-            "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
-        );
-        eprintln!("no PostgreSQL server (TOLLGATE_TEST_PG): skipped");
+    if !server_available() {
         return;
-    };
+    }
     let url = common::fresh_pg_database();
     let db = Path::new(&url);
     common::init(db);

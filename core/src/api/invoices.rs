@@ -30,22 +30,15 @@ struct Line {
     amount: Decimal,
 }
 
+/// An invoice's period: a report period (`reports::period`, at most
+/// `invoice_period_days_max` days) that has ended by `now`.
 fn period(args: &Args, now: chrono::DateTime<chrono::Utc>) -> Result<(String, String)> {
-    let text = |name: &str| {
-        args.text(name)
-            .map(str::to_string)
-            .ok_or_else(|| Error::from(ValidationError::Required(name.into())))
-    };
-    let (from, till) = (text("dt_from")?, text("dt_till")?);
-    let parse = |name: &str, t: &str| {
-        clock::parse_dt(t)
-            .ok_or_else(|| Error::from(ValidationError::invalid(name, "expected a date-time")))
-    };
-    let (f, t) = (parse("dt_from", &from)?, parse("dt_till", &till)?);
-    if t <= f {
-        return Err(ValidationError::invalid("dt_till", "must be after dt_from").into());
-    }
-    if t > now {
+    let (from, till) = super::reports::period(
+        args,
+        Some((limits::invoice_period_days_max, "invoice_period_days_max")),
+    )?;
+    let ended = clock::parse_dt(&till).is_some_and(|t| t <= now);
+    if !ended {
         return Err(ValidationError::invalid(
             "dt_till",
             format!(
@@ -53,16 +46,6 @@ fn period(args: &Args, now: chrono::DateTime<chrono::Utc>) -> Result<(String, St
                 clock::format_dt(now)
             ),
         )
-        .into());
-    }
-    if t - f > chrono::Duration::days(limits::invoice_period_days_max) {
-        return Err(ValidationError::OutOfRange {
-            field: "dt_till".into(),
-            reason: format!(
-                "an invoice covers at most {} days (invoice_period_days_max)",
-                limits::invoice_period_days_max
-            ),
-        }
         .into());
     }
     Ok((from, till))

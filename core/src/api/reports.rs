@@ -18,7 +18,7 @@ use std::io::Write;
 
 /// `dt_from` and `dt_till` as stored text, `dt_till` after `dt_from`, at most `max_days`
 /// apart when a limit is given.
-fn period(args: &Args, max_days: Option<(i64, &str)>) -> Result<(String, String)> {
+pub(super) fn period(args: &Args, max_days: Option<(i64, &str)>) -> Result<(String, String)> {
     let text = |name: &str| {
         args.text(name)
             .map(str::to_string)
@@ -37,7 +37,7 @@ fn period(args: &Args, max_days: Option<(i64, &str)>) -> Result<(String, String)
         if t - f > chrono::Duration::days(days) {
             return Err(ValidationError::OutOfRange {
                 field: "dt_till".into(),
-                reason: format!("a report covers at most {days} days ({name})"),
+                reason: format!("a period covers at most {days} days ({name})"),
             }
             .into());
         }
