@@ -13,7 +13,7 @@
 //! - A failed COMMIT (the connection lost while committing, a server that cannot write) stops
 //!   the engine writing ([`StoreError::Halted`]): whether it committed cannot be known.
 //!   A connection lost before COMMIT is `store.unreachable` and nothing of it was written;
-//!   a read whose pooled connection is found dead as it begins gets a fresh one, once.
+//!   a read whose pooled connection is found dead as it begins is dropped and another tried.
 //!
 //! The SQL of every [`StoreTx`] method is in `tx`; the schema in `schema`.
 
@@ -395,6 +395,9 @@ impl PgStore {
         migrate(&target, &mut writer.client, fresh)?;
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
+            // No probe query per checkout (a round trip per read): a connection found dead
+            // as its read begins is replaced then (`run_read`).
+            .test_on_check_out(false)
             .min_idle(Some(0))
             .connection_timeout(CONNECT_TIMEOUT)
             .build_unchecked(Manager {
@@ -511,10 +514,11 @@ impl PgStore {
             })();
             match out {
                 // A pooled connection found dead when the read begins (the server restarted,
-                // the network was cut) is replaced once. Once the body has run it is not run
-                // again: its caller sees the error.
+                // the network was cut) is dropped and another tried: each idle one may be
+                // dead, so up to one more than the pool holds. Once the body has run it is not
+                // run again: its caller sees the error.
                 Err(e)
-                    if attempt == 1
+                    if attempt <= POOL_SIZE
                         && !started
                         && e.code() == crate::ErrorCode::StoreUnreachable =>
                 {
