@@ -15,8 +15,14 @@
 //!   A connection lost before COMMIT is `store.unreachable` and nothing of it was written;
 //!   a read whose pooled connection is found dead as it begins is dropped and another tried.
 //!
-//! The SQL of every [`StoreTx`] method is in `tx`; the schema in `schema`.
+//! `tx` is the transaction and its statement helpers; the SQL lives by family in `rows`,
+//! `auth`, `meta`, `ledger` and `billing` (as in the SQLite store); the schema in `schema`.
 
+mod auth;
+mod billing;
+mod ledger;
+mod meta;
+mod rows;
 mod schema;
 mod tx;
 mod val;
