@@ -234,16 +234,15 @@ fn softswitch_example_runs() {
 /// `TOLLGATE_REQUIRE_PG=1`.
 #[test]
 fn softswitch_example_runs_on_postgres() {
-    let Ok(admin) = std::env::var("TOLLGATE_TEST_PG") else {
+    if std::env::var("TOLLGATE_TEST_PG").is_err() {
         assert!(
             std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
             "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
         );
         eprintln!("no PostgreSQL server (TOLLGATE_TEST_PG): skipped");
         return;
-    };
-    let name = format!("tgffi_{}", std::process::id());
-    let url = tollgate_core::store::pg_testing::create_database(&admin, &name).expect("database");
+    }
+    let url = tollgate_core::store::pg_testing::fresh_test_database("tgffi").expect("database");
     let bin = tempfile::tempdir().expect("tempdir");
     let exe = bin.path().join("softswitch-pg");
     compile(&crate_dir().join("examples/softswitch.c"), &exe, &[]);

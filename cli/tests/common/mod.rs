@@ -29,20 +29,7 @@ pub fn db_in(dir: &Path, name: &str) -> std::path::PathBuf {
 
 /// A new, empty database on the test server: its URL.
 pub fn fresh_pg_database() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let admin = std::env::var("TOLLGATE_TEST_PG")
-        .expect("TOLLGATE_TEST_PG (scripts/pg-cluster.sh start prints it)");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .subsec_nanos();
-    let name = format!(
-        "tgcli_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    tollgate::store::pg_testing::create_database(&admin, &name).expect("create database")
+    tollgate::store::pg_testing::fresh_test_database("tgcli").expect("create database")
 }
 
 pub fn init(db: &Path) {

@@ -70,20 +70,7 @@ pub fn fresh_pg_database() -> String {
 /// A new, empty database on the test server; its URL.
 #[cfg(feature = "postgres")]
 pub fn fresh_pg_database() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let admin = std::env::var("TOLLGATE_TEST_PG")
-        .expect("TOLLGATE_TEST_PG (scripts/pg-cluster.sh start prints it)");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!(
-        "tg_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    tollgate::store::pg_testing::create_database(&admin, &name).unwrap()
+    tollgate::store::pg_testing::fresh_test_database("tg").unwrap()
 }
 
 pub fn engine_with(config: EngineConfig) -> (Engine, Arc<ManualClock>) {

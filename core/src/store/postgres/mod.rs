@@ -317,15 +317,8 @@ pub(super) fn map_error(target: &str, e: postgres::Error) -> Error {
         }
         .into();
     }
-    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
-        return StoreError::Unreachable {
-            target: target.to_string(),
-            source: Some(Box::new(e)),
-        }
-        .into();
-    }
-    // Anything else the client reports before the server does (a timeout, a refused
-    // connection, a protocol error) is a server that cannot be used.
+    // Anything else the client reports rather than the server (a closed connection, a
+    // timeout, a refused connection, TLS, a protocol error) is a server that cannot be used.
     StoreError::Unreachable {
         target: target.to_string(),
         source: Some(Box::new(e)),
@@ -669,6 +662,26 @@ pub mod testing {
             url::Url::parse(admin_url).map_err(|e| Error::Internal(format!("admin URL: {e}")))?;
         url.set_path(&format!("/{name}"));
         Ok(url.to_string())
+    }
+
+    /// A new, empty database with a unique name starting `prefix`, on the test server that
+    /// `TOLLGATE_TEST_PG` names (scripts/pg-cluster.sh prints it): its URL.
+    pub fn fresh_test_database(prefix: &str) -> Result<String> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let admin = std::env::var("TOLLGATE_TEST_PG").map_err(|_| {
+            Error::Internal("TOLLGATE_TEST_PG is not set (scripts/pg-cluster.sh start)".into())
+        })?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "{prefix}_{}_{}_{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        create_database(&admin, &name)
     }
 
     /// Run one SQL script on the database `url` names (to shape a database by hand).
