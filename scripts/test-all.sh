@@ -30,11 +30,16 @@ cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 
 echo "== cargo test: the behaviour suites again, on PostgreSQL"
 # The same integration tests (tenancy, charging, concurrency, events, packages, crash, ...)
-# with every fresh database made on the cluster instead of SQLite.
-TOLLGATE_TEST_BACKEND=postgres cargo test --no-fail-fast -p tollgate --features postgres --test '*' 2>&1 \
-  | tee -a "$log" || status=$?
-TOLLGATE_TEST_BACKEND=postgres cargo test --no-fail-fast -p tollgate-cli \
-  --test imports --test rating --test serve 2>&1 | tee -a "$log" || status=$?
+# with every fresh database made on the cluster instead of SQLite: the executables the run
+# above built, run again (no second build; see scripts/test-binaries.py), each from its
+# package's directory as cargo runs it.
+binaries=$(scripts/test-binaries.py 'tollgate:*' tollgate-cli:imports tollgate-cli:rating \
+  tollgate-cli:serve) || status=$?
+while IFS=$'\t' read -r dir exe; do
+  [ -n "$exe" ] || continue
+  echo "     Running $exe (on PostgreSQL)"
+  (cd "$dir" && TOLLGATE_TEST_BACKEND=postgres "$exe") 2>&1 | tee -a "$log" || status=$?
+done <<<"$binaries"
 
 echo "== python"
 # The `tollgate` binary that `cargo test` just built for the CLI's integration tests serves
