@@ -285,3 +285,78 @@ fn a_new_owner_waits_for_the_last_transaction_of_a_killed_one() {
     let (balance, _) = e.client_balance_cached(first).unwrap();
     assert_eq!(balance, tollgate::Decimal::from(5));
 }
+
+/// A settle whose rows the server refuses when the batch sends them (rows kept back until
+/// then, store/postgres/behind.rs) charges nothing: the balance, the ledger and the hold are
+/// as before, in the database and in memory, and the same settle once the server takes it
+/// again charges the call once.
+#[test]
+fn a_settle_the_server_refuses_when_its_rows_are_sent_charges_nothing() {
+    let Some(_) = server() else { return };
+    let db = common::fresh_pg_database();
+    let e = Engine::create(&db, ADMIN, PASSWORD).unwrap();
+    let ok = |m: &str, p: serde_json::Value| {
+        let r = e.call_as_system(m, p.clone());
+        assert!(r.code, "{m} {p}: {:?}", r.errors);
+        r.ret
+    };
+    let table = ok("rateTables.add", json!({"name": "T"}))["id"].clone();
+    ok(
+        "rates.add",
+        json!({"id_rate_tables": table, "code": "44", "rate": "1", "min_volume": 60,
+               "interval": 60, "effective_from": "2020-01-01"}),
+    );
+    let client = ok(
+        "clients.add",
+        json!({"name": "c", "orig_rate_table": table}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        "accounts.add",
+        json!({"id_clients": client, "name": "a", "auth_type": "ani", "ident": "100"}),
+    );
+    ok(
+        "transactions.add",
+        json!({"id_clients": client, "type": "payment", "amount": "10"}),
+    );
+    let a = e
+        .authorize(&tollgate::AuthorizeRequest {
+            account: "100".into(),
+            destination: "44123".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let held = e.client_balance_cached(client).unwrap();
+    // The server now refuses every settle's audit row: the batch fails when it is sent.
+    pg_testing::execute(
+        &db,
+        "ALTER TABLE audit ADD CONSTRAINT refuse_settles CHECK (method <> 'core.settle')",
+    )
+    .unwrap();
+    let settle = tollgate::SettleRequest {
+        reservation: Some(a.reservation),
+        call_id: "call-1".into(),
+        duration: 61,
+        ..Default::default()
+    };
+    assert!(e.settle(&settle).is_err(), "a refused batch was answered");
+    assert_eq!(e.client_balance_cached(client), Some(held));
+    let xdrs = || ok("xdrs.list", json!({"id_clients": client}))["total"].as_i64();
+    assert_eq!(xdrs(), Some(0), "an xDR of a refused batch was written");
+    let entries = ok("transactions.list", json!({"id_clients": client}))["total"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(entries, 1, "only the payment");
+    // Taken again: charged once, two started minutes.
+    pg_testing::execute(&db, "ALTER TABLE audit DROP CONSTRAINT refuse_settles").unwrap();
+    let s = e.settle(&settle).unwrap();
+    assert!(!s.replayed);
+    assert_eq!((s.cost, s.balance), (2.into(), 8.into()));
+    assert!(e.settle(&settle).unwrap().replayed);
+    assert_eq!(xdrs(), Some(1));
+    drop(e);
+    // What the database holds is what memory said.
+    let e = Engine::open(&db).unwrap();
+    assert_eq!(e.client_balance_cached(client), Some((8.into(), 0.into())));
+}

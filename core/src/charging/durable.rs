@@ -73,6 +73,11 @@ impl Charging {
             &mut |tx| {
                 let mut outcomes = outcomes.borrow_mut();
                 outcomes.clear();
+                {
+                    let jobs = jobs.borrow();
+                    let (calls, clients) = prefetch_keys(&jobs);
+                    tx.prefetch_settles(&calls, &clients)?;
+                }
                 for job in jobs.borrow_mut().iter_mut() {
                     // A settle can be refused on its own (a conflict, no rate): its own
                     // savepoint. A reservation row cannot, short of the disk failing, and
@@ -118,6 +123,22 @@ impl Charging {
             Err(e) => (0..count).map(|_| Err(batch_error(&e))).collect(),
         }
     }
+}
+
+/// What a batch's settles will look up: their (company, call id) pairs and clients.
+fn prefetch_keys(jobs: &[Write]) -> (Vec<(i64, &str)>, Vec<i64>) {
+    let mut calls = Vec::new();
+    let mut clients = Vec::new();
+    for job in jobs {
+        if let Write::Settle(job) = job {
+            let (call, client) = job.lookups();
+            calls.extend(call);
+            clients.extend(client);
+        }
+    }
+    clients.sort_unstable();
+    clients.dedup();
+    (calls, clients)
 }
 
 /// One write inside the batch transaction (within its savepoint).

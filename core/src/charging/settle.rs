@@ -392,6 +392,15 @@ pub(super) struct SettleJob {
 }
 
 impl SettleJob {
+    /// What its transaction will look up: the call id among its company's, and the client
+    /// it posts to (each when known).
+    pub(super) fn lookups(&self) -> (Option<(i64, &str)>, Option<i64>) {
+        (
+            self.company.map(|c| (c, self.call_id.as_str())),
+            self.priced.as_ref().ok().map(|p| p.client),
+        )
+    }
+
     /// The reservation this settle closes, when it had one.
     pub(super) fn reservation_id(&self) -> Option<u64> {
         self.reservation.as_ref().map(|r| r.0)

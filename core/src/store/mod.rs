@@ -423,6 +423,13 @@ pub trait StoreTx {
     /// Undo every change made since the savepoint, and drop it; the rest of the transaction
     /// is untouched. An error here means the whole transaction is lost.
     fn rollback_to_savepoint(&mut self) -> Result<()>;
+
+    /// A hint before a batch of settles: the (company, call id) pairs it will look up and
+    /// the clients whose balances it will post to. A store whose statements cost a round
+    /// trip each (PostgreSQL) reads them in one go; the answers stay what they would be.
+    fn prefetch_settles(&mut self, _calls: &[(i64, &str)], _clients: &[i64]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What an invoice is built from (see [`StoreTx::invoice_sources`]).

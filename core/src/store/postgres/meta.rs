@@ -1,32 +1,29 @@
 //! The audit trail, settings (`meta`) and open reservations, for PostgreSQL.
 
 use super::super::{AuditRow, ReservationRow};
+use super::behind::{Audit, Op};
 use super::tx::PgTx;
 use crate::error::{Error, Result};
 
 /// A reservation id as a key: ids stay below 2^53.
-fn key(id: u64) -> Result<i64> {
+pub(super) fn key(id: u64) -> Result<i64> {
     i64::try_from(id)
         .map_err(|_| Error::Internal(format!("reservation id {id} does not fit a key")))
 }
 
+/// Kept back until something could read it (`behind.rs`).
 pub(super) fn audit(t: &PgTx<'_>, row: &AuditRow<'_>) -> Result<()> {
-    t.exec(
-        "INSERT INTO audit (dt, id_users, login, id_sessions, id_companies, method, objects, outcome, call_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            &row.dt,
-            &row.id_users,
-            &row.login,
-            &row.id_sessions,
-            &row.id_companies,
-            &row.method,
-            &row.objects,
-            &row.outcome,
-            &row.call_id,
-        ],
-    )?;
-    Ok(())
+    t.keep(Op::Audit(Audit {
+        dt: row.dt.to_string(),
+        id_users: row.id_users,
+        login: row.login.to_string(),
+        id_sessions: row.id_sessions,
+        id_companies: row.id_companies,
+        method: row.method.to_string(),
+        objects: row.objects.to_string(),
+        outcome: row.outcome.to_string(),
+        call_id: row.call_id.map(str::to_string),
+    }))
 }
 
 pub(super) fn meta(t: &PgTx<'_>, key: &str) -> Result<Option<String>> {
@@ -43,22 +40,17 @@ pub(super) fn set_meta(t: &PgTx<'_>, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Kept back, as is a removal: the last change of each reservation is what is sent.
 pub(super) fn put_reservation(t: &PgTx<'_>, row: &ReservationRow) -> Result<()> {
-    t.exec(
-        "INSERT INTO reservations (id, id_clients, expires_at, body) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, body = excluded.body",
-        &[&key(row.id)?, &row.client, &row.expires_at, &row.body],
-    )?;
-    Ok(())
+    key(row.id)?;
+    t.keep(Op::PutReservation(row.clone()))
 }
 
 pub(super) fn delete_reservations(t: &PgTx<'_>, ids: &[u64]) -> Result<()> {
-    let keys = ids
-        .iter()
-        .map(|id| key(*id))
-        .collect::<Result<Vec<i64>>>()?;
-    t.exec("DELETE FROM reservations WHERE id = ANY($1)", &[&keys])?;
-    Ok(())
+    for id in ids {
+        key(*id)?;
+    }
+    t.keep(Op::DeleteReservations(ids.to_vec()))
 }
 
 pub(super) fn reservations(t: &PgTx<'_>) -> Result<Vec<ReservationRow>> {

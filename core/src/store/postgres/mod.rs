@@ -19,6 +19,7 @@
 //! `auth`, `meta`, `ledger` and `billing` (as in the SQLite store); the schema in `schema`.
 
 mod auth;
+mod behind;
 mod billing;
 mod ledger;
 mod meta;
@@ -66,6 +67,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) struct PgConn {
     client: Client,
     cache: HashMap<String, Statement>,
+    /// Ids taken ahead from identity sequences (the writer's; `behind.rs`).
+    ids: behind::IdPool,
 }
 
 /// How connections are made: in the clear, or TLS with the server's certificate verified.
@@ -107,6 +110,7 @@ impl r2d2::ManageConnection for Manager {
         Ok(PgConn {
             client: connect_to(&self.config, &self.tls)?,
             cache: HashMap::new(),
+            ids: behind::IdPool::default(),
         })
     }
 
@@ -390,6 +394,7 @@ impl PgStore {
         let mut writer = PgConn {
             client: connect_to(&config, &tls).map_err(e)?,
             cache: HashMap::new(),
+            ids: behind::IdPool::default(),
         };
         migrate(&target, &mut writer.client, fresh)?;
         let pool = r2d2::Pool::builder()
@@ -466,14 +471,15 @@ impl PgStore {
                 connect_to(&self.config, &self.tls).map_err(|e| map_error(&self.target, e))?;
             writer.cache.clear();
         }
-        let PgConn { client, cache } = &mut *writer;
+        let PgConn { client, cache, ids } = &mut *writer;
         let mut tx = client
             .transaction()
             .map_err(|e| map_error(&self.target, e))?;
         self.check_lease(&mut tx)?;
-        let mut view = tx::PgTx::new(&self.target, tx, cache);
+        let mut view = tx::PgTx::new(&self.target, tx, cache, ids);
         f(&mut view)?;
-        let tx = view.into_inner();
+        // What the body kept back is sent now; a failure here commits nothing.
+        let tx = view.finish()?;
         if let Err(e) = tx.commit() {
             return Err(self.halt(map_error(&self.target, e).to_string()));
         }
@@ -495,7 +501,7 @@ impl PgStore {
                     source: Some(Box::new(e)),
                 })
             })?;
-            let PgConn { client, cache } = &mut *conn;
+            let PgConn { client, cache, ids } = &mut *conn;
             let mut started = false;
             let out = (|| {
                 let tx = client
@@ -504,10 +510,10 @@ impl PgStore {
                     .read_only(true)
                     .start()
                     .map_err(|e| map_error(&self.target, e))?;
-                let mut view = tx::PgTx::new(&self.target, tx, cache);
+                let mut view = tx::PgTx::new(&self.target, tx, cache, ids);
                 started = true;
                 f(&mut view)?;
-                view.into_inner()
+                view.finish()?
                     .commit()
                     .map_err(|e| map_error(&self.target, e))
             })();

@@ -3,11 +3,12 @@
 
 use super::super::sql::{self, check_ident, tenancy_condition};
 use super::super::{ListQuery, Range};
+use super::behind::Op;
 use super::tx::{PgTx, SCOPE_CTE};
 use super::val::PgVal;
 use crate::error::Result;
 use crate::limits;
-use crate::model::{EntityDef, Record, Val};
+use crate::model::{EntityDef, Record, Val, XDRS};
 use postgres::types::ToSql;
 use std::fmt::Write as _;
 
@@ -29,6 +30,15 @@ pub(super) fn insert(t: &PgTx<'_>, e: &EntityDef, rec: &Record) -> Result<i64> {
     for c in &cols {
         check_ident(c)?;
     }
+    if e.table == XDRS.table && !rec.contains_key("id") {
+        // Kept back with an id taken ahead (`behind.rs`).
+        let id = t.next_id(XDRS.table)?;
+        t.keep(Op::Xdr {
+            id,
+            rec: rec.clone(),
+        })?;
+        return Ok(id);
+    }
     let placeholders = (1..=cols.len())
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -43,7 +53,8 @@ pub(super) fn insert(t: &PgTx<'_>, e: &EntityDef, rec: &Record) -> Result<i64> {
     let id = t.write_returning(&sql, &refs(&v))?;
     if rec.contains_key("id") {
         // An explicit id does not move the identity: move it past the id, so the next
-        // row without one does not collide.
+        // row without one does not collide (and forget ids taken ahead of that).
+        t.ids.borrow_mut().forget(e.table);
         t.one(
             &format!(
                 "SELECT setval(pg_get_serial_sequence('{0}', 'id'), GREATEST((SELECT MAX(id) FROM {0}), 1))",
@@ -85,6 +96,18 @@ pub(super) fn update(t: &PgTx<'_>, e: &EntityDef, id: i64, changes: &Record) -> 
         return Ok(());
     }
     check_ident(e.table)?;
+    for c in changes.keys() {
+        check_ident(c)?;
+    }
+    if e.table == XDRS.table {
+        // An xDR still kept back takes the change before it is sent.
+        if let Some(pending) = t.behind.borrow_mut().pending_xdr(id) {
+            for (k, v) in changes {
+                pending.insert(k, v.clone());
+            }
+            return Ok(());
+        }
+    }
     let mut sets = Vec::new();
     for (i, c) in changes.keys().enumerate() {
         check_ident(c)?;

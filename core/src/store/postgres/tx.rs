@@ -9,6 +9,7 @@ use super::super::{
     ApiTokenRow, AuditRow, InvoiceSources, ListQuery, NewApiToken, Range, ReservationRow,
     SessionRow, StoreTx, TransactionRow, UserAuth,
 };
+use super::behind::{Behind, IdPool};
 use super::map_error;
 use super::val::read_val;
 use super::{auth, billing, ledger, meta, rows};
@@ -31,10 +32,24 @@ pub(super) struct PgTx<'a> {
     target: &'a str,
     tx: RefCell<Transaction<'a>>,
     cache: RefCell<&'a mut HashMap<String, Statement>>,
+    /// The writes kept back until something could see them (`behind.rs`).
+    pub(super) behind: RefCell<Behind>,
+    /// Ids taken ahead from identity sequences, kept with the connection.
+    pub(super) ids: RefCell<&'a mut IdPool>,
     /// Balance changes posted in this transaction (see `StoreTx::postings`).
     postings: Vec<(i64, Decimal)>,
     /// `postings.len()` when each open savepoint began.
     marks: Vec<usize>,
+}
+
+/// Whether a statement only reads (so what it can see must be sent first, but an open
+/// savepoint need not be).
+fn reads_only(sql: &str) -> bool {
+    let s = sql.trim_start();
+    s.strip_prefix(SCOPE_CTE)
+        .unwrap_or(s)
+        .trim_start()
+        .starts_with("SELECT")
 }
 
 impl<'a> PgTx<'a> {
@@ -42,18 +57,29 @@ impl<'a> PgTx<'a> {
         target: &'a str,
         tx: Transaction<'a>,
         cache: &'a mut HashMap<String, Statement>,
+        ids: &'a mut IdPool,
     ) -> PgTx<'a> {
         PgTx {
             target,
             tx: RefCell::new(tx),
             cache: RefCell::new(cache),
+            behind: RefCell::new(Behind::default()),
+            ids: RefCell::new(ids),
             postings: Vec::new(),
             marks: Vec::new(),
         }
     }
 
-    pub(super) fn into_inner(self) -> Transaction<'a> {
-        self.tx.into_inner()
+    /// The transaction, ready to commit: everything kept back is sent; one that a failed
+    /// statement left aborted is refused (PostgreSQL would answer its COMMIT with ROLLBACK).
+    pub(super) fn finish(self) -> Result<Transaction<'a>> {
+        self.sync(false)?;
+        if self.behind.borrow().poisoned {
+            return Err(Error::Internal(
+                "a statement failed inside the batch: nothing of it is committed".into(),
+            ));
+        }
+        Ok(self.tx.into_inner())
     }
 
     pub(super) fn err(&self, e: postgres::Error) -> Error {
@@ -98,54 +124,102 @@ impl<'a> PgTx<'a> {
         Ok(s)
     }
 
-    pub(super) fn rows(&self, sql: &str, args: Args<'_>) -> Result<Vec<Row>> {
+    /// A statement's error: the transaction is aborted until a savepoint is rolled back.
+    fn failed(&self, e: Error) -> Error {
+        self.behind.borrow_mut().poisoned = true;
+        e
+    }
+
+    /// Before a statement of `sql` that is not kept back: send what it could see.
+    fn before(&self, sql: &str) -> Result<()> {
+        let read = reads_only(sql);
+        self.sync(read)?;
+        if !read {
+            self.behind
+                .borrow_mut()
+                .forget(sql.contains("xdrs"), sql.contains("clients"));
+        }
+        Ok(())
+    }
+
+    pub(super) fn raw_rows(&self, sql: &str, args: Args<'_>) -> Result<Vec<Row>> {
         let s = self.stmt(sql)?;
         self.tx
             .borrow_mut()
             .query(&s, args)
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.failed(self.err(e)))
     }
 
-    pub(super) fn opt(&self, sql: &str, args: Args<'_>) -> Result<Option<Row>> {
+    pub(super) fn raw_opt(&self, sql: &str, args: Args<'_>) -> Result<Option<Row>> {
         let s = self.stmt(sql)?;
         self.tx
             .borrow_mut()
             .query_opt(&s, args)
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.failed(self.err(e)))
+    }
+
+    pub(super) fn raw_exec(&self, sql: &str, args: Args<'_>) -> Result<u64> {
+        let s = self.stmt(sql)?;
+        self.tx
+            .borrow_mut()
+            .execute(&s, args)
+            .map_err(|e| self.failed(self.err(e)))
+    }
+
+    /// An insert or update whose constraint failures the caller should see as such.
+    pub(super) fn raw_write(&self, sql: &str, args: Args<'_>) -> Result<u64> {
+        let s = self.stmt(sql)?;
+        self.tx
+            .borrow_mut()
+            .execute(&s, args)
+            .map_err(|e| self.failed(self.write_err(e)))
+    }
+
+    pub(super) fn raw_batch(&self, sql: &str) -> Result<()> {
+        self.tx
+            .borrow_mut()
+            .batch_execute(sql)
+            .map_err(|e| self.failed(self.err(e)))
+    }
+
+    pub(super) fn rows(&self, sql: &str, args: Args<'_>) -> Result<Vec<Row>> {
+        self.before(sql)?;
+        self.raw_rows(sql, args)
+    }
+
+    pub(super) fn opt(&self, sql: &str, args: Args<'_>) -> Result<Option<Row>> {
+        self.before(sql)?;
+        self.raw_opt(sql, args)
     }
 
     pub(super) fn one(&self, sql: &str, args: Args<'_>) -> Result<Row> {
+        self.before(sql)?;
         let s = self.stmt(sql)?;
         self.tx
             .borrow_mut()
             .query_one(&s, args)
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.failed(self.err(e)))
     }
 
     pub(super) fn exec(&self, sql: &str, args: Args<'_>) -> Result<u64> {
-        let s = self.stmt(sql)?;
-        self.tx
-            .borrow_mut()
-            .execute(&s, args)
-            .map_err(|e| self.err(e))
+        self.before(sql)?;
+        self.raw_exec(sql, args)
     }
 
     /// An insert or update whose constraint failures the caller should see as such.
     pub(super) fn write(&self, sql: &str, args: Args<'_>) -> Result<u64> {
-        let s = self.stmt(sql)?;
-        self.tx
-            .borrow_mut()
-            .execute(&s, args)
-            .map_err(|e| self.write_err(e))
+        self.before(sql)?;
+        self.raw_write(sql, args)
     }
 
     pub(super) fn write_returning(&self, sql: &str, args: Args<'_>) -> Result<i64> {
+        self.before(sql)?;
         let s = self.stmt(sql)?;
         let row = self
             .tx
             .borrow_mut()
             .query_one(&s, args)
-            .map_err(|e| self.write_err(e))?;
+            .map_err(|e| self.failed(self.write_err(e)))?;
         self.get(&row, 0)
     }
 
@@ -155,13 +229,6 @@ impl<'a> PgTx<'a> {
         idx: usize,
     ) -> Result<T> {
         row.try_get(idx).map_err(|e| self.err(e))
-    }
-
-    pub(super) fn batch(&self, sql: &str) -> Result<()> {
-        self.tx
-            .borrow_mut()
-            .batch_execute(sql)
-            .map_err(|e| self.err(e))
     }
 
     pub(super) fn record(&self, e: &EntityDef, row: &Row) -> Result<Record> {
@@ -511,23 +578,40 @@ impl StoreTx for PgTx<'_> {
         &self.postings
     }
 
+    // A savepoint is sent only once something inside it goes to the server (`behind.rs`).
     fn savepoint(&mut self) -> Result<()> {
-        self.batch("SAVEPOINT tollgate_item")?;
+        self.behind.get_mut().savepoint()?;
         self.marks.push(self.postings.len());
         Ok(())
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        self.batch("RELEASE SAVEPOINT tollgate_item")?;
+        if self.behind.get_mut().release() {
+            self.raw_batch("RELEASE SAVEPOINT tollgate_item")?;
+        }
         self.marks.pop();
         Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
-        self.batch("ROLLBACK TO SAVEPOINT tollgate_item; RELEASE SAVEPOINT tollgate_item")?;
+        match self.behind.get_mut().rollback() {
+            Ok(true) => self.raw_batch(
+                "ROLLBACK TO SAVEPOINT tollgate_item; RELEASE SAVEPOINT tollgate_item",
+            )?,
+            Ok(false) => {}
+            Err(()) => {
+                return Err(Error::Internal(
+                    "a statement failed inside a settle the batch cannot undo alone".into(),
+                ))
+            }
+        }
         if let Some(mark) = self.marks.pop() {
             self.postings.truncate(mark);
         }
         Ok(())
+    }
+
+    fn prefetch_settles(&mut self, calls: &[(i64, &str)], clients: &[i64]) -> Result<()> {
+        ledger::prefetch_settles(self, calls, clients)
     }
 }
