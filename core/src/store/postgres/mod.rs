@@ -283,6 +283,15 @@ fn tls_connector(root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeR
 }
 
 /// A driver error as the caller should see it. `target` names the server.
+/// How the client's errors that are this store's own mistakes begin.
+const CLIENT_MISUSE: [&str; 5] = [
+    "error serializing parameter",
+    "error deserializing column",
+    "invalid column",
+    "expected ",
+    "query returned an unexpected number of rows",
+];
+
 pub(super) fn map_error(target: &str, e: postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
@@ -320,6 +329,13 @@ pub(super) fn map_error(target: &str, e: postgres::Error) -> Error {
             source: Some(Box::new(e)),
         }
         .into();
+    }
+    // A value that did not fit its column or parameter, a wrong row count: a bug of this
+    // store, not a server that cannot be used (the client's error kinds are not public, their
+    // messages are).
+    let message = e.to_string();
+    if CLIENT_MISUSE.iter().any(|p| message.starts_with(p)) {
+        return Error::Internal(format!("PostgreSQL store: {message}"));
     }
     // Anything else the client reports rather than the server (a closed connection, a
     // timeout, a refused connection, TLS, a protocol error) is a server that cannot be used.
@@ -731,5 +747,54 @@ pub mod testing {
             )
             .map_err(|e| map_error(&target, e))?;
         Ok(rows.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value that does not fit what the server sends is this store's bug, reported as
+    /// such: not as a server that cannot be reached (which the reads retry).
+    #[test]
+    fn a_value_that_does_not_fit_is_an_internal_error_not_an_unreachable_server() {
+        let Ok(admin) = std::env::var("TOLLGATE_TEST_PG") else {
+            assert!(
+                std::env::var("TOLLGATE_REQUIRE_PG").as_deref() != Ok("1"),
+                "TOLLGATE_REQUIRE_PG=1 but TOLLGATE_TEST_PG is not set"
+            );
+            return;
+        };
+        let (config, target, tls) = parse_url(&admin).unwrap();
+        let mut client = connect_to(&config, &tls).unwrap();
+        let row = client.query_one("SELECT 1::int4", &[]).unwrap();
+        let misfit = row.try_get::<_, String>(0).unwrap_err();
+        assert_eq!(
+            map_error(&target, misfit).code(),
+            crate::ErrorCode::Internal
+        );
+        let misfit = client.query_one("SELECT $1::int4", &[&1i64]).unwrap_err();
+        assert_eq!(
+            map_error(&target, misfit).code(),
+            crate::ErrorCode::Internal
+        );
+        let none = client.query_one("SELECT 1 WHERE false", &[]).unwrap_err();
+        assert_eq!(map_error(&target, none).code(), crate::ErrorCode::Internal);
+        // A closed connection is still an unreachable server.
+        drop(client);
+        let mut client = connect_to(&config, &tls).unwrap();
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        let mut other = connect_to(&config, &tls).unwrap();
+        other
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap();
+        let gone = client.query_one("SELECT 1", &[]).unwrap_err();
+        assert_eq!(
+            map_error(&target, gone).code(),
+            crate::ErrorCode::StoreUnreachable
+        );
     }
 }
