@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate::{AuthorizeRequest, Engine};
+use tollgate::{AuthorizeRequest, Engine, SettleRequest};
 use tollgate_benches::charging::{authorize_settle, callers, percentiles, requests, world};
 
 const NUMBERS: usize = 8192;
@@ -89,5 +89,63 @@ fn settle(c: &mut Criterion) {
     assert_eq!(e.open_reservations(), 0);
 }
 
-criterion_group!(benches, authorize, settle);
+/// Settles fed in batches by one thread (`Engine::settle_many`, as a switch or the server's
+/// JSON-RPC batch feeds them) beside the same settles one at a time: hangups of calls whose
+/// reservation is gone, priced from their details (no authorize in the timed part).
+fn settle_many(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (e, numbers) = setup(&dir);
+    let connect = tollgate::clock::parse_dt("2026-01-01 00:00:00").expect("a date");
+    let next = AtomicU64::new(0);
+    let hangup = |i: u64| SettleRequest {
+        call_id: format!("many-{i}"),
+        duration: 1 + i % 300,
+        account: Some(format!("{}", 1000 + (i as usize) % ACCOUNTS)),
+        auth_type: Some("ani".into()),
+        destination: Some(numbers[(i as usize) % numbers.len()].clone()),
+        connect_time: Some(connect),
+        ..Default::default()
+    };
+    let mut group = c.benchmark_group("settle_many_durable");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("settle, one at a time, 1 thread", |b| {
+        b.iter(|| {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            black_box(e.settle(&hangup(i)).expect("settled"));
+        })
+    });
+    for batch in [64u64, 256, 1000] {
+        let before = e.settle_batches();
+        group.bench_with_input(
+            BenchmarkId::new("settle_many, 1 thread", format!("{batch} per call")),
+            &batch,
+            |b, &batch| {
+                b.iter_custom(|iters| {
+                    let mut left = iters;
+                    let mut spent = Duration::ZERO;
+                    while left > 0 {
+                        let n = left.min(batch);
+                        let first = next.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                        let reqs: Vec<SettleRequest> = (first..first + n).map(hangup).collect();
+                        let start = Instant::now();
+                        let out = e.settle_many(&reqs).expect("a batch in bounds");
+                        spent += start.elapsed();
+                        assert!(out.iter().all(|r| r.is_ok()), "every settle charged");
+                        left -= n;
+                    }
+                    spent
+                })
+            },
+        );
+        let after = e.settle_batches();
+        eprintln!(
+            "settle_many of {batch}: {:.1} settles per fsync",
+            (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, authorize, settle, settle_many);
 criterion_main!(benches);

@@ -527,6 +527,29 @@ impl Engine {
         )
     }
 
+    /// Charge many finished calls, sharing group commits: one result per call, in order,
+    /// each what [`Engine::settle`] would have answered for it. Not atomic: a refused settle
+    /// changes nothing for the others. At most `limits::settle_many_max` calls.
+    pub fn settle_many(&self, reqs: &[SettleRequest]) -> Result<Vec<Result<Settlement>>> {
+        if reqs.len() > crate::limits::settle_many_max {
+            return Err(crate::error::ValidationError::OutOfRange {
+                field: "requests".into(),
+                reason: format!("at most {} settles at once", crate::limits::settle_many_max),
+            }
+            .into());
+        }
+        let author = crate::charging::SettleAuthor::system();
+        let items: Vec<_> = reqs
+            .iter()
+            .map(|r| (r.clone(), None, author.clone()))
+            .collect();
+        Ok(self.inner.charging.settle_many(
+            self.inner.store.as_ref(),
+            &items,
+            self.inner.clock.now(),
+        ))
+    }
+
     /// The engine's live state and settings, as `core.status` shows them to the operator
     /// (the whole tree): `version`, `schema_version`, `last_tick`, `open_reservations`,
     /// `held_total` per currency code, `outbox_pending` and `settings`.

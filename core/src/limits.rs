@@ -119,6 +119,9 @@ pub const package_volumes_max: usize = 32;
 /// Most settles one group commit writes in one transaction (and one fsync); callers beyond
 /// it wait for the next batch.
 pub const settle_batch_size_max: usize = 512;
+/// Settles one `settle_many` (`Engine::settle_many`, `tg_settle_batch`, Python's
+/// `settle_many`) may carry: a JSON-RPC batch's bound.
+pub const settle_many_max: usize = batch_requests_max;
 /// Rows read from the store per page while streaming a file (`xdrs.download`): memory
 /// stays bounded by one page whatever the file's size.
 pub const file_page_rows: u64 = 1000;

@@ -178,7 +178,9 @@ fn ops(seed: u64, n: usize) -> (Vec<Op>, Vec<Op>) {
     (first, second)
 }
 
-fn run_op(e: &Engine, index: usize, op: &Op) -> (Outcome, Option<i64>) {
+/// The settle of `op` (authorized first when it is reserved): the request, and the
+/// reservation to give up if the settle is refused.
+fn request(e: &Engine, index: usize, op: &Op) -> (SettleRequest, Option<u64>) {
     let mut req = SettleRequest {
         call_id: op.call_id.clone(),
         duration: op.duration,
@@ -205,7 +207,16 @@ fn run_op(e: &Engine, index: usize, op: &Op) -> (Outcome, Option<i64>) {
         }
         Via::Lost => req.reservation = Some(2_000_000_000 + index as u64),
     }
-    match e.settle(&req) {
+    (req, reservation)
+}
+
+/// What a settle answered (and its xDR).
+fn outcome(
+    e: &Engine,
+    result: tollgate::Result<tollgate::Settlement>,
+    reservation: Option<u64>,
+) -> (Outcome, Option<i64>) {
+    match result {
         Ok(s) => (
             Outcome::Ok {
                 cost: s.cost.to_string(),
@@ -223,6 +234,30 @@ fn run_op(e: &Engine, index: usize, op: &Op) -> (Outcome, Option<i64>) {
             (Outcome::Err(err.code().as_str().to_string()), None)
         }
     }
+}
+
+fn run_op(e: &Engine, index: usize, op: &Op) -> (Outcome, Option<i64>) {
+    let (req, reservation) = request(e, index, op);
+    outcome(e, e.settle(&req), reservation)
+}
+
+/// Run `ops` through `Engine::settle_many`, `chunk` at a time, in order.
+fn run_many(e: &Engine, ops: &[Op], chunk: usize) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for (c, ops) in ops.chunks(chunk).enumerate() {
+        let reqs: Vec<(SettleRequest, Option<u64>)> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| request(e, c * chunk + i, op))
+            .collect();
+        let plain: Vec<SettleRequest> = reqs.iter().map(|(r, _)| r.clone()).collect();
+        let results = e.settle_many(&plain).unwrap();
+        assert_eq!(results.len(), plain.len(), "one result per settle");
+        for (result, (_, reservation)) in results.into_iter().zip(&reqs) {
+            out.push(outcome(e, result, *reservation).0);
+        }
+    }
+    out
 }
 
 /// Run `ops` on `threads` threads (1: in order); outcomes in `ops` order.
@@ -335,11 +370,16 @@ fn concurrent_settles_equal_serial_ones_and_survive_reopen() {
     let (first, second) = ops(0x9E37_79B9_7F4A_7C15, 600);
     let dir = tempfile::tempdir().unwrap();
     let mut results = Vec::new();
-    for (name, threads) in [("serial", 1), ("concurrent", THREADS)] {
+    // threads 0: one thread calling settle_many, MANY settles at a time.
+    const MANY: usize = 100;
+    for (name, threads) in [("serial", 1), ("concurrent", THREADS), ("settle_many", 0)] {
         let path = &common::db_path(dir.path(), &format!("{name}.db"));
         let (e, clients) = setup(path);
-        let one = run(&e, &first, threads);
-        let two = run(&e, &second, threads);
+        let (one, two) = if threads == 0 {
+            (run_many(&e, &first, MANY), run_many(&e, &second, MANY))
+        } else {
+            (run(&e, &first, threads), run(&e, &second, threads))
+        };
         assert_eq!(e.open_reservations(), 0, "{name}: a reservation leaked");
         // The second phase runs after the first has committed: its outcomes are fixed.
         for (op, o) in second.iter().zip(&two) {
@@ -368,6 +408,13 @@ fn concurrent_settles_equal_serial_ones_and_survive_reopen() {
                 batches, settled,
                 "one at a time: one settle per transaction"
             );
+        } else if threads == 0 {
+            // Each settle_many call is one transaction: its settles were all queued first.
+            assert_eq!(
+                batches as usize,
+                first.len().div_ceil(MANY) + second.len().div_ceil(MANY),
+                "settle_many: one transaction per call"
+            );
         } else {
             assert!(batches < settled, "{batches} batches for {settled} settles");
         }
@@ -385,12 +432,14 @@ fn concurrent_settles_equal_serial_ones_and_survive_reopen() {
         assert_eq!(xdrs(&e), state.3, "{name}: after reopen");
         results.push(state);
     }
-    let (serial, concurrent) = (&results[0], &results[1]);
+    let serial = &results[0];
     assert!(serial.3.len() > 400, "{} xDRs", serial.3.len());
-    assert_eq!(serial.0, concurrent.0, "per-settle outcomes");
-    assert_eq!(serial.1, concurrent.1, "replays and conflicts");
-    assert_eq!(serial.2, concurrent.2, "balances");
-    assert_eq!(serial.3, concurrent.3, "xDRs");
+    for (name, other) in [("concurrent", &results[1]), ("settle_many", &results[2])] {
+        assert_eq!(serial.0, other.0, "{name}: per-settle outcomes");
+        assert_eq!(serial.1, other.1, "{name}: replays and conflicts");
+        assert_eq!(serial.2, other.2, "{name}: balances");
+        assert_eq!(serial.3, other.3, "{name}: xDRs");
+    }
 }
 
 #[test]
@@ -558,4 +607,145 @@ fn a_savepoint_rolled_back_undoes_only_its_own_writes() {
         Ok(())
     })
     .unwrap();
+}
+
+#[test]
+fn settle_many_bounds_its_batch_and_refuses_a_bad_call_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, clients) = setup(&common::db_path(dir.path(), "many.db"));
+    let too_many = vec![SettleRequest::default(); tollgate::limits::settle_many_max + 1];
+    assert_eq!(
+        e.settle_many(&too_many).unwrap_err().code().as_str(),
+        "validation.out_of_range"
+    );
+    let a = e
+        .authorize(&AuthorizeRequest {
+            account: "100".into(),
+            destination: "4420".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let good = SettleRequest {
+        reservation: Some(a.reservation),
+        call_id: "m-1".into(),
+        duration: 61,
+        ..Default::default()
+    };
+    let reqs = [
+        good.clone(),
+        // Refused before it is queued: a duration past the limit.
+        SettleRequest {
+            call_id: "m-2".into(),
+            duration: tollgate::limits::call_duration_seconds_max + 1,
+            ..good.clone()
+        },
+        // The same call again in the same batch: the first result, replayed.
+        good.clone(),
+        // No such reservation and no details.
+        SettleRequest {
+            reservation: Some(77),
+            call_id: "m-3".into(),
+            ..good.clone()
+        },
+    ];
+    let (batches, _) = e.settle_batches();
+    let r = e.settle_many(&reqs).unwrap();
+    let codes: Vec<String> = r
+        .iter()
+        .map(|r| match r {
+            Ok(s) => format!("ok replayed={}", s.replayed),
+            Err(e) => e.code().as_str().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "ok replayed=false",
+            "validation.out_of_range",
+            "ok replayed=true",
+            "reservation.not_found"
+        ]
+    );
+    let (first, again) = (r[0].as_ref().unwrap(), r[2].as_ref().unwrap());
+    assert_eq!((first.xdr, first.cost), (again.xdr, again.cost));
+    assert_eq!(
+        e.settle_batches().0,
+        batches + 1,
+        "one transaction for the batch"
+    );
+    assert_eq!(e.open_reservations(), 0);
+    assert!(e.verify_client_ledger(clients[0]).unwrap());
+    assert_eq!(
+        e.call_as_system("xdrs.list", json!({"id_clients": clients[0]}))
+            .ret["total"],
+        1
+    );
+}
+
+/// A JSON-RPC batch's consecutive `core.settle` calls are charged together: one transaction,
+/// one reply per call with its own id, and each call checked as alone (another tenant's
+/// reservation is unknown to the caller and refused without touching the others).
+#[test]
+fn a_json_rpc_batch_of_settles_is_one_group_commit_checked_call_by_call() {
+    let w = common::world();
+    let e = &w.engine;
+    // Tenant a's switch.
+    let sid = common::user_with_rights(
+        &w,
+        w.a.company,
+        "switch-a",
+        json!({"core": ["execute", "read"]}),
+    );
+    let settle = |id: &str, reservation: u64, call_id: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "core.settle",
+               "params": {"SID": sid, "reservation": reservation, "call_id": call_id,
+                          "duration": 30}})
+    };
+    let balance_b = e.client_balance_cached(w.b.client);
+    let (batches, _) = e.settle_batches();
+    let batch = json!([
+        settle("1", w.a.reservation, "batch-a"),
+        settle("2", w.b.reservation, "batch-b"),
+        settle("3", w.a.reservation, "batch-a"),
+        // A notification: charged, no reply.
+        {"jsonrpc": "2.0", "method": "core.settle",
+         "params": {"SID": sid, "reservation": 999_999, "call_id": "batch-n",
+                    "duration": 1}},
+        {"jsonrpc": "2.0", "id": "4", "method": "core.status", "params": {"SID": sid}},
+        settle("5", w.a.reservation, "batch-other"),
+    ]);
+    let replies: Value = serde_json::from_str(&e.call_jsonrpc(&batch.to_string())).unwrap();
+    let replies = replies.as_array().unwrap();
+    let by_id = |id: &str| -> &Value { &replies.iter().find(|r| r["id"] == id).unwrap()["result"] };
+    assert_eq!(
+        replies.len(),
+        5,
+        "no reply to the notification: {replies:?}"
+    );
+    assert_eq!(
+        replies.iter().map(|r| r["id"].clone()).collect::<Vec<_>>(),
+        ["1", "2", "3", "4", "5"],
+        "replies in request order"
+    );
+    let first = by_id("1");
+    assert_eq!(first["code"], true, "{first}");
+    assert_eq!(first["return"]["replayed"], false);
+    // Another tenant's reservation: refused as unknown, nothing of tenant b's changed.
+    assert_eq!(by_id("2")["code"], false);
+    assert_eq!(
+        by_id("2")["errors"][0]["code"],
+        "reservation.not_found",
+        "{}",
+        by_id("2")
+    );
+    assert_eq!(e.client_balance_cached(w.b.client), balance_b);
+    // The same call again in the same run: the first result.
+    assert_eq!(by_id("3")["return"]["replayed"], true);
+    assert_eq!(by_id("3")["return"]["id_xdrs"], first["return"]["id_xdrs"]);
+    assert_eq!(by_id("4")["code"], true);
+    // After core.status: a run of one settle, the reservation already settled and no
+    // details: unknown.
+    assert_eq!(by_id("5")["errors"][0]["code"], "reservation.not_found");
+    // The first run (four settles) was one transaction; the last settle its own.
+    assert_eq!(e.settle_batches().0, batches + 2);
 }

@@ -22,6 +22,9 @@
 // Bytes of a rate code buffer, NUL included.
 #define TG_CODE_SIZE 32
 
+// Most calls one `tg_settle_batch` takes.
+#define TG_SETTLE_BATCH_MAX 1000
+
 // The outcome of a call. 0 is success; 1 to 999 are failures at the C boundary; from
 // 1000 on, the numbers are core's error codes in blocks (1000 the request, 2000 the
 // caller, 3000 objects, 4000 money, 4100 rating, 4200 charging, 5000 storage, 9000
@@ -286,6 +289,25 @@ tg_result tg_update(const struct tg_engine *engine,
 tg_result tg_settle(const struct tg_engine *engine,
                     const struct tg_settle_request *request,
                     struct tg_settlement *settlement_out);
+
+// Charge `count` finished calls together: they share group commits (one transaction and
+// one fsync for up to `TG_SETTLE_BATCH_MAX` of them), so a switch that hangs up many calls
+// at once pays one disk write for all. Not atomic: `results_out[i]` is call `i`'s own
+// result, exactly what `tg_settle` would have returned for it, and `settlements_out[i]` is
+// written when that is `TG_RESULT_OK`. Returns `TG_RESULT_OK` once every call has its result
+// (whatever they are); another code (a NULL pointer, more than `TG_SETTLE_BATCH_MAX` calls)
+// means no call was settled and nothing was written. Per-call refusals leave no message in
+// `tg_engine_last_error`: `tg_result_code` names them.
+//
+// # Safety
+// `engine` is a live handle; `requests` points to `count` valid structs whose strings are
+// NULL or NUL-terminated; `settlements_out` and `results_out` each have room for `count`
+// elements. All three may be NULL when `count` is 0.
+tg_result tg_settle_batch(const struct tg_engine *engine,
+                          const struct tg_settle_request *requests,
+                          size_t count,
+                          struct tg_settlement *settlements_out,
+                          tg_result *results_out);
 
 // Close a reservation without charging (the call never connected).
 //

@@ -17,6 +17,11 @@ pub const TG_CODE_SIZE: usize = 32;
 
 const _: () = assert!(limits::rate_code_digits_max < TG_CODE_SIZE);
 
+/// Most calls one `tg_settle_batch` takes.
+pub const TG_SETTLE_BATCH_MAX: usize = 1000;
+
+const _: () = assert!(TG_SETTLE_BATCH_MAX == limits::settle_many_max);
+
 /// What a softswitch asks at call setup (`tg_authorize`).
 #[repr(C)]
 pub struct tg_authorize_request {
@@ -207,6 +212,28 @@ pub unsafe extern "C" fn tg_update(
     })
 }
 
+/// A settle request as the engine takes it.
+///
+/// # Safety
+/// `r`'s strings are NULL or NUL-terminated.
+unsafe fn settle_request(r: &tg_settle_request) -> Result<SettleRequest, Failure> {
+    let opt = |p, name| -> Result<Option<String>, Failure> {
+        // SAFETY: the request's strings are NULL or NUL-terminated.
+        Ok(unsafe { optional_text(p, name) }?.map(str::to_string))
+    };
+    Ok(SettleRequest {
+        reservation: (r.reservation != 0).then_some(r.reservation),
+        // SAFETY: NUL-terminated by the caller's contract.
+        call_id: unsafe { text(r.call_id, "call_id") }?.to_string(),
+        duration: r.duration,
+        account: opt(r.account, "account")?,
+        auth_type: opt(r.auth_type, "auth_type")?,
+        destination: opt(r.destination, "destination")?,
+        source: opt(r.source, "source")?,
+        connect_time: time_arg(r.connect_time_unix, "connect_time_unix")?,
+    })
+}
+
 /// Charge a finished call: exact cost, xDR and ledger entry in one durable transaction
 /// (returns once it is on disk). The same `call_id` again returns the first result with
 /// `replayed` set; with different content it is `TG_RESULT_IDEMPOTENCY_CONFLICT`. On success
@@ -224,25 +251,87 @@ pub unsafe extern "C" fn tg_settle(
     guard(|slot| {
         // SAFETY: the caller's contract for each pointer.
         let (e, r) = unsafe { (engine_arg(engine, slot)?, input(request, "request")?) };
-        let opt = |p, name| -> Result<Option<String>, Failure> {
-            // SAFETY: the request's strings are NULL or NUL-terminated.
-            Ok(unsafe { optional_text(p, name) }?.map(str::to_string))
-        };
-        let req = SettleRequest {
-            reservation: (r.reservation != 0).then_some(r.reservation),
-            // SAFETY: NUL-terminated by the caller's contract.
-            call_id: unsafe { text(r.call_id, "call_id") }?.to_string(),
-            duration: r.duration,
-            account: opt(r.account, "account")?,
-            auth_type: opt(r.auth_type, "auth_type")?,
-            destination: opt(r.destination, "destination")?,
-            source: opt(r.source, "source")?,
-            connect_time: time_arg(r.connect_time_unix, "connect_time_unix")?,
-        };
+        // SAFETY: the request's strings are NULL or NUL-terminated by the caller's contract.
+        let req = unsafe { settle_request(r) }?;
         let out = output(settlement_out, "settlement_out")?;
         let s = settlement(&e.engine.settle(&req)?)?;
         // SAFETY: non-NULL and writable by the caller's contract.
         unsafe { out.write(s) };
+        Ok(())
+    })
+}
+
+/// Charge `count` finished calls together: they share group commits (one transaction and
+/// one fsync for up to `TG_SETTLE_BATCH_MAX` of them), so a switch that hangs up many calls
+/// at once pays one disk write for all. Not atomic: `results_out[i]` is call `i`'s own
+/// result, exactly what `tg_settle` would have returned for it, and `settlements_out[i]` is
+/// written when that is `TG_RESULT_OK`. Returns `TG_RESULT_OK` once every call has its result
+/// (whatever they are); another code (a NULL pointer, more than `TG_SETTLE_BATCH_MAX` calls)
+/// means no call was settled and nothing was written. Per-call refusals leave no message in
+/// `tg_engine_last_error`: `tg_result_code` names them.
+///
+/// # Safety
+/// `engine` is a live handle; `requests` points to `count` valid structs whose strings are
+/// NULL or NUL-terminated; `settlements_out` and `results_out` each have room for `count`
+/// elements. All three may be NULL when `count` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn tg_settle_batch(
+    engine: *const tg_engine,
+    requests: *const tg_settle_request,
+    count: usize,
+    settlements_out: *mut tg_settlement,
+    results_out: *mut tg_result,
+) -> tg_result {
+    guard(|slot| {
+        // SAFETY: the caller's contract.
+        let e = unsafe { engine_arg(engine, slot) }?;
+        if count == 0 {
+            return Ok(());
+        }
+        if count > TG_SETTLE_BATCH_MAX {
+            return Err(Failure::new(
+                tg_result::ValidationOutOfRange,
+                format!("count: at most {TG_SETTLE_BATCH_MAX} settles at once"),
+            ));
+        }
+        if requests.is_null() {
+            return Err(Failure::null("requests"));
+        }
+        let settlements = output(settlements_out, "settlements_out")?;
+        let results = output(results_out, "results_out")?;
+        // SAFETY: `requests` points to `count` valid structs by the caller's contract.
+        let requests = unsafe { std::slice::from_raw_parts(requests, count) };
+        // A request that cannot be read is that call's refusal; the others go on.
+        let mut outcome: Vec<tg_result> = Vec::with_capacity(count);
+        let mut taken = Vec::with_capacity(count);
+        let mut reqs = Vec::with_capacity(count);
+        for (i, r) in requests.iter().enumerate() {
+            // SAFETY: the request's strings are NULL or NUL-terminated by the caller's contract.
+            match unsafe { settle_request(r) } {
+                Ok(req) => {
+                    taken.push(i);
+                    reqs.push(req);
+                    outcome.push(tg_result::Ok);
+                }
+                Err(f) => outcome.push(f.result),
+            }
+        }
+        let mut charged: Vec<Option<tg_settlement>> = (0..count).map(|_| None).collect();
+        for (i, r) in taken.into_iter().zip(e.engine.settle_many(&reqs)?) {
+            match r.map_err(Failure::from).and_then(|s| settlement(&s)) {
+                Ok(s) => charged[i] = Some(s),
+                Err(f) => outcome[i] = f.result,
+            }
+        }
+        for (i, (result, s)) in outcome.into_iter().zip(charged).enumerate() {
+            // SAFETY: both arrays have room for `count` elements by the caller's contract.
+            unsafe {
+                results.add(i).write(result);
+                if let Some(s) = s {
+                    settlements.add(i).write(s);
+                }
+            }
+        }
         Ok(())
     })
 }

@@ -24,8 +24,9 @@ pub mod events;
 pub mod result;
 
 pub use charging::{
-    tg_authorization, tg_authorize, tg_authorize_request, tg_release, tg_settle, tg_settle_request,
-    tg_settlement, tg_update, TG_CODE_SIZE, TG_DECIMAL_SIZE,
+    tg_authorization, tg_authorize, tg_authorize_request, tg_release, tg_settle, tg_settle_batch,
+    tg_settle_request, tg_settlement, tg_update, TG_CODE_SIZE, TG_DECIMAL_SIZE,
+    TG_SETTLE_BATCH_MAX,
 };
 pub use engine::{
     tg_call, tg_engine, tg_engine_close, tg_engine_create, tg_engine_create_with,

@@ -39,6 +39,61 @@ where
         .map_err(|p| errors::from_panic(py, p))
 }
 
+/// One call of `settle_many`: `settle`'s keywords as a dict; an unknown key is refused.
+fn settle_request(d: &Bound<'_, PyDict>) -> PyResult<tollgate::SettleRequest> {
+    const KEYS: [&str; 8] = [
+        "call_id",
+        "duration",
+        "reservation",
+        "account",
+        "auth_type",
+        "destination",
+        "source",
+        "connect_time",
+    ];
+    for key in d.keys() {
+        let key: String = key.extract()?;
+        if !KEYS.contains(&key.as_str()) {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "unexpected key {key:?}"
+            )));
+        }
+    }
+    let given = |key: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        Ok(d.get_item(key)?.filter(|v| !v.is_none()))
+    };
+    let wrong = |key: &str, e: PyErr| {
+        pyo3::exceptions::PyTypeError::new_err(format!("{key}: {}", e.value(d.py())))
+    };
+    let text = |key: &str| -> PyResult<Option<String>> {
+        given(key)?
+            .map(|v| v.extract::<String>().map_err(|e| wrong(key, e)))
+            .transpose()
+    };
+    let count = |key: &str| -> PyResult<Option<u64>> {
+        given(key)?
+            .map(|v| v.extract::<u64>().map_err(|e| wrong(key, e)))
+            .transpose()
+    };
+    let required =
+        |key: &str| pyo3::exceptions::PyTypeError::new_err(format!("missing required key {key:?}"));
+    Ok(tollgate::SettleRequest {
+        call_id: text("call_id")?.ok_or_else(|| required("call_id"))?,
+        duration: count("duration")?.ok_or_else(|| required("duration"))?,
+        reservation: count("reservation")?,
+        account: text("account")?,
+        auth_type: text("auth_type")?,
+        destination: text("destination")?,
+        source: text("source")?,
+        connect_time: given("connect_time")?
+            .map(|v| {
+                v.extract::<DateTime<Utc>>()
+                    .map_err(|e| wrong("connect_time", e))
+            })
+            .transpose()?,
+    })
+}
+
 fn path_text(path: PathBuf) -> PyResult<String> {
     path.into_os_string()
         .into_string()
@@ -404,6 +459,43 @@ impl Engine {
         detached(py, move || engine.settle(&req))?
             .map(Settlement::from)
             .map_err(|e| errors::from_error(py, &e))
+    }
+
+    /// Charge many finished calls together: they share group commits (one transaction and
+    /// one fsync for hundreds of them). `calls` is a list of dicts with `settle`'s keywords
+    /// (`call_id` and `duration` required). Returns one item per call, in order: its
+    /// `Settlement`, or the exception `settle` would have raised for it (returned, not
+    /// raised: the batch is not atomic). A malformed dict raises `TypeError`/`ValueError`
+    /// before anything is settled.
+    fn settle_many(
+        &self,
+        py: Python<'_>,
+        calls: Vec<Bound<'_, PyDict>>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let engine = self.get()?;
+        let reqs = calls
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                settle_request(d).map_err(|e| {
+                    let what = e.value(py).to_string();
+                    if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+                        pyo3::exceptions::PyTypeError::new_err(format!("calls[{i}]: {what}"))
+                    } else {
+                        PyValueError::new_err(format!("calls[{i}]: {what}"))
+                    }
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let results = detached(py, move || engine.settle_many(&reqs))?
+            .map_err(|e| errors::from_error(py, &e))?;
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(s) => Ok(Py::new(py, Settlement::from(s))?.into_any()),
+                Err(e) => Ok(errors::from_error(py, &e).into_value(py).into_any()),
+            })
+            .collect()
     }
 
     /// Close a reservation without charging.

@@ -219,6 +219,42 @@ def test_authorize_settle_release_return_frozen_typed_results(engine: tollgate.E
     assert "Authorization(reservation=" in repr(a)
 
 
+def test_settle_many_charges_together_and_returns_each_calls_own_outcome(engine: tollgate.Engine) -> None:
+    cid = rated_client(engine, credit="0")
+    engine.call_as_system("transactions.add", {"id_clients": cid, "type": "payment", "amount": Decimal("10")})
+    a = engine.authorize("100", "442071234567")
+    out = engine.settle_many(
+        [
+            {"call_id": "many-1", "duration": 61, "reservation": a.reservation},
+            {"call_id": "many-2", "duration": 5, "reservation": 987654321},
+            {"call_id": "many-1", "duration": 61, "reservation": a.reservation},
+        ]
+    )
+    assert len(out) == 3
+    first, lost, again = out
+    assert isinstance(first, tollgate.Settlement) and not first.replayed
+    assert first.cost == Decimal("0.8083")
+    # A refusal is returned, not raised: the others were charged.
+    assert isinstance(lost, tollgate.ReservationNotFoundError)
+    assert isinstance(again, tollgate.Settlement) and again.replayed and again.xdr == first.xdr
+    assert balance(engine, cid) == Decimal("9.1917")
+    assert engine.settle_many([]) == []
+    # A malformed call is refused before anything is settled.
+    b = engine.authorize("100", "442071234567")
+    for bad, kind in [
+        ({"duration": 1}, TypeError),
+        ({"call_id": "x", "duration": -1}, TypeError),
+        ({"call_id": "x", "duration": 1, "colour": "red"}, TypeError),
+        ({"call_id": 7, "duration": 1}, TypeError),
+    ]:
+        with pytest.raises(kind, match=r"calls\[1\]"):
+            engine.settle_many([{"call_id": "ok", "duration": 1, "reservation": b.reservation}, bad])  # type: ignore[list-item]
+    assert engine.update(b.reservation).reservation == b.reservation
+    assert balance(engine, cid) == Decimal("9.1917")
+    with pytest.raises(tollgate.OutOfRangeError):
+        engine.settle_many([{"call_id": f"c{i}", "duration": 1} for i in range(1001)])
+
+
 def test_hot_path_refusals_raise_their_classes(engine: tollgate.Engine) -> None:
     rated_client(engine, credit="0")
     with pytest.raises(tollgate.BalanceInsufficientError):

@@ -4,7 +4,7 @@
 use super::crud::{self, Crud, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
 use crate::auth::rbac::Verb;
-use crate::charging::{Authorization, AuthorizeRequest, SettleRequest, Settlement};
+use crate::charging::{Authorization, AuthorizeRequest, SettleAuthor, SettleRequest, Settlement};
 use crate::clock;
 use crate::error::{ChargeError, Result, ValidationError};
 use crate::limits;
@@ -150,6 +150,45 @@ fn settle_request(args: &Args) -> Result<SettleRequest> {
         source: args.text("source").map(str::to_string),
         connect_time: time_arg(args, "connect_time"),
     })
+}
+
+/// One `core.settle` call, checked against the caller's subtree: the request, the scope its
+/// call id is looked up in, and who settles (for the audit row).
+pub(super) fn settle_item(ctx: &Ctx<'_>, args: &Args) -> Result<SettleItem> {
+    let req = settle_request(args)?;
+    if let Some(id) = req.reservation {
+        check_reservation_scope(ctx, id)?;
+    }
+    let reserved = req
+        .reservation
+        .and_then(|id| ctx.inner.charging.reservation_client(id));
+    if let (Some(account), None) = (&req.account, reserved) {
+        check_account_scope(ctx, account, req.auth_type.as_deref())?;
+    }
+    let author = SettleAuthor {
+        id_users: ctx.principal.user_id(),
+        login: ctx.principal.login().to_string(),
+        id_sessions: ctx.principal.session_row(),
+    };
+    Ok((req, ctx.principal.scope(), author))
+}
+
+/// A settle as `Charging::settle_many` takes it.
+pub(super) type SettleItem = (SettleRequest, Option<i64>, SettleAuthor);
+
+/// Charge admitted `core.settle` calls together (a JSON-RPC batch's run of them): their
+/// results, in order, as `core.settle` answers each.
+pub(super) fn settle_items(
+    inner: &super::Inner,
+    items: &[SettleItem],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Result<Value>> {
+    inner
+        .charging
+        .settle_many(inner.store.as_ref(), items, now)
+        .into_iter()
+        .map(|r| r.map(|s| settlement_json(&s)))
+        .collect()
 }
 
 fn charging_args(extra: Vec<ArgDef>) -> Vec<ArgDef> {
@@ -314,26 +353,13 @@ pub(super) fn register(r: &mut Registry) {
         Verb::Execute,
         settle_args,
         Box::new(|ctx, args| {
-            let req = settle_request(args)?;
-            if let Some(id) = req.reservation {
-                check_reservation_scope(ctx, id)?;
-            }
-            let reserved = req
-                .reservation
-                .and_then(|id| ctx.inner.charging.reservation_client(id));
-            if let (Some(account), None) = (&req.account, reserved) {
-                check_account_scope(ctx, account, req.auth_type.as_deref())?;
-            }
+            let (req, scope, author) = settle_item(ctx, args)?;
             let s = ctx.inner.charging.settle(
                 ctx.inner.store.as_ref(),
                 &req,
                 ctx.now,
-                ctx.principal.scope(),
-                &crate::charging::SettleAuthor {
-                    id_users: ctx.principal.user_id(),
-                    login: ctx.principal.login().to_string(),
-                    id_sessions: ctx.principal.session_row(),
-                },
+                scope,
+                &author,
             )?;
             Ok(settlement_json(&s))
         }),

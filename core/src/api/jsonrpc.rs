@@ -52,10 +52,24 @@ fn handle_as(inner: &Inner, text: &str, local: bool) -> String {
                 return error(Value::Null, INVALID_REQUEST, "batch too large").to_string();
             }
             let mut checks = BatchChecks::default();
-            let replies: Vec<Value> = items
-                .iter()
-                .filter_map(|r| one(inner, r, Some(&mut checks), local))
-                .collect();
+            let mut replies: Vec<Value> = Vec::with_capacity(items.len());
+            let mut rest = &items[..];
+            while let Some(first) = rest.first() {
+                // Consecutive settles are charged together: they share group commits. (One
+                // that logs in with a password goes alone, through the batch's password
+                // bookkeeping.)
+                let run = rest
+                    .iter()
+                    .take_while(|r| parse(inner, r).is_ok_and(|c| c.joins_settles()))
+                    .count();
+                if run >= 2 {
+                    replies.extend(settles(inner, &rest[..run], local));
+                    rest = &rest[run..];
+                } else {
+                    replies.extend(one(inner, first, Some(&mut checks), local));
+                    rest = &rest[1..];
+                }
+            }
             if replies.is_empty() {
                 String::new()
             } else {
@@ -140,9 +154,46 @@ impl BatchChecks {
     }
 }
 
-fn one(inner: &Inner, req: &Value, checks: Option<&mut BatchChecks>, local: bool) -> Option<Value> {
+/// A request of a valid shape, ready to dispatch.
+struct Call<'a> {
+    method: &'a str,
+    params: Value,
+    /// `None` for a notification (no reply).
+    reply_id: Option<Value>,
+}
+
+impl Call<'_> {
+    fn reply(&self, env: &Envelope) -> Option<Value> {
+        self.reply_id
+            .as_ref()
+            .map(|id| json!({"jsonrpc": "2.0", "id": id, "result": env.to_json()}))
+    }
+
+    /// A `core.settle` that may be charged with its neighbours: one not logging in with a
+    /// password.
+    fn joins_settles(&self) -> bool {
+        self.method == api::SETTLE_METHOD
+            && !self.params.as_object().is_some_and(|p| {
+                matches!(
+                    api::credentials(self.method, p),
+                    Ok(Credentials::Password { .. })
+                )
+            })
+    }
+
+    /// Who the call runs as when its credentials are not checked: the same rule as the CLI's
+    /// `call`, the local operator acts as the embedding process unless the params carry
+    /// credentials.
+    fn principal(&self, local: bool) -> Option<crate::auth::Principal> {
+        (local && !crate::wire::has_credentials(self.method, &self.params))
+            .then_some(crate::auth::Principal::System)
+    }
+}
+
+/// Check a request's shape: the call, or the error reply (`None` for a notification).
+fn parse<'a>(inner: &Inner, req: &'a Value) -> std::result::Result<Call<'a>, Option<Value>> {
     let Some(obj) = req.as_object() else {
-        return Some(error(Value::Null, INVALID_REQUEST, "Invalid Request"));
+        return Err(Some(error(Value::Null, INVALID_REQUEST, "Invalid Request")));
     };
     // The vendor's examples omit "jsonrpc"; accept that, but refuse any other version.
     let version_ok = obj.get("jsonrpc").is_none_or(|v| v == "2.0");
@@ -160,37 +211,64 @@ fn one(inner: &Inner, req: &Value, checks: Option<&mut BatchChecks>, local: bool
         .and_then(Value::as_str)
         .filter(|_| version_ok && id_ok)
     else {
-        return Some(error(reply_id, INVALID_REQUEST, "Invalid Request"));
+        return Err(Some(error(reply_id, INVALID_REQUEST, "Invalid Request")));
     };
     let params = obj.get("params").cloned().unwrap_or(Value::Null);
     let is_notification = id.is_none();
     if !matches!(params, Value::Object(_) | Value::Null) {
-        return (!is_notification).then(|| {
+        return Err((!is_notification).then(|| {
             error(
                 reply_id,
                 INVALID_PARAMS,
                 "Invalid params: params must be an object",
             )
-        });
+        }));
     }
     if inner.registry.get(method).is_none() {
-        return (!is_notification).then(|| error(reply_id, METHOD_NOT_FOUND, "Method not found"));
+        return Err(
+            (!is_notification).then(|| error(reply_id, METHOD_NOT_FOUND, "Method not found"))
+        );
     }
-    // The same rule as the CLI's `call`: credentials in the params are checked, else the
-    // local operator acts as the embedding process.
-    let principal = (local && !crate::wire::has_credentials(method, &params))
-        .then_some(crate::auth::Principal::System);
+    Ok(Call {
+        method,
+        params,
+        reply_id: (!is_notification).then_some(reply_id),
+    })
+}
+
+fn one(inner: &Inner, req: &Value, checks: Option<&mut BatchChecks>, local: bool) -> Option<Value> {
+    let call = match parse(inner, req) {
+        Ok(call) => call,
+        Err(reply) => return reply,
+    };
+    let (method, params) = (call.method, &call.params);
+    let principal = call.principal(local);
     let env = match checks {
-        None => super::dispatch(inner, principal, method, &params),
+        None => super::dispatch(inner, principal, method, params),
         Some(checks) => match checks.admit(method, params.clone()) {
             Ok(admitted) => {
-                let env = super::dispatch(inner, principal.clone(), method, &admitted);
-                checks.record(method, &params, &env);
+                let env = super::dispatch(inner, principal, method, &admitted);
+                checks.record(method, params, &env);
                 env
             }
             Err(env) => *env,
         },
     };
     debug_assert!(env.error_code() != Some(ErrorCode::UnknownMethod));
-    (!is_notification).then(|| json!({"jsonrpc": "2.0", "id": reply_id, "result": env.to_json()}))
+    call.reply(&env)
+}
+
+/// A run of `core.settle` requests of a batch (each of a valid shape, none logging in with
+/// a password): admitted in order, then charged together ([`api::dispatch_settles`]).
+fn settles(inner: &Inner, reqs: &[Value], local: bool) -> Vec<Value> {
+    let calls: Vec<Call<'_>> = reqs.iter().filter_map(|r| parse(inner, r).ok()).collect();
+    let admitted: Vec<_> = calls
+        .iter()
+        .map(|c| (c.principal(local), c.params.clone()))
+        .collect();
+    calls
+        .iter()
+        .zip(api::dispatch_settles(inner, &admitted))
+        .filter_map(|(call, env)| call.reply(&env))
+        .collect()
 }

@@ -504,18 +504,69 @@ fn dispatch_inner(
         }
         Body::File(_) => return Err(Error::Internal(format!("{} is a file method", def.name))),
     };
-    // Vendor fields accepted but not acted on are named, once per call: no silent drop.
-    let ignored = params
-        .as_object()
-        .map(|p| args::ignored_fields(def.ignored, p))
-        .unwrap_or_default();
-    env.messages = ignored
-        .iter()
-        .map(|n| args::ignored_message(n))
-        .chain(messages)
-        .collect();
+    env.messages = ignored_messages(def, params).chain(messages).collect();
     Ok(value)
 }
+
+/// Vendor fields accepted but not acted on are named, once per call: no silent drop.
+fn ignored_messages(def: &MethodDef, params: &Value) -> impl Iterator<Item = String> {
+    params
+        .as_object()
+        .map(|p| args::ignored_fields(def.ignored, p))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| args::ignored_message(&n))
+}
+
+/// `core.settle` calls of one JSON-RPC batch (consecutive ones): each admitted as
+/// [`dispatch`] admits a call, then all charged together so that they share group commits
+/// (`Charging::settle_many`). One envelope per call, in order, each what `dispatch` would
+/// have answered; not atomic. `calls`: the principal to act as (see `dispatch`) and the
+/// params.
+pub(crate) fn dispatch_settles(
+    inner: &Inner,
+    calls: &[(Option<Principal>, Value)],
+) -> Vec<Envelope> {
+    let now = inner.clock.now();
+    let mut envs: Vec<Envelope> = calls.iter().map(|_| Envelope::default()).collect();
+    let mut queued = Vec::new();
+    let mut items = Vec::new();
+    for (i, (principal, params)) in calls.iter().enumerate() {
+        let env = &mut envs[i];
+        let item =
+            admit(inner, principal.clone(), SETTLE_METHOD, params, env, false).and_then(|a| {
+                let ctx = Ctx::new(inner, &a.principal, now, &a.def.name);
+                charging::settle_item(&ctx, &a.args).map(|item| (item, a.def))
+            });
+        match item {
+            Ok((item, def)) => {
+                env.messages = ignored_messages(def, params).collect();
+                queued.push(i);
+                items.push(item);
+            }
+            Err(e) => env.push_error(&e),
+        }
+    }
+    for (i, result) in queued
+        .into_iter()
+        .zip(charging::settle_items(inner, &items, now))
+    {
+        match result {
+            Ok(ret) => {
+                envs[i].code = true;
+                envs[i].ret = ret;
+            }
+            Err(e) => {
+                envs[i].messages.clear();
+                envs[i].push_error(&e);
+            }
+        }
+    }
+    envs
+}
+
+/// The method [`dispatch_settles`] runs.
+pub(crate) const SETTLE_METHOD: &str = "core.settle";
 
 /// Run a method body in one store transaction: for writes, with its audit row, and the
 /// engine's in-memory state refreshed after commit. Returns the value and the messages.

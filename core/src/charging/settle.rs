@@ -77,6 +77,45 @@ impl Charging {
         result
     }
 
+    /// Charge many finished calls at once: every settle is queued before any is waited for,
+    /// so they share group commits (one transaction and one fsync per
+    /// `limits::settle_batch_size_max` of them). One result per call, in order, each exactly
+    /// what [`Charging::settle`] would have answered for it alone: the batch is not atomic
+    /// (one refused settle changes nothing for the others). Items are `(request, scope,
+    /// author)` as for `settle`.
+    pub(crate) fn settle_many(
+        &self,
+        store: &dyn Store,
+        items: &[(SettleRequest, Option<i64>, SettleAuthor)],
+        now: DateTime<Utc>,
+    ) -> Vec<Result<Settlement>> {
+        let mut results: Vec<Option<Result<Settlement>>> = Vec::with_capacity(items.len());
+        let mut queued = Vec::new();
+        for (i, (req, scope, author)) in items.iter().enumerate() {
+            if let Err(e) = check_request(req) {
+                results.push(Some(Err(e)));
+                continue;
+            }
+            let taken = req
+                .reservation
+                .and_then(|id| self.reservations.lock().remove(&id));
+            let job = self.prepare_settle(req, taken.as_ref(), now, *scope, author);
+            queued.push((i, self.queue(Write::Settle(Box::new(job))), taken));
+            results.push(None);
+        }
+        for (i, ticket, taken) in queued {
+            let result = self.written(store, ticket).and_then(|s| {
+                s.ok_or_else(|| Error::Internal("a settle wrote no settlement".into()))
+            });
+            self.finish_reservation(&items[i].0, &result, taken);
+            results[i] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Internal("a settle was not queued".into()))))
+            .collect()
+    }
+
     /// After a settle: a replayed call is over too, so what its reservation held is freed
     /// (a charged one was freed with its commit); a failed settle charged nothing, so its
     /// reservation stays for a retry.

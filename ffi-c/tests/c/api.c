@@ -210,6 +210,45 @@ static long long charging(tg_engine *e, const char *sid) {
     EXPECT(e, tg_settle(e, &lost, &out), TG_RESULT_OK);
     CHECK(out.unreserved && units(out.cost) == units("0.0083"), "unreserved cost %s", out.cost);
 
+    /* A batch: settled together, one result per call, a bad call refused alone. */
+    tg_authorization b1;
+    EXPECT(e, tg_authorize(e, &req, &b1), TG_RESULT_OK);
+    long long before_batch = balance_units(e, sid, alpha);
+    /* The second call priced from its details (the first call holds the funds). */
+    tg_settle_request batch[4] = {
+        {.reservation = b1.reservation, .call_id = "batch-1", .duration = 61},
+        {.call_id = NULL, .duration = 61},
+        {.call_id = "batch-2", .duration = 61, .account = "1000", .auth_type = "ani",
+         .destination = "447", .connect_time_unix = 1767225600},
+        {.reservation = 987654321, .call_id = "batch-3", .duration = 5},
+    };
+    tg_settlement settled[4];
+    tg_result results[4];
+    for (int i = 0; i < 4; i++) settled[i] = blank;
+    EXPECT(NULL, tg_settle_batch(NULL, batch, 4, settled, results), TG_RESULT_NULL_PARAMETER);
+    EXPECT(e, tg_settle_batch(e, NULL, 4, settled, results), TG_RESULT_NULL_PARAMETER);
+    EXPECT(e, tg_settle_batch(e, batch, 4, NULL, results), TG_RESULT_NULL_PARAMETER);
+    EXPECT(e, tg_settle_batch(e, batch, 4, settled, NULL), TG_RESULT_NULL_PARAMETER);
+    EXPECT(e, tg_settle_batch(e, batch, TG_SETTLE_BATCH_MAX + 1, settled, results),
+           TG_RESULT_VALIDATION_OUT_OF_RANGE);
+    EXPECT(e, tg_settle_batch(e, NULL, 0, NULL, NULL), TG_RESULT_OK);
+    CHECK(balance_units(e, sid, alpha) == before_batch, "a refused batch charged");
+    EXPECT(e, tg_settle_batch(e, batch, 4, settled, results), TG_RESULT_OK);
+    CHECK(results[0] == TG_RESULT_OK && results[2] == TG_RESULT_OK, "results %u %u",
+          (unsigned)results[0], (unsigned)results[2]);
+    CHECK(results[1] == TG_RESULT_NULL_PARAMETER, "no call id: %u", (unsigned)results[1]);
+    CHECK(results[3] == TG_RESULT_RESERVATION_NOT_FOUND, "unknown reservation: %u",
+          (unsigned)results[3]);
+    CHECK(units(settled[0].cost) == units("0.67") && units(settled[2].cost) == units("0.67"),
+          "costs %s %s", settled[0].cost, settled[2].cost);
+    CHECK(memcmp(&settled[1], &blank, sizeof blank) == 0 && memcmp(&settled[3], &blank, sizeof blank) == 0,
+          "a refused call's settlement written");
+    CHECK(balance_units(e, sid, alpha) == before_batch - 2 * units("0.67"), "batch charged twice");
+    /* Again: both replayed, nothing charged. */
+    EXPECT(e, tg_settle_batch(e, batch, 3, settled, results), TG_RESULT_OK);
+    CHECK(settled[0].replayed && settled[2].replayed, "replays");
+    CHECK(balance_units(e, sid, alpha) == before_batch - 2 * units("0.67"), "charged once");
+
     /* Release. */
     EXPECT(e, tg_authorize(e, &req, &a), TG_RESULT_OK);
     EXPECT(NULL, tg_release(NULL, a.reservation), TG_RESULT_NULL_PARAMETER);
@@ -308,7 +347,8 @@ int main(int argc, char **argv) {
     tg_string_free(NULL);
     EXPECT(NULL, tg_engine_open(path, &e), TG_RESULT_OK);
     login(e, sid);
-    CHECK(balance_units(e, sid, alpha) == units("99.3217"), "balance after reopen");
+    /* 100 paid, less 0.67 + 0.0083 (two calls) and 2 x 0.67 (the batch). */
+    CHECK(balance_units(e, sid, alpha) == units("97.9817"), "balance after reopen");
     tg_engine_close(e);
 
     /* Settings: refused when unknown or out of range, shown by the status when taken. */

@@ -4,13 +4,27 @@ import datetime
 import os
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Callable, final
+from typing import Any, Callable, NotRequired, TypedDict, final
+
+from .errors import TollgateError
 
 __version__: str
 
 def error_table() -> list[tuple[str, int, str]]: ...
 def json_dumps(params: dict[str, Any] | None) -> str: ...
 def json_loads(text: str) -> Any: ...
+
+class _SettleCall(TypedDict):
+    """One call of `Engine.settle_many`: `Engine.settle`'s keywords."""
+
+    call_id: str
+    duration: int
+    reservation: NotRequired[int | None]
+    account: NotRequired[str | None]
+    auth_type: NotRequired[str | None]
+    destination: NotRequired[str | None]
+    source: NotRequired[str | None]
+    connect_time: NotRequired[datetime.datetime | None]
 
 @final
 class Authorization:
@@ -139,6 +153,7 @@ class Engine:
         source: str | None = None,
         connect_time: datetime.datetime | None = None,
     ) -> Settlement: ...
+    def settle_many(self, calls: list[_SettleCall]) -> list[Settlement | TollgateError]: ...
     def release(self, reservation: int) -> None: ...
     def tick(self, now: datetime.datetime | None = None) -> dict[str, Any]: ...
     def rest(
