@@ -48,6 +48,9 @@ pub const session_lifetime_seconds_default: i64 = 24 * 60 * 60;
 pub const session_touch_interval_seconds: i64 = 60;
 /// Open sessions kept per user; the oldest beyond this are closed.
 pub const sessions_per_user_max: usize = 100;
+/// Live sessions kept in memory (checked without the store); a full cache is emptied and
+/// refilled.
+pub const session_cache_entries_max: usize = 100_000;
 /// Depth of the reseller tree.
 pub const company_depth_max: usize = 16;
 /// Largest number of decimal places accepted in an amount.

@@ -37,7 +37,7 @@ impl Log {
     fn write(&self, v: &Value) {
         match self {
             Log::Off => {}
-            Log::Stderr => eprintln!("{v}"),
+            Log::Stderr => stderr_line(&v.to_string()),
             Log::To(f) => f(&v.to_string()),
         }
     }
@@ -51,19 +51,46 @@ impl Log {
         if matches!(self, Log::Off) {
             return;
         }
-        let ms = r.duration.as_secs_f64() * 1000.0;
-        self.write(&json!({
-            "ts": now(),
-            "event": "request",
-            "remote": r.remote.to_string(),
-            "method": r.method,
-            "path": r.path,
-            "status": r.status,
-            "duration_ms": (ms * 1000.0).round() / 1000.0,
-            "bytes_in": r.bytes_in,
-            "bytes_out": r.bytes_out,
-        }));
+        let line = request_line(r);
+        match self {
+            Log::Off => {}
+            Log::Stderr => stderr_line(&line),
+            Log::To(f) => f(&line),
+        }
     }
+}
+
+/// One line to standard error in one write: `eprintln!` of a JSON value writes it piece by
+/// piece (a system call per piece) while holding the stderr lock, and the request threads
+/// queued on that lock (measured: most of the server's time at 27,000 requests/s).
+fn stderr_line(line: &str) {
+    use std::io::Write;
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+    // Nowhere to report a failure to write the log.
+    let _ = std::io::stderr().lock().write_all(&buf);
+}
+
+/// A request's log line, written straight into one string (the same text, fields in the same order, as the `json!`
+/// object it replaces, without building one per request).
+fn request_line(r: &RequestLine<'_>) -> String {
+    use std::fmt::Write;
+    let ms = r.duration.as_secs_f64() * 1000.0;
+    let mut out = String::with_capacity(192);
+    let _ = write!(
+        out,
+        "{{\"ts\":\"{}\",\"event\":\"request\",\"remote\":\"{}\",\"method\":{},\"path\":{},\"status\":{},\"duration_ms\":{},\"bytes_in\":{},\"bytes_out\":{}}}",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        r.remote,
+        Value::from(r.method),
+        Value::from(r.path),
+        r.status,
+        Value::from((ms * 1000.0).round() / 1000.0),
+        r.bytes_in,
+        r.bytes_out,
+    );
+    out
 }
 
 /// Forwards the engine's own log records (core logs through the `log` facade: the full text
@@ -149,5 +176,35 @@ mod tests {
         assert_eq!(loggable_path("/secret-sid-here"), "/…");
         assert_eq!(loggable_path("/"), "/");
         assert_eq!(loggable_path("/rest/a b/c"), "/rest/…");
+    }
+
+    #[test]
+    fn a_request_line_is_the_json_object_it_always_was() {
+        let line = super::request_line(&super::RequestLine {
+            remote: "127.0.0.1:4000".parse().unwrap(),
+            method: "POST",
+            path: "/rest/\"x\\/…",
+            status: 200,
+            duration: std::time::Duration::from_micros(1_234_567),
+            bytes_in: 12,
+            bytes_out: 34,
+        });
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let ts = v["ts"].as_str().unwrap().to_string();
+        assert_eq!(ts.len(), "2026-01-01T00:00:00.000Z".len(), "{ts}");
+        assert_eq!(
+            v,
+            serde_json::json!({"ts": ts, "event": "request", "remote": "127.0.0.1:4000",
+                "method": "POST", "path": "/rest/\"x\\/…", "status": 200,
+                "duration_ms": 1234.567, "bytes_in": 12, "bytes_out": 34})
+        );
+        // Byte for byte what the `json!` object printed (its keys keep their order).
+        assert_eq!(
+            line,
+            serde_json::json!({"ts": ts, "event": "request", "remote": "127.0.0.1:4000",
+                "method": "POST", "path": "/rest/\"x\\/…", "status": 200,
+                "duration_ms": 1234.567, "bytes_in": 12, "bytes_out": 34})
+            .to_string()
+        );
     }
 }

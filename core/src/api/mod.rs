@@ -592,6 +592,7 @@ pub(crate) fn run_body(
             let value = body(&mut ctx, tx)?;
             let mut handlers_changed = false;
             let mut auth_changed = false;
+            let mut sessions_changed = false;
             let refresh = if writes {
                 write_audit(&ctx, tx)?;
                 // Read the fresh state of what changed while the transaction still holds it.
@@ -602,6 +603,8 @@ pub(crate) fn run_body(
                 auth_changed = touched
                     .iter()
                     .any(|(m, _)| matches!(*m, "users" | "roles" | "api_tokens"));
+                // So are live sessions: the same changes, and a logout, end or change them.
+                sessions_changed = auth_changed || touched.iter().any(|(m, _)| *m == "sessions");
                 Some(inner.charging.prepare(tx, &touched)?)
             } else {
                 None
@@ -609,15 +612,23 @@ pub(crate) fn run_body(
             Ok((
                 value,
                 ctx.messages,
-                (RefCell::new(refresh), handlers_changed, auth_changed),
+                (
+                    RefCell::new(refresh),
+                    handlers_changed,
+                    auth_changed,
+                    sessions_changed,
+                ),
             ))
         },
-        |(_, _, (refresh, handlers_changed, auth_changed))| {
+        |(_, _, (refresh, handlers_changed, auth_changed, sessions_changed))| {
             if let Some(r) = refresh.borrow_mut().take() {
                 inner.charging.apply(r);
             }
             if *auth_changed {
                 inner.tokens.api.invalidate();
+            }
+            if *sessions_changed {
+                inner.tokens.sessions.invalidate();
             }
             if writes {
                 if *handlers_changed {

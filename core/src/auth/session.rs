@@ -1,5 +1,16 @@
 //! Session ids: `1-` + 26 characters of `[a-z0-9]` from the OS-seeded CSPRNG (about 134 bits),
 //! stored only as a SHA-256 hash.
+//!
+//! A session id is checked from memory once it has been checked against the store
+//! ([`Sessions`]): the cache holds what the store path read (the session's expiry and
+//! last-seen time, the principal built from its user and role) and applies the same checks to
+//! it, so its answers are the store's. It is emptied after every committed change that can
+//! end a session or change its principal (users, roles, API tokens, sessions: the
+//! dispatcher; a refresh token's use or replay; a login, which prunes the user's sessions),
+//! so a logout, a revocation, a blocked or deleted user or a changed role applies to the next
+//! call. The last-seen time is still written at most once per
+//! `limits::session_touch_interval_seconds`, and the cache's copy of it is only ever what was
+//! written: after a restart the store decides exactly as the cache did.
 
 use super::token::{Claims, AUDIENCE, REALM};
 use super::{Principal, UserPrincipal};
@@ -8,7 +19,11 @@ use crate::clock;
 use crate::error::{AuthError, Error, Result};
 use crate::limits;
 use crate::store::{self, AuditRow, SessionRow, StoreTx, TxKind, UserAuth};
+use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What sessions and tokens need of an engine.
 pub(crate) struct Realm<'a> {
@@ -113,21 +128,140 @@ fn touch(realm: &Realm<'_>, touch: Option<i64>, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// A session as the cache keeps it: what the store path read and built.
+struct Live {
+    principal: Principal,
+    session: i64,
+    expires_at: i64,
+    /// The last-seen time as stored: advanced only together with a write of it.
+    last_seen: AtomicI64,
+}
+
+/// Live sessions by the SHA-256 of their id, checked without the store. See the module
+/// documentation for what empties it.
+#[derive(Default)]
+pub struct Sessions {
+    cache: RwLock<HashMap<[u8; 32], Arc<Live>>>,
+    /// Bumped by every invalidation: a check that read the store before an invalidation
+    /// does not put what it read into the emptied cache.
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the cached hashes.
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    /// Forget every cached session: called after a committed change that can end a session
+    /// or change who it runs as.
+    pub(crate) fn invalidate(&self) {
+        let mut cache = self.cache.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        cache.clear();
+    }
+
+    /// Forget the cached sessions of one user (a login pruned some of them).
+    fn forget_user(&self, id_users: i64) {
+        let mut cache = self.cache.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        cache.retain(|_, live| live.principal.user_id() != id_users);
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Arc<Live>> {
+        self.cache.read().get(key).cloned()
+    }
+
+    fn forget(&self, key: &[u8; 32]) {
+        self.cache.write().remove(key);
+    }
+
+    /// Keep what a check read at `generation`, unless an invalidation came since.
+    fn keep(&self, key: [u8; 32], live: Live, generation: u64) {
+        let mut cache = self.cache.write();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if cache.len() >= limits::session_cache_entries_max {
+            // Bounded: a full cache starts over rather than grow.
+            cache.clear();
+        }
+        cache.insert(key, Arc::new(live));
+    }
+
+    /// How many sessions are cached (for tests).
+    #[cfg(test)]
+    fn cached(&self) -> usize {
+        self.cache.read().len()
+    }
+}
+
+/// What a cached session answers at `now`: `None` when the store must decide (the cache
+/// would say expired; the store's answer is the one given, and it may know better, e.g.
+/// after a refresh touched the session).
+fn check_cached(realm: &Realm<'_>, key: &[u8; 32], now: i64) -> Option<Result<Principal>> {
+    let sessions = &realm.tokens.sessions;
+    let live = sessions.get(key)?;
+    let seen = live.last_seen.load(Ordering::Acquire);
+    // The same checks as `check_session`; a revoked session or an inactive user is never
+    // cached (their changes empty the cache).
+    if now >= live.expires_at || now - seen >= realm.config.session_idle_seconds {
+        sessions.forget(key);
+        return None;
+    }
+    // One caller takes the touch that is due; the others go on with the time it wrote.
+    let due = now - seen >= limits::session_touch_interval_seconds;
+    if due
+        && live
+            .last_seen
+            .compare_exchange(seen, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        if let Err(e) = touch(realm, Some(live.session), now) {
+            // The cached time was not written: the store decides next time.
+            sessions.forget(key);
+            return Some(Err(e));
+        }
+    }
+    Some(Ok(live.principal.clone()))
+}
+
 /// Resolve a session id to its principal, enforcing revocation, idle timeout and absolute
-/// lifetime. Touches the session at most once a minute.
+/// lifetime. Touches the session at most once a minute. From memory once checked
+/// ([`Sessions`]).
 pub(crate) fn authenticate_sid(realm: &Realm<'_>, sid: &str) -> Result<Principal> {
     if !looks_like_sid(sid) {
         return Err(AuthError::SessionInvalid.into());
     }
-    let hash = token_hash(sid);
+    let key: [u8; 32] = Sha256::digest(sid.as_bytes()).into();
     let now = realm.clock.now().timestamp();
-    let (principal, due) = store::run(realm.store, TxKind::Read, |tx| {
+    if let Some(answer) = check_cached(realm, &key, now) {
+        return answer;
+    }
+    let sessions = &realm.tokens.sessions;
+    let generation = sessions.generation.load(Ordering::Acquire);
+    let hash = hex::encode(key);
+    let (principal, due, row) = store::run(realm.store, TxKind::Read, |tx| {
         let s = tx
             .session_by_hash(&hash)?
             .ok_or(AuthError::SessionInvalid)?;
-        check_session(realm, tx, &s, now)
+        let (p, due) = check_session(realm, tx, &s, now)?;
+        Ok((p, due, s))
     })?;
     touch(realm, due, now)?;
+    let last_seen = if due.is_some() { now } else { row.last_seen };
+    sessions.keep(
+        key,
+        Live {
+            principal: principal.clone(),
+            session: row.id,
+            expires_at: row.expires_at,
+            last_seen: AtomicI64::new(last_seen),
+        },
+        generation,
+    );
     Ok(principal)
 }
 
@@ -344,41 +478,52 @@ fn start_session(
     };
     let jti = random_hex(16);
     let refresh = random_hex(32);
-    let (principal, expires_at) = store::run(realm.store, TxKind::Write, |tx| {
-        // Failures that raced with this success and locked the login keep it locked.
-        if password && !tx.login_succeeded(user.id, &now_s)? {
-            return Err(AuthError::Locked.into());
-        }
-        // An API token's user was checked from memory: the status is read again here.
-        if !password && user_status_now(tx, user.id)? != "active" {
-            return Err(AuthError::TokenInvalid("the API token's user is blocked".into()).into());
-        }
-        tx.prune_sessions(
-            user.id,
-            ts,
-            cfg.session_idle_seconds,
-            limits::sessions_per_user_max - 1,
-        )?;
-        let expires_at = ts.saturating_add(lifetime);
-        let session_row = tx.insert_session(&hash, user.id, ts, expires_at)?;
-        if with_tokens {
-            tx.set_session_jti(session_row, &jti)?;
-            tx.insert_refresh_token(session_row, &token_hash(&refresh), ts)?;
-        }
-        let objects = serde_json::json!([{"module": "sessions", "id": session_row}]).to_string();
-        tx.audit(&AuditRow {
-            dt: &now_s,
-            id_users: user.id,
-            login: &user.login,
-            id_sessions: Some(session_row),
-            id_companies: user.id_companies,
-            method: "auth.login",
-            objects: &objects,
-            outcome: "ok",
-            call_id: None,
-        })?;
-        Ok((principal_for(tx, user, Some(session_row))?, expires_at))
-    })?;
+    // Pruning may close sessions of this user that the cache holds: they are forgotten on
+    // commit.
+    let forget = |_: &(Principal, i64)| realm.tokens.sessions.forget_user(user.id);
+    let (principal, expires_at) = store::run_then(
+        realm.store,
+        TxKind::Write,
+        |tx| {
+            // Failures that raced with this success and locked the login keep it locked.
+            if password && !tx.login_succeeded(user.id, &now_s)? {
+                return Err(AuthError::Locked.into());
+            }
+            // An API token's user was checked from memory: the status is read again here.
+            if !password && user_status_now(tx, user.id)? != "active" {
+                return Err(
+                    AuthError::TokenInvalid("the API token's user is blocked".into()).into(),
+                );
+            }
+            tx.prune_sessions(
+                user.id,
+                ts,
+                cfg.session_idle_seconds,
+                limits::sessions_per_user_max - 1,
+            )?;
+            let expires_at = ts.saturating_add(lifetime);
+            let session_row = tx.insert_session(&hash, user.id, ts, expires_at)?;
+            if with_tokens {
+                tx.set_session_jti(session_row, &jti)?;
+                tx.insert_refresh_token(session_row, &token_hash(&refresh), ts)?;
+            }
+            let objects =
+                serde_json::json!([{"module": "sessions", "id": session_row}]).to_string();
+            tx.audit(&AuditRow {
+                dt: &now_s,
+                id_users: user.id,
+                login: &user.login,
+                id_sessions: Some(session_row),
+                id_companies: user.id_companies,
+                method: "auth.login",
+                objects: &objects,
+                outcome: "ok",
+                call_id: None,
+            })?;
+            Ok((principal_for(tx, user, Some(session_row))?, expires_at))
+        },
+        forget,
+    )?;
     let issued = if with_tokens {
         let exp = ts
             .saturating_add(cfg.access_token_lifetime_seconds)
@@ -416,31 +561,40 @@ pub(crate) fn refresh(realm: &Realm<'_>, refresh_token: &str) -> Result<Issued> 
     let old_hash = token_hash(refresh_token);
     let next = random_hex(32);
     let next_hash = token_hash(&next);
-    let outcome = store::run(realm.store, TxKind::Write, |tx| {
-        let (rt_id, session_id, used) = tx.refresh_token_by_hash(&old_hash)?.ok_or_else(refuse)?;
-        if used || !tx.spend_refresh_token(rt_id, ts)? {
-            tx.revoke_session(session_id)?;
-            tx.audit(&AuditRow {
-                dt: &clock::format_dt(now),
-                id_users: 0,
-                login: "system",
-                id_sessions: Some(session_id),
-                id_companies: crate::model::OPERATOR_COMPANY,
-                method: "auth.refresh_reuse_revoked",
-                objects: &serde_json::json!([{"module": "sessions", "id": session_id}]).to_string(),
-                outcome: "revoked",
-                call_id: None,
-            })?;
-            // Commit the revocation, then refuse.
-            return Ok(Refreshed::Replayed);
-        }
-        let (row, jti) = tx.session_by_id(session_id)?.ok_or_else(refuse)?;
-        let jti = jti.ok_or_else(refuse)?;
-        let (principal, _) = check_session(realm, tx, &row, ts).map_err(|_| refuse())?;
-        tx.insert_refresh_token(session_id, &next_hash, ts)?;
-        tx.touch_session(session_id, ts)?;
-        Ok(Refreshed::Issued(principal, jti, row.expires_at, ts))
-    })?;
+    // The session is revoked (a replay) or touched outside the cache: forgotten on commit.
+    let forget = |_: &Refreshed| realm.tokens.sessions.invalidate();
+    let outcome = store::run_then(
+        realm.store,
+        TxKind::Write,
+        |tx| {
+            let (rt_id, session_id, used) =
+                tx.refresh_token_by_hash(&old_hash)?.ok_or_else(refuse)?;
+            if used || !tx.spend_refresh_token(rt_id, ts)? {
+                tx.revoke_session(session_id)?;
+                tx.audit(&AuditRow {
+                    dt: &clock::format_dt(now),
+                    id_users: 0,
+                    login: "system",
+                    id_sessions: Some(session_id),
+                    id_companies: crate::model::OPERATOR_COMPANY,
+                    method: "auth.refresh_reuse_revoked",
+                    objects: &serde_json::json!([{"module": "sessions", "id": session_id}])
+                        .to_string(),
+                    outcome: "revoked",
+                    call_id: None,
+                })?;
+                // Commit the revocation, then refuse.
+                return Ok(Refreshed::Replayed);
+            }
+            let (row, jti) = tx.session_by_id(session_id)?.ok_or_else(refuse)?;
+            let jti = jti.ok_or_else(refuse)?;
+            let (principal, _) = check_session(realm, tx, &row, ts).map_err(|_| refuse())?;
+            tx.insert_refresh_token(session_id, &next_hash, ts)?;
+            tx.touch_session(session_id, ts)?;
+            Ok(Refreshed::Issued(principal, jti, row.expires_at, ts))
+        },
+        forget,
+    )?;
     match outcome {
         Refreshed::Replayed => Err(refuse().into()),
         Refreshed::Issued(principal, jti, session_expires, ts) => {
@@ -461,6 +615,44 @@ pub(crate) fn refresh(realm: &Realm<'_>, refresh_token: &str) -> Result<Issued> 
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    fn live(user: i64) -> Live {
+        Live {
+            principal: Principal::User(UserPrincipal {
+                id: user,
+                login: format!("u{user}"),
+                session_id: Some(user),
+                company: 1,
+                grants: Grants::default(),
+            }),
+            session: user,
+            expires_at: 100,
+            last_seen: AtomicI64::new(0),
+        }
+    }
+
+    #[test]
+    fn a_check_that_raced_an_invalidation_keeps_nothing() {
+        let s = Sessions::default();
+        let generation = s.generation.load(Ordering::Acquire);
+        s.keep([1; 32], live(1), generation);
+        assert_eq!(s.cached(), 1);
+        // Read before the invalidation, kept after it: dropped.
+        let stale = s.generation.load(Ordering::Acquire);
+        s.invalidate();
+        s.keep([2; 32], live(2), stale);
+        assert_eq!(s.cached(), 0);
+        let now = s.generation.load(Ordering::Acquire);
+        s.keep([2; 32], live(2), now);
+        s.keep([3; 32], live(3), now);
+        // A login's prune forgets its user's sessions only, and races like an invalidation.
+        s.forget_user(2);
+        assert_eq!(s.cached(), 1);
+        assert!(s.get(&[3; 32]).is_some());
+        s.keep([4; 32], live(4), now);
+        assert_eq!(s.cached(), 1);
+        assert!(!format!("{s:?}").contains('['));
+    }
 
     #[test]
     fn sids_have_the_vendor_shape_and_do_not_repeat() {

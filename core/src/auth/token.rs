@@ -61,6 +61,8 @@ pub struct Keys {
     jwks: Value,
     /// The key API tokens are hashed under, and the cache of verified ones.
     pub(crate) api: super::api_token::ApiTokens,
+    /// Sessions checked from memory ([`super::session::Sessions`]).
+    pub(crate) sessions: super::session::Sessions,
 }
 
 impl std::fmt::Debug for Keys {
@@ -143,6 +145,7 @@ impl Keys {
             api: super::api_token::ApiTokens::new(
                 super::api_token::ApiTokens::new_key_hex().as_bytes(),
             ),
+            sessions: super::session::Sessions::default(),
         })
     }
 
