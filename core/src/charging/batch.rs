@@ -54,6 +54,7 @@ impl<J, R> Batcher<J, R> {
     /// batch in queue order and must return one result per job, in the same order; it runs on
     /// whichever caller leads, with no lock of the batcher held. `None` means the batch
     /// holding the job failed without results (its leader panicked).
+    #[cfg(test)]
     pub(crate) fn submit(&self, job: J, run: &(dyn Fn(Vec<J>) -> Vec<R> + Sync)) -> Option<R> {
         let ticket = self.enqueue(job);
         self.wait(ticket, run)

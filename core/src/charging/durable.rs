@@ -32,13 +32,6 @@ enum Outcome {
 }
 
 impl Charging {
-    /// Write `job` in the next group commit; returns once it is durable (or failed).
-    pub(super) fn write(&self, store: &dyn Store, job: Write) -> Result<Option<Settlement>> {
-        self.writes
-            .submit(job, &|jobs| self.write_batch(store, jobs))
-            .unwrap_or_else(|| Err(batch_lost()))
-    }
-
     /// Queue `job`: its place in the commit order is taken now. Writes about one reservation
     /// are queued under the lock that changed it in memory, so the disk sees them in the
     /// order memory did (an update's row never lands after the settle that closed it).

@@ -63,15 +63,37 @@ impl Charging {
         scope: Option<i64>,
         author: &SettleAuthor,
     ) -> Result<Settlement> {
+        let (ticket, taken) = self.queue_settle(req, now, scope, author)?;
+        self.settled(store, req, ticket, taken)
+    }
+
+    /// A settle's first half: checked, its reservation taken, priced and its xDR built (all
+    /// on the caller's thread, no lock held while a batch is written), then queued.
+    fn queue_settle(
+        &self,
+        req: &SettleRequest,
+        now: DateTime<Utc>,
+        scope: Option<i64>,
+        author: &SettleAuthor,
+    ) -> Result<(super::batch::Ticket, Option<Reservation>)> {
         check_request(req)?;
         let taken = req
             .reservation
             .and_then(|id| self.reservations.lock().remove(&id));
-        // Everything but the SQL is done here, on the caller's thread, with no lock held
-        // while the batch is written.
         let job = self.prepare_settle(req, taken.as_ref(), now, scope, author);
+        Ok((self.queue(Write::Settle(Box::new(job))), taken))
+    }
+
+    /// A settle's second half: its result once durable, and its reservation finished.
+    fn settled(
+        &self,
+        store: &dyn Store,
+        req: &SettleRequest,
+        ticket: super::batch::Ticket,
+        taken: Option<Reservation>,
+    ) -> Result<Settlement> {
         let result = self
-            .write(store, Write::Settle(Box::new(job)))
+            .written(store, ticket)
             .and_then(|s| s.ok_or_else(|| Error::Internal("a settle wrote no settlement".into())));
         self.finish_reservation(req, &result, taken);
         result
@@ -89,30 +111,17 @@ impl Charging {
         items: &[(SettleRequest, Option<i64>, SettleAuthor)],
         now: DateTime<Utc>,
     ) -> Vec<Result<Settlement>> {
-        let mut results: Vec<Option<Result<Settlement>>> = Vec::with_capacity(items.len());
-        let mut queued = Vec::new();
-        for (i, (req, scope, author)) in items.iter().enumerate() {
-            if let Err(e) = check_request(req) {
-                results.push(Some(Err(e)));
-                continue;
-            }
-            let taken = req
-                .reservation
-                .and_then(|id| self.reservations.lock().remove(&id));
-            let job = self.prepare_settle(req, taken.as_ref(), now, *scope, author);
-            queued.push((i, self.queue(Write::Settle(Box::new(job))), taken));
-            results.push(None);
-        }
-        for (i, ticket, taken) in queued {
-            let result = self.written(store, ticket).and_then(|s| {
-                s.ok_or_else(|| Error::Internal("a settle wrote no settlement".into()))
-            });
-            self.finish_reservation(&items[i].0, &result, taken);
-            results[i] = Some(result);
-        }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Internal("a settle was not queued".into()))))
+        // Every settle is queued before any is waited for.
+        let queued: Vec<_> = items
+            .iter()
+            .map(|(req, scope, author)| self.queue_settle(req, now, *scope, author))
+            .collect();
+        items
+            .iter()
+            .zip(queued)
+            .map(|((req, _, _), q)| {
+                q.and_then(|(ticket, taken)| self.settled(store, req, ticket, taken))
+            })
             .collect()
     }
 
