@@ -92,6 +92,8 @@ pub fn deck_csv(codes: &[String], rows_per_file: usize) -> Vec<String> {
         .collect()
 }
 
+pub mod scale;
+
 /// The charging benches' shared harness: the world they charge in and their callers.
 pub mod charging {
     use crate::{deck_codes, deck_csv, dialled_numbers};

@@ -180,3 +180,87 @@ fn create_checks_its_arguments() {
     );
     assert_eq!(code(Engine::open(":memory:")), ErrorCode::StoreNotFound);
 }
+
+/// An open reads clients, accounts and rates in pages (of 1,000 rows): a table several pages
+/// long is loaded whole, to its last row. Before paging, every row was read at once; a pager
+/// that stopped early would leave the last clients unknown ("account not found") and the last
+/// codes unpriced.
+#[test]
+fn a_reopen_loads_every_client_account_and_rate_past_the_first_page() {
+    const CLIENTS: usize = 2_050;
+    const CODES: usize = 2_500;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::db_path(dir.path(), "pages.db");
+    {
+        let e = Engine::create(&path, ADMIN, PASSWORD).unwrap();
+        let sid = e
+            .call("auth.login", json!({"login": ADMIN, "password": PASSWORD}))
+            .session_id
+            .unwrap();
+        let table = ok(&e, &sid, "rateTables.add", json!({"name": "Deck"}))["id"]
+            .as_i64()
+            .unwrap();
+        let mut csv = String::from("code,code_name,rate,effective_from\n");
+        for k in 0..CODES {
+            // Codes 5000000..5002499; code k costs k/1000 a minute, so each prices apart.
+            csv.push_str(&format!(
+                "{},Code {k},{}.{:03},2020-01-01 00:00:00\n",
+                5_000_000 + k,
+                k / 1000,
+                k % 1000 + 1
+            ));
+        }
+        ok(
+            &e,
+            &sid,
+            "rates.import",
+            json!({"id_rate_tables": table, "csv": csv}),
+        );
+        for k in 0..CLIENTS {
+            let c = ok(
+                &e,
+                &sid,
+                "clients.add",
+                json!({"name": format!("C{k}"), "credit": format!("{}", 100 + k), "orig_rate_table": table}),
+            )["id"]
+                .as_i64()
+                .unwrap();
+            ok(
+                &e,
+                &sid,
+                "accounts.add",
+                json!({"id_clients": c, "name": "a", "auth_type": "ani", "ident": format!("{}", 700_000 + k)}),
+            );
+        }
+    }
+    let e = Engine::open(&path).unwrap();
+    let mut clients = std::collections::BTreeSet::new();
+    for (k, code) in [
+        (0, 0),
+        (999, 1000),
+        (1000, 1999),
+        (2001, 2000),
+        (CLIENTS - 1, CODES - 1),
+    ] {
+        let a = e
+            .authorize(&tollgate::AuthorizeRequest {
+                account: format!("{}", 700_000 + k),
+                auth_type: Some("ani".into()),
+                destination: format!("{}99", 5_000_000 + code),
+                ..Default::default()
+            })
+            .unwrap_or_else(|err| panic!("account {k} after the reopen: {err}"));
+        assert_eq!(a.code, format!("{}", 5_000_000 + code));
+        assert_eq!(
+            a.rate,
+            format!("{}.{:03}", code / 1000, code % 1000 + 1)
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        );
+        // Each client's own credit limit decides its grant: 100 + k of funds.
+        assert!(a.held <= rust_decimal::Decimal::from(100 + k));
+        clients.insert(a.client);
+        e.release(a.reservation).unwrap();
+    }
+    assert_eq!(clients.len(), 5, "five accounts, five different clients");
+}

@@ -529,33 +529,20 @@ pub fn totals(
     q: &ListQuery,
     columns: &[&'static str],
 ) -> Result<Value> {
-    let mut q = q.clone();
-    q.limit = limits::file_page_rows;
-    q.offset = 0;
     let mut count: u64 = 0;
     let mut sums = vec![rust_decimal::Decimal::ZERO; columns.len()];
-    let mut after = 0i64;
-    loop {
-        let page = tx.list_page(e, &q, after, &[])?;
-        for rec in &page {
-            count += 1;
-            for (sum, column) in sums.iter_mut().zip(columns) {
-                let v = match rec.get(column) {
-                    Some(Val::Dec(d)) => *d,
-                    Some(Val::Int(i)) => rust_decimal::Decimal::from(*i),
-                    _ => continue,
-                };
-                *sum = crate::money::exact_add(*sum, v)?;
-            }
+    crate::store::each_row(tx, e, q, |rec| {
+        count += 1;
+        for (sum, column) in sums.iter_mut().zip(columns) {
+            let v = match rec.get(column) {
+                Some(Val::Dec(d)) => *d,
+                Some(Val::Int(i)) => rust_decimal::Decimal::from(*i),
+                _ => continue,
+            };
+            *sum = crate::money::exact_add(*sum, v)?;
         }
-        let Some(last) = page.last().and_then(|r| r.get("id")).and_then(Val::as_int) else {
-            break;
-        };
-        after = last;
-        if (page.len() as u64) < q.limit {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     let mut m = Map::new();
     m.insert("count".into(), Value::from(count));
     for (sum, column) in sums.into_iter().zip(columns) {

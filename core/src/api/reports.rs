@@ -61,13 +61,9 @@ fn all_rows(
     max: u64,
     mut each: impl FnMut(&Record) -> Result<()>,
 ) -> Result<()> {
-    let mut q = q.clone();
-    q.limit = limits::file_page_rows;
-    let mut after = 0i64;
     let mut seen: u64 = 0;
-    loop {
-        let page = tx.list_page(e, &q, after, &[])?;
-        seen += page.len() as u64;
+    crate::store::each_row(tx, e, q, |rec| {
+        seen += 1;
         if seen > max {
             return Err(ValidationError::OutOfRange {
                 field: "dt_till".into(),
@@ -75,18 +71,8 @@ fn all_rows(
             }
             .into());
         }
-        for rec in &page {
-            each(rec)?;
-        }
-        let Some(last) = page.last().and_then(|r| r.get("id")).and_then(Val::as_int) else {
-            break;
-        };
-        after = last;
-        if (page.len() as u64) < q.limit {
-            break;
-        }
-    }
-    Ok(())
+        each(&rec)
+    })
 }
 
 // ---- clients.statement ------------------------------------------------------------------

@@ -191,14 +191,10 @@ fn dt(r: &Record, k: &str) -> Option<DateTime<Utc>> {
 
 pub(super) fn load_table(tx: &dyn StoreTx, table: &Record) -> Result<Table> {
     let id = int(table, "id").unwrap_or_default();
-    let rows = tx
-        .list(
-            &RATES,
-            &ListQuery::everything(vec![("id_rate_tables", Val::Int(id))]),
-        )?
-        .0;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
+    let mut items = Vec::new();
+    let q = ListQuery::everything(vec![("id_rate_tables", Val::Int(id))]);
+    crate::store::each_row(tx, &RATES, &q, |r| {
+        let r = &r;
         let terms = RateTerms {
             rate: dec(r, "rate"),
             min_volume: seconds(r, "min_volume"),
@@ -218,7 +214,8 @@ pub(super) fn load_table(tx: &dyn StoreTx, table: &Record) -> Result<Table> {
             },
         };
         items.push((text(r, "code").to_string(), timed));
-    }
+        Ok(())
+    })?;
     Ok(Table {
         currency: int(table, "id_currencies").unwrap_or(1),
         rounding: Rounding::parse(text(table, "rounding")).unwrap_or_default(),

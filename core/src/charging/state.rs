@@ -150,21 +150,27 @@ impl Charging {
             ..Charging::default()
         };
         store::run(store, TxKind::Read, |tx| {
-            for r in all(tx, &COMPANIES)? {
+            // Clients and accounts are streamed in pages: a million of them never sit in
+            // memory as records at once.
+            let every = ListQuery::everything(Vec::new());
+            store::each_row(tx, &COMPANIES, &every, |r| {
                 c.companies.write().insert(
                     int(&r, "id").unwrap_or_default(),
                     Arc::new(company_state(&r, None)),
                 );
-            }
-            for r in all(tx, &CLIENTS)? {
+                Ok(())
+            })?;
+            store::each_row(tx, &CLIENTS, &every, |r| {
                 c.clients.write().insert(
                     int(&r, "id").unwrap_or_default(),
                     Arc::new(Mutex::new(client_state(&r, None))),
                 );
-            }
-            for r in all(tx, &ACCOUNTS)? {
+                Ok(())
+            })?;
+            store::each_row(tx, &ACCOUNTS, &every, |r| {
                 c.put_account(&r);
-            }
+                Ok(())
+            })?;
             for (client, v) in volumes::all(tx)? {
                 if let Some(state) = c.clients.read().get(&client) {
                     state.lock().volumes = v;

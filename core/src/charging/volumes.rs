@@ -112,21 +112,17 @@ pub(crate) fn of_client(tx: &dyn StoreTx, client: i64) -> Result<Vec<Volume>> {
 
 /// Every client's live volumes (at open).
 pub(crate) fn all(tx: &dyn StoreTx) -> Result<HashMap<i64, Vec<Volume>>> {
-    let subs = tx
-        .list(
-            &SUBSCRIPTIONS,
-            &ListQuery::everything(vec![("status", Val::Text("active".into()))]),
-        )?
-        .0;
+    let q = ListQuery::everything(vec![("status", Val::Text("active".into()))]);
     let mut out: HashMap<i64, Vec<Volume>> = HashMap::new();
-    for s in &subs {
-        let v = of_subscription(tx, s)?;
+    crate::store::each_row(tx, &SUBSCRIPTIONS, &q, |s| {
+        let v = of_subscription(tx, &s)?;
         if !v.is_empty() {
-            out.entry(int(s, "id_clients").unwrap_or_default())
+            out.entry(int(&s, "id_clients").unwrap_or_default())
                 .or_default()
                 .extend(v);
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -511,6 +511,36 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
 }
 
+/// Every row `q` matches (its order, offset and limit aside), in ascending id order, read in
+/// keyset pages of `limits::file_page_rows` within the caller's transaction and handed to
+/// `each` one at a time: a whole table is never held in memory at once.
+pub fn each_row(
+    tx: &dyn StoreTx,
+    e: &EntityDef,
+    q: &ListQuery,
+    mut each: impl FnMut(Record) -> Result<()>,
+) -> Result<()> {
+    let mut q = q.clone();
+    q.limit = crate::limits::file_page_rows;
+    q.offset = 0;
+    let mut after = 0i64;
+    loop {
+        let page = tx.list_page(e, &q, after, &[])?;
+        let full = page.len() as u64 >= q.limit;
+        let mut last = None;
+        for rec in page {
+            last = rec.get("id").and_then(Val::as_int);
+            each(rec)?;
+        }
+        if !full {
+            return Ok(());
+        }
+        after = last.ok_or_else(|| {
+            crate::Error::Internal(format!("a {} row was read without its id", e.table))
+        })?;
+    }
+}
+
 /// Run `f` in a transaction of `kind` and return its value.
 pub fn run<R>(
     store: &dyn Store,

@@ -1,0 +1,62 @@
+//! Issue 17 at scale: a 100,000-code deck and `TOLLGATE_SCALE_CLIENTS` clients (default
+//! 1,000,000), each with one account; every call from a random account.
+//!
+//! - `open`: opening the database (a copy on tmpfs, so the disk's speed is not measured):
+//!   wall time and the resident memory it added, per client + account;
+//! - `authorize_release`: authorize + release on one thread, random account per call, on that
+//!   tmpfs copy (each authorize still commits its reservation row to SQLite and each release
+//!   removes it; no fsync on tmpfs).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Instant;
+use tollgate::Engine;
+use tollgate_benches::scale;
+
+fn clients() -> usize {
+    std::env::var("TOLLGATE_SCALE_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn bench(c: &mut Criterion) {
+    let n = clients();
+    let dir = tempfile::Builder::new()
+        .prefix("tollgate-scale-run")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("tempdir");
+    let path = scale::database(n, dir.path());
+    let (before, _) = scale::memory_kib();
+    let start = Instant::now();
+    let e = Engine::open(path.to_str().expect("utf-8")).expect("open");
+    let opened = start.elapsed();
+    let (after, peak) = scale::memory_kib();
+    let per = (after.saturating_sub(before) as f64 * 1024.0) / n as f64;
+    eprintln!(
+        "{{\"figure\":\"open\",\"clients\":{n},\"open_s\":{:.3},\"rss_added_kib\":{},\"bytes_per_client\":{per:.0},\"peak_rss_kib\":{peak}}}",
+        opened.as_secs_f64(),
+        after.saturating_sub(before)
+    );
+
+    let reqs = scale::random_requests(n, 1 << 16, 17);
+    let mut g = c.benchmark_group("scale");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    g.bench_function(
+        BenchmarkId::new("authorize_release", format!("{n} clients, random account")),
+        |b| {
+            b.iter(|| {
+                i = (i + 1) & ((1 << 16) - 1);
+                let a = e.authorize(black_box(&reqs[i])).expect("authorize");
+                e.release(a.reservation).expect("release");
+                black_box(a);
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
