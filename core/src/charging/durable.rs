@@ -39,6 +39,20 @@ impl Charging {
         self.writes.enqueue(job)
     }
 
+    /// Queue a reservation row's write, if there is one: a store that is never opened again
+    /// (`Store::reopens`) keeps no rows of open reservations, which only the next open reads.
+    pub(super) fn queue_kept(&self, job: Option<Write>) -> Option<Ticket> {
+        job.map(|job| self.queue(job))
+    }
+
+    /// Wait until a reservation row queued by [`Charging::queue_kept`] is durable (or failed).
+    pub(super) fn kept(&self, store: &dyn Store, ticket: Option<Ticket>) -> Result<()> {
+        match ticket {
+            Some(ticket) => self.written(store, ticket).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     /// Wait until a queued write is durable (or failed). Call it with no lock held.
     pub(super) fn written(&self, store: &dyn Store, ticket: Ticket) -> Result<Option<Settlement>> {
         self.writes

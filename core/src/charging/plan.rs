@@ -63,28 +63,29 @@ impl Plan {
 }
 
 impl Plan {
-    /// The plan as an open reservation's stored row carries it (exact: amounts as strings).
-    pub(super) fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "account": self.account,
-            "client": self.client,
-            "company": self.company,
-            "companies": self.companies.as_slice(),
-            "table": self.table,
-            "code_len": self.code_len,
-            "code_name": &*self.code_name,
-            "rate": self.terms.rate.to_string(),
-            "min_volume": self.terms.min_volume,
-            "interval": self.terms.interval,
-            "grace_volume": self.terms.grace_volume,
-            "setup_fee": self.terms.setup_fee.to_string(),
-            "precision": self.precision,
-            "rounding": self.rounding.as_str(),
-            "currency": self.currency,
-            "destination": self.destination,
-            "source": self.source,
-            "connect_time": exact_time(self.connect_time),
-        })
+    /// The plan as an open reservation's stored row carries it (exact: amounts as strings),
+    /// serialised straight to text by `serde` (no `serde_json::Value` tree per call).
+    pub(super) fn stored(&self) -> StoredPlan<'_> {
+        StoredPlan {
+            account: self.account,
+            client: self.client,
+            company: self.company,
+            companies: self.companies.as_slice(),
+            table: self.table,
+            code_len: self.code_len,
+            code_name: &self.code_name,
+            rate: Exact(self.terms.rate),
+            min_volume: self.terms.min_volume,
+            interval: self.terms.interval,
+            grace_volume: self.terms.grace_volume,
+            setup_fee: Exact(self.terms.setup_fee),
+            precision: self.precision,
+            rounding: self.rounding.as_str(),
+            currency: self.currency,
+            destination: &self.destination,
+            source: self.source.as_deref(),
+            connect_time: ExactTime(self.connect_time),
+        }
     }
 
     /// A plan read back from a stored reservation; any missing or malformed part is an error
@@ -149,6 +150,47 @@ impl Plan {
             },
             connect_time: clock::parse_dt(s("connect_time")?).ok_or_else(|| bad("connect_time"))?,
         })
+    }
+}
+
+/// A plan as a stored reservation keeps it: the keys and values `from_json` reads back.
+#[derive(serde::Serialize)]
+pub(super) struct StoredPlan<'a> {
+    account: i64,
+    client: i64,
+    company: i64,
+    companies: &'a [i64],
+    table: i64,
+    code_len: usize,
+    code_name: &'a str,
+    rate: Exact,
+    min_volume: u32,
+    interval: u32,
+    grace_volume: u32,
+    setup_fee: Exact,
+    precision: u32,
+    rounding: &'static str,
+    currency: i64,
+    destination: &'a str,
+    source: Option<&'a str>,
+    connect_time: ExactTime,
+}
+
+/// An amount stored exactly: its decimal text, scale kept (`Decimal`'s `Display`).
+pub(super) struct Exact(pub(super) Decimal);
+
+impl serde::Serialize for Exact {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// A time stored to the nanosecond ([`exact_time`]).
+pub(super) struct ExactTime(pub(super) DateTime<Utc>);
+
+impl serde::Serialize for ExactTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&exact_time(self.0))
     }
 }
 
@@ -693,6 +735,58 @@ mod tests {
         // A client currency without an exchange rate cannot be priced.
         let p = c.plan(&account(None), &client(9, Some(1)), "44", None, now, now);
         assert_eq!(p.unwrap_err().code(), ErrorCode::MoneyNoExchangeRate);
+    }
+
+    /// The stored form, written by `serde` from typed fields, is exactly the object the
+    /// earlier `json!` tree made (kept here as the oracle), and reads back to the same plan.
+    #[test]
+    fn a_stored_plan_is_the_object_it_always_was_and_reads_back_whole() {
+        let c = Charging::default();
+        c.tables
+            .write()
+            .insert(2, Arc::new(table(2, "4420", terms("2.50", "0.0300"))));
+        c.precisions.write().insert(1, 4);
+        *c.exchange.write() = vec![row(2, 1, "1.5", "2020-01-01 00:00:00")];
+        let now = at("2026-01-15 12:00:00") + chrono::Duration::nanoseconds(123_456_789);
+        let mut p = c
+            .plan(
+                &account(Some(2)),
+                &client(1, Some(1)),
+                "4420123",
+                Some("44 \"quoted\""),
+                now,
+                now,
+            )
+            .unwrap();
+        p.companies = c.company_chain(1).unwrap_or_default();
+        for source in [p.source.clone(), None] {
+            p.source = source;
+            let oracle = serde_json::json!({
+                "account": p.account,
+                "client": p.client,
+                "company": p.company,
+                "companies": p.companies.as_slice(),
+                "table": p.table,
+                "code_len": p.code_len,
+                "code_name": &*p.code_name,
+                "rate": p.terms.rate.to_string(),
+                "min_volume": p.terms.min_volume,
+                "interval": p.terms.interval,
+                "grace_volume": p.terms.grace_volume,
+                "setup_fee": p.terms.setup_fee.to_string(),
+                "precision": p.precision,
+                "rounding": p.rounding.as_str(),
+                "currency": p.currency,
+                "destination": p.destination,
+                "source": p.source,
+                "connect_time": exact_time(p.connect_time),
+            });
+            let text = serde_json::to_string(&p.stored()).unwrap();
+            assert_eq!(text, oracle.to_string());
+            let back = Plan::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
+            assert_eq!(serde_json::to_string(&back.stored()).unwrap(), text);
+            assert_eq!((back.terms, back.connect_time), (p.terms, now));
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! the client holds in all).
 
 use super::durable::Write;
-use super::plan::{exact_time, Plan};
+use super::plan::{Exact, ExactTime, Plan, StoredPlan};
 use super::state::{AccountState, ClientState};
 use super::{invariant, violated, Authorization, AuthorizeRequest, Charging};
 use crate::charging::volumes::{self, Claim};
@@ -55,28 +55,42 @@ impl Reservation {
 
     /// The reservation as its stored row keeps it: everything a settle after a restart needs,
     /// exactly (amounts as decimal strings, times to the nanosecond).
-    pub(super) fn row(&self, id: u64) -> ReservationRow {
-        let volume = self.volume.map(|c| {
-            serde_json::json!({
-                "subscription": c.subscription,
-                "entry": c.entry,
-                "allowance": c.allowance,
-                "limit": c.limit,
-            })
-        });
-        let body = serde_json::json!({
-            "plan": self.plan.to_json(),
-            "granted": self.granted,
-            "hold": self.hold.to_string(),
-            "volume": volume,
-            "expires_at": exact_time(self.expires_at),
-        });
-        ReservationRow {
+    pub(super) fn row(&self, id: u64) -> Result<ReservationRow> {
+        #[derive(serde::Serialize)]
+        struct Volume {
+            subscription: i64,
+            entry: i64,
+            allowance: u64,
+            limit: u64,
+        }
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            plan: StoredPlan<'a>,
+            granted: u64,
+            hold: Exact,
+            volume: Option<Volume>,
+            expires_at: ExactTime,
+        }
+        let body = Body {
+            plan: self.plan.stored(),
+            granted: self.granted,
+            hold: Exact(self.hold),
+            volume: self.volume.map(|c| Volume {
+                subscription: c.subscription,
+                entry: c.entry,
+                allowance: c.allowance,
+                limit: c.limit,
+            }),
+            expires_at: ExactTime(self.expires_at),
+        };
+        let body = serde_json::to_string(&body)
+            .map_err(|e| invariant(format_args!("reservation {id} does not serialise: {e}")))?;
+        Ok(ReservationRow {
             id,
             client: self.plan.client,
             expires_at: clock::format_dt(self.expires_at),
-            body: body.to_string(),
-        }
+            body,
+        })
     }
 
     /// A reservation read back from its row; anything missing or malformed is an error, and
@@ -277,7 +291,7 @@ impl Charging {
             volume: grant.claim,
             expires_at,
         };
-        let row = res.row(id);
+        let row = store.reopens().then(|| res.row(id)).transpose()?;
         // Everything that can fail is done: take the capacity, then write the hold.
         self.take_company_capacity(companies.as_slice())?;
         client.held = held;
@@ -290,10 +304,10 @@ impl Charging {
         let ticket = {
             let mut open = self.reservations.lock();
             open.insert(id, res);
-            self.queue(Write::Keep(row))
+            self.queue_kept(row.map(Write::Keep))
         };
         drop(client);
-        if let Err(e) = self.written(store, ticket) {
+        if let Err(e) = self.kept(store, ticket) {
             // Never acknowledged: what it held goes back (unless something closed it since).
             let res = self.reservations.lock().remove(&id);
             if let Some(res) = res {
@@ -469,10 +483,19 @@ impl Charging {
         let before = (res.hold, res.granted, res.volume, res.expires_at);
         self.extend(&mut client, res, wanted, bundled, available, now)?;
         let auth = res.authorization(id, max);
-        let ticket = self.queue(Write::Keep(res.row(id)));
+        let row = match store.reopens().then(|| res.row(id)).transpose() {
+            Ok(row) => row,
+            Err(e) => {
+                drop(reservations);
+                drop(client);
+                self.unextend(client_id, id, auth.held, before);
+                return Err(e);
+            }
+        };
+        let ticket = self.queue_kept(row.map(Write::Keep));
         drop(reservations);
         drop(client);
-        if let Err(e) = self.written(store, ticket) {
+        if let Err(e) = self.kept(store, ticket) {
             // Never acknowledged: the call goes back to what it held before.
             self.unextend(client_id, id, auth.held, before);
             return Err(e);
@@ -564,9 +587,10 @@ impl Charging {
             let res = open
                 .remove(&id)
                 .ok_or(ChargeError::ReservationNotFound(id))?;
-            (res, self.queue(Write::Forget(vec![id])))
+            let forget = store.reopens().then(|| Write::Forget(vec![id]));
+            (res, self.queue_kept(forget))
         };
-        if let Err(e) = self.written(store, ticket) {
+        if let Err(e) = self.kept(store, ticket) {
             self.reservations.lock().insert(id, res);
             return Err(e);
         }
@@ -611,9 +635,10 @@ impl Charging {
                 .iter()
                 .filter_map(|id| map.remove(id).map(|r| (*id, r)))
                 .collect();
-            (expired, self.queue(Write::Forget(ids)))
+            let forget = store.reopens().then(|| Write::Forget(ids));
+            (expired, self.queue_kept(forget))
         };
-        if let Err(e) = self.written(store, ticket) {
+        if let Err(e) = self.kept(store, ticket) {
             self.reservations.lock().extend(expired);
             return Err(e);
         }

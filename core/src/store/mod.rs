@@ -509,6 +509,13 @@ pub trait Store: Send + Sync {
         f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>,
         on_commit: &mut dyn FnMut(),
     ) -> Result<()>;
+
+    /// Can this database be opened again once this store closes (a file, a server)? An
+    /// in-memory SQLite database cannot: what is kept only for the next open (the rows of
+    /// open reservations) is not written to it.
+    fn reopens(&self) -> bool {
+        true
+    }
 }
 
 /// Every row `q` matches (its order, offset and limit aside), in ascending id order, read in

@@ -27,6 +27,8 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     /// Why the store stopped writing, once a commit failed (see [`StoreError::Halted`]).
     halted: Mutex<Option<String>>,
+    /// False for `:memory:`, which is gone once closed ([`Store::reopens`]).
+    reopens: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -128,6 +130,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             halted: Mutex::new(None),
+            reopens: path != ":memory:",
         })
     }
 
@@ -187,16 +190,12 @@ impl Store for SqliteStore {
         f: &mut dyn FnMut(&mut dyn StoreTx) -> Result<()>,
         on_commit: &mut dyn FnMut(),
     ) -> Result<()> {
-        let mut conn = self.conn.lock();
+        let conn = self.conn.lock();
         if let Some(why) = self.halted.lock().as_ref() {
             return Err(StoreError::Halted(why.clone()).into());
         }
-        let behavior = match kind {
-            TxKind::Read => TransactionBehavior::Deferred,
-            TxKind::Write => TransactionBehavior::Immediate,
-        };
-        let tx = conn.transaction_with_behavior(behavior)?;
-        let mut view = SqliteTx::new(&tx);
+        let tx = Open::begin(&conn, kind)?;
+        let mut view = SqliteTx::new(&conn);
         f(&mut view)?;
         if let Err(e) = tx.commit() {
             // A failed commit (a failed fsync above all) leaves the disk in a state this
@@ -208,6 +207,53 @@ impl Store for SqliteStore {
         }
         on_commit();
         Ok(())
+    }
+
+    fn reopens(&self) -> bool {
+        self.reopens
+    }
+}
+
+/// An open transaction on the connection, begun and committed with cached statements (not
+/// re-parsed per call, as `rusqlite::Transaction`'s `execute_batch` does); rolled back when
+/// dropped uncommitted (the body failed or panicked, or the COMMIT failed).
+struct Open<'c> {
+    conn: &'c Connection,
+    committed: bool,
+}
+
+impl<'c> Open<'c> {
+    fn begin(conn: &'c Connection, kind: TxKind) -> Result<Open<'c>> {
+        let sql = match kind {
+            TxKind::Read => "BEGIN DEFERRED",
+            TxKind::Write => "BEGIN IMMEDIATE",
+        };
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(Open {
+            conn,
+            committed: false,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if self.committed || self.conn.is_autocommit() {
+            return;
+        }
+        let rolled = self
+            .conn
+            .prepare_cached("ROLLBACK")
+            .and_then(|mut s| s.execute([]));
+        if let Err(e) = rolled {
+            log::error!("rolling back a transaction failed: {e}");
+        }
     }
 }
 
