@@ -61,6 +61,7 @@ fn a_quick_run_prints_a_header_and_a_line_per_figure() {
         assert!(num("threads") >= 1.0 && num("seconds") > 0.0 && num("ops_per_s") > 0.0);
         let (p50, p99, p999) = (num("p50_us"), num("p99_us"), num("p999_us"));
         assert!(0.0 < p50 && p50 <= p99 && p99 <= p999, "{f}");
+        assert!(p999 <= num("max_us"), "{f}");
         assert!(num("cpu_us_per_op") >= 0.0);
         assert!(num("peak_rss_kib") > 0.0);
         for k in [

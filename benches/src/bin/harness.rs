@@ -196,7 +196,7 @@ fn round(v: f64, places: i32) -> f64 {
 }
 
 fn figure_line(name: &str, mut run: Run, extra: Extra) -> Value {
-    let (p50, p99, p999) = percentiles(&mut run.samples);
+    let (p50, p99, p999, max) = percentiles(&mut run.samples);
     let ops_per_s = if run.seconds > 0.0 {
         run.ops as f64 / run.seconds
     } else {
@@ -212,6 +212,7 @@ fn figure_line(name: &str, mut run: Run, extra: Extra) -> Value {
         "p50_us": round(p50, 1),
         "p99_us": round(p99, 1),
         "p999_us": round(p999, 1),
+        "max_us": round(max, 1),
         "cpu_us_per_op": r(per_op(run.cpu_us as f64, run.ops)),
         "settles_per_fsync": r(extra.settles_per_fsync),
         "journal_bytes_per_op": r(extra.journal_bytes_per_op),
