@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tollgate::{AuthorizeRequest, Engine};
 use tollgate_benches::charging::{authorize_settle, callers, percentiles, requests, world};
+use tollgate_benches::naive::{self, postgres::Naive};
 use tollgate_benches::{deck_codes, dialled_numbers};
 
 const ACCOUNTS: usize = 64;
@@ -101,135 +102,15 @@ fn tollgate_sqlite(c: &mut Criterion) {
     engine_calls(c, "sqlite_engine", &e, &numbers, &[64]);
 }
 
-/// The naive way's schema: accounts, clients with a balance, a rate table, xDRs and ledger.
-const NAIVE_SCHEMA: &str = "
-CREATE TABLE clients (id BIGINT PRIMARY KEY, balance NUMERIC NOT NULL, credit NUMERIC NOT NULL);
-CREATE TABLE accounts (ident TEXT PRIMARY KEY, id_clients BIGINT NOT NULL REFERENCES clients(id));
-CREATE TABLE rates (code TEXT PRIMARY KEY, rate NUMERIC NOT NULL);
-CREATE TABLE xdrs (id BIGSERIAL PRIMARY KEY, call_id TEXT NOT NULL UNIQUE, id_clients BIGINT NOT NULL,
-                   dst TEXT NOT NULL, code TEXT NOT NULL, duration BIGINT NOT NULL, cost NUMERIC NOT NULL);
-CREATE TABLE ledger (id BIGSERIAL PRIMARY KEY, id_clients BIGINT NOT NULL, amount NUMERIC NOT NULL,
-                     balance_after NUMERIC NOT NULL, reference TEXT NOT NULL);
-";
-
-/// One call the naive way: one transaction, prepared statements.
-struct Naive {
-    client: postgres::Client,
-    lock: postgres::Statement,
-    rate: postgres::Statement,
-    update: postgres::Statement,
-    xdr: postgres::Statement,
-    ledger: postgres::Statement,
-}
-
-impl Naive {
-    fn connect(url: &str) -> Naive {
-        let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
-        let lock = client
-            .prepare(
-                "SELECT c.id, c.balance, c.credit FROM accounts a JOIN clients c ON c.id = a.id_clients
-                 WHERE a.ident = $1 FOR UPDATE OF c",
-            )
-            .expect("prepare");
-        // Longest prefix: every prefix of the number, the longest one that exists.
-        let rate = client
-            .prepare(
-                "SELECT code, rate FROM rates WHERE code = ANY($1) ORDER BY length(code) DESC LIMIT 1",
-            )
-            .expect("prepare");
-        let update = client
-            .prepare("UPDATE clients SET balance = $2 WHERE id = $1")
-            .expect("prepare");
-        let xdr = client
-            .prepare(
-                "INSERT INTO xdrs (call_id, id_clients, dst, code, duration, cost) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            )
-            .expect("prepare");
-        let ledger = client
-            .prepare(
-                "INSERT INTO ledger (id_clients, amount, balance_after, reference) VALUES ($1, $2, $3, $4)",
-            )
-            .expect("prepare");
-        Naive {
-            client,
-            lock,
-            rate,
-            update,
-            xdr,
-            ledger,
-        }
-    }
-
-    fn call(&mut self, ident: &str, number: &str, call_id: &str, seconds: i64) {
-        let prefixes: Vec<String> = (1..=number.len())
-            .map(|n| number[..n].to_string())
-            .collect();
-        let mut tx = self.client.transaction().expect("begin");
-        let row = tx.query_one(&self.lock, &[&ident]).expect("account");
-        let (client, balance, credit): (i64, tollgate::Decimal, tollgate::Decimal) =
-            (row.get(0), row.get(1), row.get(2));
-        let rate = tx.query_one(&self.rate, &[&prefixes]).expect("rate");
-        let (code, per_minute): (String, tollgate::Decimal) = (rate.get(0), rate.get(1));
-        let cost = (per_minute * tollgate::Decimal::from(seconds) / tollgate::Decimal::from(60))
-            .round_dp(4);
-        assert!(
-            balance + credit >= cost,
-            "the naive client ran out of funds"
-        );
-        let after = balance - cost;
-        tx.execute(&self.update, &[&client, &after])
-            .expect("balance");
-        let xdr: i64 = tx
-            .query_one(
-                &self.xdr,
-                &[&call_id, &client, &number, &code, &seconds, &cost],
-            )
-            .expect("xdr")
-            .get(0);
-        tx.execute(
-            &self.ledger,
-            &[&client, &-cost, &after, &format!("xdr:{xdr}")],
-        )
-        .expect("ledger");
-        tx.commit().expect("commit");
-    }
-}
-
 fn naive_postgres(c: &mut Criterion) {
     let Some(admin) = server() else { return };
     let url = fresh(&admin, "naive");
     let codes = deck_codes(CODES);
     let numbers = dialled_numbers(&codes, NUMBERS);
-    {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
-        client.batch_execute(NAIVE_SCHEMA).expect("schema");
-        let mut copy = client
-            .copy_in("COPY rates (code, rate) FROM STDIN")
-            .expect("copy");
-        use std::io::Write;
-        for (k, code) in codes.iter().enumerate() {
-            writeln!(copy, "{code}\t0.{:04}", 100 + k % 9000).expect("row");
-        }
-        copy.finish().expect("copy done");
-        for k in 0..ACCOUNTS {
-            client
-                .execute(
-                    "INSERT INTO clients (id, balance, credit) VALUES ($1, 1000000000, 0)",
-                    &[&(k as i64)],
-                )
-                .expect("client");
-            client
-                .execute(
-                    "INSERT INTO accounts (ident, id_clients) VALUES ($1, $2)",
-                    &[&format!("{}", 1000 + k), &(k as i64)],
-                )
-                .expect("account");
-        }
-        client.batch_execute("ANALYZE").expect("analyze");
-    }
+    naive::postgres::create(&url, &codes, ACCOUNTS).expect("naive database");
     let threads = 64;
     let conns: Vec<Mutex<Naive>> = (0..threads)
-        .map(|_| Mutex::new(Naive::connect(&url)))
+        .map(|_| Mutex::new(Naive::connect(&url).expect("connect")))
         .collect();
     let conns = Arc::new(conns);
     let calls = Arc::new(AtomicU64::new(0));
@@ -240,12 +121,16 @@ fn naive_postgres(c: &mut Criterion) {
         Arc::new(move |t, i| {
             let n = calls.fetch_add(1, Ordering::Relaxed);
             let number = &numbers[(i as usize) % 256];
-            conns[t].lock().expect("connection").call(
-                &format!("{}", 1000 + t % ACCOUNTS),
-                number,
-                &format!("naive-{n}"),
-                (1 + n % 300) as i64,
-            );
+            conns[t]
+                .lock()
+                .expect("connection")
+                .call(
+                    &format!("{}", 1000 + t % ACCOUNTS),
+                    number,
+                    &format!("naive-{n}"),
+                    (1 + n % 300) as i64,
+                )
+                .expect("charged");
         })
     };
     let mut g = c.benchmark_group("postgres_naive");

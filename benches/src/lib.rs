@@ -1,5 +1,8 @@
 //! Shared fixtures for the benchmarks.
 
+pub mod measure;
+pub mod naive;
+
 /// A small deterministic generator: a benchmark must see the same data every run.
 pub struct SplitMix(pub u64);
 
@@ -114,6 +117,16 @@ pub mod charging {
     /// and `accounts` clients, each with an ANI account `1000 + k` and a large balance; and
     /// `numbers` dialled numbers that match the deck.
     pub fn world(target: &str, accounts: usize, numbers: usize) -> (Engine, Vec<String>) {
+        world_of(target, CODES, accounts, numbers)
+    }
+
+    /// [`world`] with a rate table of `codes` codes (the harness's smoke run uses a small one).
+    pub fn world_of(
+        target: &str,
+        codes: usize,
+        accounts: usize,
+        numbers: usize,
+    ) -> (Engine, Vec<String>) {
         let e = Engine::create(target, "admin", "admin-password-1").expect("create");
         let table = must(
             &e,
@@ -122,7 +135,7 @@ pub mod charging {
         )["id"]
             .as_i64()
             .expect("id");
-        let codes = deck_codes(CODES);
+        let codes = deck_codes(codes);
         for csv in deck_csv(&codes, 20_000) {
             must(
                 &e,
