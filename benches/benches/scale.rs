@@ -3,6 +3,7 @@
 //!
 //! - `open`: opening the database (a copy on tmpfs, so the disk's speed is not measured):
 //!   wall time and the resident memory it added, per client + account;
+//! - `accounts.edit`: one account's edit (a durable write and the engine's refresh of it);
 //! - `authorize_release/file`: authorize + release on one thread, random account per call, on
 //!   that tmpfs copy (each authorize commits its reservation row to SQLite and each release
 //!   removes it; no fsync on tmpfs);
@@ -42,6 +43,28 @@ fn bench(c: &mut Criterion) {
         opened.as_secs_f64(),
         after.saturating_sub(before)
     );
+
+    // An account's edit at this scale: the engine refreshes that one account in memory.
+    let mut g = c.benchmark_group("scale");
+    let mut k = 0usize;
+    g.bench_function(
+        BenchmarkId::new("accounts.edit", format!("{n} accounts")),
+        |b| {
+            b.iter(|| {
+                k = (k + 7919) % n;
+                // The account of client k is account k + 1 (both made in order from 1).
+                let r = e.call_as_system(
+                    "accounts.edit",
+                    serde_json::json!({"id": k + 1, "name": format!("ani {k} edited")}),
+                );
+                assert!(r.code, "{:?}", r.errors);
+            })
+        },
+    );
+    g.finish();
+    if std::env::var_os("TOLLGATE_SCALE_FILE_ONLY").is_some() {
+        return;
+    }
 
     let reqs = scale::random_requests(n, 1 << 16, 17);
     let mut g = c.benchmark_group("scale");

@@ -40,6 +40,9 @@ pub(super) struct AccountState {
     pub(super) active: bool,
     pub(super) capacity: Option<u32>,
     pub(super) rate_table: Option<i64>,
+    /// Where the account is found: its `auth_type` (index into `AUTH_TYPES`) and `ident`.
+    kind: usize,
+    ident: Box<str>,
 }
 
 #[derive(Debug)]
@@ -110,6 +113,11 @@ fn account_state(r: &Record) -> AccountState {
         active: text(r, "status") == "active",
         capacity: capacity(r),
         rate_table: int(r, "orig_rate_table"),
+        kind: AUTH_TYPES
+            .iter()
+            .position(|t| *t == text(r, "auth_type"))
+            .unwrap_or(1),
+        ident: text(r, "ident").into(),
     }
 }
 
@@ -202,21 +210,28 @@ impl Charging {
 
     fn put_account(&self, r: &Record) {
         let a = Arc::new(account_state(r));
-        let kind = AUTH_TYPES
-            .iter()
-            .position(|t| *t == text(r, "auth_type"))
-            .unwrap_or(1);
-        let ident = text(r, "ident").to_string();
         self.remove_account(a.id);
-        self.accounts.write()[kind].insert(ident, Arc::clone(&a));
+        self.accounts.write()[a.kind].insert(a.ident.to_string(), Arc::clone(&a));
         self.accounts_by_id.write().insert(a.id, a);
     }
 
+    /// Forget an account: its entry by id and the one by its identifier (found from what
+    /// the account itself records, not by scanning every account).
     fn remove_account(&self, id: i64) {
-        if self.accounts_by_id.write().remove(&id).is_some() {
-            for m in self.accounts.write().iter_mut() {
-                m.retain(|_, a| a.id != id);
-            }
+        let Some(old) = self.accounts_by_id.write().remove(&id) else {
+            return;
+        };
+        let mut maps = self.accounts.write();
+        let Some(by_ident) = maps.get_mut(old.kind) else {
+            violated(format_args!(
+                "account {id} has no identifier kind {}",
+                old.kind
+            ));
+            return;
+        };
+        // Another account may hold the identifier by now (moved to it in the same change).
+        if by_ident.get(&*old.ident).is_some_and(|a| a.id == id) {
+            by_ident.remove(&*old.ident);
         }
     }
 

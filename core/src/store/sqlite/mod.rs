@@ -129,7 +129,8 @@ impl SqliteStore {
         // file: they only undo a savepoint inside a live transaction, never anything a crash
         // needs (the WAL does that), and writing them to a file cost about 8 % of a durable
         // authorize + settle's CPU.
-        conn.pragma_update(None, "temp_store", "MEMORY").map_err(e)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(e)?;
         // Take the exclusive lock now rather than at the first write.
         conn.execute_batch("BEGIN IMMEDIATE; COMMIT;").map_err(e)?;
         Ok(SqliteStore {
