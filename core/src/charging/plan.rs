@@ -596,6 +596,8 @@ mod tests {
             active: true,
             capacity: None,
             rate_table,
+            kind: 2,
+            ident: "100".into(),
         }
     }
 

@@ -41,8 +41,8 @@ pub(super) struct AccountState {
     pub(super) capacity: Option<u32>,
     pub(super) rate_table: Option<i64>,
     /// Where the account is found: its `auth_type` (index into `AUTH_TYPES`) and `ident`.
-    kind: usize,
-    ident: Box<str>,
+    pub(super) kind: usize,
+    pub(super) ident: Box<str>,
 }
 
 #[derive(Debug)]
