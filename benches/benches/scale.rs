@@ -69,39 +69,33 @@ fn bench(c: &mut Criterion) {
     let reqs = scale::random_requests(n, 1 << 16, 17);
     let mut g = c.benchmark_group("scale");
     g.throughput(Throughput::Elements(1));
-    let mut i = 0usize;
-    g.bench_function(
-        BenchmarkId::new(
-            "authorize_release/file",
-            format!("{n} clients, random account"),
-        ),
-        |b| {
-            b.iter(|| {
-                i = (i + 1) & ((1 << 16) - 1);
-                let a = e.authorize(black_box(&reqs[i])).expect("authorize");
-                e.release(a.reservation).expect("release");
-                black_box(a);
-            })
-        },
-    );
+    authorize_release(&mut g, "authorize_release/file", n, &e, &reqs);
     drop(e);
     let e = scale::memory(n);
+    authorize_release(&mut g, "authorize_release/memory", n, &e, &reqs);
+    g.finish();
+}
+
+/// Authorize + release, one thread, each call the next of `reqs` (random accounts).
+fn authorize_release(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    n: usize,
+    e: &Engine,
+    reqs: &[tollgate::AuthorizeRequest],
+) {
     let mut i = 0usize;
     g.bench_function(
-        BenchmarkId::new(
-            "authorize_release/memory",
-            format!("{n} clients, random account"),
-        ),
+        BenchmarkId::new(name, format!("{n} clients, random account")),
         |b| {
             b.iter(|| {
-                i = (i + 1) & ((1 << 16) - 1);
+                i = (i + 1) % reqs.len();
                 let a = e.authorize(black_box(&reqs[i])).expect("authorize");
                 e.release(a.reservation).expect("release");
                 black_box(a);
             })
         },
     );
-    g.finish();
 }
 
 criterion_group!(benches, bench);
