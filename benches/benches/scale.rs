@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::hint::black_box;
 use std::time::Instant;
 use tollgate::Engine;
-use tollgate_benches::scale;
+use tollgate_benches::{measure, scale};
 
 fn clients() -> usize {
     std::env::var("TOLLGATE_SCALE_CLIENTS")
@@ -26,23 +26,25 @@ fn clients() -> usize {
 
 fn bench(c: &mut Criterion) {
     let n = clients();
-    let dir = tempfile::Builder::new()
-        .prefix("tollgate-scale-run")
-        .tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .expect("tempdir");
+    let dir = scale::tmpfs_dir("tollgate-scale-run");
     let path = scale::database(n, dir.path());
-    let (before, _) = scale::memory_kib();
+    let rss = || measure::rss_kib().expect("VmRSS in /proc/self/status");
+    let before = rss();
     let start = Instant::now();
     let e = Engine::open(path.to_str().expect("utf-8")).expect("open");
     let opened = start.elapsed();
-    let (after, peak) = scale::memory_kib();
-    let per = (after.saturating_sub(before) as f64 * 1024.0) / n as f64;
-    eprintln!(
-        "{{\"figure\":\"open\",\"clients\":{n},\"open_s\":{:.3},\"rss_added_kib\":{},\"bytes_per_client\":{per:.0},\"peak_rss_kib\":{peak}}}",
-        opened.as_secs_f64(),
-        after.saturating_sub(before)
-    );
+    let after = rss();
+    let peak = measure::peak_rss_since_reset_kib().expect("VmHWM in /proc/self/status");
+    let added = after.saturating_sub(before);
+    let line = serde_json::json!({
+        "figure": "open",
+        "clients": n,
+        "open_s": opened.as_secs_f64(),
+        "rss_added_kib": added,
+        "bytes_per_client": added * 1024 / n as u64,
+        "peak_rss_kib": peak,
+    });
+    eprintln!("{line}");
 
     // An account's edit at this scale: the engine refreshes that one account in memory.
     let mut g = c.benchmark_group("scale");

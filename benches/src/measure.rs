@@ -44,6 +44,11 @@ pub fn peak_rss_since_reset_kib() -> Option<u64> {
     status_field("/proc/self/status", "VmHWM:")
 }
 
+/// `VmRSS` from `/proc/self/status`: this process's resident set now, in KiB.
+pub fn rss_kib() -> Option<u64> {
+    status_field("/proc/self/status", "VmRSS:")
+}
+
 fn status_field(path: &str, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()

@@ -29,6 +29,15 @@ fn kept(clients: usize) -> PathBuf {
         .join(format!("scale-{clients}-v1.db"))
 }
 
+/// A temporary directory on tmpfs (`/dev/shm`), else in the usual temporary place.
+pub fn tmpfs_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("a temporary directory")
+}
+
 /// Fill `e` with the deck and `clients` clients (each with a large credit limit, so no
 /// payment row is needed) and their accounts.
 fn fill(e: &Engine, clients: usize) {
@@ -71,11 +80,7 @@ fn fill(e: &Engine, clients: usize) {
 pub fn database(clients: usize, dir: &Path) -> PathBuf {
     let keep = kept(clients);
     if !keep.exists() {
-        let shm = tempfile::Builder::new()
-            .prefix("tollgate-scale")
-            .tempdir_in("/dev/shm")
-            .or_else(|_| tempfile::tempdir())
-            .expect("tempdir");
+        let shm = tmpfs_dir("tollgate-scale");
         let path = shm.path().join("scale.db");
         let e = Engine::create(path.to_str().expect("utf-8"), "admin", "admin-password-1")
             .expect("create");
@@ -112,18 +117,4 @@ pub fn random_requests(clients: usize, count: usize, seed: u64) -> Vec<Authorize
             ..Default::default()
         })
         .collect()
-}
-
-/// This process's resident and peak resident memory, in KiB (Linux `/proc/self/status`).
-pub fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
