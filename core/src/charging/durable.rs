@@ -39,13 +39,9 @@ impl Charging {
         self.writes.enqueue(job)
     }
 
-    /// Queue a reservation row's write, if there is one: a store that is never opened again
-    /// (`Store::reopens`) keeps no rows of open reservations, which only the next open reads.
-    pub(super) fn queue_kept(&self, job: Option<Write>) -> Option<Ticket> {
-        job.map(|job| self.queue(job))
-    }
-
-    /// Wait until a reservation row queued by [`Charging::queue_kept`] is durable (or failed).
+    /// Wait until a reservation row's write is durable (or failed), if one was queued: a
+    /// store that is never opened again (`Store::reopens`) keeps no rows of open
+    /// reservations, which only the next open reads.
     pub(super) fn kept(&self, store: &dyn Store, ticket: Option<Ticket>) -> Result<()> {
         match ticket {
             Some(ticket) => self.written(store, ticket).map(|_| ()),

@@ -304,7 +304,7 @@ impl Charging {
         let ticket = {
             let mut open = self.reservations.lock();
             open.insert(id, res);
-            self.queue_kept(row.map(Write::Keep))
+            row.map(|row| self.queue(Write::Keep(row)))
         };
         drop(client);
         if let Err(e) = self.kept(store, ticket) {
@@ -492,7 +492,7 @@ impl Charging {
                 return Err(e);
             }
         };
-        let ticket = self.queue_kept(row.map(Write::Keep));
+        let ticket = row.map(|row| self.queue(Write::Keep(row)));
         drop(reservations);
         drop(client);
         if let Err(e) = self.kept(store, ticket) {
@@ -587,8 +587,8 @@ impl Charging {
             let res = open
                 .remove(&id)
                 .ok_or(ChargeError::ReservationNotFound(id))?;
-            let forget = store.reopens().then(|| Write::Forget(vec![id]));
-            (res, self.queue_kept(forget))
+            let forget = store.reopens().then(|| self.queue(Write::Forget(vec![id])));
+            (res, forget)
         };
         if let Err(e) = self.kept(store, ticket) {
             self.reservations.lock().insert(id, res);
@@ -635,8 +635,8 @@ impl Charging {
                 .iter()
                 .filter_map(|id| map.remove(id).map(|r| (*id, r)))
                 .collect();
-            let forget = store.reopens().then(|| Write::Forget(ids));
-            (expired, self.queue_kept(forget))
+            let forget = store.reopens().then(|| self.queue(Write::Forget(ids)));
+            (expired, forget)
         };
         if let Err(e) = self.kept(store, ticket) {
             self.reservations.lock().extend(expired);

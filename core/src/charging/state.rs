@@ -221,14 +221,9 @@ impl Charging {
         let Some(old) = self.accounts_by_id.write().remove(&id) else {
             return;
         };
+        // `kind` is a position in `AUTH_TYPES`, as in `put_account`.
         let mut maps = self.accounts.write();
-        let Some(by_ident) = maps.get_mut(old.kind) else {
-            violated(format_args!(
-                "account {id} has no identifier kind {}",
-                old.kind
-            ));
-            return;
-        };
+        let by_ident = &mut maps[old.kind];
         // Another account may hold the identifier by now (moved to it in the same change).
         if by_ident.get(&*old.ident).is_some_and(|a| a.id == id) {
             by_ident.remove(&*old.ident);
