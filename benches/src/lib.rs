@@ -128,41 +128,44 @@ pub mod charging {
         numbers: usize,
     ) -> (Engine, Vec<String>) {
         let e = Engine::create(target, "admin", "admin-password-1").expect("create");
-        let table = must(
-            &e,
+        let codes = deck_codes(codes);
+        provision(&|method, params| must(&e, method, params), &codes, accounts);
+        (e, dialled_numbers(&codes, numbers))
+    }
+
+    /// The charging world through any way of calling the API (`call` must succeed and return
+    /// the call's `return`): a rate table of `codes`, and `accounts` clients, each with an ANI
+    /// account `1000 + k` and a large balance.
+    pub fn provision(
+        call: &dyn Fn(&str, serde_json::Value) -> serde_json::Value,
+        codes: &[String],
+        accounts: usize,
+    ) {
+        let table = call(
             "rateTables.add",
             json!({"name": "Carrier", "rounding": "half_up"}),
         )["id"]
             .as_i64()
             .expect("id");
-        let codes = deck_codes(codes);
-        for csv in deck_csv(&codes, 20_000) {
-            must(
-                &e,
-                "rates.import",
-                json!({"id_rate_tables": table, "csv": csv}),
-            );
+        for csv in deck_csv(codes, 20_000) {
+            call("rates.import", json!({"id_rate_tables": table, "csv": csv}));
         }
         for k in 0..accounts {
-            let c = must(
-                &e,
+            let c = call(
                 "clients.add",
                 json!({"name": format!("Client {k}"), "orig_rate_table": table}),
             )["id"]
                 .as_i64()
                 .expect("id");
-            must(
-                &e,
+            call(
                 "accounts.add",
                 json!({"id_clients": c, "name": format!("ani {k}"), "auth_type": "ani", "ident": format!("{}", 1000 + k)}),
             );
-            must(
-                &e,
+            call(
                 "transactions.add",
                 json!({"id_clients": c, "type": "payment", "amount": "1000000000"}),
             );
         }
-        (e, dialled_numbers(&codes, numbers))
     }
 
     pub fn requests(numbers: &[String], account: usize) -> Vec<AuthorizeRequest> {

@@ -627,31 +627,11 @@ fn c_world(codes: &[String]) -> CEngine {
     };
     assert_eq!(r, libtollgate::tg_result::Ok, "tg_engine_create");
     let e = CEngine(engine);
-    let table = e.must(
-        "rateTables.add",
-        json!({"name": "Carrier", "rounding": "half_up"}),
-    )["id"]
-        .as_i64()
-        .expect("id");
-    for csv in tollgate_benches::deck_csv(codes, 20_000) {
-        e.must("rates.import", json!({"id_rate_tables": table, "csv": csv}));
-    }
-    for k in 0..ACCOUNTS {
-        let c = e.must(
-            "clients.add",
-            json!({"name": format!("Client {k}"), "orig_rate_table": table}),
-        )["id"]
-            .as_i64()
-            .expect("id");
-        e.must(
-            "accounts.add",
-            json!({"id_clients": c, "name": format!("ani {k}"), "auth_type": "ani", "ident": format!("{}", 1000 + k)}),
-        );
-        e.must(
-            "transactions.add",
-            json!({"id_clients": c, "type": "payment", "amount": "1000000000"}),
-        );
-    }
+    tollgate_benches::charging::provision(
+        &|method, params| e.must(method, params),
+        codes,
+        ACCOUNTS,
+    );
     e
 }
 
