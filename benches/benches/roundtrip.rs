@@ -11,6 +11,7 @@ use std::ffi::CString;
 use std::hint::black_box;
 use std::time::Duration;
 use tollgate::{AuthorizeRequest, Engine, SettleRequest};
+use tollgate_benches::c_abi::CEngine;
 
 const DECK: &str = "code,code_name,rate,min_volume,interval,grace_volume,setup_fee,effective_from,effective_till\n\
                     447,United Kingdom - Mobile,0.6,30,6,0,0.01,2020-01-01,\n\
@@ -29,26 +30,9 @@ impl Api for Engine {
     }
 }
 
-struct CEngine(*mut libtollgate::tg_engine);
-
 impl Api for CEngine {
-    fn must(&self, method: &str, mut params: serde_json::Value) -> serde_json::Value {
-        params["auth"] = json!({"login": "admin", "password": "admin-password-1"});
-        let m = CString::new(method).expect("method");
-        let p = CString::new(params.to_string()).expect("params");
-        let mut out = std::ptr::null_mut();
-        // SAFETY: live handle, NUL-terminated strings, writable output.
-        let r = unsafe { libtollgate::tg_call(self.0, m.as_ptr(), p.as_ptr(), &mut out) };
-        assert_eq!(r, tg_result::Ok);
-        // SAFETY: `out` is a library-owned string, freed once below.
-        let text = unsafe { std::ffi::CStr::from_ptr(out) }
-            .to_string_lossy()
-            .into_owned();
-        // SAFETY: returned by tg_call, not freed before.
-        unsafe { libtollgate::tg_string_free(out) };
-        let env: serde_json::Value = serde_json::from_str(&text).expect("envelope");
-        assert_eq!(env["code"], true, "{method}: {text}");
-        env["return"].clone()
+    fn must(&self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        CEngine::must(self, method, params)
     }
 }
 
@@ -132,23 +116,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rust_authorize_release(&e, &rust_req))
     });
 
-    let mut engine = std::ptr::null_mut();
-    let path = CString::new(":memory:").expect("path");
-    let (login, password) = (
-        CString::new("admin").expect("login"),
-        CString::new("admin-password-1").expect("password"),
-    );
-    // SAFETY: valid NUL-terminated strings and a writable out pointer.
-    let r = unsafe {
-        libtollgate::tg_engine_create(
-            path.as_ptr(),
-            login.as_ptr(),
-            password.as_ptr(),
-            &mut engine,
-        )
-    };
-    assert_eq!(r, tg_result::Ok);
-    provision(&CEngine(engine));
+    let c_engine = CEngine::memory();
+    let engine = c_engine.0;
+    provision(&c_engine);
     let account = CString::new("1000").expect("account");
     let ani = CString::new("ani").expect("ani");
     let destination = CString::new("447911123456").expect("destination");
@@ -208,8 +178,7 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    // SAFETY: the handle is not used after this.
-    unsafe { libtollgate::tg_engine_close(engine) };
+    drop(c_engine);
 
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("roundtrip.db");

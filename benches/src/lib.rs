@@ -97,6 +97,70 @@ pub fn deck_csv(codes: &[String], rows_per_file: usize) -> Vec<String> {
 
 pub mod scale;
 
+/// An engine through the C ABI (`libtollgate`), for the benches that measure the boundary.
+pub mod c_abi {
+    use serde_json::{json, Value};
+    use std::ffi::{CStr, CString};
+
+    /// A C ABI engine handle on `":memory:"`, closed when dropped.
+    pub struct CEngine(pub *mut libtollgate::tg_engine);
+    // SAFETY: every function is thread-safe on one engine (docs/c-api.md).
+    unsafe impl Send for CEngine {}
+    // SAFETY: as above.
+    unsafe impl Sync for CEngine {}
+
+    impl CEngine {
+        /// `tg_engine_create(":memory:", "admin", "admin-password-1")`.
+        pub fn memory() -> CEngine {
+            let mut engine = std::ptr::null_mut();
+            let path = CString::new(":memory:").expect("path");
+            let (login, password) = (
+                CString::new("admin").expect("login"),
+                CString::new("admin-password-1").expect("password"),
+            );
+            // SAFETY: valid NUL-terminated strings and a writable out pointer.
+            let r = unsafe {
+                libtollgate::tg_engine_create(
+                    path.as_ptr(),
+                    login.as_ptr(),
+                    password.as_ptr(),
+                    &mut engine,
+                )
+            };
+            assert_eq!(r, libtollgate::tg_result::Ok, "tg_engine_create");
+            CEngine(engine)
+        }
+
+        /// A Management API call through `tg_call` as the administrator, which must succeed;
+        /// its `return`.
+        pub fn must(&self, method: &str, mut params: Value) -> Value {
+            params["auth"] = json!({"login": "admin", "password": "admin-password-1"});
+            let m = CString::new(method).expect("method");
+            let p = CString::new(params.to_string()).expect("params");
+            let mut out = std::ptr::null_mut();
+            // SAFETY: live handle, NUL-terminated strings, writable output.
+            let r = unsafe { libtollgate::tg_call(self.0, m.as_ptr(), p.as_ptr(), &mut out) };
+            assert_eq!(r, libtollgate::tg_result::Ok, "tg_call {method}");
+            // SAFETY: `out` is a library-owned string, freed once below.
+            let text = unsafe { CStr::from_ptr(out) }
+                .to_string_lossy()
+                .into_owned();
+            // SAFETY: returned by tg_call, not freed before.
+            unsafe { libtollgate::tg_string_free(out) };
+            let env: Value = serde_json::from_str(&text).expect("an envelope");
+            assert_eq!(env["code"], true, "{method}: {text}");
+            env["return"].clone()
+        }
+    }
+
+    impl Drop for CEngine {
+        fn drop(&mut self) {
+            // SAFETY: the handle is live and closed only here, once.
+            unsafe { libtollgate::tg_engine_close(self.0) };
+        }
+    }
+}
+
 /// The charging benches' shared harness: the world they charge in and their callers.
 pub mod charging {
     use crate::{deck_codes, deck_csv, dialled_numbers};

@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate::{Engine, SettleRequest};
+use tollgate_benches::c_abi::CEngine;
 use tollgate_benches::charging::{authorize_settle, requests, world_of};
 use tollgate_benches::measure::{self, percentiles, run_threads, Run};
 use tollgate_benches::naive;
@@ -579,54 +580,9 @@ fn tollgate_memory(ctx: &mut Ctx) -> Vec<Value> {
     vec![figure_line("tollgate_authorize_release_memory", run, extra)]
 }
 
-/// A C ABI engine handle, used by one thread at a time.
-struct CEngine(*mut libtollgate::tg_engine);
-// SAFETY: every function is thread-safe on one engine (docs/c-api.md); here one thread
-// at a time uses it, and it is closed once, after the run.
-unsafe impl Send for CEngine {}
-// SAFETY: as above.
-unsafe impl Sync for CEngine {}
-
-impl CEngine {
-    fn must(&self, method: &str, mut params: Value) -> Value {
-        params["auth"] = json!({"login": "admin", "password": "admin-password-1"});
-        let m = CString::new(method).expect("method");
-        let p = CString::new(params.to_string()).expect("params");
-        let mut out = std::ptr::null_mut();
-        // SAFETY: live handle, NUL-terminated strings, writable output.
-        let r = unsafe { libtollgate::tg_call(self.0, m.as_ptr(), p.as_ptr(), &mut out) };
-        assert_eq!(r, libtollgate::tg_result::Ok, "tg_call {method}");
-        // SAFETY: `out` is a library-owned string, freed once below.
-        let text = unsafe { std::ffi::CStr::from_ptr(out) }
-            .to_string_lossy()
-            .into_owned();
-        // SAFETY: returned by tg_call, not freed before.
-        unsafe { libtollgate::tg_string_free(out) };
-        let env: Value = serde_json::from_str(&text).expect("an envelope");
-        assert_eq!(env["code"], true, "{method}: {text}");
-        env["return"].clone()
-    }
-}
-
 /// The same world as `charging::world`, made through `tg_call`.
 fn c_world(codes: &[String]) -> CEngine {
-    let mut engine = std::ptr::null_mut();
-    let path = CString::new(":memory:").expect("path");
-    let (login, password) = (
-        CString::new("admin").expect("login"),
-        CString::new("admin-password-1").expect("password"),
-    );
-    // SAFETY: valid NUL-terminated strings and a writable out pointer.
-    let r = unsafe {
-        libtollgate::tg_engine_create(
-            path.as_ptr(),
-            login.as_ptr(),
-            password.as_ptr(),
-            &mut engine,
-        )
-    };
-    assert_eq!(r, libtollgate::tg_result::Ok, "tg_engine_create");
-    let e = CEngine(engine);
+    let e = CEngine::memory();
     tollgate_benches::charging::provision(
         &|method, params| e.must(method, params),
         codes,
@@ -680,8 +636,8 @@ fn c_abi(ctx: &mut Ctx) -> Vec<Value> {
             }
         },
     );
-    // SAFETY: the run's threads are joined; the handle is not used after this.
-    unsafe { libtollgate::tg_engine_close(e.0) };
+    // The run's threads are joined and its closure dropped: this last handle closes it.
+    drop(e);
     let extra = Extra {
         note: Some("tg_authorize + tg_release on \":memory:\" through the C ABI, no fsync".into()),
         ..Default::default()
