@@ -74,6 +74,8 @@ CREATE TABLE ledger (id INTEGER PRIMARY KEY, id_clients INTEGER NOT NULL, amount
     /// One caller's connection to a database [`create`] made.
     pub struct Naive {
         conn: Connection,
+        /// The longest-prefix query's text, built once (it is the statement cache's key).
+        rate_sql: String,
     }
 
     const ACCOUNT: &str = "SELECT id_clients FROM accounts WHERE ident = ?1";
@@ -102,10 +104,11 @@ CREATE TABLE ledger (id INTEGER PRIMARY KEY, id_clients INTEGER NOT NULL, amount
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
             conn.set_prepared_statement_cache_capacity(16);
-            for sql in [ACCOUNT, BALANCE, UPDATE, XDR, LEDGER, &rate_query()] {
+            let rate_sql = rate_query();
+            for sql in [ACCOUNT, BALANCE, UPDATE, XDR, LEDGER, &rate_sql] {
                 conn.prepare_cached(sql)?;
             }
-            Ok(Naive { conn })
+            Ok(Naive { conn, rate_sql })
         }
 
         /// Charge one call of `seconds` from account `ident` to `number`, in one
@@ -117,7 +120,6 @@ CREATE TABLE ledger (id INTEGER PRIMARY KEY, id_clients INTEGER NOT NULL, amount
             call_id: &str,
             seconds: i64,
         ) -> rusqlite::Result<i64> {
-            let rate_sql = rate_query();
             let prefixes: Vec<Option<&str>> = (1..=MAX_PREFIX).map(|n| number.get(..n)).collect();
             let tx = self
                 .conn
@@ -129,7 +131,7 @@ CREATE TABLE ledger (id INTEGER PRIMARY KEY, id_clients INTEGER NOT NULL, amount
                 .prepare_cached(BALANCE)?
                 .query_row([client], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let (code, per_minute): (String, i64) = tx
-                .prepare_cached(&rate_sql)?
+                .prepare_cached(&self.rate_sql)?
                 .query_row(params_from_iter(prefixes), |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?
                 .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
