@@ -379,12 +379,20 @@ impl Engine {
             usd.insert("c_dt", Val::Text(now.clone()));
             tx.insert(&CURRENCIES, &usd)?;
             tx.insert_user(admin_login, &hash, 1, OPERATOR_COMPANY, &now)?;
-            tx.set_meta("created_at", &now)?;
             Ok(())
         });
-        // The token signing key is made and stored by `from_store`; a failure there also
-        // leaves no half-made database behind.
-        let engine = created.and_then(|()| Engine::from_store(store, opts));
+        // The token signing key is made and stored by `from_store`. `created_at` is written
+        // last: a database without it is a create that did not finish (the process died, or
+        // a step failed), which a PostgreSQL store refuses to open and lets `create` start
+        // again; an SQLite file of a failed create is removed here.
+        let engine = created
+            .and_then(|()| Engine::from_store(store, opts))
+            .and_then(|engine| {
+                store::run(engine.inner.store.as_ref(), TxKind::Write, |tx| {
+                    tx.set_meta("created_at", &now)
+                })?;
+                Ok(engine)
+            });
         if engine.is_err() && path != ":memory:" && !is_server_url(path) {
             let _ = std::fs::remove_file(path);
         }

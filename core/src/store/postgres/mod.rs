@@ -603,11 +603,38 @@ fn migrate(target: &str, client: &mut Client, fresh: bool) -> Result<()> {
             .and_then(|r| r.try_get(0).ok());
         app.as_deref() == Some(schema::APPLICATION)
     };
+    // `Engine::create` writes `created_at` last, after the schema, the operator, the
+    // administrator and the token key: a Tollgate schema without it is a create that died
+    // (or failed) half-way, not a database anyone has used.
+    let finished = ours
+        && tx
+            .query_opt("SELECT 1 FROM meta WHERE key = 'created_at'", &[])
+            .map_err(e)?
+            .is_some();
     if fresh {
-        if ours {
+        if finished {
             return Err(StoreError::Exists(format!("{target} (a Tollgate database)")).into());
         }
-        if tables > 0 {
+        if ours {
+            // An unfinished create: what it made goes, and this create starts again. Create
+            // began on an empty database, so every table here is one it made.
+            let names: Vec<String> = tx
+                .query(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
+                    &[],
+                )
+                .map_err(e)?
+                .iter()
+                .map(|r| r.try_get::<_, String>(0))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(e)?;
+            let quoted: Vec<String> = names
+                .iter()
+                .map(|n| format!("\"{}\"", n.replace('"', "\"\"")))
+                .collect();
+            tx.batch_execute(&format!("DROP TABLE {} CASCADE", quoted.join(", ")))
+                .map_err(e)?;
+        } else if tables > 0 {
             return Err(StoreError::NotTollgate {
                 reason: format!(
                     "{target} has tables of another application; create needs an empty database"
@@ -626,6 +653,11 @@ fn migrate(target: &str, client: &mut Client, fresh: bool) -> Result<()> {
             }
             .into()
         });
+    } else if !finished {
+        return Err(StoreError::NotFound(format!(
+            "{target} (a create that did not finish: run init again)"
+        ))
+        .into());
     }
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
