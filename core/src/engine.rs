@@ -4,7 +4,9 @@ use crate::api::Inner;
 use crate::api::{self, Envelope, FileMeta, ImportMode, ImportOptions, Registry};
 use crate::auth::{password, Principal};
 use crate::charging::rate_file::{RateRequest, Rated};
-use crate::charging::{Authorization, AuthorizeRequest, Charging, SettleRequest, Settlement};
+use crate::charging::{
+    Authorization, AuthorizeCall, AuthorizeRequest, Charging, SettleRequest, Settlement,
+};
 use crate::clock::{self, Clock, SystemClock};
 use crate::error::Result;
 use crate::limits;
@@ -508,6 +510,11 @@ impl Engine {
     /// with concurrent calls); refusals are errors with their named code
     /// (`account.not_found`, `balance.insufficient`, `capacity.exceeded`, `rating.no_rate`...).
     pub fn authorize(&self, req: &AuthorizeRequest) -> Result<Authorization> {
+        self.authorize_call(req.call())
+    }
+
+    /// [`Engine::authorize`] with the request's text borrowed, not copied.
+    pub fn authorize_call(&self, req: AuthorizeCall<'_>) -> Result<Authorization> {
         self.inner
             .charging
             .authorize(self.inner.store.as_ref(), req, self.inner.clock.now())

@@ -55,7 +55,9 @@ pub mod wire;
 
 pub use api::{CdrImport, CdrReport, Envelope, FileMeta, ImportMode, ImportOptions, Registry};
 pub use charging::rate_file::{RateRequest, Rated};
-pub use charging::{Authorization, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement};
+pub use charging::{
+    Authorization, AuthorizeCall, AuthorizeRequest, ChargingConfig, SettleRequest, Settlement,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineSettings;
 pub use engine::{

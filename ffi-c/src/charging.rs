@@ -1,12 +1,12 @@
 //! Real-time charging for softswitches: plain C structs in and out, money as decimal text in
 //! fixed buffers inside the result structs (no allocation to free, never `double`).
 
-use crate::boundary::{display, fill, guard, input, optional_text, output, text, Failure};
+use crate::boundary::{decimal, fill, guard, input, optional_text, output, text, Failure};
 use crate::engine::{engine_arg, tg_engine};
 use crate::result::tg_result;
 use chrono::{DateTime, Utc};
 use std::ffi::c_char;
-use tollgate_core::{limits, Authorization, AuthorizeRequest, Decimal, SettleRequest, Settlement};
+use tollgate_core::{limits, Authorization, AuthorizeCall, Decimal, SettleRequest, Settlement};
 
 /// Bytes of a decimal amount buffer, NUL included: enough for any amount Tollgate holds
 /// (28 digits, a sign and a point).
@@ -122,7 +122,7 @@ fn time_arg(secs: i64, name: &str) -> Result<Option<DateTime<Utc>>, Failure> {
 }
 
 fn money(d: Decimal, field: &str) -> Result<[c_char; TG_DECIMAL_SIZE], Failure> {
-    display(&d, field)
+    decimal(d, field)
 }
 
 fn authorization(a: &Authorization) -> Result<tg_authorization, Failure> {
@@ -171,19 +171,19 @@ pub unsafe extern "C" fn tg_authorize(
     guard(|slot| {
         // SAFETY: the caller's contract for each pointer.
         let (e, r) = unsafe { (engine_arg(engine, slot)?, input(request, "request")?) };
-        // SAFETY: the request's strings are NULL or NUL-terminated.
+        // SAFETY: the request's strings are NULL or NUL-terminated, and live for this call.
         let req = unsafe {
-            AuthorizeRequest {
+            AuthorizeCall {
                 whole_grant: false,
-                account: text(r.account, "account")?.to_string(),
-                auth_type: optional_text(r.auth_type, "auth_type")?.map(str::to_string),
-                destination: text(r.destination, "destination")?.to_string(),
-                source: optional_text(r.source, "source")?.map(str::to_string),
+                account: text(r.account, "account")?,
+                auth_type: optional_text(r.auth_type, "auth_type")?,
+                destination: text(r.destination, "destination")?,
+                source: optional_text(r.source, "source")?,
                 time: time_arg(r.time_unix, "time_unix")?,
             }
         };
         let out = output(authorization_out, "authorization_out")?;
-        let a = authorization(&e.engine.authorize(&req)?)?;
+        let a = authorization(&e.engine.authorize_call(req)?)?;
         // SAFETY: non-NULL and writable by the caller's contract.
         unsafe { out.write(a) };
         Ok(())

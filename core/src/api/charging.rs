@@ -4,7 +4,7 @@
 use super::crud::{self, Crud, Op};
 use super::{ArgDef, Args, Ctx, MethodDef, Registry};
 use crate::auth::rbac::Verb;
-use crate::charging::{Authorization, AuthorizeRequest, SettleAuthor, SettleRequest, Settlement};
+use crate::charging::{Authorization, AuthorizeCall, SettleAuthor, SettleRequest, Settlement};
 use crate::clock;
 use crate::error::{ChargeError, Result, ValidationError};
 use crate::limits;
@@ -101,18 +101,18 @@ fn reservation_arg(args: &Args) -> Option<u64> {
 // The charging calls run outside the dispatcher's transaction: each commits its own writes
 // through charging's group commit.
 fn authorize(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value> {
-    let req = AuthorizeRequest {
-        account: args.text("account").unwrap_or_default().to_string(),
-        auth_type: args.text("auth_type").map(str::to_string),
-        destination: args.text("destination").unwrap_or_default().to_string(),
-        source: args.text("source").map(str::to_string),
+    let req = AuthorizeCall {
+        account: args.text("account").unwrap_or_default(),
+        auth_type: args.text("auth_type"),
+        destination: args.text("destination").unwrap_or_default(),
+        source: args.text("source"),
         time: time_arg(args, "time"),
         whole_grant: false,
     };
-    check_account_scope(ctx, &req.account, req.auth_type.as_deref())?;
+    check_account_scope(ctx, req.account, req.auth_type)?;
     Ok(authorization_json(&ctx.inner.charging.authorize(
         ctx.inner.store.as_ref(),
-        &req,
+        req,
         ctx.now,
     )?))
 }

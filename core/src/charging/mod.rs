@@ -66,6 +66,38 @@ pub struct AuthorizeRequest {
     pub whole_grant: bool,
 }
 
+impl AuthorizeRequest {
+    /// The request as [`AuthorizeCall`], borrowing its text.
+    pub fn call(&self) -> AuthorizeCall<'_> {
+        AuthorizeCall {
+            account: &self.account,
+            auth_type: self.auth_type.as_deref(),
+            destination: &self.destination,
+            source: self.source.as_deref(),
+            time: self.time,
+            whole_grant: self.whole_grant,
+        }
+    }
+}
+
+/// [`AuthorizeRequest`] with borrowed text: what a front door that already holds the
+/// request's strings (a C caller's, a parsed JSON-RPC body's) passes without copying them.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizeCall<'a> {
+    /// As [`AuthorizeRequest::account`].
+    pub account: &'a str,
+    /// As [`AuthorizeRequest::auth_type`].
+    pub auth_type: Option<&'a str>,
+    /// As [`AuthorizeRequest::destination`].
+    pub destination: &'a str,
+    /// As [`AuthorizeRequest::source`].
+    pub source: Option<&'a str>,
+    /// As [`AuthorizeRequest::time`].
+    pub time: Option<DateTime<Utc>>,
+    /// As [`AuthorizeRequest::whole_grant`].
+    pub whole_grant: bool,
+}
+
 /// A granted call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authorization {

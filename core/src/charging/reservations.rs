@@ -8,7 +8,7 @@
 use super::durable::Write;
 use super::plan::{Exact, ExactTime, Plan, StoredPlan};
 use super::state::{AccountState, ClientState};
-use super::{invariant, violated, Authorization, AuthorizeRequest, Charging};
+use super::{invariant, violated, Authorization, AuthorizeCall, Charging};
 use crate::charging::volumes::{self, Claim};
 use crate::clock;
 use crate::error::{ChargeError, Result};
@@ -254,10 +254,10 @@ impl Charging {
     pub(crate) fn authorize(
         &self,
         store: &dyn Store,
-        req: &AuthorizeRequest,
+        req: AuthorizeCall<'_>,
         now: DateTime<Utc>,
     ) -> Result<Authorization> {
-        let account = self.find_account(&req.account, req.auth_type.as_deref())?;
+        let account = self.find_account(req.account, req.auth_type)?;
         if !account.active {
             return Err(ChargeError::AccountBlocked(account.id).into());
         }
@@ -268,18 +268,11 @@ impl Charging {
         }
         let companies = self.company_chain(client.company)?;
         let at = req.time.unwrap_or(now);
-        let mut plan = self.plan(
-            &account,
-            &client,
-            &req.destination,
-            req.source.as_deref(),
-            at,
-            now,
-        )?;
+        let mut plan = self.plan(&account, &client, req.destination, req.source, at, now)?;
         // Capacity: account and client under this lock, companies by atomic counters.
         check_capacity(&account, &client)?;
         let available = client.available()?;
-        let grant = self.grant(&plan, &client, &req.destination, available, req.whole_grant)?;
+        let grant = self.grant(&plan, &client, req.destination, available, req.whole_grant)?;
         let expires_at = self.expiry(now, grant.granted)?;
         let id = self.next_reservation_id()?;
         let held = held_with(&client, grant.hold, available)?;
@@ -718,6 +711,7 @@ impl Charging {
 mod tests {
     use super::super::testing::{setup, setup_with};
     use super::*;
+    use crate::charging::AuthorizeRequest;
     use crate::error::ErrorCode;
     use std::str::FromStr;
 
