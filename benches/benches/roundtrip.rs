@@ -201,5 +201,75 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Issue 17's world for the in-memory pair: a 100,000-code deck, 256 dialled numbers taken in
+/// turn (`benches/harness.sh`'s `tollgate_authorize_release_memory` and
+/// `tg_authorize_release_c_abi` are the same work with every call timed on its own).
+fn deck_100k(c: &mut Criterion) {
+    const DIALLED: usize = 256;
+    let mut g = c.benchmark_group("roundtrip_deck_100k");
+    g.throughput(Throughput::Elements(1));
+    let codes = tollgate_benches::deck_codes(100_000);
+    let numbers = tollgate_benches::dialled_numbers(&codes, DIALLED);
+
+    let e = Engine::create(":memory:", "admin", "admin-password-1").expect("create");
+    tollgate_benches::charging::provision(
+        &|method, params| tollgate_benches::charging::must(&e, method, params),
+        &codes,
+        1,
+    );
+    let reqs = tollgate_benches::charging::requests(&numbers, 0);
+    let mut i = 0usize;
+    g.bench_function("rust_authorize_release", |b| {
+        b.iter(|| {
+            i = (i + 1) % DIALLED;
+            rust_authorize_release(&e, &reqs[i])
+        })
+    });
+    drop(e);
+
+    let c_engine = CEngine::memory();
+    let engine = c_engine.0;
+    tollgate_benches::charging::provision(
+        &|method, params| c_engine.must(method, params),
+        &codes,
+        1,
+    );
+    let account = CString::new("1000").expect("account");
+    let ani = CString::new("ani").expect("ani");
+    let destinations: Vec<CString> = numbers
+        .iter()
+        .map(|n| CString::new(n.as_str()).expect("digits"))
+        .collect();
+    let mut i = 0usize;
+    g.bench_function("c_abi_authorize_release", |b| {
+        b.iter(|| {
+            i = (i + 1) % DIALLED;
+            let req = tg_authorize_request {
+                account: account.as_ptr(),
+                auth_type: ani.as_ptr(),
+                destination: destinations[i].as_ptr(),
+                source: std::ptr::null(),
+                time_unix: 0,
+            };
+            let mut a = std::mem::MaybeUninit::<tg_authorization>::uninit();
+            // SAFETY: live handle, a valid request whose strings outlive the call, and output
+            // storage read only after tg_authorize wrote it.
+            unsafe {
+                assert_eq!(
+                    libtollgate::tg_authorize(engine, &req, a.as_mut_ptr()),
+                    tg_result::Ok
+                );
+                let a = a.assume_init();
+                assert_eq!(
+                    libtollgate::tg_release(engine, a.reservation),
+                    tg_result::Ok
+                );
+                black_box(a);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, deck_100k);
 criterion_main!(benches);

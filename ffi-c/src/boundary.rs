@@ -188,7 +188,14 @@ pub(crate) fn decimal<const N: usize>(
 ) -> Result<[c_char; N], Failure> {
     let mut digits = itoa::Buffer::new();
     let m = d.mantissa().unsigned_abs();
-    let digits = if m == 0 { "" } else { digits.format(m) }.as_bytes();
+    // u64 digits when the mantissa fits (every amount a call carries): u128 division is
+    // several times slower.
+    let digits = match u64::try_from(m) {
+        Ok(0) => "",
+        Ok(small) => digits.format(small),
+        Err(_) => digits.format(m),
+    }
+    .as_bytes();
     let scale = d.scale() as usize;
     let mut buf = Fixed::<N>::new();
     let mut ok = !d.is_sign_negative() || buf.push(b"-");
