@@ -93,6 +93,22 @@ fn rust_authorize_release(e: &Engine, req: &AuthorizeRequest) {
     black_box(a);
 }
 
+/// [`rust_authorize_release`] through the C ABI: `req`'s strings outlive the call.
+fn c_authorize_release(e: &CEngine, req: &tg_authorize_request) {
+    let mut a = std::mem::MaybeUninit::<tg_authorization>::uninit();
+    // SAFETY: live handle, a valid request, and output storage read only after
+    // tg_authorize wrote it.
+    unsafe {
+        assert_eq!(
+            libtollgate::tg_authorize(e.0, req, a.as_mut_ptr()),
+            tg_result::Ok
+        );
+        let a = a.assume_init();
+        assert_eq!(libtollgate::tg_release(e.0, a.reservation), tg_result::Ok);
+        black_box(a);
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("roundtrip");
     g.throughput(Throughput::Elements(1));
@@ -161,22 +177,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("c_abi_authorize_release", |b| {
-        b.iter(|| {
-            let mut a = std::mem::MaybeUninit::<tg_authorization>::uninit();
-            // SAFETY: live handle, valid request and output storage.
-            unsafe {
-                assert_eq!(
-                    libtollgate::tg_authorize(engine, &req, a.as_mut_ptr()),
-                    tg_result::Ok
-                );
-                let a = a.assume_init();
-                assert_eq!(
-                    libtollgate::tg_release(engine, a.reservation),
-                    tg_result::Ok
-                );
-                black_box(a);
-            }
-        })
+        b.iter(|| c_authorize_release(&c_engine, &req))
     });
     drop(c_engine);
 
@@ -228,7 +229,6 @@ fn deck_100k(c: &mut Criterion) {
     drop(e);
 
     let c_engine = CEngine::memory();
-    let engine = c_engine.0;
     tollgate_benches::charging::provision(
         &|method, params| c_engine.must(method, params),
         &codes,
@@ -251,21 +251,7 @@ fn deck_100k(c: &mut Criterion) {
                 source: std::ptr::null(),
                 time_unix: 0,
             };
-            let mut a = std::mem::MaybeUninit::<tg_authorization>::uninit();
-            // SAFETY: live handle, a valid request whose strings outlive the call, and output
-            // storage read only after tg_authorize wrote it.
-            unsafe {
-                assert_eq!(
-                    libtollgate::tg_authorize(engine, &req, a.as_mut_ptr()),
-                    tg_result::Ok
-                );
-                let a = a.assume_init();
-                assert_eq!(
-                    libtollgate::tg_release(engine, a.reservation),
-                    tg_result::Ok
-                );
-                black_box(a);
-            }
+            c_authorize_release(&c_engine, &req)
         })
     });
     g.finish();

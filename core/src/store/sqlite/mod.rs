@@ -62,6 +62,28 @@ fn connect(path: &str, flags: OpenFlags, vfs: Option<&str>) -> Result<Connection
     .map_err(|e| map_open_error(path, e))
 }
 
+/// Whether `meta` has `created_at`, which `Engine::create` writes last.
+const CREATED: &str = "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'created_at')";
+
+/// Whether the file at `path` is a Tollgate database whose create did not finish: the
+/// process died (or a step failed and the file could not be removed) after the schema was
+/// made and before `Engine::create` wrote `created_at`. Anything else, including a file
+/// another process holds (a create still running), is not.
+fn unfinished(path: &str) -> bool {
+    let Ok(conn) = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return false;
+    };
+    let ours = conn
+        .query_row("PRAGMA application_id", [], |r| r.get::<_, i64>(0))
+        .is_ok_and(|id| id == APPLICATION_ID);
+    ours && conn
+        .query_row(CREATED, [], |r| r.get::<_, bool>(0))
+        .is_ok_and(|created| !created)
+}
+
 impl SqliteStore {
     /// Create a new database at `path` (or `:memory:`). Fails if a file is already there.
     pub fn create(path: &str) -> Result<SqliteStore> {
@@ -77,7 +99,25 @@ impl SqliteStore {
     /// operating system's files). With a VFS, whether a file exists is the VFS's to say.
     pub fn create_in(path: &str, vfs: Option<&str>) -> Result<SqliteStore> {
         if vfs.is_none() && path != ":memory:" && Path::new(path).exists() {
-            return Err(StoreError::Exists(path.to_string()).into());
+            if !unfinished(path) {
+                return Err(StoreError::Exists(path.to_string()).into());
+            }
+            // A create that died half-way (see `unfinished`): its files go and this create
+            // starts again.
+            for suffix in ["-wal", "-shm", ""] {
+                let file = format!("{path}{suffix}");
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(StoreError::io_caused_by(
+                            format!("{file}: removing an unfinished create"),
+                            e,
+                        )
+                        .into())
+                    }
+                }
+            }
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -104,6 +144,16 @@ impl SqliteStore {
         let conn = connect(path, flags, vfs)?;
         let store = SqliteStore::configure(path, conn)?;
         store.migrate(path, false)?;
+        if !store
+            .conn
+            .lock()
+            .query_row(CREATED, [], |r| r.get::<_, bool>(0))?
+        {
+            return Err(StoreError::NotFound(format!(
+                "{path} (a create that did not finish: run init again)"
+            ))
+            .into());
+        }
         Ok(store)
     }
 
