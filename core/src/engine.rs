@@ -385,8 +385,8 @@ impl Engine {
         });
         // The token signing key is made and stored by `from_store`. `created_at` is written
         // last: a database without it is a create that did not finish (the process died, or
-        // a step failed), which a PostgreSQL store refuses to open and lets `create` start
-        // again; an SQLite file of a failed create is removed here.
+        // a step failed), which both stores refuse to open and let `create` start again
+        // (docs/storage.md); an SQLite file of a failed create is also removed here.
         let engine = created
             .and_then(|()| Engine::from_store(store, opts))
             .and_then(|engine| {
