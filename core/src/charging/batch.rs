@@ -113,10 +113,8 @@ impl<J, R> Batcher<J, R> {
             let results = MutexGuard::unlocked(&mut st, || {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(jobs))).ok()
             });
-            let mut wake: Vec<Thread> = tickets
-                .iter()
-                .filter_map(|t| st.parked.remove(t))
-                .collect();
+            let mut wake: Vec<Thread> =
+                tickets.iter().filter_map(|t| st.parked.remove(t)).collect();
             match results {
                 Some(results) if results.len() == tickets.len() => {
                     for (t, r) in tickets.into_iter().zip(results) {
